@@ -1,0 +1,97 @@
+# civibus — build, run, test.
+#
+#   make            builds bin/civibus-hub and bin/civibus-adapter
+#   make run        installs missing Debian packages (as root), starts a throwaway
+#                   PostgreSQL under ./var, the hub and the demo adapters
+#   make stop       stops what `make run` started
+#   make test       unit + integration + crash tests, then the same under ASan+UBSan
+#   make valgrind   unit tests under valgrind
+#   make chaos      the long crash test (10 kills, 1,000,000 events)
+#
+# SAN=1 builds into build-san/ with AddressSanitizer and UndefinedBehaviorSanitizer.
+
+CC      ?= cc
+PKGS    := libzmq libczmq jansson yaml-0.1 libpq libsodium
+WARN    := -std=c11 -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
+CFLAGS_BASE := $(WARN) -D_GNU_SOURCE -g -Ilib -Ihub -Iadapters/runtime \
+               $(shell pkg-config --cflags $(PKGS) 2>/dev/null) -I$(shell pg_config --includedir 2>/dev/null || echo /usr/include/postgresql)
+LDLIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpq -lpthread -lm
+
+ifeq ($(SAN),1)
+BUILD   := build-san
+CFLAGS  := $(CFLAGS_BASE) -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+LDFLAGS := -fsanitize=address,undefined
+BIN     := $(BUILD)/bin
+else
+BUILD   := build
+CFLAGS  := $(CFLAGS_BASE) -O2
+LDFLAGS :=
+BIN     := bin
+endif
+
+LIB_SRC     := $(wildcard lib/*.c)
+HUB_SRC     := $(filter-out hub/main.c,$(wildcard hub/*.c))
+RUNTIME_SRC := $(wildcard adapters/runtime/*.c)
+TEST_SRC    := $(wildcard tests/unit/test_*.c)
+
+LIB_OBJ     := $(LIB_SRC:%.c=$(BUILD)/%.o)
+HUB_OBJ     := $(HUB_SRC:%.c=$(BUILD)/%.o)
+RUNTIME_OBJ := $(RUNTIME_SRC:%.c=$(BUILD)/%.o)
+TEST_BIN    := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+TOOL_SRC    := $(wildcard tests/tools/*.c)
+TOOL_BIN    := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
+
+.PHONY: all deps run stop test unit valgrind chaos clean bench
+all: $(BIN)/civibus-hub $(BIN)/civibus-adapter
+
+$(BUILD)/libcivibus.a: $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	ar rcs $@ $^
+
+$(BIN)/civibus-hub: $(BUILD)/hub/main.o $(HUB_OBJ) $(BUILD)/libcivibus.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BIN)/civibus-adapter: $(BUILD)/adapters/civibus_adapter.o $(RUNTIME_OBJ) $(BUILD)/libcivibus.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/%: tests/unit/%.c $(HUB_OBJ) $(RUNTIME_OBJ) $(BUILD)/libcivibus.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(HUB_OBJ) $(RUNTIME_OBJ) $(BUILD)/libcivibus.a $(LDLIBS) -lcmocka
+
+$(BUILD)/tools/%: tests/tools/%.c $(HUB_OBJ) $(RUNTIME_OBJ) $(BUILD)/libcivibus.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(HUB_OBJ) $(RUNTIME_OBJ) $(BUILD)/libcivibus.a $(LDLIBS)
+
+$(BUILD)/%.o: %.c $(wildcard lib/*.h hub/*.h adapters/runtime/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+tests-bin: $(TEST_BIN) $(TOOL_BIN)
+.PHONY: tests-bin
+
+deps:
+	@bash deploy/deps.sh
+
+run: deps all
+	@bash deploy/run.sh
+
+stop:
+	@bash deploy/run.sh stop
+
+test:
+	@bash deploy/deps.sh test
+	@bash tests/run.sh
+
+unit: all tests-bin
+	@bash tests/run.sh unit
+
+valgrind: all tests-bin
+	@bash tests/run.sh valgrind
+
+chaos: all tests-bin
+	@CHAOS=long bash tests/run.sh chaos
+
+clean:
+	rm -rf build build-san bin

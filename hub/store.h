@@ -1,0 +1,80 @@
+/*  store — the hub's PostgreSQL writer: one batch, one transaction.
+
+    The ingest loop hands the store thread a batch of items; the store
+    writes them in one transaction and fills in each item's outcome. Only
+    after cv_store_write_batch returned 0 (COMMIT succeeded) does the hub
+    send ACKs and NACKs for those items.
+
+    One transaction holds, for a batch:
+      - the new rows of the append-only `events` timeline (deduplicated on
+        (source, event_id): an identical re-send is a DUPLICATE, the same id
+        with another content hash is ID_REUSED and gets a dead letter);
+      - the personal data: `source_records` (latest raw record, summary) and
+        `citizens` / `citizen_sources` (identity block);
+      - the `requests` projection and `request_sources` links;
+      - `dead_letters` rows, for items the hub already rejected (kind DEAD)
+        and for events PostgreSQL refused with a data error (SQLSTATE class
+        22 or 23 other than the dedupe conflict), which are isolated so
+        that they alone are dead-lettered.
+    A lost connection or a COMMIT of unknown outcome returns -1: nothing may
+    be acknowledged; the caller reconnects and writes the same batch again,
+    which dedupe makes safe.
+
+    The store is single-writer: events.id is assigned in commit order
+    because only one store connection inserts events at a time. */
+#ifndef CV_STORE_H
+#define CV_STORE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct cv_store cv_store_t;
+
+typedef enum { CV_ITEM_EVENT = 0, CV_ITEM_DEAD } cv_item_kind_t;
+
+typedef enum {
+    CV_OUT_NONE = 0,
+    CV_OUT_STORED,          /* new event committed                     -> ACK  */
+    CV_OUT_DUPLICATE,       /* same (source,event_id,hash) already there -> ACK */
+    CV_OUT_ID_REUSED,       /* same id, other content: dead letter     -> ACK  */
+    CV_OUT_DEAD_LETTERED    /* rejected for good, dead letter committed -> NACK */
+} cv_outcome_t;
+
+typedef struct {
+    /* inputs (pointers are borrowed; they stay valid during the call) */
+    cv_item_kind_t kind;
+    char source[64];
+    json_t *event;           /* canonical event (kind EVENT), see schemas/v1 */
+    json_t *record;          /* raw record as parsed, NULL if not parseable */
+    const char *raw;         /* raw bytes as received */
+    size_t raw_len;
+    char content_hash[65];   /* sha256 hex of the raw record (canonical JSON) */
+    char reason[48];         /* kind DEAD: reason code; out: reason if the store dead-letters */
+    char detail[256];        /* non-personal detail for the dead letter */
+    /* outputs */
+    cv_outcome_t outcome;
+    int64_t event_seq;       /* events.id when STORED or DUPLICATE, else 0 */
+    int64_t request_id;      /* requests.id when STORED or DUPLICATE */
+    char tracking_code[16];  /* the request's public tracking code */
+    bool transition_flagged; /* status change outside the lifecycle */
+} cv_store_item_t;
+
+/* Connects, refuses a server whose fsync or synchronous_commit is off, and
+   applies pending migrations from sql_dir (files NNN_name.sql, in order,
+   each in its own transaction, recorded in schema_migrations). Returns NULL
+   with a reason in err on failure. */
+cv_store_t *cv_store_new(const char *conninfo, const char *sql_dir, char *err, size_t errlen);
+void cv_store_destroy(cv_store_t **self_p);
+
+/* 0: committed, every item has an outcome. -1: failed with no trusted
+   outcome (connection lost, COMMIT unknown): call cv_store_reconnect until
+   it returns 0, then write the same batch again. */
+int cv_store_write_batch(cv_store_t *self, cv_store_item_t *items, size_t n);
+int cv_store_reconnect(cv_store_t *self);
+
+/* Last error text (no personal data), for logs. */
+const char *cv_store_error(const cv_store_t *self);
+
+#endif

@@ -1,0 +1,81 @@
+/*  cv_spool — the adapter's on-disk spool of events not yet settled.
+
+    Every event an adapter reads from its software is appended here and made
+    durable (fdatasync, once per batch) before it is sent to the hub; it
+    stays until the hub ACKs or NACKs it ("settled"). After a crash or a
+    reconnect the adapter resends every unsettled record, in id order.
+
+    On disk (one directory per adapter source):
+      seg-<first id, 20 digits>.log   append-only segments of records:
+                                      [u32 length][u32 crc32c][u64 id][bytes]
+                                      (little-endian; crc over id and bytes)
+      settled.log                     append-only settled id ranges, each
+                                      [u64 lo][u64 hi][u32 crc32c]
+      position                        the adapter's source position (cursor,
+                                      file and line), replaced atomically
+                                      (write temp, fdatasync, rename)
+    A torn last record (short or bad CRC) is cut off on open. A segment whose
+    records are all settled is deleted once it is older than the retention
+    (retention_days, so events can be resent after a database restore).
+
+    Settlement need not be durable at once: losing it only means a resend,
+    which the hub deduplicates. Appends are durable only after cv_spool_sync.
+    Unsettled records are indexed in memory (id, segment, offset, length);
+    their bytes are read back from disk when resent. */
+#ifndef CV_SPOOL_H
+#define CV_SPOOL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+typedef struct cv_spool cv_spool_t;
+
+typedef struct {
+    uint64_t segment_bytes;   /* start a new segment past this size (default 64 MiB) */
+    uint64_t max_bytes;       /* unsettled bytes above which cv_spool_full() is true (default 1 GiB) */
+    int retention_days;       /* keep fully settled segments this long (0: delete at once) */
+    uint32_t max_record_bytes;/* refuse appends larger than this (default 1 MiB) */
+} cv_spool_opts_t;
+
+/* Opens or creates the spool in dir (created if missing). NULL opts means
+   defaults. Returns NULL with a reason in err. */
+cv_spool_t *cv_spool_open(const char *dir, const cv_spool_opts_t *opts, char *err, size_t errlen);
+void cv_spool_destroy(cv_spool_t **self_p);
+
+/* Appends one record; its id (1, 2, ... never reused, even across restarts)
+   goes to *id_out. Not durable until cv_spool_sync. -1 on I/O error or a
+   record over max_record_bytes. */
+int cv_spool_append(cv_spool_t *self, const void *data, size_t len, uint64_t *id_out);
+
+/* Writes out and fdatasyncs appended records (and the position, if set
+   since the last sync). Call once per batch, before sending the batch. */
+int cv_spool_sync(cv_spool_t *self);
+
+/* Marks a record settled (ACKed or NACKed). Unknown or already settled ids
+   are ignored. */
+int cv_spool_settle(cv_spool_t *self, uint64_t id);
+
+/* The first unsettled record with id > after: returns 1 and fills *id and
+   a malloc'd copy of its bytes (*data, *len; caller frees), 0 when there is
+   none, -1 on I/O error. */
+int cv_spool_next_unsettled(cv_spool_t *self, uint64_t after, uint64_t *id, void **data, size_t *len);
+
+uint64_t cv_spool_unsettled_count(const cv_spool_t *self);
+uint64_t cv_spool_unsettled_bytes(const cv_spool_t *self);
+
+/* True when unsettled bytes exceed max_bytes: stop reading from the source. */
+bool cv_spool_full(const cv_spool_t *self);
+
+/* Deletes fully settled segments older than the retention; compacts
+   settled.log. Returns the number of segments deleted or -1. */
+int cv_spool_gc(cv_spool_t *self, time_t now);
+
+/* The adapter's source position (NUL-terminated text, at most 4 KiB):
+   set is persisted with the next cv_spool_sync; get returns the last
+   persisted or set value, or NULL. */
+int cv_spool_set_position(cv_spool_t *self, const char *position);
+const char *cv_spool_position(const cv_spool_t *self);
+
+#endif
