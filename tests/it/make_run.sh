@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# `make run` (deploy/run.sh) on its own folder: starts its PostgreSQL, the hub and the demo
+# adapter; var/run.env lets psql see the sample events; replaying the sample again leaves
+# the count unchanged; the malformed sample record is a dead letter; `make stop` stops all.
+# san: skip   (uses the normal build, like `make run`)
+. "$(dirname "$0")/lib.sh"
+W=$(mktemp -d "${CIVIBUS_TEST_TMP:-/tmp}/it-make-run.XXXXXX"); chmod 755 "$W"
+export CIVIBUS_VAR=$W/var
+cleanup_run() { bash "$ROOT/deploy/run.sh" stop >/dev/null 2>&1; bash "$ROOT/deploy/pgctl.sh" stop --purge "$W/var/pg" >/dev/null 2>&1; }
+trap cleanup_run EXIT
+DETACH=1 bash "$ROOT/deploy/run.sh" >"$W/run.out" 2>&1 || { cat "$W/run.out"; fail "make run failed"; }
+grep -q "civibus is running" "$W/run.out" || fail "no banner: $(cat "$W/run.out")"
+[ -f "$W/var/run.env" ] || fail "no var/run.env"
+(
+    unset PGHOST PGPORT PGUSER PGDATABASE
+    . "$W/var/run.env"
+    for v in PGHOST PGPORT PGDATABASE CIVIBUS_ADAPTERS_ENDPOINT; do [ -n "${!v:-}" ] || fail "run.env lacks $v"; done
+    n=$(psql -X -A -t -c "select count(*) from events")
+    [ "$n" = 80 ] || fail "sample events: $n, expected 80"
+    r=$(psql -X -A -t -c "select count(*) from requests")
+    [ "$r" = 60 ] || fail "sample requests: $r, expected 60"
+    d=$(psql -X -A -t -c "select reason from dead_letters")
+    [ "$d" = invalid_json ] || fail "sample dead letter: $d"
+    "$ROOT/bin/civibus-adapter" replay --config "$W/var/adapter-demo.yaml" --source demo \
+        --file "$ROOT/deploy/sample/demo.jsonl" --timeout 30 >"$W/again.out" 2>/dev/null || fail "second replay failed"
+    [ "$(psql -X -A -t -c "select count(*) from events")" = 80 ] || fail "second replay changed the count"
+) || exit 1
+ok "make run: 80 sample events, 60 requests, 1 dead letter; replay again: unchanged"
+bash "$ROOT/deploy/run.sh" stop >/dev/null || fail "make stop failed"
+[ -f "$W/var/hub.pid" ] && fail "hub pid file left behind"
+ok "make stop stopped everything"

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Broken protocol input (wrong version, unknown command, missing frames, bad numbers,
+# unknown session, a message over the hard size limit) gets the documented answers and
+# never stops the hub or loses another event.
+. "$(dirname "$0")/lib.sh"
+it_setup protocol_abuse
+hub_start
+"$ROOT/$BUILD/tools/rawclient" "ipc://$W/hub.sock" "$W/keys/hub" "$W/keys/demo_secret" || fail "rawclient checks failed"
+kill -0 "$HUB_PID" || fail "hub died"
+[ "$(q "select count(*) from events where source_record_id = 'RAW-1'")" = 1 ] || fail "RAW-1 not stored"
+[ "$(q "select count(*) from dead_letters where reason = 'invalid_json'")" = 1 ] || fail "array record not dead-lettered"
+grep -q "max_message_bytes" "$W/hub.log" || fail "dropped connection not logged"
+ok "hub alive, well-formed event stored, abuse dead-lettered and logged"
+hub_stop
