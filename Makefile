@@ -66,7 +66,8 @@ $(BUILD)/tools/%: tests/tools/%.c $(HUB_OBJ) $(RUNTIME_OBJ) $(BUILD)/libcivibus.
 
 $(BUILD)/%.o: %.c $(wildcard lib/*.h hub/*.h adapters/runtime/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c -o $@ $<
+	@echo "  CC $<"
+	@$(CC) $(CFLAGS) -c -o $@ $<
 
 tests-bin: $(TEST_BIN) $(TOOL_BIN)
 .PHONY: tests-bin

@@ -27,8 +27,8 @@ static void s_clear(const char *dir)
         size_t n = strlen(e->d_name);
         if (n > 4 && strcmp(e->d_name + n - 4, ".pub") == 0) {
             char path[PATH_MAX];
-            snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-            unlink(path);
+            if (snprintf(path, sizeof path, "%s/%s", dir, e->d_name) < (int) sizeof path)
+                unlink(path);
         }
     }
     closedir(d);
@@ -44,8 +44,9 @@ static int s_write_cert(const char *dir, const char *name, int k, const char *ro
     zcert_set_meta(cert, "role", "%s", role);
     zcert_set_meta(cert, "name", "%s", name);
     char path[PATH_MAX];
-    snprintf(path, sizeof path, "%s/%s-%s-%d.pub", dir, role, name, k);
-    int rc = zcert_save_public(cert, path);
+    int rc = -1;
+    if (snprintf(path, sizeof path, "%s/%s-%s-%d.pub", dir, role, name, k) < (int) sizeof path)
+        rc = zcert_save_public(cert, path);
     zcert_destroy(&cert);
     if (rc != 0) {
         snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
@@ -56,8 +57,11 @@ static int s_write_cert(const char *dir, const char *name, int k, const char *ro
 
 zactor_t *cv_auth_start(const cv_hub_config_t *config, char *err, size_t errlen)
 {
-    char dir[PATH_MAX];
-    snprintf(dir, sizeof dir, "%s/curve", config->runtime_dir);
+    char dir[PATH_MAX - 128];
+    if (snprintf(dir, sizeof dir, "%s/curve", config->runtime_dir) >= (int) sizeof dir) {
+        snprintf(err, errlen, "runtime_dir path too long");
+        return NULL;
+    }
     if (s_mkdir(config->runtime_dir, err, errlen) < 0 || s_mkdir(dir, err, errlen) < 0)
         return NULL;
     chmod(dir, 0700);

@@ -5,23 +5,35 @@
     stays until the hub ACKs or NACKs it ("settled"). After a crash or a
     reconnect the adapter resends every unsettled record, in id order.
 
-    On disk (one directory per adapter source):
+    On disk (one directory per adapter source, mode 0700, files 0600):
       seg-<first id, 20 digits>.log   append-only segments of records:
                                       [u32 length][u32 crc32c][u64 id][bytes]
-                                      (little-endian; crc over id and bytes)
+                                      (little-endian; crc over length, id and
+                                      bytes; ids consecutive in a segment)
       settled.log                     append-only settled id ranges, each
-                                      [u64 lo][u64 hi][u32 crc32c]
+                                      [u64 lo][u64 hi][u32 crc32c of lo, hi]
       position                        the adapter's source position (cursor,
                                       file and line), replaced atomically
                                       (write temp, fdatasync, rename)
-    A torn last record (short or bad CRC) is cut off on open. A segment whose
-    records are all settled is deleted once it is older than the retention
-    (retention_days, so events can be resent after a database restore).
+      next-id                         the next id in decimal, written by gc
+                                      before it deletes segments
+      lock                            flock'ed while the spool is open: one
+                                      process per spool
+    A torn last record (short or bad CRC, in the last segment, with no valid
+    record after it) is cut off on open. Any other bad record makes open
+    fail with the file and offset (nothing is dropped silently); a bad
+    settled.log record only loses settlements, so it is logged and the
+    records are resent. A segment whose records are all settled is deleted
+    by cv_spool_gc once it is older (mtime) than the retention
+    (retention_days, so events can be resent after a database restore); the
+    current segment too, when idle that long (the next append starts one).
 
     Settlement need not be durable at once: losing it only means a resend,
     which the hub deduplicates. Appends are durable only after cv_spool_sync.
     Unsettled records are indexed in memory (id, segment, offset, length);
-    their bytes are read back from disk when resent. */
+    their bytes are read back from disk when resent. After an I/O error
+    (logged once) every call fails: destroy and reopen the spool, which
+    recovers from what is on disk. One thread at a time. */
 #ifndef CV_SPOOL_H
 #define CV_SPOOL_H
 
@@ -36,11 +48,14 @@ typedef struct {
     uint64_t segment_bytes;   /* start a new segment past this size (default 64 MiB) */
     uint64_t max_bytes;       /* unsettled bytes above which cv_spool_full() is true (default 1 GiB) */
     int retention_days;       /* keep fully settled segments this long (0: delete at once) */
-    uint32_t max_record_bytes;/* refuse appends larger than this (default 1 MiB) */
-} cv_spool_opts_t;
+    uint32_t max_record_bytes;/* refuse appends larger than this (default 1 MiB, at most 64 MiB) */
+} cv_spool_opts_t;                /* zero sizes mean the defaults; NULL opts: retention 7 days */
 
-/* Opens or creates the spool in dir (created if missing). NULL opts means
-   defaults. Returns NULL with a reason in err. */
+#define CV_SPOOL_POSITION_MAX 4096  /* bytes of position text */
+
+/* Opens or creates the spool in dir (created if missing, not its parents).
+   NULL opts means defaults. Returns NULL with a reason in err. Destroy
+   syncs what was appended, settled or set. */
 cv_spool_t *cv_spool_open(const char *dir, const cv_spool_opts_t *opts, char *err, size_t errlen);
 void cv_spool_destroy(cv_spool_t **self_p);
 
@@ -62,6 +77,9 @@ int cv_spool_settle(cv_spool_t *self, uint64_t id);
    none, -1 on I/O error. */
 int cv_spool_next_unsettled(cv_spool_t *self, uint64_t after, uint64_t *id, void **data, size_t *len);
 
+/* The id the next cv_spool_append will give. */
+uint64_t cv_spool_next_id(const cv_spool_t *self);
+
 uint64_t cv_spool_unsettled_count(const cv_spool_t *self);
 uint64_t cv_spool_unsettled_bytes(const cv_spool_t *self);
 
@@ -72,7 +90,8 @@ bool cv_spool_full(const cv_spool_t *self);
    settled.log. Returns the number of segments deleted or -1. */
 int cv_spool_gc(cv_spool_t *self, time_t now);
 
-/* The adapter's source position (NUL-terminated text, at most 4 KiB):
+/* The adapter's source position (NUL-terminated text, at most
+   CV_SPOOL_POSITION_MAX bytes, longer is refused with -1):
    set is persisted with the next cv_spool_sync; get returns the last
    persisted or set value, or NULL. */
 int cv_spool_set_position(cv_spool_t *self, const char *position);
