@@ -7,7 +7,8 @@ it_setup adapter_kill9
 hub_start
 gen_demo "$N" >"$W/records.jsonl"
 
-replay demo "$W/records.jsonl" --timeout 600 --rate 4000 &
+"$ADAPTER" replay --config "$W/adapter.yaml" --source demo --file "$W/records.jsonl" --rate 4000 \
+    >/dev/null 2>>"$W/replay.log" &
 RPID=$!
 for i in $(seq 1 300); do
     [ "$(q "select count(*) from events")" -ge $((N / 3)) ] && break

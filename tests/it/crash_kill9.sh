@@ -11,7 +11,8 @@ IT_BATCH=1000 it_setup crash_kill9
 hub_start
 gen_demo "$N" >"$W/records.jsonl"
 
-replay demo "$W/records.jsonl" --timeout 1800 &
+"$ADAPTER" replay --config "$W/adapter.yaml" --source demo --file "$W/records.jsonl" --timeout 1800 \
+    >"$W/replay.out" 2>>"$W/replay.log" &
 RPID=$!
 count() { q "select count(*) from events"; }
 wait_count() {  # reach at least $1 events, or fail

@@ -1,0 +1,242 @@
+/*  adapter_config — see adapter_config.h. The loader reads the YAML tree
+    section by section, top to bottom; each reader checks its own keys and
+    values and reports the first problem with its line. */
+#include "adapter_config.h"
+
+#include <czmq.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cv_yaml.h"
+
+#define MiB (1024LL * 1024LL)
+
+/* path as written in the config, relative to the config file's directory */
+static char *s_resolve(const char *config_file, const char *path)
+{
+    const char *slash = strrchr(config_file, '/');
+    if (path[0] == '/' || !slash)
+        return strdup(path);
+    size_t dirlen = (size_t) (slash - config_file);
+    size_t len = dirlen + 1 + strlen(path) + 1;
+    char *out = malloc(len);
+    if (out)
+        snprintf(out, len, "%.*s/%s", (int) dirlen, config_file, path);
+    return out;
+}
+
+static bool s_is_zero_key(const byte *key)
+{
+    static const byte zero[32];
+    return memcmp(key, zero, sizeof zero) == 0;
+}
+
+static int s_read_hub(cv_adapter_config_t *self, const cv_yaml_doc_t *doc, char *err, size_t errlen)
+{
+    static const char *const keys[] = { "endpoint", "public_key_file", "public_key", NULL };
+    const cv_yaml_node_t *hub = cv_yaml_get(doc->root, "hub");
+    if (!hub)
+        return cv_yaml_fail(doc, doc->root, err, errlen, "missing required section 'hub'");
+    if (cv_yaml_expect(doc, hub, CV_YAML_MAP, "'hub'", err, errlen) < 0
+        || cv_yaml_check_keys(doc, hub, keys, "'hub'", err, errlen) < 0)
+        return -1;
+    const char *endpoint, *key_file, *key;
+    if (cv_yaml_str(doc, hub, "endpoint", true, NULL, &endpoint, err, errlen) < 0
+        || cv_yaml_str(doc, hub, "public_key_file", false, NULL, &key_file, err, errlen) < 0
+        || cv_yaml_str(doc, hub, "public_key", false, NULL, &key, err, errlen) < 0)
+        return -1;
+    if (!strstr(endpoint, "://"))
+        return cv_yaml_fail(doc, cv_yaml_get(hub, "endpoint"), err, errlen,
+                            "'endpoint' must look like tcp://host:port, not '%s'", endpoint);
+    if (!(self->endpoint = strdup(endpoint)))
+        return cv_yaml_fail(doc, hub, err, errlen, "out of memory");
+    if ((key_file != NULL) == (key != NULL)) {
+        cv_yaml_node_t at = { .line = hub->key_line };
+        return cv_yaml_fail(doc, &at, err, errlen, "'hub' needs exactly one of 'public_key_file' or 'public_key'");
+    }
+    if (key) {
+        byte raw[32];
+        if (strlen(key) != 40 || !zmq_z85_decode(raw, key) || s_is_zero_key(raw))
+            return cv_yaml_fail(doc, cv_yaml_get(hub, "public_key"), err, errlen,
+                                "'public_key' must be a CURVE public key in Z85 (40 characters)");
+        memcpy(self->hub_public_key, key, 41);
+        return 0;
+    }
+    char *path = s_resolve(doc->file, key_file);
+    zcert_t *cert = path ? zcert_load(path) : NULL;
+    int rc = 0;
+    if (!cert || s_is_zero_key(zcert_public_key(cert)))
+        rc = cv_yaml_fail(doc, cv_yaml_get(hub, "public_key_file"), err, errlen,
+                          "cannot read a CURVE certificate from '%s'", path ? path : key_file);
+    else
+        memcpy(self->hub_public_key, zcert_public_txt(cert), 41);
+    zcert_destroy(&cert);
+    free(path);
+    return rc;
+}
+
+static bool s_valid_name(const char *name)
+{
+    size_t len = strlen(name);
+    if (len == 0 || len > 64)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-", name[i]))
+            return false;
+    return true;
+}
+
+static int s_read_source(cv_adapter_source_t *src, const cv_yaml_doc_t *doc, const cv_yaml_node_t *node,
+                         char *err, size_t errlen)
+{
+    static const char *const keys[] = { "secret_key_file", "spool_dir", NULL };
+    char where[96];
+    snprintf(where, sizeof where, "source '%s'", node->key);
+    src->line = node->key_line;
+    if (!s_valid_name(node->key)) {
+        cv_yaml_node_t at = { .line = node->key_line };
+        return cv_yaml_fail(doc, &at, err, errlen,
+                            "source name '%s' must be 1 to 64 letters, digits, '_', '.' or '-'", node->key);
+    }
+    if (cv_yaml_expect(doc, node, CV_YAML_MAP, where, err, errlen) < 0
+        || cv_yaml_check_keys(doc, node, keys, where, err, errlen) < 0)
+        return -1;
+    const char *secret, *spool;
+    if (cv_yaml_str(doc, node, "secret_key_file", true, NULL, &secret, err, errlen) < 0
+        || cv_yaml_str(doc, node, "spool_dir", true, NULL, &spool, err, errlen) < 0)
+        return -1;
+    src->secret_line = cv_yaml_get(node, "secret_key_file")->line;
+    src->name = strdup(node->key);
+    src->secret_key_file = s_resolve(doc->file, secret);
+    src->spool_dir = s_resolve(doc->file, spool);
+    if (!src->name || !src->secret_key_file || !src->spool_dir)
+        return cv_yaml_fail(doc, node, err, errlen, "out of memory");
+    return 0;
+}
+
+static int s_read_sources(cv_adapter_config_t *self, const cv_yaml_doc_t *doc, char *err, size_t errlen)
+{
+    const cv_yaml_node_t *sources = cv_yaml_get(doc->root, "sources");
+    if (!sources)
+        return cv_yaml_fail(doc, doc->root, err, errlen, "missing required section 'sources'");
+    if (cv_yaml_expect(doc, sources, CV_YAML_MAP, "'sources'", err, errlen) < 0)
+        return -1;
+    if (sources->count == 0)
+        return cv_yaml_fail(doc, sources, err, errlen, "'sources' must list at least one source");
+    self->sources_line = sources->key_line;
+    self->sources = calloc(sources->count, sizeof *self->sources);
+    if (!self->sources)
+        return cv_yaml_fail(doc, sources, err, errlen, "out of memory");
+    for (const cv_yaml_node_t *n = sources->child; n; n = n->next) {
+        if (s_read_source(&self->sources[self->source_count++], doc, n, err, errlen) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int s_read_limits(cv_adapter_config_t *self, const cv_yaml_doc_t *doc, char *err, size_t errlen)
+{
+    static const char *const spool_keys[] = { "max_bytes", "segment_bytes", "retention_days", NULL };
+    static const char *const limit_keys[] = { "max_event_bytes", NULL };
+    const cv_yaml_node_t *spool = cv_yaml_get(doc->root, "spool");
+    const cv_yaml_node_t *limits = cv_yaml_get(doc->root, "limits");
+    int64_t max_bytes, segment_bytes, retention, event_bytes;
+    if ((spool && cv_yaml_expect(doc, spool, CV_YAML_MAP, "'spool'", err, errlen) < 0)
+        || cv_yaml_check_keys(doc, spool, spool_keys, "'spool'", err, errlen) < 0
+        || cv_yaml_int(doc, spool, "max_bytes", false, 1024 * MiB, MiB, INT64_MAX, &max_bytes, err, errlen) < 0
+        || cv_yaml_int(doc, spool, "segment_bytes", false, 64 * MiB, 64 * 1024, 4096 * MiB,
+                       &segment_bytes, err, errlen) < 0
+        || cv_yaml_int(doc, spool, "retention_days", false, 7, 0, 3650, &retention, err, errlen) < 0)
+        return -1;
+    if ((limits && cv_yaml_expect(doc, limits, CV_YAML_MAP, "'limits'", err, errlen) < 0)
+        || cv_yaml_check_keys(doc, limits, limit_keys, "'limits'", err, errlen) < 0
+        || cv_yaml_int(doc, limits, "max_event_bytes", false, 262144, 1, 64 * MiB,
+                       &event_bytes, err, errlen) < 0)
+        return -1;
+    self->spool.max_bytes = (uint64_t) max_bytes;
+    self->spool.segment_bytes = (uint64_t) segment_bytes;
+    self->spool.retention_days = (int) retention;
+    self->spool.max_record_bytes = (uint32_t) event_bytes;
+    self->max_event_bytes = (uint32_t) event_bytes;
+    return 0;
+}
+
+cv_adapter_config_t *cv_adapter_config_load(const char *path, char *err, size_t errlen)
+{
+    static const char *const keys[] = { "hub", "sources", "spool", "limits", NULL };
+    cv_yaml_doc_t *doc = cv_yaml_load(path, err, errlen);
+    if (!doc)
+        return NULL;
+    cv_adapter_config_t *self = calloc(1, sizeof *self);
+    int rc = self && (self->file = strdup(path)) ? 0 : cv_yaml_fail(doc, NULL, err, errlen, "out of memory");
+    if (rc == 0 && !doc->root)
+        rc = cv_yaml_fail(doc, NULL, err, errlen, "the file is empty");
+    if (rc == 0)
+        rc = cv_yaml_expect(doc, doc->root, CV_YAML_MAP, "the adapter config", err, errlen);
+    if (rc == 0)
+        rc = cv_yaml_check_keys(doc, doc->root, keys, "the adapter config", err, errlen);
+    if (rc == 0)
+        rc = s_read_hub(self, doc, err, errlen);
+    if (rc == 0)
+        rc = s_read_sources(self, doc, err, errlen);
+    if (rc == 0)
+        rc = s_read_limits(self, doc, err, errlen);
+    cv_yaml_destroy(&doc);
+    if (rc < 0)
+        cv_adapter_config_destroy(&self);
+    return self;
+}
+
+void cv_adapter_config_destroy(cv_adapter_config_t **self_p)
+{
+    cv_adapter_config_t *self = *self_p;
+    if (!self)
+        return;
+    for (size_t i = 0; i < self->source_count; i++) {
+        free(self->sources[i].name);
+        free(self->sources[i].secret_key_file);
+        free(self->sources[i].spool_dir);
+    }
+    free(self->sources);
+    free(self->endpoint);
+    free(self->file);
+    free(self);
+    *self_p = NULL;
+}
+
+const cv_adapter_source_t *cv_adapter_config_source(const cv_adapter_config_t *self, const char *name)
+{
+    for (size_t i = 0; i < self->source_count; i++)
+        if (self->sources[i].name && strcmp(self->sources[i].name, name) == 0)
+            return &self->sources[i];
+    return NULL;
+}
+
+int cv_adapter_config_client_opts(const cv_adapter_config_t *self, const char *name,
+                                  cv_client_opts_t *opts, char *err, size_t errlen)
+{
+    const cv_adapter_source_t *src = cv_adapter_config_source(self, name);
+    if (!src) {
+        snprintf(err, errlen, "%s:%d: no source '%s' under 'sources'", self->file, self->sources_line, name);
+        return -1;
+    }
+    zcert_t *cert = zcert_load(src->secret_key_file);
+    bool ok = cert && !s_is_zero_key(zcert_secret_key(cert));
+    zcert_destroy(&cert);
+    if (!ok) {
+        snprintf(err, errlen, "%s:%d: cannot read a CURVE secret key from '%s' (secret_key_file of source '%s')",
+                 self->file, src->secret_line, src->secret_key_file, name);
+        return -1;
+    }
+    memset(opts, 0, sizeof *opts);
+    opts->endpoint = self->endpoint;
+    opts->hub_public_key = self->hub_public_key;
+    opts->secret_key_file = src->secret_key_file;
+    opts->spool_dir = src->spool_dir;
+    opts->spool = self->spool;
+    opts->max_event_bytes = self->max_event_bytes;
+    opts->name = src->name;
+    return 0;
+}

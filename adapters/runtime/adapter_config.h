@@ -1,0 +1,58 @@
+/*  adapter_config — the adapter's YAML configuration (docs/adapters.md).
+
+    One file describes how to reach the hub and, per source, this adapter's
+    key and spool; the spool and size limits are shared:
+
+        hub:     {endpoint, public_key_file | public_key}
+        sources: {<name>: {secret_key_file, spool_dir}}
+        spool:   {max_bytes, segment_bytes, retention_days}
+        limits:  {max_event_bytes}
+
+    Relative paths are taken from the config file's directory. Every
+    problem is reported as "file:line: reason" (lib/cv_yaml.h): unknown
+    keys, bad values, a hub key that cannot be read. A source's own secret
+    key file is checked only when that source is selected
+    (cv_adapter_config_client_opts), so one file can serve several
+    adapters that each hold only their own key. */
+#ifndef CV_ADAPTER_CONFIG_H
+#define CV_ADAPTER_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cv_client.h"
+#include "cv_spool.h"
+
+typedef struct {
+    char *name;
+    char *secret_key_file;     /* resolved path */
+    char *spool_dir;           /* resolved path */
+    int line;                  /* line of the source's name */
+    int secret_line;           /* line of secret_key_file */
+} cv_adapter_source_t;
+
+typedef struct {
+    char *file;                /* the config file, as given */
+    char *endpoint;
+    char hub_public_key[41];   /* Z85 */
+    cv_adapter_source_t *sources;
+    size_t source_count;
+    int sources_line;
+    cv_spool_opts_t spool;
+    uint32_t max_event_bytes;
+} cv_adapter_config_t;
+
+/* Loads and checks the file; NULL with "file:line: reason" in err. */
+cv_adapter_config_t *cv_adapter_config_load(const char *path, char *err, size_t errlen);
+void cv_adapter_config_destroy(cv_adapter_config_t **self_p);
+
+/* The source called name, or NULL. */
+const cv_adapter_source_t *cv_adapter_config_source(const cv_adapter_config_t *self, const char *name);
+
+/* Fills client options for source `name` (pointers into self; description
+   is left to the caller) after checking that its secret key file holds a
+   secret key. Returns 0, or -1 with "file:line: reason" in err. */
+int cv_adapter_config_client_opts(const cv_adapter_config_t *self, const char *name,
+                                  cv_client_opts_t *opts, char *err, size_t errlen);
+
+#endif
