@@ -233,8 +233,8 @@ static void s_on_event(cv_ingest_t *self, int src, const session_t *s, uint64_t 
     }
     cv_hash_json(it->record, it->content_hash);
     char reason[48], detail[256];
-    if (cv_mapping_apply(source->mapping, it->record, &it->event, reason, sizeof reason,
-                         detail, sizeof detail) != 0) {
+    if (cv_mapping_apply_hashed(source->mapping, it->record, it->content_hash, &it->event,
+                                reason, sizeof reason, detail, sizeof detail) != 0) {
         s_dead(it, reason, "%s", detail);
         return;
     }

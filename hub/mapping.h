@@ -29,6 +29,13 @@ void cv_mapping_destroy(cv_mapping_t **self_p);
 int cv_mapping_apply(const cv_mapping_t *self, const json_t *record, json_t **event_out,
                      char *reason, size_t reason_len, char *detail, size_t detail_len);
 
+/* Same, for a caller that already hashed the record: record_hash is
+   cv_hash_json(record) (used by `hash: record` and the default event id),
+   or NULL to have it computed when needed. Saves hashing a record twice. */
+int cv_mapping_apply_hashed(const cv_mapping_t *self, const json_t *record, const char *record_hash,
+                            json_t **event_out, char *reason, size_t reason_len,
+                            char *detail, size_t detail_len);
+
 const char *cv_mapping_source(const cv_mapping_t *self);
 
 #endif
