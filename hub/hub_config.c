@@ -2,6 +2,8 @@
 #include "hub_config.h"
 
 #include <czmq.h>
+#include <errno.h>
+#include <unistd.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -124,6 +126,9 @@ static int s_load_sources(cv_hub_config_t *self, const cv_yaml_doc_t *doc,
         for (int k = 0; k < src->nkeys; k++)
             if (cv_hub_config_source_by_key(self, src->keys[k]) != src)
                 return cv_yaml_fail(doc, keylist, err, errlen, "a key of source '%s' is already used by another source", name);
+        if (access(src->mapping_path, R_OK) != 0)
+            return cv_yaml_fail(doc, cv_yaml_get(s, "mapping"), err, errlen,
+                                "mapping of source '%s': cannot read %s: %s", name, src->mapping_path, strerror(errno));
         /* the mapping reports its own errors as mapping-file:line */
         src->mapping = cv_mapping_load(src->mapping_path, name, err, errlen);
         if (!src->mapping)

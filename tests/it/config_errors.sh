@@ -18,7 +18,7 @@ expect_error() {  # description, sed expression applied to hub.yaml, expected pa
 expect_error "unknown key"        's/^  batch_max_events:/  batch_max_eventz:/' "bad\.yaml:[0-9]+: unknown key 'batch_max_eventz'"
 expect_error "not a number"       's/^  window: .*/  window: lots/' "bad\.yaml:[0-9]+: 'window' must be a whole number"
 expect_error "out of range"       's/^  max_event_bytes: .*/  max_event_bytes: 1000000/' "bad\.yaml:[0-9]+: max_event_bytes .* must be lower"
-expect_error "missing mapping"    's|mapping: .*|mapping: /nonexistent/map.yaml|' "map\.yaml"
+expect_error "missing mapping"    's|mapping: .*|mapping: /nonexistent/map.yaml|' "bad\.yaml:[0-9]+: mapping of source 'demo': cannot read /nonexistent/map\.yaml"
 expect_error "bad key"            's|keys: \[keys/demo\]|keys: [notakey]|' "bad\.yaml:[0-9]+: keys of source 'demo'"
 expect_error "YAML syntax"        's/^store:/store: [/' "bad\.yaml:[0-9]+: "
 expect_error "bad source name"    's/- name: demo/- name: Demo Source/' "bad\.yaml:[0-9]+: source name"
