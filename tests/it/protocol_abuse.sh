@@ -10,5 +10,7 @@ kill -0 "$HUB_PID" || fail "hub died"
 [ "$(q "select count(*) from events where source_record_id = 'RAW-1'")" = 1 ] || fail "RAW-1 not stored"
 [ "$(q "select count(*) from dead_letters where reason = 'invalid_json'")" = 1 ] || fail "array record not dead-lettered"
 grep -q "max_message_bytes" "$W/hub.log" || fail "dropped connection not logged"
+[ "$(q "select count(*) from dead_letters where reason = 'too_large' and payload_bytes = 20000 and length(payload) <= 1024 and payload_hash ~ '^[0-9a-f]{64}$'")" = 1 ] \
+    || fail "too_large dead letter lacks its first bytes and hash: $(q "select reason, payload_bytes, length(payload) from dead_letters")"
 ok "hub alive, well-formed event stored, abuse dead-lettered and logged"
 hub_stop

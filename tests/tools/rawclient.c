@@ -125,6 +125,22 @@ int main(int argc, char **argv)
     s_check(s_starts(r, "NACK|") && strstr(r, "|1|invalid_json"), "a JSON array is NACKed invalid_json");
     free(r);
 
+    /* over max_event_bytes but under the hard limit: NACK too_large, dead letter */
+    size_t mid = 20000;
+    char *json = malloc(mid + 1);
+    memset(json, ' ', mid);
+    const char *head = "{\"id\":\"MID-1\",\"pad\":\"";
+    memcpy(json, head, strlen(head));
+    json[mid - 2] = '"';
+    json[mid - 1] = '}';
+    json[mid] = '\0';
+    zstr_sendx(s, "EVENT", sid, "2", json, NULL);
+    free(json);
+    r = s_recv(s);
+    printf("# answer: %.80s\n", r ? r : "(none)");
+    s_check(s_starts(r, "NACK|") && strstr(r, "|2|too_large"), "a record over max_event_bytes is NACKed too_large");
+    free(r);
+
     /* over the hard limit: libzmq drops the connection, nothing is answered */
     size_t big = 200 * 1024;
     char *blob = malloc(big);
@@ -132,7 +148,7 @@ int main(int argc, char **argv)
     zmsg_t *m = zmsg_new();
     zmsg_addstr(m, "EVENT");
     zmsg_addstr(m, sid);
-    zmsg_addstr(m, "2");
+    zmsg_addstr(m, "3");
     zmsg_addmem(m, blob, big);
     zmsg_send(&m, s);
     free(blob);
