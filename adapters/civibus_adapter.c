@@ -21,6 +21,7 @@
 
 #include "adapter_config.h"
 #include "cv_client.h"
+#include "cv_run.h"
 #include "cv_log.h"
 
 #define EXIT_FATAL   1
@@ -37,6 +38,9 @@ static const char *s_usage =
     "      source NAME; print \"sent N acked A nacked K\" once all are settled.\n"
     "      --rate N         pace to N records per second\n"
     "      --timeout S      give up (exit 4) if not all settled after S seconds\n"
+    "  civibus-adapter run --config FILE\n"
+    "      serve one source with the driver its config names (rest, webhook,\n"
+    "      filedrop) until SIGINT/SIGTERM; see docs/adapters.md.\n"
     "  civibus-adapter keygen --out PATH [--force]\n"
     "      write a CURVE key pair: PATH (public) and PATH_secret (secret, 0600);\n"
     "      print the public key. --force overwrites an existing pair.\n"
@@ -322,5 +326,10 @@ int main(int argc, char **argv)
         return s_replay(argc - 2, argv + 2);
     if (strcmp(cmd, "keygen") == 0)
         return s_keygen(argc - 2, argv + 2);
+    if (strcmp(cmd, "run") == 0) {
+        if (argc != 4 || strcmp(argv[2], "--config") != 0)
+            return s_bad_usage("%s", "run needs exactly: --config FILE");
+        return cv_run(argv[3]);
+    }
     return s_bad_usage("unknown command '%s'", cmd);
 }

@@ -1117,6 +1117,16 @@ uint64_t cv_spool_next_id(const cv_spool_t *self)
     return self->next_id;
 }
 
+bool cv_spool_is_settled(const cv_spool_t *self, uint64_t id)
+{
+    if (id == 0 || id >= self->next_id)
+        return false;                /* not appended yet */
+    size_t i = s_lower_bound(self, id);
+    /* the index holds every unsettled record; an id missing from it was
+       settled and compacted away */
+    return !(i < self->nents && self->ents[i].id == id && !self->ents[i].settled);
+}
+
 uint64_t cv_spool_unsettled_count(const cv_spool_t *self)
 {
     return self->live_count;

@@ -80,6 +80,9 @@ int cv_spool_next_unsettled(cv_spool_t *self, uint64_t after, uint64_t *id, void
 /* The id the next cv_spool_append will give. */
 uint64_t cv_spool_next_id(const cv_spool_t *self);
 
+/* True when record id was appended and is settled since. */
+bool cv_spool_is_settled(const cv_spool_t *self, uint64_t id);
+
 uint64_t cv_spool_unsettled_count(const cv_spool_t *self);
 uint64_t cv_spool_unsettled_bytes(const cv_spool_t *self);
 

@@ -163,9 +163,37 @@ static int s_read_limits(cv_adapter_config_t *self, const cv_yaml_doc_t *doc, ch
     return 0;
 }
 
+/* The optional `driver:` section of `civibus-adapter run`: its kind and
+   the source it serves; the rest of the section belongs to the driver. */
+static int s_read_driver(cv_adapter_config_t *self, const cv_yaml_doc_t *doc, char *err, size_t errlen)
+{
+    const cv_yaml_node_t *driver = cv_yaml_get(doc->root, "driver");
+    if (!driver)
+        return 0;
+    if (cv_yaml_expect(doc, driver, CV_YAML_MAP, "'driver'", err, errlen) < 0)
+        return -1;
+    const char *kind, *source;
+    if (cv_yaml_str(doc, driver, "kind", true, NULL, &kind, err, errlen) < 0
+        || cv_yaml_str(doc, driver, "source", false, NULL, &source, err, errlen) < 0)
+        return -1;
+    if (!source) {
+        if (self->source_count != 1)
+            return cv_yaml_fail(doc, driver, err, errlen,
+                                "'driver' needs 'source' (one of the sources listed under 'sources')");
+        source = self->sources[0].name;
+    }
+    if (!cv_adapter_config_source(self, source))
+        return cv_yaml_fail(doc, cv_yaml_get(driver, "source"), err, errlen,
+                            "driver source '%s' is not listed under 'sources'", source);
+    self->driver = driver;
+    self->driver_kind = strdup(kind);
+    self->driver_source = strdup(source);
+    return 0;
+}
+
 cv_adapter_config_t *cv_adapter_config_load(const char *path, char *err, size_t errlen)
 {
-    static const char *const keys[] = { "hub", "sources", "spool", "limits", NULL };
+    static const char *const keys[] = { "hub", "sources", "spool", "limits", "driver", NULL };
     cv_yaml_doc_t *doc = cv_yaml_load(path, err, errlen);
     if (!doc)
         return NULL;
@@ -183,9 +211,14 @@ cv_adapter_config_t *cv_adapter_config_load(const char *path, char *err, size_t 
         rc = s_read_sources(self, doc, err, errlen);
     if (rc == 0)
         rc = s_read_limits(self, doc, err, errlen);
-    cv_yaml_destroy(&doc);
-    if (rc < 0)
+    if (rc == 0)
+        rc = s_read_driver(self, doc, err, errlen);
+    if (rc < 0) {
+        cv_yaml_destroy(&doc);
         cv_adapter_config_destroy(&self);
+        return NULL;
+    }
+    self->doc = doc;                 /* drivers read their section later, with lines */
     return self;
 }
 
@@ -202,6 +235,9 @@ void cv_adapter_config_destroy(cv_adapter_config_t **self_p)
     free(self->sources);
     free(self->endpoint);
     free(self->file);
+    free(self->driver_kind);
+    free(self->driver_source);
+    cv_yaml_destroy(&self->doc);
     free(self);
     *self_p = NULL;
 }

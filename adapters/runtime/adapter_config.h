@@ -7,6 +7,7 @@
         sources: {<name>: {secret_key_file, spool_dir}}
         spool:   {max_bytes, segment_bytes, retention_days}
         limits:  {max_event_bytes}
+        driver:  {kind, source, <the driver's own keys>}   (`run` only)
 
     Relative paths are taken from the config file's directory. Every
     problem is reported as "file:line: reason" (lib/cv_yaml.h): unknown
@@ -22,6 +23,7 @@
 
 #include "cv_client.h"
 #include "cv_spool.h"
+#include "cv_yaml.h"
 
 typedef struct {
     char *name;
@@ -40,6 +42,12 @@ typedef struct {
     int sources_line;
     cv_spool_opts_t spool;
     uint32_t max_event_bytes;
+    /* `civibus-adapter run`: the driver section, kept with its document so
+       the driver reports its own errors as file:line */
+    cv_yaml_doc_t *doc;
+    const cv_yaml_node_t *driver;   /* NULL when the file has no 'driver' */
+    char *driver_kind;              /* rest | webhook | filedrop */
+    char *driver_source;            /* the source this process serves */
 } cv_adapter_config_t;
 
 /* Loads and checks the file; NULL with "file:line: reason" in err. */

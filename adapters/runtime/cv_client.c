@@ -949,6 +949,16 @@ uint64_t cv_client_unsettled(const cv_client_t *self)
     return cv_spool_unsettled_count(self->spool);
 }
 
+uint64_t cv_client_last_id(const cv_client_t *self)
+{
+    return cv_spool_next_id(self->spool) - 1;
+}
+
+bool cv_client_is_settled(const cv_client_t *self, uint64_t id)
+{
+    return cv_spool_is_settled(self->spool, id);
+}
+
 int cv_client_set_position(cv_client_t *self, const char *position)
 {
     if (self->error)

@@ -115,6 +115,13 @@ uint32_t cv_client_window(const cv_client_t *self);
 uint32_t cv_client_max_event_bytes(const cv_client_t *self);
 /* Records in the spool not yet settled. */
 uint64_t cv_client_unsettled(const cv_client_t *self);
+
+/* Spool id of the last record submitted (0: none yet), and whether a
+   record is settled: a driver that must know when everything it read from
+   one unit (a file, a page) is ACKed or NACKed remembers the last id of
+   that unit and asks. */
+uint64_t cv_client_last_id(const cv_client_t *self);
+bool cv_client_is_settled(const cv_client_t *self, uint64_t id);
 /* The adapter's source position (cursor, page token, file offset), kept in
    the spool: set it after submitting the records it covers; it is made
    durable by the same sync as those records (next flush or poll), so a
