@@ -80,10 +80,13 @@ static void s_publish(cv_ingest_t *self, const cv_store_item_t *it)
 {
     if (!self->pub || !it->event)
         return;
-    json_t *ev = json_deep_copy(it->event);
-    json_object_del(ev, "citizen");
-    json_object_del(ev, "summary");
-    json_object_del(ev, "extra");
+    /* a shallow view: the kept values are shared with the event, not copied */
+    json_t *ev = json_object();
+    const char *key;
+    json_t *value;
+    json_object_foreach(it->event, key, value)
+        if (strcmp(key, "citizen") != 0 && strcmp(key, "summary") != 0 && strcmp(key, "extra") != 0)
+            json_object_set(ev, key, value);
     json_object_set_new(ev, "seq", json_integer(it->event_seq));
     json_object_set_new(ev, "request_id", json_integer(it->request_id));
     json_object_set_new(ev, "tracking_code", json_string(it->tracking_code));
