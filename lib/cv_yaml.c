@@ -37,19 +37,24 @@ static void s_node_free(cv_yaml_node_t *n)
     }
 }
 
+static int s_vfail(char *err, size_t errlen, const char *file, int line, const char *fmt, va_list ap)
+{
+    if (!err || errlen == 0)
+        return -1;
+    int n = snprintf(err, errlen, "%s:%d: ", file, line);
+    if (n >= 0 && (size_t) n < errlen)
+        vsnprintf(err + n, errlen - (size_t) n, fmt, ap);
+    return -1;
+}
+
 static int s_fail_at(char *err, size_t errlen, const char *file, int line, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 
 static int s_fail_at(char *err, size_t errlen, const char *file, int line, const char *fmt, ...)
 {
-    if (!err || errlen == 0)
-        return -1;
-    int n = snprintf(err, errlen, "%s:%d: ", file, line);
-    if (n < 0 || (size_t) n >= errlen)
-        return -1;
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(err + n, errlen - (size_t) n, fmt, ap);
+    s_vfail(err, errlen, file, line, fmt, ap);
     va_end(ap);
     return -1;
 }
@@ -244,14 +249,9 @@ const cv_yaml_node_t *cv_yaml_get(const cv_yaml_node_t *map, const char *key)
 int cv_yaml_fail(const cv_yaml_doc_t *doc, const cv_yaml_node_t *node,
                  char *err, size_t errlen, const char *fmt, ...)
 {
-    if (!err || errlen == 0)
-        return -1;
-    int n = snprintf(err, errlen, "%s:%d: ", doc ? doc->file : "?", node ? node->line : 1);
-    if (n < 0 || (size_t) n >= errlen)
-        return -1;
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(err + n, errlen - (size_t) n, fmt, ap);
+    s_vfail(err, errlen, doc ? doc->file : "?", node ? node->line : 1, fmt, ap);
     va_end(ap);
     return -1;
 }
