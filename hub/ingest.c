@@ -33,6 +33,7 @@ struct cv_ingest {
     cv_batch_t *inflight;         /* with the writer, or NULL */
     cv_batch_t *spare;
     int64_t pending_bytes;
+    bool over_cap;                /* pending_bytes reached store.pending_max_bytes */
     struct {
         uint64_t received, stored, duplicates, id_reused, dead, batches;
     } stats;
@@ -162,9 +163,21 @@ static void s_on_committed(cv_ingest_t *self)
     s_maybe_submit(self, false);
 }
 
-static bool s_accepting(const cv_ingest_t *self)
+/* Whether to read from adapters now. Logs when the byte cap starts and
+   stops holding them back (a full batch waiting for the writer is the
+   normal rhythm under load and is not logged). */
+static bool s_accepting(cv_ingest_t *self)
 {
-    if (self->pending_bytes >= self->config->pending_max_bytes)
+    bool over = self->pending_bytes >= self->config->pending_max_bytes;
+    if (over != self->over_cap) {
+        self->over_cap = over;
+        if (over)
+            cv_warn("ingest", "holding %" PRId64 " uncommitted bytes (store.pending_max_bytes): "
+                    "not reading from adapters until PostgreSQL catches up", self->pending_bytes);
+        else
+            cv_info("ingest", "reading from adapters again");
+    }
+    if (over)
         return false;
     return !(self->inflight && (int) self->filling->n >= self->config->batch_max_events);
 }

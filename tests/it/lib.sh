@@ -56,6 +56,7 @@ it_setup() {
         echo "store:"
         echo "  batch_max_events: ${IT_BATCH:-500}"
         echo "  batch_max_delay_ms: ${IT_DELAY:-10}"
+        echo "  pending_max_bytes: ${IT_PENDING:-67108864}"
         echo "limits:"
         echo "  max_message_bytes: 65536"
         echo "  max_event_bytes: 16384"
