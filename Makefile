@@ -7,6 +7,7 @@
 #   make test       unit + integration + crash tests, then the same under ASan+UBSan
 #   make valgrind   unit tests under valgrind
 #   make chaos      the long crash test (10 kills, 1,000,000 events)
+#   make bench      ingest benchmark against the PostgreSQL ceiling (docs/performance.md)
 #
 # SAN=1 builds into build-san/ with AddressSanitizer and UndefinedBehaviorSanitizer.
 
@@ -93,6 +94,9 @@ valgrind: all tests-bin
 
 chaos: all tests-bin
 	@CHAOS=long bash tests/run.sh chaos
+
+bench: all tests-bin
+	@bash tests/bench/run.sh
 
 clean:
 	rm -rf build build-san bin
