@@ -12,7 +12,7 @@
 # SAN=1 builds into build-san/ with AddressSanitizer and UndefinedBehaviorSanitizer.
 
 CC      ?= cc
-PKGS    := libzmq libczmq jansson yaml-0.1 libpq libsodium libcurl libmicrohttpd
+PKGS    := libzmq libczmq jansson yaml-0.1 libpq libsodium libcurl libmicrohttpd expat
 WARN    := -std=c11 -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
 CFLAGS_BASE := $(WARN) -D_GNU_SOURCE -g -Ilib -Ihub -Iadapters/runtime \
                $(shell pkg-config --cflags $(PKGS) 2>/dev/null) -I$(shell pg_config --includedir 2>/dev/null || echo /usr/include/postgresql)
