@@ -11,7 +11,8 @@
     kind_from value), evaluate each field spec through the same pipeline
     - read the raw value (path, join, const or record hash), trim it,
     change its case, look it up in the map, fall back to the default,
-    convert it to its type (enum check, date to UTC) - and assemble the
+    convert it to its type (enum check, date to UTC, after adding the
+    `add` duration of a computed date-time) - and assemble the
     event in the model's field order. A value is a (pointer, length) view
     into the record, the YAML tree or a per-call scratch buffer, so the only
     allocations are the event's own JSON nodes. The event is validated by
@@ -103,7 +104,9 @@ typedef struct {
     const char *to;
 } map_entry_t;
 
-typedef struct {
+typedef struct spec spec_t;
+
+struct spec {
     source_kind_t src;
     path_t *paths;                 /* 1 for path, n for join */
     size_t npaths;
@@ -115,7 +118,9 @@ typedef struct {
     char casing;                   /* 0, 'U' or 'L' */
     const char *format;            /* dates: strptime format, NULL = ISO 8601 */
     const cv_tz_t *tz;             /* date-times without an offset */
-} spec_t;
+    spec_t *add;                   /* date-times: a duration added to the date, or NULL */
+    char unit;                     /* in an `add` spec: unit of bare numbers (d w m y), or 0 */
+};
 
 typedef enum { EXTRA_REST, EXTRA_NONE, EXTRA_LIST } extra_mode_t;
 
@@ -399,11 +404,114 @@ static int s_load_source(cv_mapping_t *self, spec_t *sp, const cv_yaml_node_t *n
     return 0;
 }
 
+/* A duration: "<N> <unit>" (days, weeks, months, years, in English or
+   French, singular or plural), or "<N>" when the spec gives a unit.
+   Returns 0 with the count and unit (d w m y), or -1. */
+static int s_duration(const char *p, size_t n, char dflt_unit, long *count, char *unit)
+{
+    static const struct { const char *word; char unit; } words[] = {
+        { "day", 'd' }, { "days", 'd' }, { "jour", 'd' }, { "jours", 'd' },
+        { "week", 'w' }, { "weeks", 'w' }, { "semaine", 'w' }, { "semaines", 'w' },
+        { "month", 'm' }, { "months", 'm' }, { "mois", 'm' },
+        { "year", 'y' }, { "years", 'y' }, { "an", 'y' }, { "ans", 'y' },
+    };
+    view_t v = { p, n };
+    s_trim(&v);
+    size_t digits = 0;
+    long value = 0;
+    while (digits < v.n && digits < 6 && v.p[digits] >= '0' && v.p[digits] <= '9')
+        value = value * 10 + (v.p[digits++] - '0');
+    if (digits == 0 || (digits < v.n && v.p[digits] >= '0' && v.p[digits] <= '9'))
+        return -1;
+    view_t word = { v.p + digits, v.n - digits };
+    s_trim(&word);
+    *count = value;
+    if (word.n == 0) {
+        *unit = dflt_unit;
+        return dflt_unit ? 0 : -1;
+    }
+    for (size_t i = 0; i < sizeof words / sizeof *words; i++)
+        if (s_cmp(words[i].word, strlen(words[i].word), word.p, word.n) == 0) {
+            *unit = words[i].unit;
+            return 0;
+        }
+    return -1;
+}
+
+static int s_check_duration(const cv_yaml_doc_t *doc, const cv_yaml_node_t *node, char unit,
+                            const char *where, char *err, size_t errlen)
+{
+    long count;
+    char u;
+    if (s_duration(node->value, strlen(node->value), unit, &count, &u) == 0)
+        return 0;
+    return cv_yaml_fail(doc, node, err, errlen, "%s: '%s' is not a duration (such as '2 months', '15 days'%s)",
+                        where, node->value, unit ? " or a number" : "");
+}
+
+/* `add:` of a date-time field: a duration, or a spec that reads one (path,
+   join or const, with case, map, default and a unit for bare numbers). */
+static int s_load_add(cv_mapping_t *self, spec_t *sp, const cv_yaml_node_t *node, const char *field,
+                      char *err, size_t errlen)
+{
+    static const char *const keys[] = { "path", "const", "join", "map", "default", "case", "unit", NULL };
+    const cv_yaml_doc_t *doc = self->doc;
+    char where[96];
+    snprintf(where, sizeof where, "'add' of field '%s'", field);
+    spec_t *add = sp->add = calloc(1, sizeof *add);
+    if (!add)
+        return cv_yaml_fail(doc, node, err, errlen, "out of memory");
+    if (node->type == CV_YAML_SCALAR) {           /* add: 2 months */
+        add->src = SRC_CONST;
+        add->constant = node->value;
+        return s_check_duration(doc, node, 0, where, err, errlen);
+    }
+    int rc;
+    const cv_yaml_node_t *n;
+    if (cv_yaml_expect(doc, node, CV_YAML_MAP, where, err, errlen) < 0
+        || cv_yaml_check_keys(doc, node, keys, where, err, errlen) < 0
+        || s_load_source(self, add, node, where, err, errlen) < 0)
+        return -1;
+    if ((n = s_scalar_key(doc, node, "unit", where, &rc, err, errlen))) {
+        long one;
+        char u;
+        char probe[48];
+        snprintf(probe, sizeof probe, "1 %s", n->value);
+        if (s_duration(probe, strlen(probe), 0, &one, &u) < 0)
+            return cv_yaml_fail(doc, n, err, errlen, "%s: 'unit' must be days, weeks, months or years", where);
+        add->unit = u;
+    }
+    if (rc < 0)
+        return -1;
+    if (add->src == SRC_CONST && s_check_duration(doc, cv_yaml_get(node, "const"), add->unit, where, err, errlen) < 0)
+        return -1;
+    if ((n = cv_yaml_get(node, "map"))) {
+        if (s_load_map(doc, -1, add, n, where, err, errlen) < 0)
+            return -1;
+        for (const cv_yaml_node_t *e = n->child; e; e = e->next)
+            if (s_check_duration(doc, e, add->unit, where, err, errlen) < 0)
+                return -1;
+    }
+    if ((n = s_scalar_key(doc, node, "default", where, &rc, err, errlen))) {
+        if (s_check_duration(doc, n, add->unit, where, err, errlen) < 0)
+            return -1;
+        add->dflt = n->value;
+    }
+    if (rc < 0)
+        return -1;
+    if ((n = s_scalar_key(doc, node, "case", where, &rc, err, errlen))) {
+        if (strcmp(n->value, "upper") != 0 && strcmp(n->value, "lower") != 0)
+            return cv_yaml_fail(doc, n, err, errlen, "'case' of %s must be upper or lower", where);
+        add->casing = n->value[0] == 'u' ? 'U' : 'L';
+    }
+    return rc;
+}
+
 static int s_load_spec(cv_mapping_t *self, int t, spec_t *sp, const cv_yaml_node_t *node,
                        char *err, size_t errlen)
 {
     static const char *const keys[] = { "path", "const", "join", "hash", "map", "default", "required",
-                                        "format", "timezone", "case", NULL };
+                                        "format", "timezone", "case", "add", NULL };
     const cv_yaml_doc_t *doc = self->doc;
     const target_t *tg = &s_targets[t];
     bool date = tg->type == T_UTC || tg->type == T_DATE;
@@ -457,7 +565,15 @@ static int s_load_spec(cv_mapping_t *self, int t, spec_t *sp, const cv_yaml_node
         if (!(sp->tz = s_zone(self, n, n->value, err, errlen)))
             return -1;
     }
-    return rc;
+    if (rc < 0)
+        return -1;
+    if ((n = cv_yaml_get(node, "add"))) {
+        if (tg->type != T_UTC)
+            return cv_yaml_fail(doc, n, err, errlen, "'add' only applies to date-times (occurred_at, due_at), "
+                                "not %s", where);
+        return s_load_add(self, sp, n, tg->name, err, errlen);
+    }
+    return 0;
 }
 
 static int s_target(const char *name)
@@ -527,14 +643,17 @@ static int s_collect_read(cv_mapping_t *self, rule_t *rule)
 {
     size_t max = self->has_kind_from;
     for (int t = 0; t < TG_COUNT; t++)
-        max += rule->spec[t].npaths;
+        max += rule->spec[t].npaths + (rule->spec[t].add ? rule->spec[t].add->npaths : 0);
     if (!(rule->read = calloc(max ? max : 1, sizeof *rule->read)))
         return -1;
     if (self->has_kind_from)
         rule->read[rule->nread++] = self->kind_from.seg[0];
-    for (int t = 0; t < TG_COUNT; t++)
+    for (int t = 0; t < TG_COUNT; t++) {
         for (size_t i = 0; i < rule->spec[t].npaths; i++)
             rule->read[rule->nread++] = rule->spec[t].paths[i].seg[0];
+        for (size_t i = 0; rule->spec[t].add && i < rule->spec[t].add->npaths; i++)
+            rule->read[rule->nread++] = rule->spec[t].add->paths[i].seg[0];
+    }
     qsort(rule->read, rule->nread, sizeof *rule->read, s_str_cmp);
     size_t out = 0;
     for (size_t i = 0; i < rule->nread; i++)
@@ -688,14 +807,22 @@ cv_mapping_t *cv_mapping_load(const char *path, const char *source, char *err, s
     return self;
 }
 
+static void s_spec_free(spec_t *sp)
+{
+    for (size_t i = 0; i < sp->npaths; i++)
+        free(sp->paths[i].buf);
+    free(sp->paths);
+    free(sp->map);
+    if (sp->add) {
+        s_spec_free(sp->add);
+        free(sp->add);
+    }
+}
+
 static void s_rule_free(rule_t *rule)
 {
-    for (int t = 0; t < TG_COUNT; t++) {
-        for (size_t i = 0; i < rule->spec[t].npaths; i++)
-            free(rule->spec[t].paths[i].buf);
-        free(rule->spec[t].paths);
-        free(rule->spec[t].map);
-    }
+    for (int t = 0; t < TG_COUNT; t++)
+        s_spec_free(&rule->spec[t]);
     for (size_t i = 0; i < rule->nextra; i++)
         free(rule->extra_paths[i].buf);
     free(rule->extra_paths);
@@ -874,7 +1001,78 @@ static const char *s_map_lookup(const spec_t *sp, view_t v)
     return NULL;
 }
 
-static json_t *s_date(ctx_t *c, int t, const spec_t *sp, view_t v)
+/* Case, then map (else default, else unmapped_value), on a value read
+   for spec sp; name and what say which, for details. */
+static int s_case_map(ctx_t *c, const spec_t *sp, const char *name, const char *what, view_t *v)
+{
+    if (sp->casing) {
+        if (v->p != c->scratch) {
+            if (v->n > sizeof c->scratch)
+                return s_fail(c, "invalid_event", "%s: the value at %s%s is longer than %zu bytes",
+                              name, s_origin(c, sp), what, sizeof c->scratch);
+            memcpy(c->scratch, v->p, v->n);
+            v->p = c->scratch;
+        }
+        s_fold(c->scratch, v->n, sp->casing == 'U');
+    }
+    if (sp->nmap) {
+        const char *to = s_map_lookup(sp, *v);
+        if (!to && !sp->dflt)
+            return s_fail(c, "unmapped_value", "%s: the value at %s%s has no entry in 'map' and there is "
+                          "no 'default'", name, s_origin(c, sp), what);
+        *v = (view_t) { to ? to : sp->dflt, strlen(to ? to : sp->dflt) };
+    }
+    return 0;
+}
+
+/* The duration of a date-time's `add`: 1 with *count and *unit, 0 when it
+   is missing (so is the date), -1 on failure. */
+static int s_amount(ctx_t *c, const spec_t *add, const char *name, long *count, char *unit)
+{
+    view_t v;
+    c->missing = NULL;
+    int rc = s_raw(c, add, name, &v);
+    if (rc == 1 && s_case_map(c, add, name, " ('add')", &v) < 0)
+        return -1;
+    if (rc == 0 && add->dflt)
+        v = (view_t) { add->dflt, strlen(add->dflt) }, rc = 1;
+    if (rc == 1 && s_duration(v.p, v.n, add->unit, count, unit) < 0)
+        return s_fail(c, "bad_date", "%s: the value at %s ('add') is not a duration such as '2 months'%s",
+                      name, s_origin(c, add), add->unit ? " or a number" : "");
+    return rc;
+}
+
+static int s_month_days(int year, int month)
+{
+    static const int days[12] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+    bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+    return month == 2 && leap ? 29 : days[month - 1];
+}
+
+/* Moves a civil date by count units, on the calendar: months and years
+   keep the day of the month, or take the month's last day when it has no
+   such day (31 January + 1 month = 28 or 29 February), as French legal
+   time limits are counted; the time of day and offset stay. */
+static void s_shift(cv_tz_civil_t *cv, long count, char unit)
+{
+    if (unit == 'y' || unit == 'm') {
+        long months = (long) cv->year * 12 + (cv->month - 1) + count * (unit == 'y' ? 12 : 1);
+        cv->year = (int) (months / 12);
+        cv->month = (int) (months % 12) + 1;
+        if (cv->day > s_month_days(cv->year, cv->month))
+            cv->day = s_month_days(cv->year, cv->month);
+        return;
+    }
+    int64_t days = cv_tz_civil_secs(cv->year, cv->month, cv->day, 0, 0, 0) / 86400
+                   + count * (unit == 'w' ? 7 : 1);
+    char utc[CV_TZ_UTC_LEN + 1];
+    cv_tz_format_utc(days * 86400, utc);
+    cv->year = atoi(utc);
+    cv->month = atoi(utc + 5);
+    cv->day = atoi(utc + 8);
+}
+
+static json_t *s_date(ctx_t *c, int t, const spec_t *sp, view_t v, const long *count, char unit)
 {
     const char *name = s_targets[t].name;
     char text[MAP_DATE_MAX];
@@ -891,6 +1089,8 @@ static json_t *s_date(ctx_t *c, int t, const spec_t *sp, view_t v)
                sp->format ? "'" : "");
         return NULL;
     }
+    if (count && civil.year >= CV_MODEL_YEAR_MIN && civil.year <= CV_MODEL_YEAR_MAX)
+        s_shift(&civil, *count, unit);
     if (civil.year < CV_MODEL_YEAR_MIN || civil.year > CV_MODEL_YEAR_MAX) {
         s_fail(c, "bad_date", "%s: the value at %s is outside years %d-%d", name, s_origin(c, sp),
                CV_MODEL_YEAR_MIN, CV_MODEL_YEAR_MAX);
@@ -903,6 +1103,27 @@ static json_t *s_date(ctx_t *c, int t, const spec_t *sp, view_t v)
     }
     cv_tz_format_utc(cv_tz_civil_to_utc(sp->tz, &civil), utc);
     return json_stringn_nocheck(utc, CV_TZ_UTC_LEN);
+}
+
+/* A date-time with `add`: the date plus the duration, or missing (null,
+   or missing_field when required) when the duration is. */
+static int s_field_add(ctx_t *c, int t, const spec_t *sp, view_t v, json_t **out)
+{
+    char text[MAP_DATE_MAX];       /* v may live in scratch, which the duration may use */
+    if (v.n < sizeof text) {
+        memcpy(text, v.p, v.n);
+        v.p = text;
+    }
+    long count;
+    char unit;
+    int rc = s_amount(c, sp->add, s_targets[t].name, &count, &unit);
+    if (rc < 0)
+        return -1;
+    if (rc == 0 && sp->required)
+        return s_fail(c, "missing_field", "%s: %s ('add') is missing", s_targets[t].name, s_origin(c, sp->add));
+    if (rc == 0)
+        return 0;
+    return (*out = s_date(c, t, sp, v, &count, unit)) ? 0 : -1;
 }
 
 /* One field: *out gets its JSON value (NULL when it has none); *raw, for
@@ -924,23 +1145,8 @@ static int s_field(ctx_t *c, int t, const spec_t *sp, json_t **out, json_t **raw
     }
     if (rc == 1 && tg->type == T_SUMMARY)
         s_cut(&v, CV_MODEL_SUMMARY_MAX);
-    if (rc == 1 && sp->casing) {
-        if (v.p != c->scratch) {
-            if (v.n > sizeof c->scratch)
-                return s_fail(c, "invalid_event", "%s: the value at %s is longer than %zu bytes",
-                              tg->name, s_origin(c, sp), sizeof c->scratch);
-            memcpy(c->scratch, v.p, v.n);
-            v.p = c->scratch;
-        }
-        s_fold(c->scratch, v.n, sp->casing == 'U');
-    }
-    if (rc == 1 && sp->nmap) {
-        const char *to = s_map_lookup(sp, v);
-        if (!to && !sp->dflt)
-            return s_fail(c, "unmapped_value", "%s: the value at %s has no entry in 'map' and there is "
-                          "no 'default'", tg->name, s_origin(c, sp));
-        v = (view_t) { to ? to : sp->dflt, strlen(to ? to : sp->dflt) };
-    }
+    if (rc == 1 && s_case_map(c, sp, tg->name, "", &v) < 0)
+        return -1;
     if (rc == 0 && sp->dflt)
         v = (view_t) { sp->dflt, strlen(sp->dflt) }, rc = 1;
     if (rc == 0 && sp->required)
@@ -951,8 +1157,10 @@ static int s_field(ctx_t *c, int t, const spec_t *sp, json_t **out, json_t **raw
         || (tg->type == T_CHANNEL && !s_in_list(cv_model_channels, v)))
         return s_fail(c, "unmapped_value", "%s: the value at %s is not a canonical %s; give 'map' an "
                       "entry for it", tg->name, s_origin(c, sp), tg->name);
+    if (tg->type == T_UTC && sp->add)
+        return s_field_add(c, t, sp, v, out);
     if (tg->type == T_UTC || tg->type == T_DATE)
-        return (*out = s_date(c, t, sp, v)) ? 0 : -1;
+        return (*out = s_date(c, t, sp, v, NULL, 0)) ? 0 : -1;
     /* no second UTF-8 check: the text comes from jansson or libyaml strings
        (both validated), cut and trimmed on character boundaries */
     *out = json_stringn_nocheck(v.p, v.n);

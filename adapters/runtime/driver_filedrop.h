@@ -1,0 +1,172 @@
+/*  driver_filedrop — the parts of the file-drop driver (`kind: filedrop`,
+    docs/drivers/filedrop.md) and what they share.
+
+    A back-office software drops export files (CSV or XML) into a folder;
+    the driver takes each complete file in turn, checks that the whole file
+    parses, then submits one raw record (a JSON object of strings) per CSV
+    row or XML record element, and moves the file to done/ once the hub has
+    settled every record of it, or to error/ with a <name>.reason file when
+    it cannot be read. The parts:
+
+      driver_filedrop.c           the driver: phases of a file, position, settlement
+      driver_filedrop_conf.c      the `driver:` section of adapter.yaml
+      driver_filedrop_inbox.c     the folder: which file next, moves to done/ and error/
+      driver_filedrop_position.c  the position text kept in the spool
+      driver_filedrop_csv.c       a push CSV parser (driver_filedrop_csv.h)
+      driver_filedrop_xml.c       a push XML reader on expat (driver_filedrop_xml.h)
+      driver_filedrop_text.c      encodings (UTF-8, Windows-1252, ISO-8859-15),
+                                  a growable buffer, record values
+
+    Both parsers are fed chunks of the file and call an fd_emit_fn for each
+    record, so a file of any size is read with bounded memory, twice: once
+    to check it, once to submit it. Nothing here logs or reports a value
+    read from a file: errors name a line, a column or an element. */
+#ifndef DRIVER_FILEDROP_H
+#define DRIVER_FILEDROP_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cv_yaml.h"
+
+/* ---- text: encodings ----------------------------------------------------- */
+
+typedef enum { FD_ENC_UTF8, FD_ENC_CP1252, FD_ENC_LATIN9, FD_ENC_AUTO } fd_encoding_t;
+
+/* "utf-8", "windows-1252" (also cp1252, iso-8859-1, latin1: files labelled
+   Latin-1 are Windows-1252 in practice), "iso-8859-15" (latin9), "auto"
+   (UTF-8 when the whole file is valid UTF-8, else Windows-1252); case does
+   not matter. Returns 0 or -1. */
+int fd_encoding_parse(const char *name, fd_encoding_t *out);
+const char *fd_encoding_name(fd_encoding_t enc);
+
+/* The Unicode code point of byte b in a single-byte encoding, or -1 when
+   the encoding leaves the byte undefined (Windows-1252: 81 8D 8F 90 9D). */
+int fd_codepoint(fd_encoding_t enc, unsigned char b);
+
+/* Length of the UTF-8 sequence at s (1 to 4) when it is valid, 0 when the
+   n bytes are a valid but incomplete start, -1 when invalid (overlong
+   forms, surrogates and code points past U+10FFFF are invalid). */
+int fd_utf8_seq(const unsigned char *s, size_t n);
+
+/* ---- text: a growable byte buffer with a limit ----------------------------- */
+
+typedef struct {
+    char *data;
+    size_t len, cap;
+    size_t limit;                 /* len never exceeds it */
+} fd_buf_t;
+
+/* Appends n bytes; -1 when that would pass the limit or memory is short. */
+int fd_buf_add(fd_buf_t *b, const void *p, size_t n);
+/* Appends the UTF-8 form of n bytes in enc (not AUTO); -1 with *bad the
+   offset of the first byte that is not valid in enc, or (size_t) -1 when
+   the limit or memory is the problem. A NUL byte is invalid. */
+int fd_buf_decode(fd_buf_t *b, fd_encoding_t enc, const char *p, size_t n, size_t *bad);
+void fd_buf_free(fd_buf_t *b);
+
+/* ---- records ------------------------------------------------------------- */
+
+typedef enum { FD_EMPTY_OMIT, FD_EMPTY_NULL, FD_EMPTY_KEEP } fd_empty_t;
+
+typedef struct {
+    bool trim;                    /* cut surrounding blanks (ASCII, U+00A0) */
+    fd_empty_t empty;             /* what an empty value becomes */
+} fd_values_t;
+
+/* Moves *p and *n past the blanks around the text (ASCII white space,
+   U+00A0 and U+202F, the no-break spaces French texts are full of). */
+void fd_trim(const char **p, size_t *n);
+
+/* The value of the UTF-8 text p[0..n), trimmed and with the empty rule
+   applied: *out is a new string, null, or NULL when the value is left
+   out. Returns 0, -1 when out of memory. */
+int fd_value_make(const char *p, size_t n, const fd_values_t *v, json_t **out);
+/* Sets obj[key] to that value (or sets nothing). 0, or -1 (memory). */
+int fd_value_put(json_t *obj, const char *key, const char *p, size_t n, const fd_values_t *v);
+
+/* A parser hands over each record it completes (the callee owns it):
+   line is where the record starts (1-based), index its rank in the file
+   (1-based). Returns 0 to go on, -1 to stop the parser. */
+typedef int (*fd_emit_fn)(void *arg, json_t *record, long line, long index);
+
+/* ---- conf: the `driver:` section (driver_filedrop_conf.c) ------------------ */
+
+typedef enum { FD_FMT_NONE, FD_FMT_CSV, FD_FMT_XML } fd_format_t;
+
+enum { FD_ORIGIN_FILE = 1, FD_ORIGIN_FORMAT = 2, FD_ORIGIN_LINE = 4, FD_ORIGIN_RECORD = 8 };
+
+typedef struct {
+    char **v;
+    size_t n;
+} fd_strs_t;
+
+typedef struct {
+    char *inbox, *done_dir, *error_dir;   /* resolved paths */
+    int poll_ms;
+    bool order_mtime;                     /* else by name */
+    int64_t min_age_ms;
+    fd_strs_t ignore;                     /* fnmatch patterns of names never read */
+    fd_values_t values;
+    char *origin_key;                     /* NULL: no origin field */
+    unsigned origin_fields;               /* FD_ORIGIN_* */
+    size_t max_record_bytes;
+    int batch;                            /* records submitted per step at most */
+    bool csv_on, xml_on;
+    fd_strs_t csv_match, xml_match;       /* fnmatch patterns, case-insensitive */
+    char csv_separator, csv_quote;
+    bool csv_header;
+    fd_strs_t csv_columns;
+    fd_encoding_t csv_encoding;
+    char *xml_record, *xml_encoding, *xml_attribute_prefix, *xml_text_key;
+} fd_conf_t;
+
+/* Reads the section (unknown keys and bad values: "file:line: reason");
+   relative paths are taken from dir. Creates done_dir and error_dir. */
+int fd_conf_load(fd_conf_t *conf, const cv_yaml_doc_t *doc, const cv_yaml_node_t *section, const char *dir,
+                 char *err, size_t errlen);
+void fd_conf_free(fd_conf_t *conf);
+
+/* ---- inbox: the folder (driver_filedrop_inbox.c) ---------------------------- */
+
+/* The format a file name has under the conf (csv first), or FD_FMT_NONE. */
+fd_format_t fd_inbox_format(const fd_conf_t *conf, const char *name);
+/* The next complete file to read, in the configured order, leaving out
+   ignored names, files younger than min_age_ms and those skip() refuses.
+   Returns 1 with a malloc'd name, 0 when there is none, -1 when the
+   folder cannot be read (errno set). */
+int fd_inbox_next(const fd_conf_t *conf, bool (*skip)(void *arg, const char *name), void *arg,
+                  char **name_out);
+/* Moves inbox/name to done_dir (ok) or error_dir, under a free name
+   (name, then name-2.ext, name-3.ext ...); writes <that name>.reason
+   beside it when reason is not NULL. The final name goes to moved (may be
+   NULL). Returns 0, or -1 with a reason in err. */
+int fd_inbox_move(const fd_conf_t *conf, const char *name, bool ok, const char *reason,
+                  char *moved, size_t movedlen, char *err, size_t errlen);
+
+/* ---- position: the text kept in the spool (driver_filedrop_position.c) ---- */
+
+#define FD_SHA_HEX 16                     /* hex digits of the file's SHA-256 kept */
+
+typedef struct {
+    char *name;                           /* file name in the inbox */
+    char sha[FD_SHA_HEX + 1];             /* its content's SHA-256, first digits */
+    long done;                            /* records submitted (or skipped) */
+    long total;                           /* records in the file (-1: not yet known) */
+    uint64_t first, last;                 /* spool ids of its first and last submitted record (0: none) */
+    uint64_t checked;                     /* not kept: ids below it are known settled */
+    long refused;                         /* not kept: records the client refused (too large) */
+    long refused_line;                    /* not kept: line of the first of them */
+} fd_entry_t;
+
+/* {"filedrop":1,"files":[{"name":..,"sha":..,"done":..,"total":..,"first":..,"last":..}]}
+   Returns a malloc'd text, NULL when out of memory. */
+char *fd_position_encode(const fd_entry_t *files, size_t n);
+/* Parses a position text into a malloc'd array (names malloc'd too).
+   Returns 0, or -1 when the text is not a file-drop position. */
+int fd_position_decode(const char *text, fd_entry_t **files, size_t *n);
+void fd_entries_free(fd_entry_t **files, size_t *n);
+
+#endif
