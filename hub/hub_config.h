@@ -46,6 +46,8 @@ typedef struct {
     /* protocol */
     int window;
     int heartbeat_ms;
+    /* commands (docs/commands.md) */
+    int64_t command_result_timeout_ms;  /* deliver a `sent` command again after this */
     /* sources */
     cv_source_conf_t *sources;
     size_t nsources;

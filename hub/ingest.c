@@ -1,4 +1,4 @@
-/*  ingest — see ingest.h and docs/protocol.md. */
+/*  ingest — see ingest.h, docs/protocol.md and docs/commands.md. */
 #include "ingest.h"
 
 #include <czmq.h>
@@ -7,6 +7,7 @@
 
 #include "auth.h"
 #include "batch.h"
+#include "commander.h"
 #include "cv_hash.h"
 #include "cv_log.h"
 #include "cv_proto.h"
@@ -28,6 +29,7 @@ struct cv_ingest {
     cv_monitor_t *monitor;
     zsock_t *pub;
     cv_writer_t *writer;
+    cv_commander_t *commander;    /* outbound commands (commander.c) */
     session_t *sessions;          /* one per configured source */
     cv_batch_t *filling;          /* receiving events */
     cv_batch_t *inflight;         /* with the writer, or NULL */
@@ -36,6 +38,7 @@ struct cv_ingest {
     bool over_cap;                /* pending_bytes reached store.pending_max_bytes */
     struct {
         uint64_t received, stored, duplicates, id_reused, dead, batches;
+        uint64_t commands, results;
     } stats;
 };
 
@@ -100,11 +103,37 @@ static void s_publish(cv_ingest_t *self, const cv_store_item_t *it)
     free(text);
 }
 
+/* RESULT_ACK once the result is recorded (now or before), RESULT_NACK when
+   the hub knows no such command for this source. */
+static void s_answer_result(cv_ingest_t *self, const cv_store_item_t *it, const cv_batch_meta_t *m)
+{
+    if (it->outcome == CV_OUT_NONE)
+        return;
+    self->stats.results++;
+    if (it->outcome == CV_OUT_DEAD_LETTERED)
+        cv_warn("ingest", "source %s: result for command %" PRIu64 " refused: %s",
+                self->config->sources[m->source].name, m->seq, it->reason);
+    session_t *s = &self->sessions[m->source];
+    if (!s->open || strcmp(s->id, m->session) != 0)
+        return;                                  /* session replaced: the adapter resends */
+    char id[24];
+    snprintf(id, sizeof id, "%" PRIu64, m->seq);
+    if (it->outcome == CV_OUT_DEAD_LETTERED)
+        s_send(self, s, "RESULT_NACK", s->id, id, it->reason, NULL);
+    else
+        s_send(self, s, "RESULT_ACK", s->id, id, NULL, NULL);
+}
+
 static void s_answer(cv_ingest_t *self, cv_batch_t *batch)
 {
+    bool results = false;
     for (size_t i = 0; i < batch->n; i++) {
         cv_store_item_t *it = &batch->items[i];
         cv_batch_meta_t *m = &batch->meta[i];
+        if (it->kind == CV_ITEM_RESULT) {
+            results = true;
+            continue;
+        }
         switch (it->outcome) {
         case CV_OUT_STORED: self->stats.stored++; s_publish(self, it); break;
         case CV_OUT_DUPLICATE: self->stats.duplicates++; break;
@@ -128,6 +157,14 @@ static void s_answer(cv_ingest_t *self, cv_batch_t *batch)
             s_flush_acks(self, &self->sessions[i]);
         else
             cv_rangeset_clear(&self->sessions[i].acks);
+    /* results after the events: their command_result events were appended
+       last in the transaction, so publishing stays in events.id order */
+    for (size_t i = 0; results && i < batch->n; i++)
+        if (batch->items[i].kind == CV_ITEM_RESULT) {
+            if (batch->items[i].outcome == CV_OUT_STORED)
+                s_publish(self, &batch->items[i]);
+            s_answer_result(self, &batch->items[i], &batch->meta[i]);
+        }
     self->stats.batches++;
 }
 
@@ -284,6 +321,7 @@ static void s_on_hello(cv_ingest_t *self, int src, zframe_t *routing, zmsg_t *ms
     snprintf(hb, sizeof hb, "%d", self->config->heartbeat_ms);
     s_send(self, s, "WELCOME", s->id, window, meb, hb);
     cv_info("ingest", "source %s: session %.8s… opened", self->config->sources[src].name, s->id);
+    cv_commander_session(self->commander, src, true);
 }
 
 /* The session a message names, or NULL after answering the adapter. */
@@ -306,6 +344,93 @@ static session_t *s_session(cv_ingest_t *self, int src, zframe_t *routing, zfram
     }
     /* a message of a session this source already replaced: drop it */
     return NULL;
+}
+
+/* ---- outbound commands (docs/commands.md) ------------------------------ */
+
+/* A command from the commander: sent if its source has a session; if not,
+   it stays `sent` and goes again on the source's next session. */
+static void s_on_command(cv_ingest_t *self)
+{
+    cv_command_t c;
+    if (cv_commander_recv(self->commander, &c) < 0)
+        return;
+    session_t *s = c.source >= 0 && (size_t) c.source < self->config->nsources ? &self->sessions[c.source] : NULL;
+    if (s && s->open) {
+        char id[24];
+        snprintf(id, sizeof id, "%" PRIu64, c.id);
+        zmsg_t *msg = zmsg_new();
+        zmsg_append(msg, &(zframe_t *) { zframe_dup(s->routing) });
+        zmsg_addstr(msg, "COMMAND");
+        zmsg_addstr(msg, s->id);
+        zmsg_addstr(msg, id);
+        zmsg_addstr(msg, c.kind);
+        zmsg_addstr(msg, c.key);
+        zmsg_addstr(msg, c.payload);
+        zmsg_send(&msg, self->router);
+        self->stats.commands++;
+        cv_debug("ingest", "source %s: command %" PRIu64 " (%s) sent", self->config->sources[c.source].name,
+                 c.id, c.kind);
+    }
+    cv_command_clear(&c);
+}
+
+static bool s_frame_is(zframe_t *frame, const char *text)
+{
+    return frame && zframe_size(frame) == strlen(text) && memcmp(zframe_data(frame), text, strlen(text)) == 0;
+}
+
+/* RESULT | session | command id | done|failed | detail JSON object: into
+   the batch, answered (RESULT_ACK / RESULT_NACK) after commit. */
+static void s_on_result(cv_ingest_t *self, int src, zframe_t *routing, zmsg_t *msg)
+{
+    const cv_source_conf_t *source = &self->config->sources[src];
+    zframe_t *sid = zmsg_pop(msg), *idf = zmsg_pop(msg), *outf = zmsg_pop(msg), *detail = zmsg_pop(msg);
+    uint64_t id = 0;
+    bool done = s_frame_is(outf, "done");
+    json_t *parsed = NULL;
+    if (!detail || zmsg_size(msg) > 0 || cv_proto_parse_u64(zframe_data(idf), zframe_size(idf), &id) < 0
+        || id == 0 || id > INT64_MAX || (!done && !s_frame_is(outf, "failed"))
+        || (int64_t) zframe_size(detail) > self->config->max_event_bytes
+        || !(parsed = json_loadb((const char *) zframe_data(detail), zframe_size(detail), 0, NULL))
+        || !json_is_object(parsed)) {
+        s_send_error(self, routing, "malformed",
+                     "RESULT needs: session id, command id, done or failed, detail JSON object");
+        cv_warn("ingest", "source %s: malformed RESULT dropped", source->name);
+        goto done;
+    }
+    session_t *s = s_session(self, src, routing, sid);
+    if (!s)
+        goto done;
+    cv_batch_t *b = self->filling;
+    long idx = cv_batch_push(b);
+    if (idx < 0)
+        goto done;                                /* not answered: the adapter resends */
+    cv_store_item_t *it = &b->items[idx];
+    cv_batch_meta_t *m = &b->meta[idx];
+    if (b->n == 1)
+        b->opened_ms = zclock_mono();
+    m->source = src;
+    memcpy(m->session, s->id, sizeof m->session);
+    m->seq = id;
+    it->kind = CV_ITEM_RESULT;
+    snprintf(it->source, sizeof it->source, "%s", source->name);
+    it->record = json_pack("{s:I, s:s, s:o}", "command", (json_int_t) id, "outcome", done ? "done" : "failed",
+                           "detail", parsed);
+    parsed = NULL;
+    cv_hash_json(it->record, it->content_hash);
+    it->raw = (const char *) zframe_data(detail);
+    it->raw_len = zframe_size(detail);
+    m->frame = detail;
+    detail = NULL;
+    b->bytes += it->raw_len;
+    self->pending_bytes += (int64_t) it->raw_len;
+done:
+    json_decref(parsed);
+    zframe_destroy(&sid);
+    zframe_destroy(&idf);
+    zframe_destroy(&outf);
+    zframe_destroy(&detail);
 }
 
 static void s_on_message(cv_ingest_t *self)
@@ -363,10 +488,17 @@ static void s_on_message(cv_ingest_t *self)
         if ((s = s_session(self, src, routing, sid))) {
             s->open = false;
             cv_info("ingest", "source %s: session %.8s… closed by the adapter", source->name, s->id);
+            cv_commander_session(self->commander, src, false);
         }
         zframe_destroy(&sid);
         break;
     }
+    case CV_CMD_INVALID:
+        if (s_frame_is(cmdf, "RESULT")) {
+            s_on_result(self, src, routing, msg);
+            break;
+        }
+        /* fall through */
     default:
         s_send_error(self, routing, "malformed", "unknown command");
         cv_warn("ingest", "source %s: unknown command dropped", source->name);
@@ -386,6 +518,7 @@ static void s_expire_sessions(cv_ingest_t *self)
         if (s->open && now - s->last_seen_ms > 3 * (int64_t) self->config->heartbeat_ms) {
             s->open = false;
             cv_info("ingest", "source %s: session %.8s… silent, forgotten", self->config->sources[i].name, s->id);
+            cv_commander_session(self->commander, (int) i, false);
         }
     }
 }
@@ -431,6 +564,12 @@ cv_ingest_t *cv_ingest_new(const cv_hub_config_t *config, cv_store_t *store, cha
         }
     }
     self->writer = cv_writer_new(store);
+    self->commander = cv_commander_new(config);
+    if (!self->commander) {
+        snprintf(err, errlen, "cannot start the commander thread");
+        cv_ingest_destroy(&self);
+        return NULL;
+    }
     return self;
 fail:
     cv_store_destroy(&store);
@@ -443,6 +582,7 @@ void cv_ingest_destroy(cv_ingest_t **self_p)
     if (!self_p || !*self_p)
         return;
     cv_ingest_t *self = *self_p;
+    cv_commander_destroy(&self->commander);
     cv_writer_destroy(&self->writer);
     zsock_destroy(&self->pub);
     cv_monitor_destroy(&self->monitor);
@@ -463,9 +603,9 @@ void cv_ingest_destroy(cv_ingest_t **self_p)
 static void s_log_stats(cv_ingest_t *self)
 {
     cv_info("ingest", "received %" PRIu64 " stored %" PRIu64 " duplicates %" PRIu64 " id_reused %" PRIu64
-            " dead_lettered %" PRIu64 " batches %" PRIu64,
+            " dead_lettered %" PRIu64 " batches %" PRIu64 " commands %" PRIu64 " results %" PRIu64,
             self->stats.received, self->stats.stored, self->stats.duplicates, self->stats.id_reused,
-            self->stats.dead, self->stats.batches);
+            self->stats.dead, self->stats.batches, self->stats.commands, self->stats.results);
 }
 
 int cv_ingest_run(cv_ingest_t *self)
@@ -475,12 +615,13 @@ int cv_ingest_run(cv_ingest_t *self)
     int64_t last_expiry = zclock_mono(), last_stats = zclock_mono();
     uint64_t logged_received = 0;
     while (!zsys_interrupted) {
-        zmq_pollitem_t items[3] = {
+        zmq_pollitem_t items[4] = {
             { zsock_resolve(cv_writer_sock(self->writer)), 0, ZMQ_POLLIN, 0 },
             { zsock_resolve(cv_monitor_sock(self->monitor)), 0, ZMQ_POLLIN, 0 },
+            { zsock_resolve(cv_commander_sock(self->commander)), 0, ZMQ_POLLIN, 0 },
             { zsock_resolve(self->router), 0, ZMQ_POLLIN, 0 },
         };
-        int nitems = s_accepting(self) ? 3 : 2;
+        int nitems = s_accepting(self) ? 4 : 3;
         long timeout = 1000;
         if (self->filling->n && !self->inflight) {
             int64_t left = self->filling->opened_ms + self->config->batch_max_delay_ms - zclock_mono();
@@ -495,8 +636,10 @@ int cv_ingest_run(cv_ingest_t *self)
             s_on_committed(self);
         if (items[1].revents & ZMQ_POLLIN)
             cv_monitor_handle(self->monitor);
+        for (int i = 0; i < 100 && (zsock_events(cv_commander_sock(self->commander)) & ZMQ_POLLIN); i++)
+            s_on_command(self);
         /* read a bounded number of messages per turn, so commits are answered promptly */
-        for (int i = 0; i < 1000 && nitems == 3 && s_accepting(self); i++) {
+        for (int i = 0; i < 1000 && nitems == 4 && s_accepting(self); i++) {
             if (!(zsock_events(self->router) & ZMQ_POLLIN))
                 break;
             s_on_message(self);

@@ -7,6 +7,8 @@
         SELECT * FROM cv_ingest($1..$21)  the EVENT items as 20 parallel arrays,
                                           one per field, in binary format, and
                                           tracking code candidates
+        SELECT * FROM cv_command_results  RESULT items (commander.c), only when
+                                          there are some
         INSERT INTO dead_letters ...      one jsonb array: DEAD items, id_reused,
                                           data errors (only when there are some)
       COMMIT
@@ -23,6 +25,7 @@
     kept (PostgreSQL's message may quote the refused value). */
 #include "store.h"
 
+#include "commander.h"
 #include "cv_hash.h"
 #include "cv_log.h"
 #include "migrate.h"
@@ -794,6 +797,8 @@ int cv_store_write_batch(cv_store_t *self, cv_store_item_t *items, size_t n)
             cv_warn("store", "batch of %zu: %zu event(s) refused by PostgreSQL, dead-lettered "
                     "as data_error", n, bad);
     }
+    if (rc == S_OK && cv_commander_store_results(self->conn, items, n, self->error, sizeof self->error) < 0)
+        rc = S_FAIL;                         /* command results (commander.c), before their dead letters */
     if (rc == S_OK)
         rc = s_dead_letters(self, items, n);
     if (rc != S_OK)

@@ -32,7 +32,14 @@
 
 typedef struct cv_store cv_store_t;
 
-typedef enum { CV_ITEM_EVENT = 0, CV_ITEM_DEAD } cv_item_kind_t;
+/* CV_ITEM_RESULT: an adapter's result for an outbound command
+   (docs/commands.md). `record` is {"command": id, "outcome": "done" |
+   "failed", "detail": {...}}, `raw` the detail bytes as received,
+   `content_hash` the hash of `record`. The store has commander.c record it
+   in the batch's transaction: STORED (now recorded; `event` is then set,
+   owned by the item, when a command_result event was appended), DUPLICATE
+   (recorded before) or DEAD_LETTERED (reason unknown_command). */
+typedef enum { CV_ITEM_EVENT = 0, CV_ITEM_DEAD, CV_ITEM_RESULT } cv_item_kind_t;
 
 typedef enum {
     CV_OUT_NONE = 0,

@@ -191,9 +191,197 @@ static int s_read_driver(cv_adapter_config_t *self, const cv_yaml_doc_t *doc, ch
     return 0;
 }
 
+/* ---- commands (docs/commands.md) ---- */
+
+static bool s_token(const char *s)
+{
+    if (!*s || strlen(s) > 64)
+        return false;
+    for (; *s; s++)
+        if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-", *s))
+            return false;
+    return true;
+}
+
+/* A template key: present (when required), checked placeholders, copied. */
+static int s_template(const cv_yaml_doc_t *doc, const cv_yaml_node_t *map, const char *key, bool required,
+                      bool url, char **out, char *err, size_t errlen)
+{
+    const char *value;
+    if (cv_yaml_str(doc, map, key, required, NULL, &value, err, errlen) < 0)
+        return -1;
+    if (!value)
+        return 0;
+    char why[200];
+    if (cv_commands_template_check(value, why, sizeof why) < 0)
+        return cv_yaml_fail(doc, cv_yaml_get(map, key), err, errlen, "'%s': %s", key, why);
+    if (url && strncmp(value, "http://", 7) != 0 && strncmp(value, "https://", 8) != 0)
+        return cv_yaml_fail(doc, cv_yaml_get(map, key), err, errlen, "'%s' must start with http:// or https://", key);
+    *out = strdup(value);
+    return *out ? 0 : cv_yaml_fail(doc, map, err, errlen, "out of memory");
+}
+
+static int s_opt_str(const cv_yaml_doc_t *doc, const cv_yaml_node_t *map, const char *key, char **out,
+                     char *err, size_t errlen)
+{
+    const char *value;
+    if (cv_yaml_str(doc, map, key, false, NULL, &value, err, errlen) < 0)
+        return -1;
+    if (value && !(*out = strdup(value)))
+        return cv_yaml_fail(doc, map, err, errlen, "out of memory");
+    return 0;
+}
+
+static int s_read_kind(cv_command_kind_t *k, const cv_yaml_doc_t *doc, const cv_yaml_node_t *node,
+                       char *err, size_t errlen)
+{
+    static const char *const keys[] = { "method", "url", "headers", "body", "reference_field",
+                                        "idempotency_header", "lookup_url", "reference",
+                                        "lookup_reference", NULL };
+    static const char *const methods[] = { "POST", "PUT", "PATCH", "DELETE", "GET", NULL };
+    char where[96];
+    snprintf(where, sizeof where, "command kind '%s'", node->key);
+    if (!s_token(node->key)) {
+        cv_yaml_node_t at = { .line = node->key_line };
+        return cv_yaml_fail(doc, &at, err, errlen,
+                            "command kind '%s' must be 1 to 64 letters, digits, '_', '.' or '-'", node->key);
+    }
+    if (cv_yaml_expect(doc, node, CV_YAML_MAP, where, err, errlen) < 0
+        || cv_yaml_check_keys(doc, node, keys, where, err, errlen) < 0)
+        return -1;
+    if (!(k->name = strdup(node->key)))
+        return cv_yaml_fail(doc, node, err, errlen, "out of memory");
+    const char *method;
+    if (cv_yaml_str(doc, node, "method", false, "POST", &method, err, errlen) < 0)
+        return -1;
+    size_t m = 0;
+    while (methods[m] && strcmp(methods[m], method) != 0)
+        m++;
+    if (!methods[m])
+        return cv_yaml_fail(doc, cv_yaml_get(node, "method"), err, errlen,
+                            "'method' must be POST, PUT, PATCH, DELETE or GET, not '%s'", method);
+    k->method = strdup(methods[m]);
+    bool body_default = strcmp(method, "GET") != 0 && strcmp(method, "DELETE") != 0;
+    if (cv_yaml_bool(doc, node, "body", false, body_default, &k->body, err, errlen) < 0
+        || s_template(doc, node, "url", true, true, &k->url, err, errlen) < 0
+        || s_template(doc, node, "lookup_url", false, true, &k->lookup_url, err, errlen) < 0
+        || s_opt_str(doc, node, "reference_field", &k->reference_field, err, errlen) < 0
+        || s_opt_str(doc, node, "idempotency_header", &k->idempotency_header, err, errlen) < 0
+        || s_opt_str(doc, node, "reference", &k->reference, err, errlen) < 0
+        || s_opt_str(doc, node, "lookup_reference", &k->lookup_reference, err, errlen) < 0)
+        return -1;
+    if (k->body && strcmp(method, "GET") == 0)
+        return cv_yaml_fail(doc, cv_yaml_get(node, "body"), err, errlen, "a GET command cannot have a body");
+    if (k->reference_field && !k->body)
+        return cv_yaml_fail(doc, cv_yaml_get(node, "reference_field"), err, errlen,
+                            "'reference_field' goes into the body, and this kind sends none");
+    if (k->idempotency_header && !s_token(k->idempotency_header))
+        return cv_yaml_fail(doc, cv_yaml_get(node, "idempotency_header"), err, errlen,
+                            "'idempotency_header' must be a header name, e.g. Idempotency-Key");
+    if (k->lookup_url && !strstr(k->lookup_url, "{key}"))
+        return cv_yaml_fail(doc, cv_yaml_get(node, "lookup_url"), err, errlen,
+                            "'lookup_url' must contain {key}: the lookup finds the object by our reference");
+    const cv_yaml_node_t *headers = cv_yaml_get(node, "headers");
+    if (!headers)
+        return 0;
+    if (cv_yaml_expect(doc, headers, CV_YAML_MAP, "'headers'", err, errlen) < 0)
+        return -1;
+    k->header_names = calloc(headers->count + 1, sizeof *k->header_names);
+    k->header_values = calloc(headers->count + 1, sizeof *k->header_values);
+    if (!k->header_names || !k->header_values)
+        return cv_yaml_fail(doc, headers, err, errlen, "out of memory");
+    for (const cv_yaml_node_t *h = headers->child; h; h = h->next) {
+        cv_yaml_node_t at = { .line = h->key_line };
+        if (!s_token(h->key))
+            return cv_yaml_fail(doc, &at, err, errlen, "'%s' is not a header name", h->key);
+        if (h->type != CV_YAML_SCALAR)
+            return cv_yaml_fail(doc, h, err, errlen, "header '%s' must be a single value", h->key);
+        char why[200];
+        if (cv_commands_template_check(h->value, why, sizeof why) < 0)
+            return cv_yaml_fail(doc, h, err, errlen, "header '%s': %s", h->key, why);
+        k->header_names[k->nheaders] = strdup(h->key);
+        k->header_values[k->nheaders] = strdup(h->value);
+        if (!k->header_names[k->nheaders++] || !k->header_values[k->nheaders - 1])
+            return cv_yaml_fail(doc, h, err, errlen, "out of memory");
+    }
+    return 0;
+}
+
+static int s_read_commands(cv_adapter_config_t *self, const cv_yaml_doc_t *doc, char *err, size_t errlen)
+{
+    static const char *const keys[] = { "timeout_ms", "max_attempts", "backoff_ms", "backoff_max_ms",
+                                        "concurrency", "keep_days", "kinds", NULL };
+    const cv_yaml_node_t *node = cv_yaml_get(doc->root, "commands");
+    if (!node)
+        return 0;
+    if (cv_yaml_expect(doc, node, CV_YAML_MAP, "'commands'", err, errlen) < 0
+        || cv_yaml_check_keys(doc, node, keys, "'commands'", err, errlen) < 0)
+        return -1;
+    cv_commands_conf_t *conf = self->commands = calloc(1, sizeof *conf);
+    if (!conf)
+        return cv_yaml_fail(doc, node, err, errlen, "out of memory");
+    int64_t timeout, attempts, backoff, backoff_max, concurrency, keep;
+    if (cv_yaml_int(doc, node, "timeout_ms", false, 10000, 100, 600000, &timeout, err, errlen) < 0
+        || cv_yaml_int(doc, node, "max_attempts", false, 8, 1, 1000, &attempts, err, errlen) < 0
+        || cv_yaml_int(doc, node, "backoff_ms", false, 500, 10, 3600000, &backoff, err, errlen) < 0
+        || cv_yaml_int(doc, node, "backoff_max_ms", false, 30000, 10, 86400000, &backoff_max, err, errlen) < 0
+        || cv_yaml_int(doc, node, "concurrency", false, 4, 1, 64, &concurrency, err, errlen) < 0
+        || cv_yaml_int(doc, node, "keep_days", false, 7, 0, 3650, &keep, err, errlen) < 0)
+        return -1;
+    if (backoff_max < backoff)
+        return cv_yaml_fail(doc, cv_yaml_get(node, "backoff_max_ms"), err, errlen,
+                            "'backoff_max_ms' must not be lower than 'backoff_ms'");
+    conf->timeout_ms = (int) timeout;
+    conf->max_attempts = (int) attempts;
+    conf->backoff_ms = (int) backoff;
+    conf->backoff_max_ms = (int) backoff_max;
+    conf->concurrency = (int) concurrency;
+    conf->keep_days = (int) keep;
+    const cv_yaml_node_t *kinds = cv_yaml_get(node, "kinds");
+    if (!kinds)
+        return cv_yaml_fail(doc, node, err, errlen, "'commands' needs 'kinds' (one entry per kind of command)");
+    if (cv_yaml_expect(doc, kinds, CV_YAML_MAP, "'kinds'", err, errlen) < 0)
+        return -1;
+    if (kinds->count == 0)
+        return cv_yaml_fail(doc, kinds, err, errlen, "'kinds' must list at least one kind of command");
+    if (!(conf->kinds = calloc(kinds->count, sizeof *conf->kinds)))
+        return cv_yaml_fail(doc, kinds, err, errlen, "out of memory");
+    for (const cv_yaml_node_t *k = kinds->child; k; k = k->next)
+        if (s_read_kind(&conf->kinds[conf->nkinds++], doc, k, err, errlen) < 0)
+            return -1;
+    return 0;
+}
+
+static void s_free_commands(cv_commands_conf_t **conf_p)
+{
+    cv_commands_conf_t *conf = *conf_p;
+    if (!conf)
+        return;
+    for (size_t i = 0; i < conf->nkinds; i++) {
+        cv_command_kind_t *k = &conf->kinds[i];
+        for (size_t h = 0; h < k->nheaders; h++) {
+            free(k->header_names[h]);
+            free(k->header_values[h]);
+        }
+        free(k->header_names);
+        free(k->header_values);
+        free(k->name);
+        free(k->method);
+        free(k->url);
+        free(k->reference_field);
+        free(k->idempotency_header);
+        free(k->lookup_url);
+        free(k->reference);
+        free(k->lookup_reference);
+    }
+    free(conf->kinds);
+    free(conf);
+    *conf_p = NULL;
+}
+
 cv_adapter_config_t *cv_adapter_config_load(const char *path, char *err, size_t errlen)
 {
-    static const char *const keys[] = { "hub", "sources", "spool", "limits", "driver", NULL };
+    static const char *const keys[] = { "hub", "sources", "spool", "limits", "driver", "commands", NULL };
     cv_yaml_doc_t *doc = cv_yaml_load(path, err, errlen);
     if (!doc)
         return NULL;
@@ -213,6 +401,8 @@ cv_adapter_config_t *cv_adapter_config_load(const char *path, char *err, size_t 
         rc = s_read_limits(self, doc, err, errlen);
     if (rc == 0)
         rc = s_read_driver(self, doc, err, errlen);
+    if (rc == 0)
+        rc = s_read_commands(self, doc, err, errlen);
     if (rc < 0) {
         cv_yaml_destroy(&doc);
         cv_adapter_config_destroy(&self);
@@ -237,6 +427,7 @@ void cv_adapter_config_destroy(cv_adapter_config_t **self_p)
     free(self->file);
     free(self->driver_kind);
     free(self->driver_source);
+    s_free_commands(&self->commands);
     cv_yaml_destroy(&self->doc);
     free(self);
     *self_p = NULL;
@@ -274,5 +465,6 @@ int cv_adapter_config_client_opts(const cv_adapter_config_t *self, const char *n
     opts->spool = self->spool;
     opts->max_event_bytes = self->max_event_bytes;
     opts->name = src->name;
+    opts->commands = self->commands;
     return 0;
 }

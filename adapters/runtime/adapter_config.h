@@ -8,6 +8,11 @@
         spool:   {max_bytes, segment_bytes, retention_days}
         limits:  {max_event_bytes}
         driver:  {kind, source, <the driver's own keys>}   (`run` only)
+        commands: {timeout_ms, max_attempts, backoff_ms, backoff_max_ms,
+                   concurrency, keep_days, kinds: {<kind>: {method, url,
+                   headers, body, reference_field, idempotency_header,
+                   lookup_url, reference, lookup_reference}}}
+                 outbound commands this adapter performs (docs/commands.md)
 
     Relative paths are taken from the config file's directory. Every
     problem is reported as "file:line: reason" (lib/cv_yaml.h): unknown
@@ -22,6 +27,7 @@
 #include <stdint.h>
 
 #include "cv_client.h"
+#include "cv_commands.h"
 #include "cv_spool.h"
 #include "cv_yaml.h"
 
@@ -48,6 +54,8 @@ typedef struct {
     const cv_yaml_node_t *driver;   /* NULL when the file has no 'driver' */
     char *driver_kind;              /* rest | webhook | filedrop */
     char *driver_source;            /* the source this process serves */
+    /* outbound commands: NULL when the file has no 'commands' section */
+    cv_commands_conf_t *commands;
 } cv_adapter_config_t;
 
 /* Loads and checks the file; NULL with "file:line: reason" in err. */
@@ -57,7 +65,8 @@ void cv_adapter_config_destroy(cv_adapter_config_t **self_p);
 /* The source called name, or NULL. */
 const cv_adapter_source_t *cv_adapter_config_source(const cv_adapter_config_t *self, const char *name);
 
-/* Fills client options for source `name` (pointers into self; description
+/* Fills client options for source `name` (pointers into self, the
+   commands section included: self must outlive the client; description
    is left to the caller) after checking that its secret key file holds a
    secret key. Returns 0, or -1 with "file:line: reason" in err. */
 int cv_adapter_config_client_opts(const cv_adapter_config_t *self, const char *name,

@@ -25,7 +25,12 @@
     reconnect (ERROR unknown_session, silence, disconnect) destroys both
     and schedules a new pair after a back-off (100 ms doubling to 2 s,
     reset by WELCOME). HANDSHAKE_FAILED_AUTH with ZAP status 400 (our key
-    is unknown) on the monitor is permanent; 300/500 are retried. */
+    is unknown) on the monitor is permanent; 300/500 are retried.
+
+    Outbound commands ride the same session: COMMAND, RESULT_ACK and
+    RESULT_NACK go to the cv_commands module, which sends RESULTs through
+    s_send_result and is stepped by every poll; each WELCOME makes it send
+    again the results the hub has not acknowledged. */
 #include "cv_client.h"
 
 #include <czmq.h>
@@ -86,6 +91,8 @@ struct cv_client {
     uint64_t unsynced_from;            /* first id appended since the last sync (0: none) */
     bool position_dirty;               /* a source position waits for the next sync */
     uint64_t first_own_id, max_sent_id;/* to tell resends from first sends */
+
+    cv_commands_t *commands;           /* outbound commands, or NULL */
 
     cv_client_error_t error;
     cv_client_stats_t stats;
@@ -465,6 +472,8 @@ static void s_on_welcome(cv_client_t *self, zmsg_t *msg)
     cv_info(COMP, "%s: session %s open (window %u, max_event_bytes %u, heartbeat %u ms), %" PRIu64 " unsettled in spool",
             s_name(self), self->session, self->window, self->hub_max_event_bytes, self->heartbeat_ms,
             cv_spool_unsettled_count(self->spool));
+    if (self->commands)
+        cv_commands_session(self->commands);
 }
 
 static void s_on_ack(cv_client_t *self, zmsg_t *msg)
@@ -495,6 +504,82 @@ static void s_on_nack(cv_client_t *self, zmsg_t *msg)
              s_name(self), id, seq, code);
     s_settle(self, seq, false);
     s_ring_advance(self);
+}
+
+/* ------------------------------------------------------------- commands */
+
+/* The sender cv_commands uses: RESULT | session | id | outcome | detail. */
+static int s_send_result(void *arg, uint64_t id, const char *outcome, const char *detail)
+{
+    cv_client_t *self = arg;
+    if (self->state != S_READY)
+        return 1;
+    zmsg_t *msg = zmsg_new();
+    zmsg_addstr(msg, "RESULT");
+    zmsg_addmem(msg, self->session, CV_SESSION_ID_LEN);
+    zmsg_addstrf(msg, "%" PRIu64, id);
+    zmsg_addstr(msg, outcome);
+    zmsg_addstr(msg, detail);
+    if (zmsg_send(&msg, self->dealer) < 0) {
+        zmsg_destroy(&msg);
+        return -1;
+    }
+    self->last_send = s_now();
+    return 0;
+}
+
+/* A frame as a NUL-terminated string (malloc'd), or NULL. */
+static char *s_frame_str(zframe_t *frame)
+{
+    return frame ? zframe_strdup(frame) : NULL;
+}
+
+static void s_on_command(cv_client_t *self, zmsg_t *msg)
+{
+    uint64_t id;
+    zframe_t *idf = zmsg_next(msg);
+    char *kind = s_frame_str(zmsg_next(msg)), *key = s_frame_str(zmsg_next(msg));
+    zframe_t *payload = zmsg_next(msg);
+    if (s_frame_u64(idf, &id) < 0 || !kind || !key || !payload)
+        cv_warn(COMP, "%s: ignoring a malformed COMMAND", s_name(self));
+    else if (!self->commands) {
+        /* nothing performed, nothing to journal: a lost answer is asked again */
+        cv_warn(COMP, "%s: command %" PRIu64 " refused: this adapter's config has no 'commands' section",
+                s_name(self), id);
+        s_send_result(self, id, "failed", "{\"attempts\":0,\"error\":\"this adapter performs no "
+                      "commands (no 'commands' section in its config)\"}");
+    }
+    else
+        cv_commands_receive(self->commands, id, kind, key, (const char *) zframe_data(payload),
+                            zframe_size(payload));
+    free(kind);
+    free(key);
+}
+
+static void s_on_result_ack(cv_client_t *self, zmsg_t *msg, bool acked)
+{
+    uint64_t id;
+    if (s_frame_u64(zmsg_next(msg), &id) < 0) {
+        cv_warn(COMP, "%s: ignoring a RESULT_%s with a malformed command id", s_name(self), acked ? "ACK" : "NACK");
+        return;
+    }
+    char *reason = acked ? NULL : s_frame_str(zmsg_next(msg));
+    if (self->commands)
+        cv_commands_result_ack(self->commands, id, acked ? NULL : reason ? reason : "?");
+    free(reason);
+}
+
+/* Steps the commands module: the milliseconds it may wait. */
+static int64_t s_commands_step(cv_client_t *self)
+{
+    if (!self->commands || self->error)
+        return INT64_MAX;
+    int wait = cv_commands_step(self->commands);
+    if (wait < 0) {
+        s_fail(self, CV_CLIENT_ERR_IO);
+        return 0;
+    }
+    return wait;
 }
 
 static void s_on_error(cv_client_t *self, zmsg_t *msg)
@@ -544,6 +629,12 @@ static void s_handle(cv_client_t *self, zmsg_t *msg)
         s_on_ack(self, msg);
     else if (cmd == CV_CMD_NACK)
         s_on_nack(self, msg);
+    else if (cmd == CV_CMD_INVALID && s_frame_is(head, "COMMAND"))
+        s_on_command(self, msg);
+    else if (cmd == CV_CMD_INVALID && s_frame_is(head, "RESULT_ACK"))
+        s_on_result_ack(self, msg, true);
+    else if (cmd == CV_CMD_INVALID && s_frame_is(head, "RESULT_NACK"))
+        s_on_result_ack(self, msg, false);
     else if (cmd != CV_CMD_PONG)
         cv_warn(COMP, "%s: ignoring unexpected %s from the hub", s_name(self), cv_proto_cmd_name(cmd));
 }
@@ -752,6 +843,14 @@ cv_client_t *cv_client_new(const cv_client_opts_t *opts, char *err, size_t errle
         cv_client_destroy(&self);
         return NULL;
     }
+    if (opts->commands) {
+        self->commands = cv_commands_new(opts->commands, opts->spool_dir, s_name(self), err, errlen);
+        if (!self->commands) {
+            cv_client_destroy(&self);
+            return NULL;
+        }
+        cv_commands_set_sender(self->commands, s_send_result, self);
+    }
     if (s_connect(self, err, errlen) < 0) {
         cv_client_destroy(&self);
         return NULL;
@@ -769,6 +868,7 @@ void cv_client_destroy(cv_client_t **self_p)
     cv_client_t *self = *self_p;
     if (!self)
         return;
+    cv_commands_destroy(&self->commands);
     if (self->spool && (self->unsynced_from || self->position_dirty) && cv_spool_sync(self->spool) < 0)
         cv_error(COMP, "%s: cannot sync the spool on close", s_name(self));
     if (self->state == S_READY) {
@@ -861,12 +961,15 @@ int cv_client_poll(cv_client_t *self, int timeout_ms)
     while (true) {
         s_timers(self);
         s_send_more(self);
+        int64_t commands_wait = s_commands_step(self);
         if (self->error)
             return -1;
         int64_t now = s_now();
         int64_t until = s_next_timer(self);
         if (until > deadline)
             until = deadline;
+        if (commands_wait != INT64_MAX && now + commands_wait < until)
+            until = now + commands_wait;
         int64_t wait = until > now ? until - now : 0;
         if (wait > 1000)
             wait = 1000;
@@ -972,6 +1075,11 @@ int cv_client_set_position(cv_client_t *self, const char *position)
 const char *cv_client_position(const cv_client_t *self)
 {
     return cv_spool_position(self->spool);
+}
+
+cv_commands_t *cv_client_commands(const cv_client_t *self)
+{
+    return self->commands;
 }
 
 const char *cv_client_public_key(const cv_client_t *self)

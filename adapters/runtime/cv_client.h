@@ -25,6 +25,12 @@
     the handshake) is permanent: cv_client_poll returns -1 and
     cv_client_error() says CV_CLIENT_ERR_AUTH.
 
+    Outbound commands (docs/commands.md): when the options carry a
+    `commands` configuration, the client also performs the hub's COMMANDs
+    (cv_commands.h, journal in the spool folder) from cv_client_poll and
+    reports their RESULTs, again after every reconnect until the hub's
+    RESULT_ACK.
+
     Nothing here logs record contents: only counts, ids, session ids and
     reason codes. */
 #ifndef CV_CLIENT_H
@@ -34,6 +40,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cv_commands.h"
 #include "cv_spool.h"
 
 typedef struct cv_client cv_client_t;
@@ -47,6 +54,8 @@ typedef struct {
     uint32_t max_event_bytes;     /* refuse larger records locally (0: 262144) */
     const char *description;      /* HELLO text, e.g. "civibus-adapter/0.1 replay" */
     const char *name;             /* source name, for logs only (may be NULL) */
+    const cv_commands_conf_t *commands;  /* perform outbound commands (NULL: none);
+                                            must outlive the client */
 } cv_client_opts_t;
 
 typedef struct {
@@ -129,6 +138,9 @@ bool cv_client_is_settled(const cv_client_t *self, uint64_t id);
    position returns the last value set or found on disk, or NULL. */
 int cv_client_set_position(cv_client_t *self, const char *position);
 const char *cv_client_position(const cv_client_t *self);
+
+/* The outbound commands module, or NULL when the options had none. */
+cv_commands_t *cv_client_commands(const cv_client_t *self);
 
 /* This adapter's public key (Z85), e.g. for error messages. */
 const char *cv_client_public_key(const cv_client_t *self);
