@@ -69,9 +69,14 @@ static int s_keys(const cv_yaml_doc_t *doc, const cv_yaml_node_t *list, const ch
         if (*n == max)
             return cv_yaml_fail(doc, k, err, errlen, "%s: at most %d keys", what, max);
         const char *key = k->value;
-        if (!s_is_z85_key(key)) {
-            /* not a key: a zcert public certificate file */
-            char *path = s_path(doc->file, key);
+        /* an existing file is a certificate, even when its path happens to
+           be 40 characters of the Z85 alphabet */
+        char *path = s_path(doc->file, key);
+        bool is_file = access(path, F_OK) == 0;
+        free(path);
+        if (is_file || !s_is_z85_key(key)) {
+            /* a zcert public certificate file */
+            path = s_path(doc->file, key);
             zcert_t *cert = zcert_load(path);
             free(path);
             if (!cert)
@@ -143,27 +148,30 @@ static int s_load(cv_hub_config_t *self, const cv_yaml_doc_t *doc, char *err, si
     if (cv_yaml_expect(doc, root, CV_YAML_MAP, "the configuration", err, errlen) < 0)
         return -1;
     static const char *const top[] = { "postgres", "listen", "curve", "store", "limits", "protocol",
-                                       "runtime_dir", "sources", NULL };
+                                       "runtime_dir", "sources", "commands", NULL };
     static const char *const pg[] = { "conninfo", "migrations", NULL };
     static const char *const listen[] = { "adapters", "publish", "subscriber_keys", NULL };
     static const char *const curve[] = { "server_cert", NULL };
     static const char *const store[] = { "batch_max_events", "batch_max_delay_ms", "pending_max_bytes", NULL };
     static const char *const limits[] = { "max_message_bytes", "max_event_bytes", NULL };
     static const char *const proto[] = { "window", "heartbeat_ms", NULL };
+    static const char *const commands[] = { "result_timeout_ms", NULL };
     const cv_yaml_node_t *n_pg = cv_yaml_get(root, "postgres"), *n_listen = cv_yaml_get(root, "listen"),
                          *n_curve = cv_yaml_get(root, "curve"), *n_store = cv_yaml_get(root, "store"),
-                         *n_limits = cv_yaml_get(root, "limits"), *n_proto = cv_yaml_get(root, "protocol");
+                         *n_limits = cv_yaml_get(root, "limits"), *n_proto = cv_yaml_get(root, "protocol"),
+                         *n_commands = cv_yaml_get(root, "commands");
     if (cv_yaml_check_keys(doc, root, top, "the configuration", err, errlen) < 0
         || cv_yaml_check_keys(doc, n_pg, pg, "'postgres'", err, errlen) < 0
         || cv_yaml_check_keys(doc, n_listen, listen, "'listen'", err, errlen) < 0
         || cv_yaml_check_keys(doc, n_curve, curve, "'curve'", err, errlen) < 0
         || cv_yaml_check_keys(doc, n_store, store, "'store'", err, errlen) < 0
         || cv_yaml_check_keys(doc, n_limits, limits, "'limits'", err, errlen) < 0
-        || cv_yaml_check_keys(doc, n_proto, proto, "'protocol'", err, errlen) < 0)
+        || cv_yaml_check_keys(doc, n_proto, proto, "'protocol'", err, errlen) < 0
+        || cv_yaml_check_keys(doc, n_commands, commands, "'commands'", err, errlen) < 0)
         return -1;
 
     const char *conninfo, *migrations, *adapters, *publish, *server_cert, *runtime_dir;
-    int64_t bme, bmd, pmb, mmb, meb, win, hb;
+    int64_t bme, bmd, pmb, mmb, meb, win, hb, crt;
     if (cv_yaml_str(doc, n_pg, "conninfo", false, "", &conninfo, err, errlen) < 0
         || cv_yaml_str(doc, n_pg, "migrations", false, NULL, &migrations, err, errlen) < 0
         || cv_yaml_str(doc, n_listen, "adapters", true, NULL, &adapters, err, errlen) < 0
@@ -176,7 +184,9 @@ static int s_load(cv_hub_config_t *self, const cv_yaml_doc_t *doc, char *err, si
         || cv_yaml_int(doc, n_limits, "max_message_bytes", false, 1 << 20, 1024, 256 << 20, &mmb, err, errlen) < 0
         || cv_yaml_int(doc, n_limits, "max_event_bytes", false, 256 << 10, 256, 256 << 20, &meb, err, errlen) < 0
         || cv_yaml_int(doc, n_proto, "window", false, 1000, 1, 1000000, &win, err, errlen) < 0
-        || cv_yaml_int(doc, n_proto, "heartbeat_ms", false, 2000, 100, 600000, &hb, err, errlen) < 0)
+        || cv_yaml_int(doc, n_proto, "heartbeat_ms", false, 2000, 100, 600000, &hb, err, errlen) < 0
+        || cv_yaml_int(doc, n_commands, "result_timeout_ms", false, 300000, 1000, 86400000, &crt,
+                       err, errlen) < 0)
         return -1;
     if (meb >= mmb)
         return cv_yaml_fail(doc, cv_yaml_get(n_limits, "max_event_bytes"), err, errlen,
@@ -196,6 +206,7 @@ static int s_load(cv_hub_config_t *self, const cv_yaml_doc_t *doc, char *err, si
     self->max_event_bytes = meb;
     self->window = (int) win;
     self->heartbeat_ms = (int) hb;
+    self->command_result_timeout_ms = crt;
 
     const cv_yaml_node_t *subs = cv_yaml_get(n_listen, "subscriber_keys");
     if (subs && s_keys(doc, subs, "'listen.subscriber_keys'", self->subscriber_keys, 8,
