@@ -1,31 +1,45 @@
 #!/usr/bin/env bash
 # deploy/run.sh [stop] — what `make run` and `make stop` do.
 #
-# Starts a throwaway PostgreSQL under ./var (or $CIVIBUS_VAR), the hub with
-# deploy/civibus.yaml, and the replay adapter on the sample data; writes var/run.env;
-# then waits: Ctrl-C (or `make stop` from another terminal) stops everything.
+# Starts, all on this machine: a throwaway PostgreSQL under ./var (or $CIVIBUS_VAR), the
+# hub (deploy/civibus.yaml), the replay adapter on the sample data, and three simulated
+# back-office softwares with their adapters — état civil (REST API), urbanisme (CSV/XML
+# exports), déchets (webhooks) — so one timeline fills from three silos. Writes
+# var/run.env; then waits: Ctrl-C (or `make stop` from another terminal) stops everything.
 # DETACH=1 leaves everything running and returns.
 set -u
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 VAR=${CIVIBUS_VAR:-$ROOT/var}
-mkdir -p "$VAR/log" "$VAR/keys" "$VAR/pg"
+SOFTWARES="etat-civil urbanisme dechets"
+mkdir -p "$VAR/log" "$VAR/keys" "$VAR/pg" "$VAR/pids" "$VAR/exports/urbanisme"
+
+stop_pid() {  # pid file
+    local pid; pid=$(cat "$1" 2>/dev/null) || return 0
+    kill -TERM "$pid" 2>/dev/null
+    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null
+    rm -f "$1"
+}
 
 stop_all() {
-    if [ -f "$VAR/hub.pid" ]; then
-        kill -TERM "$(cat "$VAR/hub.pid")" 2>/dev/null
-        for _ in $(seq 1 50); do kill -0 "$(cat "$VAR/hub.pid")" 2>/dev/null || break; sleep 0.1; done
-        rm -f "$VAR/hub.pid"
-    fi
+    for f in "$VAR"/pids/sim-*.pid "$VAR"/pids/adapter-*.pid; do [ -f "$f" ] && stop_pid "$f"; done
+    [ -f "$VAR/pids/hub.pid" ] && stop_pid "$VAR/pids/hub.pid"
     bash deploy/pgctl.sh stop "$VAR/pg" >/dev/null 2>&1
     echo "civibus stopped"
 }
 
 if [ "${1:-}" = stop ]; then
-    [ -f "$VAR/run.pid" ] && kill -TERM "$(cat "$VAR/run.pid")" 2>/dev/null
+    [ -f "$VAR/pids/run.pid" ] && kill -TERM "$(cat "$VAR/pids/run.pid")" 2>/dev/null && rm -f "$VAR/pids/run.pid"
     stop_all
     exit 0
 fi
+
+start() {  # name, command...: runs in the background, logs to var/log/NAME.log
+    local name=$1; shift
+    "$@" >>"$VAR/log/$name.log" 2>&1 &
+    echo $! >"$VAR/pids/$name.pid"
+}
 
 bash deploy/pgctl.sh start "$VAR/pg" >"$VAR/log/pg-start.log" 2>&1 || { cat "$VAR/log/pg-start.log"; exit 1; }
 eval "$(bash deploy/pgctl.sh env "$VAR/pg")"
@@ -38,21 +52,33 @@ export CIVIBUS_ADAPTERS_ENDPOINT=tcp://127.0.0.1:5560
 export CIVIBUS_PUBLISH_ENDPOINT=tcp://127.0.0.1:5561
 ENV
 
-for k in hub demo; do
+# keys and the simulated softwares' secrets, made once per var folder
+for k in hub demo $SOFTWARES; do
     [ -f "$VAR/keys/${k}_secret" ] || bin/civibus-adapter keygen --out "$VAR/keys/$k" >/dev/null
 done
+if [ ! -f "$VAR/secrets.env" ]; then
+    umask 077
+    printf 'export ETAT_CIVIL_API_TOKEN=%s\nexport CIVIBUS_DECHETS_WEBHOOK_SECRET=%s\n' \
+        "$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')" \
+        "$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')" >"$VAR/secrets.env"
+    umask 022
+fi
+. "$VAR/secrets.env"
+
+# configs: used in place for ./var; copied with rewritten paths for another var folder
 CONFIG=deploy/civibus.yaml
 if [ "$VAR" != "$ROOT/var" ]; then
-    # a var folder elsewhere (tests): same config, paths rewritten
-    sed "s|\.\./var/|$VAR/|g; s|\.\./schemas|$ROOT/schemas|; s|mappings/demo.yaml|$ROOT/deploy/mappings/demo.yaml|" \
+    sed "s|\.\./var/|$VAR/|g; s|\.\./schemas|$ROOT/schemas|; s|\.\./adapters/|$ROOT/adapters/|; s|mappings/demo.yaml|$ROOT/deploy/mappings/demo.yaml|" \
         deploy/civibus.yaml >"$VAR/civibus.yaml"
     CONFIG=$VAR/civibus.yaml
 fi
 sed "s|\.\./\.\./var/|$VAR/|g" deploy/adapters/demo.yaml >"$VAR/adapter-demo.yaml"
+for s in $SOFTWARES; do
+    sed "s|\.\./\.\./var/|$VAR/|g" "adapters/$s/adapter.yaml" >"$VAR/adapter-$s.yaml"
+done
 
 trap 'stop_all; exit 0' INT TERM
-bin/civibus-hub --config "$CONFIG" >>"$VAR/log/hub.log" 2>&1 &
-echo $! >"$VAR/hub.pid"
+start hub bin/civibus-hub --config "$CONFIG"
 for _ in $(seq 1 100); do grep -q "listening for adapters" "$VAR/log/hub.log" 2>/dev/null && break; sleep 0.1; done
 grep -q "listening for adapters" "$VAR/log/hub.log" || { tail -n 20 "$VAR/log/hub.log"; stop_all; exit 1; }
 
@@ -60,12 +86,30 @@ echo "replaying the sample data (deploy/sample/demo.jsonl) through the demo adap
 bin/civibus-adapter replay --config "$VAR/adapter-demo.yaml" --source demo \
     --file deploy/sample/demo.jsonl --timeout 60 2>>"$VAR/log/adapter-demo.log"
 
-cat <<MSG
+echo "starting the simulated softwares and their adapters: $SOFTWARES"
+start sim-etat-civil python3 tests/sim/etat_civil.py --port 8081 --token "$ETAT_CIVIL_API_TOKEN" \
+    --release-per-second 2 --max-seconds 86400
+start sim-urbanisme python3 tests/sim/urbanisme.py --out "$VAR/exports/urbanisme" --scenario demo \
+    --interval-ms 10000 --max-seconds 86400
+for s in $SOFTWARES; do
+    start "adapter-$s" bin/civibus-adapter run --config "$VAR/adapter-$s.yaml"
+done
+for _ in $(seq 1 50); do (echo >/dev/tcp/127.0.0.1/8091) 2>/dev/null && break; sleep 0.1; done
+start sim-dechets python3 tests/sim/dechets.py send --port 8091 --secret-env CIVIBUS_DECHETS_WEBHOOK_SECRET \
+    --requests 50 --rate 20 --max-seconds 600
 
+echo "waiting for the first requests of each software..."
+for _ in $(seq 1 60); do
+    n=$(psql -X -A -t -c "select count(distinct source) from events where source in ('etat-civil','urbanisme','dechets')" 2>/dev/null)
+    [ "${n:-0}" = 3 ] && break
+    sleep 1
+done
+psql -X -c "select source, count(*) as events, count(distinct request_id) as requests from events group by source order by source"
+
+cat <<MSG
 civibus is running.
-  hub log:        $VAR/log/hub.log
-  adapter log:    $VAR/log/adapter-demo.log
-  database:       . $VAR/run.env && psql -c 'select source, status, occurred_at from events order by id limit 10'
+  hub log:        $VAR/log/hub.log   (adapters and simulators: $VAR/log/)
+  database:       . $VAR/run.env && psql -c 'select source, service, status, occurred_at from events order by id desc limit 20'
   dead letters:   . $VAR/run.env && psql -c 'select source, reason, detail from dead_letters'
   send more:      bin/civibus-adapter replay --config $VAR/adapter-demo.yaml --source demo --file FILE.jsonl
 Stop with Ctrl-C, or 'make stop' from another terminal.
@@ -74,6 +118,6 @@ if [ "${DETACH:-0}" = 1 ]; then
     trap - INT TERM
     exit 0
 fi
-echo $$ >"$VAR/run.pid"
-wait "$(cat "$VAR/hub.pid")"
+echo $$ >"$VAR/pids/run.pid"
+while kill -0 "$(cat "$VAR/pids/hub.pid" 2>/dev/null)" 2>/dev/null; do sleep 1; done
 stop_all

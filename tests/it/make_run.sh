@@ -15,17 +15,23 @@ grep -q "civibus is running" "$W/run.out" || fail "no banner: $(cat "$W/run.out"
     unset PGHOST PGPORT PGUSER PGDATABASE
     . "$W/var/run.env"
     for v in PGHOST PGPORT PGDATABASE CIVIBUS_ADAPTERS_ENDPOINT; do [ -n "${!v:-}" ] || fail "run.env lacks $v"; done
-    n=$(psql -X -A -t -c "select count(*) from events")
+    n=$(psql -X -A -t -c "select count(*) from events where source = 'demo'")
     [ "$n" = 80 ] || fail "sample events: $n, expected 80"
-    r=$(psql -X -A -t -c "select count(*) from requests")
+    r=$(psql -X -A -t -c "select count(distinct request_id) from events where source = 'demo'")
     [ "$r" = 60 ] || fail "sample requests: $r, expected 60"
-    d=$(psql -X -A -t -c "select reason from dead_letters")
+    d=$(psql -X -A -t -c "select reason from dead_letters where source = 'demo'")
     [ "$d" = invalid_json ] || fail "sample dead letter: $d"
+    for s in etat-civil urbanisme dechets; do
+        c=$(psql -X -A -t -c "select count(*) from events where source = '$s'")
+        [ "${c:-0}" -gt 0 ] || fail "no events from $s in the timeline"
+    done
+    psql -X -A -t -c "select source || ': ' || count(*) from events group by source order by source" | sed 's/^/    /'
     "$ROOT/bin/civibus-adapter" replay --config "$W/var/adapter-demo.yaml" --source demo \
         --file "$ROOT/deploy/sample/demo.jsonl" --timeout 30 >"$W/again.out" 2>/dev/null || fail "second replay failed"
-    [ "$(psql -X -A -t -c "select count(*) from events")" = 80 ] || fail "second replay changed the count"
+    [ "$(psql -X -A -t -c "select count(*) from events where source = 'demo'")" = 80 ] || fail "second replay changed the count"
 ) || exit 1
-ok "make run: 80 sample events, 60 requests, 1 dead letter; replay again: unchanged"
+ok "make run: 80 sample events, 60 requests, 1 dead letter, and requests of the three softwares in one timeline; replay again: unchanged"
 bash "$ROOT/deploy/run.sh" stop >/dev/null || fail "make stop failed"
-[ -f "$W/var/hub.pid" ] && fail "hub pid file left behind"
+ls "$W"/var/pids/*.pid >/dev/null 2>&1 && fail "processes left behind: $(ls "$W"/var/pids)"
+pgrep -f "$W/var" >/dev/null && fail "a process of this run is still alive"
 ok "make stop stopped everything"
