@@ -58,7 +58,7 @@ int cv_run(const char *config_path)
     char *dir = s_dirname(config_path);
     cv_client_opts_t opts;
     if (!config->driver) {
-        fprintf(stderr, "%s:1: 'run' needs a 'driver' section (kind: rest | webhook | filedrop)\n", config_path);
+        fprintf(stderr, "%s:1: 'run' needs a 'driver' section (kind: %s)\n", config_path, cv_driver_kinds());
         goto done;
     }
     driver = cv_driver_find(config->driver_kind);
