@@ -14,7 +14,7 @@
 CC      ?= cc
 PKGS    := libzmq libczmq jansson yaml-0.1 libpq libsodium libcurl libmicrohttpd expat
 WARN    := -std=c11 -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
-CFLAGS_BASE := $(WARN) -D_GNU_SOURCE -g -Ilib -Ihub -Iadapters/runtime \
+CFLAGS_BASE := $(WARN) -D_GNU_SOURCE -g -Ilib -Ihub -Iadapters/runtime -Iapi \
                $(shell pkg-config --cflags $(PKGS) 2>/dev/null) -I$(shell pg_config --includedir 2>/dev/null || echo /usr/include/postgresql)
 LDLIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpq -lpthread -lm
 
@@ -33,17 +33,20 @@ endif
 LIB_SRC     := $(wildcard lib/*.c)
 HUB_SRC     := $(filter-out hub/main.c,$(wildcard hub/*.c))
 RUNTIME_SRC := $(wildcard adapters/runtime/*.c)
+API_SRC     := $(filter-out api/main.c api/civibusctl.c,$(wildcard api/*.c))
 TEST_SRC    := $(wildcard tests/unit/test_*.c)
 
 LIB_OBJ     := $(LIB_SRC:%.c=$(BUILD)/%.o)
 HUB_OBJ     := $(HUB_SRC:%.c=$(BUILD)/%.o)
 RUNTIME_OBJ := $(RUNTIME_SRC:%.c=$(BUILD)/%.o)
+API_OBJ     := $(API_SRC:%.c=$(BUILD)/%.o)
+API_BINS    := $(if $(wildcard api/main.c),$(BIN)/civibus-api) $(if $(wildcard api/civibusctl.c),$(BIN)/civibusctl)
 TEST_BIN    := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 TOOL_SRC    := $(wildcard tests/tools/*.c)
 TOOL_BIN    := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
 
 .PHONY: all deps run stop test unit valgrind chaos clean bench
-all: $(BIN)/civibus-hub $(BIN)/civibus-adapter
+all: $(BIN)/civibus-hub $(BIN)/civibus-adapter $(API_BINS)
 
 $(BUILD)/libcivibus.a: $(LIB_OBJ)
 	@mkdir -p $(dir $@)
@@ -57,15 +60,23 @@ $(BIN)/civibus-adapter: $(BUILD)/adapters/civibus_adapter.o $(RUNTIME_OBJ) $(BUI
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/tests/%: tests/unit/%.c $(HUB_OBJ) $(RUNTIME_OBJ) $(BUILD)/libcivibus.a
+$(BIN)/civibus-api: $(BUILD)/api/main.o $(API_OBJ) $(BUILD)/libcivibus.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(HUB_OBJ) $(RUNTIME_OBJ) $(BUILD)/libcivibus.a $(LDLIBS) -lcmocka
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/tools/%: tests/tools/%.c $(HUB_OBJ) $(RUNTIME_OBJ) $(BUILD)/libcivibus.a
+$(BIN)/civibusctl: $(BUILD)/api/civibusctl.o $(API_OBJ) $(BUILD)/libcivibus.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(HUB_OBJ) $(RUNTIME_OBJ) $(BUILD)/libcivibus.a $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/%.o: %.c $(wildcard lib/*.h hub/*.h adapters/runtime/*.h)
+$(BUILD)/tests/%: tests/unit/%.c $(HUB_OBJ) $(RUNTIME_OBJ) $(API_OBJ) $(BUILD)/libcivibus.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(HUB_OBJ) $(RUNTIME_OBJ) $(API_OBJ) $(BUILD)/libcivibus.a $(LDLIBS) -lcmocka
+
+$(BUILD)/tools/%: tests/tools/%.c $(HUB_OBJ) $(RUNTIME_OBJ) $(API_OBJ) $(BUILD)/libcivibus.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(HUB_OBJ) $(RUNTIME_OBJ) $(API_OBJ) $(BUILD)/libcivibus.a $(LDLIBS)
+
+$(BUILD)/%.o: %.c $(wildcard lib/*.h hub/*.h adapters/runtime/*.h api/*.h)
 	@mkdir -p $(dir $@)
 	@echo "  CC $<"
 	@$(CC) $(CFLAGS) -c -o $@ $<
