@@ -1,6 +1,7 @@
 /*  hub_config — see hub_config.h and deploy/civibus.yaml. */
 #include "hub_config.h"
 
+#include <arpa/inet.h>
 #include <czmq.h>
 #include <errno.h>
 #include <unistd.h>
@@ -43,6 +44,34 @@ static bool s_loopback(const char *ep)
     return strncmp(ep, "ipc://", 6) == 0 || strncmp(ep, "inproc://", 9) == 0
         || strncmp(ep, "tcp://127.", 10) == 0 || strncmp(ep, "tcp://localhost:", 16) == 0
         || strncmp(ep, "tcp://[::1]:", 12) == 0;
+}
+
+/* listen.metrics: "IPv4:port" or "[IPv6]:port", port 0 meaning any free
+   port. Fills the config's metrics_address and metrics_port. */
+static int s_metrics_listen(cv_hub_config_t *self, const cv_yaml_doc_t *doc, const cv_yaml_node_t *node,
+                            const char *text, char *err, size_t errlen)
+{
+    char host[64];
+    const char *colon = strrchr(text, ':');
+    size_t hlen = colon ? (size_t) (colon - text) : 0;
+    if (hlen >= 2 && text[0] == '[' && text[hlen - 1] == ']') {
+        text++;
+        hlen -= 2;
+    }
+    char *end = NULL;
+    long port = colon ? strtol(colon + 1, &end, 10) : -1;
+    unsigned char ip[16];
+    if (!colon || hlen == 0 || hlen >= sizeof host || !end || end == colon + 1 || *end || port < 0 || port > 65535)
+        return cv_yaml_fail(doc, node, err, errlen,
+                            "'listen.metrics' must be ADDRESS:PORT, e.g. 127.0.0.1:9560 or [::1]:9560");
+    memcpy(host, text, hlen);
+    host[hlen] = '\0';
+    if (inet_pton(AF_INET, host, ip) != 1 && inet_pton(AF_INET6, host, ip) != 1)
+        return cv_yaml_fail(doc, node, err, errlen,
+                            "'listen.metrics': '%s' is not an IPv4 or IPv6 address", host);
+    self->metrics_address = strdup(host);
+    self->metrics_port = (int) port;
+    return 0;
 }
 
 static bool s_valid_name(const char *s)
@@ -150,7 +179,7 @@ static int s_load(cv_hub_config_t *self, const cv_yaml_doc_t *doc, char *err, si
     static const char *const top[] = { "postgres", "listen", "curve", "store", "limits", "protocol",
                                        "runtime_dir", "sources", "commands", NULL };
     static const char *const pg[] = { "conninfo", "migrations", NULL };
-    static const char *const listen[] = { "adapters", "publish", "subscriber_keys", NULL };
+    static const char *const listen[] = { "adapters", "publish", "subscriber_keys", "metrics", NULL };
     static const char *const curve[] = { "server_cert", NULL };
     static const char *const store[] = { "batch_max_events", "batch_max_delay_ms", "pending_max_bytes", NULL };
     static const char *const limits[] = { "max_message_bytes", "max_event_bytes", NULL };
@@ -170,12 +199,13 @@ static int s_load(cv_hub_config_t *self, const cv_yaml_doc_t *doc, char *err, si
         || cv_yaml_check_keys(doc, n_commands, commands, "'commands'", err, errlen) < 0)
         return -1;
 
-    const char *conninfo, *migrations, *adapters, *publish, *server_cert, *runtime_dir;
+    const char *conninfo, *migrations, *adapters, *publish, *metrics, *server_cert, *runtime_dir;
     int64_t bme, bmd, pmb, mmb, meb, win, hb, crt;
     if (cv_yaml_str(doc, n_pg, "conninfo", false, "", &conninfo, err, errlen) < 0
         || cv_yaml_str(doc, n_pg, "migrations", false, NULL, &migrations, err, errlen) < 0
         || cv_yaml_str(doc, n_listen, "adapters", true, NULL, &adapters, err, errlen) < 0
         || cv_yaml_str(doc, n_listen, "publish", false, NULL, &publish, err, errlen) < 0
+        || cv_yaml_str(doc, n_listen, "metrics", false, NULL, &metrics, err, errlen) < 0
         || cv_yaml_str(doc, n_curve, "server_cert", true, NULL, &server_cert, err, errlen) < 0
         || cv_yaml_str(doc, root, "runtime_dir", true, NULL, &runtime_dir, err, errlen) < 0
         || cv_yaml_int(doc, n_store, "batch_max_events", false, 1000, 1, 100000, &bme, err, errlen) < 0
@@ -197,6 +227,8 @@ static int s_load(cv_hub_config_t *self, const cv_yaml_doc_t *doc, char *err, si
     self->adapters_endpoint = strdup(adapters);
     self->publish_endpoint = publish ? strdup(publish) : NULL;
     self->publish_curve = publish && !s_loopback(publish);
+    if (metrics && s_metrics_listen(self, doc, cv_yaml_get(n_listen, "metrics"), metrics, err, errlen) < 0)
+        return -1;
     self->server_cert = s_path(doc->file, server_cert);
     self->runtime_dir = s_path(doc->file, runtime_dir);
     self->batch_max_events = (int) bme;
@@ -264,6 +296,7 @@ void cv_hub_config_destroy(cv_hub_config_t **self_p)
     free(self->migrations_dir);
     free(self->adapters_endpoint);
     free(self->publish_endpoint);
+    free(self->metrics_address);
     free(self->server_cert);
     free(self->runtime_dir);
     free(self);

@@ -33,6 +33,8 @@ typedef struct {
     bool publish_curve;               /* true unless loopback/ipc/inproc */
     char subscriber_keys[8][CV_KEY_Z85_LEN + 1];
     int nsubscriber_keys;
+    char *metrics_address;            /* /metrics HTTP server (IPv4 or IPv6 literal), NULL = none */
+    int metrics_port;                 /* 0 = any free port (logged at start-up) */
     /* curve */
     char *server_cert;                /* zcert secret file of the hub */
     char *runtime_dir;                /* hub's private working files (client cert dir) */

@@ -11,6 +11,7 @@
 #include "cv_hash.h"
 #include "cv_log.h"
 #include "cv_proto.h"
+#include "metrics.h"
 #include "monitor.h"
 #include "writer.h"
 
@@ -30,6 +31,8 @@ struct cv_ingest {
     zsock_t *pub;
     cv_writer_t *writer;
     cv_commander_t *commander;    /* outbound commands (commander.c) */
+    cv_metrics_t *metrics;        /* counters for /metrics (metrics.c) */
+    int64_t submitted_us;         /* when the batch in flight went to the writer */
     session_t *sessions;          /* one per configured source */
     cv_batch_t *filling;          /* receiving events */
     cv_batch_t *inflight;         /* with the writer, or NULL */
@@ -110,6 +113,7 @@ static void s_answer_result(cv_ingest_t *self, const cv_store_item_t *it, const 
     if (it->outcome == CV_OUT_NONE)
         return;
     self->stats.results++;
+    cv_metrics_command_result(self->metrics, m->source);
     if (it->outcome == CV_OUT_DEAD_LETTERED)
         cv_warn("ingest", "source %s: result for command %" PRIu64 " refused: %s",
                 self->config->sources[m->source].name, m->seq, it->reason);
@@ -135,10 +139,23 @@ static void s_answer(cv_ingest_t *self, cv_batch_t *batch)
             continue;
         }
         switch (it->outcome) {
-        case CV_OUT_STORED: self->stats.stored++; s_publish(self, it); break;
-        case CV_OUT_DUPLICATE: self->stats.duplicates++; break;
-        case CV_OUT_ID_REUSED: self->stats.id_reused++; break;
-        case CV_OUT_DEAD_LETTERED: self->stats.dead++; break;
+        case CV_OUT_STORED:
+            self->stats.stored++;
+            cv_metrics_stored(self->metrics, m->source);
+            s_publish(self, it);
+            break;
+        case CV_OUT_DUPLICATE:
+            self->stats.duplicates++;
+            cv_metrics_duplicate(self->metrics, m->source);
+            break;
+        case CV_OUT_ID_REUSED:
+            self->stats.id_reused++;
+            cv_metrics_dead_lettered(self->metrics, m->source, "id_reused");
+            break;
+        case CV_OUT_DEAD_LETTERED:
+            self->stats.dead++;
+            cv_metrics_dead_lettered(self->metrics, m->source, it->reason);
+            break;
         case CV_OUT_NONE: continue;              /* not committed: never answered */
         }
         session_t *s = &self->sessions[m->source];
@@ -181,6 +198,7 @@ static void s_maybe_submit(cv_ingest_t *self, bool force)
     self->inflight = b;
     self->filling = self->spare ? self->spare : cv_batch_new();
     self->spare = NULL;
+    self->submitted_us = cv_metrics_now_us();
     cv_writer_submit(self->writer, self->inflight);
 }
 
@@ -189,6 +207,11 @@ static void s_on_committed(cv_ingest_t *self)
     cv_batch_t *b = cv_writer_recv(self->writer);
     if (!b)
         return;
+    bool committed = false;                      /* all NONE: given up while stopping */
+    for (size_t i = 0; i < b->n && !committed; i++)
+        committed = b->items[i].outcome != CV_OUT_NONE;
+    if (committed)
+        cv_metrics_batch(self->metrics, b->n, cv_metrics_now_us() - self->submitted_us);
     s_answer(self, b);
     self->pending_bytes -= (int64_t) b->bytes;
     cv_batch_clear(b);
@@ -258,6 +281,7 @@ static void s_on_event(cv_ingest_t *self, int src, const session_t *s, uint64_t 
     b->bytes += it->raw_len;
     self->pending_bytes += (int64_t) it->raw_len;
     self->stats.received++;
+    cv_metrics_received(self->metrics, src);
 
     if ((int64_t) it->raw_len > self->config->max_event_bytes) {
         cv_hash_bytes(it->raw, it->raw_len, it->content_hash);
@@ -321,6 +345,7 @@ static void s_on_hello(cv_ingest_t *self, int src, zframe_t *routing, zmsg_t *ms
     snprintf(hb, sizeof hb, "%d", self->config->heartbeat_ms);
     s_send(self, s, "WELCOME", s->id, window, meb, hb);
     cv_info("ingest", "source %s: session %.8s… opened", self->config->sources[src].name, s->id);
+    cv_metrics_session(self->metrics, src, true);
     cv_commander_session(self->commander, src, true);
 }
 
@@ -369,6 +394,7 @@ static void s_on_command(cv_ingest_t *self)
         zmsg_addstr(msg, c.payload);
         zmsg_send(&msg, self->router);
         self->stats.commands++;
+        cv_metrics_command_sent(self->metrics, c.source);
         cv_debug("ingest", "source %s: command %" PRIu64 " (%s) sent", self->config->sources[c.source].name,
                  c.id, c.kind);
     }
@@ -488,6 +514,7 @@ static void s_on_message(cv_ingest_t *self)
         if ((s = s_session(self, src, routing, sid))) {
             s->open = false;
             cv_info("ingest", "source %s: session %.8s… closed by the adapter", source->name, s->id);
+            cv_metrics_session(self->metrics, src, false);
             cv_commander_session(self->commander, src, false);
         }
         zframe_destroy(&sid);
@@ -518,6 +545,7 @@ static void s_expire_sessions(cv_ingest_t *self)
         if (s->open && now - s->last_seen_ms > 3 * (int64_t) self->config->heartbeat_ms) {
             s->open = false;
             cv_info("ingest", "source %s: session %.8s… silent, forgotten", self->config->sources[i].name, s->id);
+            cv_metrics_session(self->metrics, (int) i, false);
             cv_commander_session(self->commander, (int) i, false);
         }
     }
@@ -531,6 +559,7 @@ cv_ingest_t *cv_ingest_new(const cv_hub_config_t *config, cv_store_t *store, cha
     self->config = config;
     self->sessions = calloc(config->nsources ? config->nsources : 1, sizeof *self->sessions);
     self->filling = cv_batch_new();
+    self->metrics = cv_metrics_new(config);
     /* authentication first: the ZAP handler must run before any socket binds */
     self->auth = cv_auth_start(config, err, errlen);
     if (!self->auth)
@@ -563,6 +592,14 @@ cv_ingest_t *cv_ingest_new(const cv_hub_config_t *config, cv_store_t *store, cha
             goto fail;
         }
     }
+    if (config->metrics_address) {
+        int port = cv_metrics_listen(self->metrics, config->metrics_address, config->metrics_port, err, errlen);
+        if (port < 0)
+            goto fail;
+        bool v6 = strchr(config->metrics_address, ':') != NULL;
+        cv_info("ingest", "metrics on http://%s%s%s:%d/metrics", v6 ? "[" : "", config->metrics_address,
+                v6 ? "]" : "", port);
+    }
     self->writer = cv_writer_new(store);
     self->commander = cv_commander_new(config);
     if (!self->commander) {
@@ -582,6 +619,7 @@ void cv_ingest_destroy(cv_ingest_t **self_p)
     if (!self_p || !*self_p)
         return;
     cv_ingest_t *self = *self_p;
+    cv_metrics_destroy(&self->metrics);          /* first: its HTTP thread reads the counters */
     cv_commander_destroy(&self->commander);
     cv_writer_destroy(&self->writer);
     zsock_destroy(&self->pub);
@@ -645,6 +683,7 @@ int cv_ingest_run(cv_ingest_t *self)
             s_on_message(self);
         }
         s_maybe_submit(self, false);
+        cv_metrics_pending_bytes(self->metrics, self->pending_bytes);
         int64_t now = zclock_mono();
         if (now - last_expiry >= 1000) {
             s_expire_sessions(self);
