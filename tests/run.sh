@@ -69,7 +69,7 @@ it_tests() {  # build dir, bin dir
     export BUILD=$1 BIN=$2
     for t in tests/it/*.sh; do
         [ -f "$t" ] || continue
-        case "$(basename "$t")" in lib.sh) continue ;; esac
+        case "$(basename "$t")" in lib.sh|*_lib.sh) continue ;; esac
         if [ -n "${SANTAG:-}" ] && grep -q '^# san: skip' "$t"; then continue; fi
         local name; name="it $(basename "$t" .sh)${SANTAG:-}"
         local log="$TMP/it-$(basename "$t" .sh)${SANTAG:-}.log"

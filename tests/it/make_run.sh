@@ -6,7 +6,12 @@
 . "$(dirname "$0")/lib.sh"
 W=$(mktemp -d "${CIVIBUS_TEST_TMP:-/tmp}/it-make-run.XXXXXX"); chmod 755 "$W"
 export CIVIBUS_VAR=$W/var
-cleanup_run() { bash "$ROOT/deploy/run.sh" stop >/dev/null 2>&1; bash "$ROOT/deploy/pgctl.sh" stop --purge "$W/var/pg" >/dev/null 2>&1; }
+cleanup_run() {
+    bash "$ROOT/deploy/run.sh" stop >/dev/null 2>&1
+    bash "$ROOT/deploy/pgctl.sh" stop --purge "$W/var/pg" >/dev/null 2>&1
+    # run alone, lib.sh started a cluster of its own: this trap replaces lib.sh's
+    [ -n "${_own_pg:-}" ] && { bash "$ROOT/deploy/pgctl.sh" stop --purge "$_own_pg" >/dev/null 2>&1; rm -rf "$_own_pg"; }
+}
 trap cleanup_run EXIT
 DETACH=1 bash "$ROOT/deploy/run.sh" >"$W/run.out" 2>&1 || { cat "$W/run.out"; fail "make run failed"; }
 grep -q "civibus is running" "$W/run.out" || fail "no banner: $(cat "$W/run.out")"

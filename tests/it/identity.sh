@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Identity resolution end to end: `make run` (deploy/run.sh) on its own folder starts the
+# hub and the three simulated softwares with their adapters; the same person, written
+# "DUPONT Jean-Pierre" (état civil), "Dupont / Jean Pierre" (urbanisme) and "J-P DUPONT"
+# (déchets), ends up as ONE citizen whose links carry their rule; the timeline of that
+# citizen holds requests of the three softwares; no personal data is in the timeline.
+# san: skip   (uses the normal build, like `make run`)
+. "$(dirname "$0")/lib.sh"
+W=$(mktemp -d "${CIVIBUS_TEST_TMP:-/tmp}/it-identity.XXXXXX"); chmod 755 "$W"
+export CIVIBUS_VAR=$W/var
+# stop the stack; a test run alone also stops the cluster lib.sh started for it
+cleanup_run() {
+    bash "$ROOT/deploy/run.sh" stop >/dev/null 2>&1
+    bash "$ROOT/deploy/pgctl.sh" stop --purge "$W/var/pg" >/dev/null 2>&1
+    if [ -n "${_own_pg:-}" ]; then
+        bash "$ROOT/deploy/pgctl.sh" stop --purge "$_own_pg" >/dev/null 2>&1
+        rm -rf "$_own_pg"
+    fi
+}
+trap cleanup_run EXIT
+DETACH=1 bash "$ROOT/deploy/run.sh" >"$W/run.out" 2>&1 || { cat "$W/run.out"; fail "make run failed"; }
+(
+    unset PGHOST PGPORT PGUSER PGDATABASE
+    . "$W/var/run.env"
+    pq() { psql -X -q -A -t -v ON_ERROR_STOP=1 -c "$1"; }
+    # the pairs whose identity block carries this person's e-mail, in any spelling
+    who="cv_norm_email(identity->>'email') = 'jp.dupont@example.fr'"
+    for _ in $(seq 1 120); do
+        n=$(pq "select count(distinct source) from citizen_sources where $who")
+        [ "$n" = 3 ] && break
+        sleep 0.5
+    done
+    [ "$n" = 3 ] || fail "the person is known to $n of the 3 softwares after 60 s"
+    c=$(pq "select count(distinct citizen_id) from citizen_sources where $who")
+    [ "$c" = 1 ] || fail "the person is $c citizens, expected 1"
+    rules=$(pq "select string_agg(rule, ',' order by rule) from citizen_sources where $who")
+    echo "$rules" | grep -q new || fail "no link created the citizen: $rules"
+    echo "$rules" | grep -qE 'email|phone' || fail "no link by e-mail or phone: $rules"
+    s=$(pq "select count(distinct e.source) from events e
+            where e.citizen_id = (select citizen_id from citizen_sources where $who limit 1)")
+    [ "$s" = 3 ] || fail "the citizen's timeline has events of $s softwares, expected 3"
+    pq "select row_to_json(e)::text from events e" | grep -qiE 'dupont|example\.fr' \
+        && fail "personal data in events"
+    pq "select cv_identity_propose()" >/dev/null || fail "cv_identity_propose failed"
+    echo "    links: $rules"
+) || exit 1
+ok "one person under three spellings in three softwares: one citizen, one timeline"
+bash "$ROOT/deploy/run.sh" stop >/dev/null || fail "make stop failed"
