@@ -1,0 +1,46 @@
+/*  api_db — one PostgreSQL connection per HTTP worker thread, with every
+    statement of the API prepared on it once (api_sql.c lists them).
+
+    A worker connects on its first request (session time zone UTC, a
+    statement timeout), prepares everything, and keeps the connection until
+    the thread ends (a pthread key destructor closes it). A broken
+    connection is dropped and reopened on the next request. Nothing reaches
+    SQL but through parameters of these prepared statements. */
+#ifndef CV_API_DB_H
+#define CV_API_DB_H
+
+#include <libpq-fe.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Statement names (indexes into the table of api_sql.c). */
+typedef enum {
+    CV_SQL_TOKEN = 0, CV_SQL_REQUEST, CV_SQL_REQUEST_EVENTS, CV_SQL_SERVICE_OPEN, CV_SQL_OVERDUE,
+    CV_SQL_CITIZEN_EXISTS, CV_SQL_CITIZEN_SEEN_BY, CV_SQL_CITIZEN_IDENTITIES,
+    CV_SQL_CITIZEN_REQUESTS, CV_SQL_CITIZEN_EVENTS, CV_SQL_CITIZEN_SEARCH, CV_SQL_TRACK,
+    CV_SQL_HAS_PROPOSALS, CV_SQL_O311_SERVICES, CV_SQL_O311_SERVICE_OF, CV_SQL_O311_REQUESTS,
+    CV_SQL_O311_REQUEST, CV_SQL_O311_INGEST, CV_SQL_LINK_REVOKED, CV_SQL_LINK_REQUESTS,
+    CV_SQL_IDENTITY_INSTALLED, CV_SQL_COUNT
+} cv_sql_t;
+
+/* The SQL text of a statement (api_sql.c); `identity`: identity resolution
+   (004_identity.sql) is installed, so the citizen search can use it. */
+const char *cv_api_sql_text(cv_sql_t stmt, bool identity);
+
+int cv_api_db_init(const char *conninfo);
+void cv_api_db_term(void);
+
+/* Runs a prepared statement on this thread's connection (text parameters,
+   NULL = SQL null; text results). NULL when PostgreSQL is unreachable. The
+   caller PQclear()s the result. */
+PGresult *cv_api_db_exec(cv_sql_t stmt, int nparams, const char *const *values);
+
+/* Runs a parameterised statement that cannot be prepared in advance (its
+   table may not exist yet), on this thread's connection. */
+PGresult *cv_api_db_exec_params(const char *sql, int nparams, const char *const *values);
+
+/* Start-up check: the database answers and schema_migrations holds
+   migration 5 (005_api.sql, applied by the hub). */
+int cv_api_db_check_schema(const char *conninfo, char *err, size_t errlen);
+
+#endif

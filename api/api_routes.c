@@ -1,0 +1,549 @@
+/*  api_routes — the API's endpoints (docs/openapi.yaml lists them, with
+    their parameters and answers; docs/access.md who sees what).
+
+        GET /healthz                          public
+        GET /metrics                          public (Prometheus text)
+        GET /v1/track/{code}                  public, rate limited per address
+        GET /v1/me/{link}                     public (signed citizen link), rate limited
+        GET /v1/citizens?name|email|phone|address|tracking_code   bearer
+        GET /v1/citizens/{id}/timeline        bearer
+        GET /v1/requests/{id}                 bearer
+        GET /v1/requests/overdue[?service=]   bearer
+        GET /v1/services/{service}/requests   bearer (open requests)
+        GET /v1/merge-proposals               bearer, supervisor or admin
+
+    Each handler: check the parameters (400), authenticate (401), run
+    prepared statements, parse the JSON rows, filter them by the caller's
+    view, audit reads of citizens' data (503 if the audit queue refuses),
+    answer. Unknown ids answer 404; a citizen an agent's service never dealt
+    with is 404 too (existence is not revealed). */
+#include "api_server.h"
+
+#include "api_db.h"
+#include "api_link.h"
+#include "api_util.h"
+#include "cv_log.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define DB_DOWN(req) cv_api_error(req, 503, "unavailable", "the database is not reachable")
+
+/* Runs a statement; on failure answers 503 and returns NULL. */
+PGresult *cv_api_sql(cv_api_req_t *req, cv_sql_t stmt, int n, const char *const *v)
+{
+    PGresult *r = cv_api_db_exec(stmt, n, v);
+    if (r && PQresultStatus(r) == PGRES_TUPLES_OK)
+        return r;
+    if (r) {
+        const char *st = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+        if (st && strncmp(st, "22", 2) == 0) {      /* a value PostgreSQL refuses: the caller's */
+            PQclear(r);
+            cv_api_error(req, 400, "bad_parameter", "a parameter has an invalid value");
+            return NULL;
+        }
+        cv_error("api", "statement q%d failed: SQLSTATE %s", (int) stmt, st ? st : "?");
+        PQclear(r);
+    }
+    DB_DOWN(req);
+    return NULL;
+}
+
+static json_t *s_row_json(PGresult *r, int row, int col)
+{
+    return json_loads(PQgetvalue(r, row, col), 0, NULL);
+}
+
+int cv_api_authenticate(cv_api_req_t *req, cv_api_principal_t *who)
+{
+    const char *h = cv_api_header(req, "Authorization");
+    char hash[CV_API_TOKEN_HEX + 1];
+    if (!h || strncmp(h, "Bearer ", 7) != 0 || !cv_api_token_hash(h + 7, hash))
+        return cv_api_error(req, 401, "unauthorized", "a valid bearer token is required");
+    const char *v[1] = { hash };
+    PGresult *r = cv_api_sql(req, CV_SQL_TOKEN, 1, v);
+    if (!r)
+        return 503;
+    if (PQntuples(r) != 1) {
+        PQclear(r);
+        return cv_api_error(req, 401, "unauthorized", "a valid bearer token is required");
+    }
+    memset(who, 0, sizeof *who);
+    who->token_id = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    if (!cv_api_role_parse(PQgetvalue(r, 0, 1), &who->role))
+        who->role = CV_API_AGENT;
+    snprintf(who->service, sizeof who->service, "%s", PQgetvalue(r, 0, 2));
+    PQclear(r);
+    return 0;
+}
+
+int cv_api_audit_read(cv_api_req_t *req, const cv_api_principal_t *who, const char *action,
+                   int64_t citizen_id, int64_t request_id, int results)
+{
+    if (cv_api_audit_record(req->ctx->audit, who, action, citizen_id, request_id, results) < 0)
+        return cv_api_error(req, 503, "audit_full", "the audit trail is saturated; try again");
+    return 0;
+}
+
+/* limit / offset query parameters. */
+static int s_page(cv_api_req_t *req, int64_t *limit, int64_t *offset)
+{
+    const char *l = cv_api_query(req, "limit"), *o = cv_api_query(req, "offset");
+    *limit = 50;
+    *offset = 0;
+    if (*limit > req->ctx->config->page_max)
+        *limit = req->ctx->config->page_max;
+    if (l && !cv_api_parse_int(l, 1, req->ctx->config->page_max, limit))
+        return cv_api_error(req, 400, "bad_parameter", "limit: an integer from 1 to the page maximum");
+    if (o && !cv_api_parse_int(o, 0, 1000000000, offset))
+        return cv_api_error(req, 400, "bad_parameter", "offset: a non-negative integer");
+    return 0;
+}
+
+/* {items, limit, offset, next_offset}: rows holds up to limit + 1 items. */
+static json_t *s_paged(json_t *items, int64_t limit, int64_t offset)
+{
+    bool more = (int64_t) json_array_size(items) > limit;
+    if (more)
+        json_array_remove(items, json_array_size(items) - 1);
+    return json_pack("{s:o, s:I, s:I, s:o}", "items", items, "limit", (json_int_t) limit,
+                     "offset", (json_int_t) offset, "next_offset",
+                     more ? json_integer(offset + limit) : json_null());
+}
+
+/* Requests as rows (JSON, service), each filtered by the caller's view. */
+static json_t *s_requests(PGresult *r, const cv_api_principal_t *who)
+{
+    json_t *items = json_array();
+    for (int i = 0; i < PQntuples(r); i++) {
+        json_t *o = s_row_json(r, i, 0);
+        if (!o)
+            continue;
+        cv_api_filter(o, "request", cv_api_view_for(who, PQgetvalue(r, i, 1)));
+        json_array_append_new(items, o);
+    }
+    return items;
+}
+
+static bool s_sees_all(const cv_api_principal_t *who)
+{
+    return who->role == CV_API_SUPERVISOR || who->role == CV_API_ADMIN;
+}
+
+/* ---- public ---- */
+
+static void s_healthz(cv_api_req_t *req)
+{
+    PGresult *r = cv_api_sql(req, CV_SQL_HAS_PROPOSALS, 0, NULL);
+    if (!r)
+        return;
+    PQclear(r);
+    cv_api_reply(req, 200, json_pack("{s:s}", "status", "ok"));
+}
+
+static void s_metrics(cv_api_req_t *req)
+{
+    cv_api_ctx_t *c = req->ctx;
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    if (!f) {
+        cv_api_error(req, 503, "unavailable", "out of memory");
+        return;
+    }
+    fprintf(f, "# HELP civibus_api_requests_total HTTP requests answered, by status class.\n"
+               "# TYPE civibus_api_requests_total counter\n");
+    for (int k = 2; k <= 5; k++)
+        fprintf(f, "civibus_api_requests_total{class=\"%dxx\"} %lu\n", k,
+                (unsigned long) atomic_load(&c->requests[k]));
+    fprintf(f, "# HELP civibus_api_track_limited_total Tracking-code lookups refused by the rate limit.\n"
+               "# TYPE civibus_api_track_limited_total counter\n"
+               "civibus_api_track_limited_total %lu\n",
+            (unsigned long) atomic_load(&c->track_limited));
+    fprintf(f, "# HELP civibus_api_audit_rows_total Audit rows written to api_audit.\n"
+               "# TYPE civibus_api_audit_rows_total counter\n"
+               "civibus_api_audit_rows_total %llu\n",
+            (unsigned long long) cv_api_audit_written(c->audit));
+    fclose(f);
+    req->status = 200;
+    req->text = text;
+}
+
+static void s_track(cv_api_req_t *req, const char *code_in)
+{
+    if (!cv_api_ratelimit_hit(req->ctx->track_limit, req->client, req->client_len, time(NULL))) {
+        atomic_fetch_add(&req->ctx->track_limited, 1);
+        cv_api_error(req, 429, "rate_limited", "too many lookups from this address; wait a minute");
+        return;
+    }
+    char code[11];
+    if (!cv_api_tracking_code(code_in, code)) {
+        cv_api_error(req, 404, "not_found", "no request has this tracking code");
+        return;
+    }
+    const char *v[1] = { code };
+    PGresult *r = cv_api_sql(req, CV_SQL_TRACK, 1, v);
+    if (!r)
+        return;
+    if (PQntuples(r) != 1) {
+        PQclear(r);
+        cv_api_error(req, 404, "not_found", "no request has this tracking code");
+        return;
+    }
+    json_t *o = s_row_json(r, 0, 0);
+    cv_api_principal_t citizen = { .role = CV_API_CITIZEN };
+    int64_t rid = strtoll(PQgetvalue(r, 0, 1), NULL, 10);
+    int64_t cid = PQgetisnull(r, 0, 2) ? 0 : strtoll(PQgetvalue(r, 0, 2), NULL, 10);
+    PQclear(r);
+    if (cv_api_audit_read(req, &citizen, "track", cid, rid, 1) != 0) {
+        json_decref(o);
+        return;
+    }
+    cv_api_reply(req, 200, o);
+}
+
+/* A signed citizen link: that citizen's requests, nothing else. */
+static void s_me(cv_api_req_t *req, const char *link)
+{
+    if (!cv_api_ratelimit_hit(req->ctx->track_limit, req->client, req->client_len, time(NULL))) {
+        atomic_fetch_add(&req->ctx->track_limited, 1);
+        cv_api_error(req, 429, "rate_limited", "too many lookups from this address; wait a minute");
+        return;
+    }
+    int64_t cid;
+    char link_id[33];
+    int rc = req->ctx->links ? cv_api_link_check(req->ctx->link_key, link, time(NULL), &cid, link_id) : -1;
+    if (rc == -2) {
+        cv_api_error(req, 410, "expired", "this link has expired; ask for a new one");
+        return;
+    }
+    if (rc != 0) {
+        cv_api_error(req, 404, "not_found", "no such link");
+        return;
+    }
+    const char *v[1] = { link_id };
+    PGresult *r = cv_api_sql(req, CV_SQL_LINK_REVOKED, 1, v);
+    if (!r)
+        return;
+    bool revoked = PQntuples(r) > 0;
+    PQclear(r);
+    if (revoked) {
+        cv_api_error(req, 410, "revoked", "this link was revoked; ask for a new one");
+        return;
+    }
+    char cs[24];
+    snprintf(cs, sizeof cs, "%lld", (long long) cid);
+    v[0] = cs;
+    r = cv_api_sql(req, CV_SQL_LINK_REQUESTS, 1, v);
+    if (!r)
+        return;
+    json_t *items = json_array();
+    for (int i = 0; i < PQntuples(r); i++) {
+        json_t *o = s_row_json(r, i, 0);
+        if (o)
+            json_array_append_new(items, o);
+    }
+    PQclear(r);
+    cv_api_principal_t citizen = { .role = CV_API_CITIZEN };
+    if (cv_api_audit_read(req, &citizen, "citizen_link", cid, 0, (int) json_array_size(items)) != 0) {
+        json_decref(items);
+        return;
+    }
+    cv_api_reply(req, 200, json_pack("{s:o}", "requests", items));
+}
+
+/* ---- agents ---- */
+
+static void s_citizen_search(cv_api_req_t *req, const cv_api_principal_t *who)
+{
+    const char *name = cv_api_query(req, "name"), *email = cv_api_query(req, "email"),
+               *phone = cv_api_query(req, "phone"), *address = cv_api_query(req, "address"),
+               *tc = cv_api_query(req, "tracking_code");
+    char code[11];
+    if (!name && !email && !phone && !address && !tc) {
+        cv_api_error(req, 400, "bad_parameter", "give name, email, phone, address or tracking_code");
+        return;
+    }
+    if ((name && strlen(name) < 2) || (address && strlen(address) < 2) || (email && !*email)
+        || (phone && !*phone)) {
+        cv_api_error(req, 400, "bad_parameter", "search values must not be (nearly) empty");
+        return;
+    }
+    if (tc && !cv_api_tracking_code(tc, code)) {
+        cv_api_error(req, 400, "bad_parameter", "tracking_code: 10 characters of the code alphabet");
+        return;
+    }
+    int64_t limit, offset;
+    if (s_page(req, &limit, &offset) != 0)
+        return;
+    char l[24], o[24];
+    snprintf(l, sizeof l, "%lld", (long long) limit + 1);
+    snprintf(o, sizeof o, "%lld", (long long) offset);
+    const char *v[8] = { name, email, phone, address, tc ? code : NULL,
+                         s_sees_all(who) ? NULL : who->service, l, o };
+    PGresult *r = cv_api_sql(req, CV_SQL_CITIZEN_SEARCH, 8, v);
+    if (!r)
+        return;
+    json_t *items = json_array();
+    int n = PQntuples(r) > limit ? (int) limit : PQntuples(r);
+    for (int i = 0; i < PQntuples(r); i++) {
+        json_t *c = s_row_json(r, i, 0);
+        if (c)
+            json_array_append_new(items, c);
+    }
+    PQclear(r);
+    for (int i = 0; i < n; i++) {
+        json_int_t cid = json_integer_value(json_object_get(json_array_get(items, (size_t) i), "id"));
+        if (cv_api_audit_read(req, who, "citizen_search", cid, 0, n) != 0) {
+            json_decref(items);
+            return;
+        }
+    }
+    if (n == 0 && cv_api_audit_read(req, who, "citizen_search", 0, 0, 0) != 0) {
+        json_decref(items);
+        return;
+    }
+    cv_api_reply(req, 200, s_paged(items, limit, offset));
+}
+
+static void s_citizen_timeline(cv_api_req_t *req, const cv_api_principal_t *who, const char *id)
+{
+    int64_t cid;
+    if (!cv_api_parse_int(id, 1, INT64_MAX, &cid)) {
+        cv_api_error(req, 404, "not_found", "no such citizen");
+        return;
+    }
+    char cs[24];
+    snprintf(cs, sizeof cs, "%lld", (long long) cid);
+    const char *v[2] = { cs, who->service };
+    PGresult *r = cv_api_sql(req, s_sees_all(who) ? CV_SQL_CITIZEN_EXISTS : CV_SQL_CITIZEN_SEEN_BY,
+                          s_sees_all(who) ? 1 : 2, v);
+    if (!r)
+        return;
+    bool found = PQntuples(r) > 0;
+    PQclear(r);
+    if (!found) {
+        cv_api_error(req, 404, "not_found", "no such citizen");
+        return;
+    }
+    PGresult *ids = cv_api_sql(req, CV_SQL_CITIZEN_IDENTITIES, 1, v);
+    if (!ids)
+        return;
+    PGresult *reqs = cv_api_sql(req, CV_SQL_CITIZEN_REQUESTS, 1, v);
+    PGresult *evs = reqs ? cv_api_sql(req, CV_SQL_CITIZEN_EVENTS, 1, v) : NULL;
+    if (!evs) {
+        PQclear(ids);
+        PQclear(reqs);
+        return;
+    }
+    json_t *identities = s_row_json(ids, 0, 0);
+    json_t *citizen = json_pack("{s:I, s:o}", "id", (json_int_t) cid, "identities",
+                                identities ? identities : json_array());
+    json_t *events = json_array();
+    for (int i = 0; i < PQntuples(evs); i++) {
+        json_t *e = s_row_json(evs, i, 0);
+        if (!e)
+            continue;
+        cv_api_filter(e, "event", cv_api_view_for(who, PQgetvalue(evs, i, 1)));
+        json_array_append_new(events, e);
+    }
+    json_t *requests = s_requests(reqs, who);
+    PQclear(ids);
+    PQclear(reqs);
+    PQclear(evs);
+    if (cv_api_audit_read(req, who, "citizen_timeline", cid, 0, (int) json_array_size(requests)) != 0) {
+        json_decref(citizen);
+        json_decref(events);
+        json_decref(requests);
+        return;
+    }
+    cv_api_reply(req, 200, json_pack("{s:o, s:o, s:o}", "citizen", citizen, "requests", requests,
+                                     "events", events));
+}
+
+static void s_request(cv_api_req_t *req, const cv_api_principal_t *who, const char *id)
+{
+    int64_t rid;
+    if (!cv_api_parse_int(id, 1, INT64_MAX, &rid)) {
+        cv_api_error(req, 404, "not_found", "no such request");
+        return;
+    }
+    char rs[24];
+    snprintf(rs, sizeof rs, "%lld", (long long) rid);
+    const char *v[1] = { rs };
+    PGresult *r = cv_api_sql(req, CV_SQL_REQUEST, 1, v);
+    if (!r)
+        return;
+    if (PQntuples(r) != 1) {
+        PQclear(r);
+        cv_api_error(req, 404, "not_found", "no such request");
+        return;
+    }
+    json_t *o = s_row_json(r, 0, 0);
+    cv_api_view_t view = cv_api_view_for(who, PQgetisnull(r, 0, 1) ? NULL : PQgetvalue(r, 0, 1));
+    int64_t cid = PQgetisnull(r, 0, 2) ? 0 : strtoll(PQgetvalue(r, 0, 2), NULL, 10);
+    PQclear(r);
+    PGresult *evs = cv_api_sql(req, CV_SQL_REQUEST_EVENTS, 1, v);
+    if (!evs || !o) {
+        json_decref(o);
+        PQclear(evs);
+        if (!req->reply)
+            DB_DOWN(req);
+        return;
+    }
+    json_t *events = json_array();
+    for (int i = 0; i < PQntuples(evs); i++) {
+        json_t *e = s_row_json(evs, i, 0);
+        if (!e)
+            continue;
+        cv_api_filter(e, "event", view);
+        json_array_append_new(events, e);
+    }
+    PQclear(evs);
+    json_object_set_new(o, "events", events);
+    cv_api_filter(o, "request", view);
+    /* the other-service view shows nothing of the citizen: not audited as a citizen read */
+    if (cv_api_audit_read(req, who, "request", view == CV_API_VIEW_OTHER ? 0 : cid, rid, 1) != 0) {
+        json_decref(o);
+        return;
+    }
+    cv_api_reply(req, 200, o);
+}
+
+/* Open requests of a service, or overdue ones (service optional). */
+static void s_request_list(cv_api_req_t *req, const cv_api_principal_t *who, const char *service,
+                           bool overdue)
+{
+    if (service && (!*service || strlen(service) > 200)) {
+        cv_api_error(req, 400, "bad_parameter", "service: 1 to 200 characters");
+        return;
+    }
+    int64_t limit, offset;
+    if (s_page(req, &limit, &offset) != 0)
+        return;
+    char l[24], o[24];
+    snprintf(l, sizeof l, "%lld", (long long) limit + 1);
+    snprintf(o, sizeof o, "%lld", (long long) offset);
+    const char *v[3] = { service, l, o };
+    PGresult *r = cv_api_sql(req, overdue ? CV_SQL_OVERDUE : CV_SQL_SERVICE_OPEN, 3, v);
+    if (!r)
+        return;
+    json_t *items = s_requests(r, who);
+    PQclear(r);
+    if (cv_api_audit_read(req, who, overdue ? "overdue_requests" : "service_requests", 0, 0,
+                (int) json_array_size(items)) != 0) {
+        json_decref(items);
+        return;
+    }
+    cv_api_reply(req, 200, s_paged(items, limit, offset));
+}
+
+static void s_merge_proposals(cv_api_req_t *req, const cv_api_principal_t *who)
+{
+    if (!s_sees_all(who)) {
+        cv_api_error(req, 403, "forbidden", "merge proposals are for supervisors and admins");
+        return;
+    }
+    int64_t limit, offset;
+    if (s_page(req, &limit, &offset) != 0)
+        return;
+    PGresult *r = cv_api_sql(req, CV_SQL_HAS_PROPOSALS, 0, NULL);
+    if (!r)
+        return;
+    bool has = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+    PQclear(r);
+    if (!has) {
+        cv_api_error(req, 404, "not_available", "identity resolution (004_identity.sql) is not installed");
+        return;
+    }
+    char l[24], o[24];
+    snprintf(l, sizeof l, "%lld", (long long) limit + 1);
+    snprintf(o, sizeof o, "%lld", (long long) offset);
+    const char *v[2] = { l, o };
+    r = cv_api_db_exec_params(
+        "SELECT json_build_object('id', p.id, 'citizen_a', p.citizen_a, 'citizen_b', p.citizen_b,"
+        " 'rule', p.rule, 'confidence', p.confidence, 'status', p.status,"
+        " 'created_at', p.created_at)::text FROM merge_proposals p WHERE p.status = 'open'"
+        " ORDER BY p.id LIMIT $1::int OFFSET $2::bigint", 2, v);
+    if (!r || PQresultStatus(r) != PGRES_TUPLES_OK) {
+        PQclear(r);
+        DB_DOWN(req);
+        return;
+    }
+    json_t *items = json_array();
+    for (int i = 0; i < PQntuples(r); i++) {
+        json_t *p = s_row_json(r, i, 0);
+        if (p)
+            json_array_append_new(items, p);
+    }
+    PQclear(r);
+    if (cv_api_audit_read(req, who, "merge_proposals", 0, 0, (int) json_array_size(items)) != 0) {
+        json_decref(items);
+        return;
+    }
+    cv_api_reply(req, 200, s_paged(items, limit, offset));
+}
+
+/* ---- router ---- */
+
+static bool s_is(cv_api_req_t *req, int n, const char *a, const char *b)
+{
+    return req->nseg == n && strcmp(req->seg[0], a) == 0 && (!b || (n > 1 && strcmp(req->seg[1], b) == 0));
+}
+
+void cv_api_route(cv_api_req_t *req)
+{
+    bool get = strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0;
+    if (s_is(req, 1, "healthz", NULL) || s_is(req, 1, "metrics", NULL) || s_is(req, 3, "v1", "track")
+        || s_is(req, 3, "v1", "me")) {
+        if (!get) {
+            cv_api_error(req, 405, "method_not_allowed", "only GET is allowed here");
+            return;
+        }
+        if (req->nseg == 3 && strcmp(req->seg[1], "me") == 0)
+            s_me(req, req->seg[2]);
+        else if (req->nseg == 3)
+            s_track(req, req->seg[2]);
+        else if (strcmp(req->seg[0], "healthz") == 0)
+            s_healthz(req);
+        else
+            s_metrics(req);
+        return;
+    }
+    if (req->nseg >= 1 && strcmp(req->seg[0], "open311") == 0) {
+        cv_api_open311(req);
+        return;
+    }
+    if (req->nseg < 2 || strcmp(req->seg[0], "v1") != 0) {
+        cv_api_error(req, 404, "not_found", "no such endpoint");
+        return;
+    }
+    const char *what = req->seg[1];
+    bool known = (req->nseg == 2 && (strcmp(what, "citizens") == 0 || strcmp(what, "merge-proposals") == 0))
+              || (req->nseg == 4 && strcmp(what, "citizens") == 0 && strcmp(req->seg[3], "timeline") == 0)
+              || (req->nseg == 3 && strcmp(what, "requests") == 0)
+              || (req->nseg == 4 && strcmp(what, "services") == 0 && strcmp(req->seg[3], "requests") == 0);
+    if (!known) {
+        cv_api_error(req, 404, "not_found", "no such endpoint");
+        return;
+    }
+    if (!get) {
+        cv_api_error(req, 405, "method_not_allowed", "only GET is allowed here");
+        return;
+    }
+    cv_api_principal_t who;
+    if (cv_api_authenticate(req, &who) != 0)
+        return;
+    if (strcmp(what, "citizens") == 0)
+        req->nseg == 2 ? s_citizen_search(req, &who) : s_citizen_timeline(req, &who, req->seg[2]);
+    else if (strcmp(what, "merge-proposals") == 0)
+        s_merge_proposals(req, &who);
+    else if (strcmp(what, "services") == 0)
+        s_request_list(req, &who, req->seg[2], false);
+    else if (strcmp(req->seg[2], "overdue") == 0)
+        s_request_list(req, &who, cv_api_query(req, "service"), true);
+    else
+        s_request(req, &who, req->seg[2]);
+}

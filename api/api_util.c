@@ -1,0 +1,93 @@
+/*  api_util — see api_util.h. */
+#include "api_util.h"
+
+#include "cv_hash.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+
+bool cv_api_utf8_valid(const char *str, size_t len, bool text)
+{
+    const unsigned char *s = (const unsigned char *) str;
+    size_t i = 0;
+    while (i < len) {
+        unsigned c = s[i];
+        if (c < 0x80) {
+            if (c == 0 || (text && c < 0x20 && c != '\t' && c != '\n' && c != '\r') || (text && c == 0x7f))
+                return false;
+            i++;
+            continue;
+        }
+        size_t n;
+        unsigned cp;
+        if (c >= 0xC2 && c <= 0xDF) { n = 1; cp = c & 0x1F; }
+        else if (c >= 0xE0 && c <= 0xEF) { n = 2; cp = c & 0x0F; }
+        else if (c >= 0xF0 && c <= 0xF4) { n = 3; cp = c & 0x07; }
+        else return false;
+        if (len - i < n + 1)           /* truncated sequence */
+            return false;
+        for (size_t k = 1; k <= n; k++) {
+            if ((s[i + k] & 0xC0) != 0x80)
+                return false;
+            cp = (cp << 6) | (s[i + k] & 0x3F);
+        }
+        if ((n == 2 && cp < 0x800) || (n == 3 && (cp < 0x10000 || cp > 0x10FFFF))
+            || (cp >= 0xD800 && cp <= 0xDFFF))
+            return false;
+        i += n + 1;
+    }
+    return true;
+}
+
+bool cv_api_tracking_code(const char *in, char out[11])
+{
+    static const char alphabet[] = "ACDEFHJKLMNPRTUVWXY34679";
+    if (!in || strlen(in) != 10)
+        return false;
+    for (int i = 0; i < 10; i++) {
+        char c = (char) toupper((unsigned char) in[i]);
+        if (!strchr(alphabet, c) || c == 0)
+            return false;
+        out[i] = c;
+    }
+    out[10] = 0;
+    return true;
+}
+
+bool cv_api_parse_int(const char *s, int64_t min, int64_t max, int64_t *out)
+{
+    if (!s || !*s || strlen(s) > 19)
+        return false;
+    for (const char *p = s; *p; p++)
+        if (!isdigit((unsigned char) *p) && !(p == s && *p == '-'))
+            return false;
+    errno = 0;
+    char *end;
+    long long v = strtoll(s, &end, 10);
+    if (errno || *end || v < min || v > max)
+        return false;
+    *out = v;
+    return true;
+}
+
+void cv_api_token_new(char out[CV_API_TOKEN_HEX + 1])
+{
+    unsigned char raw[32];
+    randombytes_buf(raw, sizeof raw);
+    sodium_bin2hex(out, CV_API_TOKEN_HEX + 1, raw, sizeof raw);
+    sodium_memzero(raw, sizeof raw);
+}
+
+bool cv_api_token_hash(const char *token, char out[CV_API_TOKEN_HEX + 1])
+{
+    if (!token || strlen(token) != CV_API_TOKEN_HEX)
+        return false;
+    for (const char *p = token; *p; p++)
+        if (!isxdigit((unsigned char) *p) || isupper((unsigned char) *p))
+            return false;
+    cv_hash_bytes(token, CV_API_TOKEN_HEX, out);
+    return true;
+}

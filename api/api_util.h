@@ -1,0 +1,31 @@
+/*  api_util — small checks the API applies to everything that comes in:
+    UTF-8 validity, tracking-code shape, integer parameters, and bearer
+    tokens (256-bit random, shown once as 64 hex digits, stored as SHA-256). */
+#ifndef CV_API_UTIL_H
+#define CV_API_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CV_API_TOKEN_HEX 64
+
+/* Strict UTF-8 (no overlongs, no surrogates, nothing above U+10FFFF), no NUL
+   and no other C0 control character when `text` is true. */
+bool cv_api_utf8_valid(const char *s, size_t len, bool text);
+
+/* A tracking code: 10 characters of ACDEFHJKLMNPRTUVWXY34679. Lower case is
+   accepted and upper-cased into out (11 bytes). */
+bool cv_api_tracking_code(const char *in, char out[11]);
+
+/* A decimal integer in [min, max], the whole string. */
+bool cv_api_parse_int(const char *s, int64_t min, int64_t max, int64_t *out);
+
+/* A fresh token: 32 bytes from libsodium, as 64 lower-case hex digits. */
+void cv_api_token_new(char out[CV_API_TOKEN_HEX + 1]);
+
+/* The stored form of a token (sha256 hex), or false when the token is not
+   64 hex digits. */
+bool cv_api_token_hash(const char *token, char out[CV_API_TOKEN_HEX + 1]);
+
+#endif

@@ -1,0 +1,246 @@
+/*  civibusctl — administration of civibus-api from the command line.
+
+        civibusctl --config FILE token create --role agent --service dechets [--label NAME] [--days N]
+        civibusctl --config FILE token create --role supervisor|admin [--label NAME] [--days N]
+        civibusctl --config FILE token revoke ID
+        civibusctl --config FILE token list
+        civibusctl link keygen                       (64 hex digits for links.secret_file)
+        civibusctl --config FILE link create --citizen ID [--days N]
+        civibusctl --config FILE link revoke LINK_ID
+
+    `link create` prints the citizen's link path (/v1/me/...) on stdout and
+    its link id on stderr (days default and maximum: links.max_days).
+    `token create` prints the token once on stdout (64 hex digits = 256 random
+    bits) and its id on stderr; only its SHA-256 is stored. Without
+    --config the PostgreSQL connection comes from the PG* environment.
+    Exit codes: 0 ok, 1 database error, 2 usage. */
+#include "api_access.h"
+#include "api_config.h"
+#include "api_link.h"
+#include "api_util.h"
+
+#include <libpq-fe.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static int s_usage(void)
+{
+    fprintf(stderr, "usage: civibusctl [--config FILE] token create --role agent|supervisor|admin"
+                    " [--service SERVICE] [--label LABEL] [--days N]\n"
+                    "       civibusctl [--config FILE] token revoke ID\n"
+                    "       civibusctl [--config FILE] token list\n"
+                    "       civibusctl link keygen\n"
+                    "       civibusctl --config FILE link create --citizen ID [--days N]\n"
+                    "       civibusctl --config FILE link revoke LINK_ID\n");
+    return 2;
+}
+
+static int s_fail(PGconn *pg, PGresult *r, const char *what)
+{
+    const char *st = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+    fprintf(stderr, "civibusctl: %s failed: %s", what, r ? PQresultErrorMessage(r) : PQerrorMessage(pg));
+    if (st)
+        fprintf(stderr, "(SQLSTATE %s)\n", st);
+    PQclear(r);
+    return 1;
+}
+
+static int s_create(PGconn *pg, int argc, char **argv)
+{
+    const char *role = NULL, *service = NULL, *label = NULL, *days = NULL;
+    for (int i = 0; i < argc; i++) {
+        if (i + 1 >= argc)
+            return s_usage();
+        if (strcmp(argv[i], "--role") == 0) role = argv[++i];
+        else if (strcmp(argv[i], "--service") == 0) service = argv[++i];
+        else if (strcmp(argv[i], "--label") == 0) label = argv[++i];
+        else if (strcmp(argv[i], "--days") == 0) days = argv[++i];
+        else return s_usage();
+    }
+    cv_api_role_t r;
+    int64_t ndays = 0;
+    if (!cv_api_role_parse(role, &r)) {
+        fprintf(stderr, "civibusctl: --role must be agent, supervisor or admin\n");
+        return 2;
+    }
+    if ((r == CV_API_AGENT) != (service != NULL)) {
+        fprintf(stderr, "civibusctl: --service is required for an agent, and only for an agent\n");
+        return 2;
+    }
+    if (service && (!*service || strlen(service) > 200 || !cv_api_utf8_valid(service, strlen(service), true))) {
+        fprintf(stderr, "civibusctl: --service: 1 to 200 characters of text\n");
+        return 2;
+    }
+    if (days && !cv_api_parse_int(days, 1, 3650, &ndays)) {
+        fprintf(stderr, "civibusctl: --days: 1 to 3650\n");
+        return 2;
+    }
+    char token[CV_API_TOKEN_HEX + 1], hash[CV_API_TOKEN_HEX + 1];
+    cv_api_token_new(token);
+    cv_api_token_hash(token, hash);
+    const char *v[5] = { hash, role, service, label, days };
+    PGresult *res = PQexecParams(pg,
+        "INSERT INTO api_tokens (token_hash, role, service, label, expires_at)"
+        " VALUES ($1, $2, $3, $4, now() + make_interval(days => $5::int)) RETURNING id",
+        5, NULL, v, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK)
+        return s_fail(pg, res, "token create");
+    printf("%s\n", token);
+    fprintf(stderr, "token id %s (role %s%s%s)\n", PQgetvalue(res, 0, 0), role,
+            service ? ", service " : "", service ? service : "");
+    sodium_memzero(token, sizeof token);
+    PQclear(res);
+    return 0;
+}
+
+static int s_revoke(PGconn *pg, const char *id)
+{
+    int64_t n;
+    if (!cv_api_parse_int(id, 1, INT64_MAX, &n))
+        return s_usage();
+    const char *v[1] = { id };
+    PGresult *r = PQexecParams(pg, "UPDATE api_tokens SET revoked_at = now()"
+                                   " WHERE id = $1::bigint AND revoked_at IS NULL",
+                               1, NULL, v, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK)
+        return s_fail(pg, r, "token revoke");
+    int done = atoi(PQcmdTuples(r));
+    PQclear(r);
+    if (!done) {
+        fprintf(stderr, "civibusctl: no active token %s\n", id);
+        return 1;
+    }
+    return 0;
+}
+
+static int s_list(PGconn *pg)
+{
+    PGresult *r = PQexec(pg, "SELECT id, role, coalesce(service, '-'), coalesce(label, '-'),"
+                             " created_at, coalesce(expires_at::text, '-'),"
+                             " CASE WHEN revoked_at IS NULL THEN 'active' ELSE 'revoked' END"
+                             " FROM api_tokens ORDER BY id");
+    if (PQresultStatus(r) != PGRES_TUPLES_OK)
+        return s_fail(pg, r, "token list");
+    for (int i = 0; i < PQntuples(r); i++)
+        printf("%s\t%s\t%s\t%s\t%s\t%s\t%s\n", PQgetvalue(r, i, 0), PQgetvalue(r, i, 1),
+               PQgetvalue(r, i, 2), PQgetvalue(r, i, 3), PQgetvalue(r, i, 4), PQgetvalue(r, i, 5),
+               PQgetvalue(r, i, 6));
+    PQclear(r);
+    return 0;
+}
+
+static int s_link_create(PGconn *pg, const cv_api_config_t *cfg, int argc, char **argv)
+{
+    int64_t cid = 0, days = cfg ? cfg->link_max_days : 0;
+    for (int i = 0; i < argc; i++) {
+        if (i + 1 >= argc)
+            return s_usage();
+        if (strcmp(argv[i], "--citizen") == 0 && cv_api_parse_int(argv[i + 1], 1, INT64_MAX, &cid))
+            i++;
+        else if (strcmp(argv[i], "--days") == 0 && cfg
+                 && cv_api_parse_int(argv[i + 1], 1, cfg->link_max_days, &days))
+            i++;
+        else
+            return s_usage();
+    }
+    if (!cfg || !cfg->link_key_file || !cid) {
+        fprintf(stderr, "civibusctl: link create needs --config with links.secret_file, and --citizen"
+                        " (--days at most links.max_days)\n");
+        return 2;
+    }
+    unsigned char key[CV_API_LINK_KEY];
+    char err[512];
+    if (cv_api_link_key_load(cfg->link_key_file, key, err, sizeof err) < 0) {
+        fprintf(stderr, "%s\n", err);
+        return 2;
+    }
+    char cs[24];
+    snprintf(cs, sizeof cs, "%lld", (long long) cid);
+    const char *v[1] = { cs };
+    PGresult *r = PQexecParams(pg, "SELECT 1 FROM citizens WHERE id = $1::bigint", 1, NULL, v, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK)
+        return s_fail(pg, r, "link create");
+    bool found = PQntuples(r) == 1;
+    PQclear(r);
+    if (!found) {
+        fprintf(stderr, "civibusctl: no citizen %s\n", cs);
+        return 1;
+    }
+    char link[CV_API_LINK_MAX], id[33];
+    cv_api_link_make(key, cid, (int64_t) time(NULL) + days * 86400, link, id);
+    sodium_memzero(key, sizeof key);
+    printf("/v1/me/%s\n", link);
+    fprintf(stderr, "link id %s, valid %lld days\n", id, (long long) days);
+    return 0;
+}
+
+static int s_link_revoke(PGconn *pg, const char *id)
+{
+    if (strlen(id) != 32 || strspn(id, "0123456789abcdef") != 32)
+        return s_usage();
+    const char *v[1] = { id };
+    PGresult *r = PQexecParams(pg, "INSERT INTO api_revoked_links (link_id) VALUES ($1)"
+                                   " ON CONFLICT DO NOTHING", 1, NULL, v, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK)
+        return s_fail(pg, r, "link revoke");
+    PQclear(r);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    int i = 1;
+    cv_api_config_t *cfg = NULL;
+    if (sodium_init() < 0)
+        return 1;
+    if (argc == 3 && strcmp(argv[1], "link") == 0 && strcmp(argv[2], "keygen") == 0) {
+        unsigned char key[CV_API_LINK_KEY];
+        char hex[2 * CV_API_LINK_KEY + 1];
+        randombytes_buf(key, sizeof key);
+        sodium_bin2hex(hex, sizeof hex, key, sizeof key);
+        printf("%s\n", hex);
+        sodium_memzero(key, sizeof key);
+        sodium_memzero(hex, sizeof hex);
+        return 0;
+    }
+    if (i + 1 < argc && strcmp(argv[i], "--config") == 0) {
+        char err[1024];
+        cfg = cv_api_config_load(argv[i + 1], err, sizeof err);
+        if (!cfg) {
+            fprintf(stderr, "%s\n", err);
+            return 2;
+        }
+        i += 2;
+    }
+    if (argc - i < 2 || (strcmp(argv[i], "token") != 0 && strcmp(argv[i], "link") != 0)) {
+        cv_api_config_destroy(&cfg);
+        return s_usage();
+    }
+    char *conninfo = cfg ? strdup(cfg->conninfo) : NULL;
+    PGconn *pg = PQconnectdb(conninfo ? conninfo : "");
+    free(conninfo);
+    int rc;
+    bool link = strcmp(argv[i], "link") == 0;
+    if (PQstatus(pg) != CONNECTION_OK)
+        rc = s_fail(pg, NULL, "connection");
+    else if (link && strcmp(argv[i + 1], "create") == 0)
+        rc = s_link_create(pg, cfg, argc - i - 2, argv + i + 2);
+    else if (link && strcmp(argv[i + 1], "revoke") == 0 && argc - i == 3)
+        rc = s_link_revoke(pg, argv[i + 2]);
+    else if (link)
+        rc = s_usage();
+    else if (strcmp(argv[i + 1], "create") == 0)
+        rc = s_create(pg, argc - i - 2, argv + i + 2);
+    else if (strcmp(argv[i + 1], "revoke") == 0 && argc - i == 3)
+        rc = s_revoke(pg, argv[i + 2]);
+    else if (strcmp(argv[i + 1], "list") == 0 && argc - i == 2)
+        rc = s_list(pg);
+    else
+        rc = s_usage();
+    PQfinish(pg);
+    cv_api_config_destroy(&cfg);
+    return rc;
+}

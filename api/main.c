@@ -1,0 +1,84 @@
+/*  civibus-api — the read side of civibus over HTTP (docs/api.md).
+
+        civibus-api --config deploy/api.yaml
+
+    Start-up: load the config (file:line errors, exit 2), check that the
+    database holds migration 005 (the hub applies migrations; exit 1
+    otherwise), start the audit writer, the rate limiter and the HTTP
+    thread pool, log the port, then wait for SIGINT/SIGTERM. Shutdown stops
+    HTTP first (workers close their connections), then flushes the audit. */
+#include "api_config.h"
+#include "api_db.h"
+#include "api_link.h"
+#include "api_server.h"
+#include "cv_log.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+int main(int argc, char **argv)
+{
+    cv_log_init("api", CV_LOG_INFO);
+    const char *path = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
+            path = argv[++i];
+        else {
+            fprintf(stderr, "usage: civibus-api --config FILE\n");
+            return 2;
+        }
+    }
+    if (!path) {
+        fprintf(stderr, "usage: civibus-api --config FILE\n");
+        return 2;
+    }
+    char err[1024];
+    cv_api_config_t *cfg = cv_api_config_load(path, err, sizeof err);
+    if (!cfg) {
+        fprintf(stderr, "%s\n", err);
+        return 2;
+    }
+    if (cv_api_db_check_schema(cfg->conninfo, err, sizeof err) < 0) {
+        cv_error("main", "%s", err);
+        cv_api_config_destroy(&cfg);
+        return 1;
+    }
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);     /* every thread inherits it */
+    signal(SIGPIPE, SIG_IGN);
+
+    cv_api_ctx_t ctx = { .config = cfg };
+    if (cfg->link_key_file) {
+        if (cv_api_link_key_load(cfg->link_key_file, ctx.link_key, err, sizeof err) < 0) {
+            cv_error("main", "%s", err);
+            cv_api_config_destroy(&cfg);
+            return 2;
+        }
+        ctx.links = true;
+    }
+    cv_api_db_init(cfg->conninfo);
+    ctx.audit = cv_api_audit_new(cfg->conninfo, cfg->audit_flush_ms);
+    ctx.track_limit = cv_api_ratelimit_new(cfg->track_per_minute, 60);
+    cv_api_server_t *server = ctx.audit && ctx.track_limit ? cv_api_server_new(&ctx, err, sizeof err) : NULL;
+    int rc = 0;
+    if (!server) {
+        cv_error("main", "%s", ctx.audit ? err : "cannot start the audit writer");
+        rc = 1;
+    } else {
+        cv_info("main", "listening on http://%s:%d", cfg->address, cv_api_server_port(server));
+        int sig;
+        sigwait(&set, &sig);
+        cv_info("main", "signal %d: stopping", sig);
+    }
+    cv_api_server_destroy(&server);
+    cv_api_audit_destroy(&ctx.audit);
+    cv_api_ratelimit_destroy(&ctx.track_limit);
+    cv_api_db_term();
+    cv_api_config_destroy(&cfg);
+    return rc;
+}

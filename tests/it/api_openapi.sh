@@ -1,0 +1,159 @@
+#!/usr/bin/env bash
+# docs/openapi.yaml matches the running civibus-api: every documented path and method exists,
+# answers its documented status codes (200 with example values from the database; 401
+# without a token; 404 for an unknown id; 400 for a bad limit) with a body of the documented
+# shape (required fields, types, no undocumented field); the router's own list of endpoints
+# (top comment of api/api_routes.c) equals the document's paths; unknown paths are 404.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/api_lib.sh"
+API_LINKS=1 api_setup api_openapi 30
+
+RID=$(q "select id from requests order by id limit 1")
+export OA_URL=$U OA_TOKEN=$T_SUP OA_SPEC=$ROOT/docs/openapi.yaml OA_ROUTES=$ROOT/api/api_routes.c
+export OA_EX_request_id=$RID OA_EX_citizen_id=$(q "select citizen_id from requests where id = $RID")
+export OA_EX_tracking_code=$(q "select tracking_code from requests where id = $RID")
+export OA_EX_link=$("$CTL" --config "$W/api.yaml" link create --citizen "$OA_EX_citizen_id" 2>/dev/null | sed 's|^/v1/me/||')
+export OA_EX_format=json OA_EX_category=$(q "select category from requests where id = $RID")
+export OA_ROUTES2=$ROOT/api/api_open311.c
+export OA_EX_email=$(q "select identity->>'email' from citizen_sources limit 1") OA_EX_service=dechets
+python3 - <<'PY' || fail "OpenAPI document and server disagree"
+import json, os, re, sys, urllib.request, urllib.error
+import yaml
+
+spec = yaml.safe_load(open(os.environ["OA_SPEC"]))
+base, token = os.environ["OA_URL"], os.environ["OA_TOKEN"]
+errors = []
+
+def resolve(s):
+    while isinstance(s, dict) and "$ref" in s:
+        node = spec
+        for part in s["$ref"].lstrip("#/").split("/"):
+            node = node[part]
+        s = node
+    return s
+
+def check(value, schema, where):
+    schema = resolve(schema)
+    if "allOf" in schema:
+        props, req = {}, []
+        for sub in schema["allOf"]:
+            sub = resolve(sub)
+            props.update(sub.get("properties", {})); req += sub.get("required", [])
+        schema = {"type": "object", "properties": props, "required": req}
+    if value is None:
+        if not schema.get("nullable"):
+            errors.append("%s: null not allowed" % where)
+        return
+    t = schema.get("type")
+    types = {"object": dict, "array": list, "string": str, "boolean": bool, "number": (int, float)}
+    if t == "integer":
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif t in types:
+        ok = isinstance(value, types[t]) and not (t == "number" and isinstance(value, bool))
+    else:
+        ok = True
+    if not ok:
+        errors.append("%s: expected %s, got %r" % (where, t, value)); return
+    if t == "object":
+        props = schema.get("properties")
+        for k in schema.get("required", []):
+            if k not in value:
+                errors.append("%s: missing required %s" % (where, k))
+        if props is not None:
+            for k, v in value.items():
+                if k not in props:
+                    errors.append("%s: undocumented field %s" % (where, k))
+                else:
+                    check(v, props[k], where + "." + k)
+    if t == "array":
+        for i, v in enumerate(value[:20]):
+            check(v, schema.get("items", {}), "%s[%d]" % (where, i))
+
+def call(path, auth, form=None):
+    req = urllib.request.Request(base + path, data=form.encode() if form is not None else None)
+    if form is not None:
+        req.add_header("Content-Type", "application/x-www-form-urlencoded")
+    if auth:
+        req.add_header("Authorization", "Bearer " + token)
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, r.headers.get("Content-Type", ""), r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers.get("Content-Type", ""), e.read()
+
+def expect(op, path, auth, allowed, label, form=None):
+    status, ctype, body = call(path, auth, form)
+    where = "%s %s (%s)" % (op["_method"].upper(), path, label)
+    if str(status) not in op["responses"]:
+        errors.append("%s: status %d is not documented" % (where, status)); return
+    if status not in allowed:
+        errors.append("%s: status %d, expected %s" % (where, status, allowed)); return
+    content = resolve(op["responses"][str(status)]).get("content", {})
+    if path.split("?")[0].endswith(".xml"):
+        import xml.etree.ElementTree as ET
+        if not ctype.startswith("text/xml"):
+            errors.append("%s: content type %s" % (where, ctype)); return
+        ET.fromstring(body)
+    elif "application/json" in content:
+        if not ctype.startswith("application/json"):
+            errors.append("%s: content type %s" % (where, ctype)); return
+        check(json.loads(body), content["application/json"]["schema"], where)
+    elif "text/plain" in content and not ctype.startswith("text/plain"):
+        errors.append("%s: content type %s" % (where, ctype))
+    print("ok %s -> %d" % (where, status))
+
+for path, item in spec["paths"].items():
+    for method, op in item.items():
+        op["_method"] = method
+        params = [resolve(p) for p in op.get("parameters", [])]
+        good, query = path, []
+        for p in params:
+            ex = p.get("x-example")
+            if ex:
+                val = os.environ["OA_EX_" + ex]
+                if p["in"] == "path":
+                    good = good.replace("{%s}" % p["name"], val)
+                else:
+                    query.append("%s=%s" % (p["name"], urllib.parse.quote(val)))
+        url = good + ("?" + "&".join(query) if query else "")
+        secured = bool(op.get("security"))
+        if method == "post":
+            form = op["x-example-form"].replace("{category}", os.environ["OA_EX_category"])
+            expect(op, url, False, [201], "example", form)
+            expect(op, url.replace(".json", ".xml"), False, [201], "example, xml", form)
+            expect(op, url, False, [400], "empty form", "")
+            continue
+        if "{format}" in path:
+            expect(op, url.replace(".json", ".xml"), secured, [200], "xml")
+        ok_codes = [200] if "404" not in op["responses"] or "{" in path else [200, 404]
+        if path == "/v1/merge-proposals":
+            ok_codes = [200, 404]     # 404 when 004_identity.sql is absent
+        expect(op, url, secured, ok_codes, "example")
+        if secured:
+            expect(op, url, False, [401], "no token")
+        if any(p["in"] == "path" and resolve(p["schema"]).get("type") == "integer" for p in params):
+            bad = re.sub(r"\{[a-z_]+\}", "999999999", path)
+            expect(op, bad, secured, [404], "unknown id")
+        if "400" in op["responses"]:
+            names = [p["name"] for p in params]
+            bad = "limit=0" if "limit" in names else "status=maybe"
+            expect(op, url + ("&" if query else "?") + bad, secured, [400], "bad " + bad)
+
+# the router's endpoint list (top comment of api/api_routes.c) = the document's paths
+routed = set()
+for f in (os.environ["OA_ROUTES"], os.environ["OA_ROUTES2"]):
+    src = open(f).read().split("*/")[0]
+    routed |= set((m.lower(), p) for m, p in re.findall(r"^\s+(GET|POST)\s+(/[^\s?\[]+)", src, re.M))
+documented = set((m, p) for p, item in spec["paths"].items() for m in item)
+if routed != documented:
+    errors.append("router endpoints and documented ones differ: %s" % sorted(routed ^ documented))
+status, _, _ = call("/v1/undocumented", True)
+if status != 404:
+    errors.append("undocumented path answered %d" % status)
+for e in errors:
+    print("ERROR", e, file=sys.stderr)
+sys.exit(1 if errors else 0)
+PY
+ok "every documented operation answers as documented; router and document list the same paths"
+api_stop
+ok "API stopped cleanly"
