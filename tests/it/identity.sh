@@ -43,6 +43,26 @@ DETACH=1 bash "$ROOT/deploy/run.sh" >"$W/run.out" 2>&1 || { cat "$W/run.out"; fa
         && fail "personal data in events"
     pq "select cv_identity_propose()" >/dev/null || fail "cv_identity_propose failed"
     echo "    links: $rules"
+
+    # the same, as an agent sees it over HTTP: one citizen, one cross-service timeline
+    printf 'postgres:\n  conninfo: ""\nlisten:\n  port: 0\naudit:\n  flush_ms: 50\n' >"$W/api.yaml"
+    "$ROOT/$BIN/civibus-api" --config "$W/api.yaml" >"$W/api.log" 2>&1 &
+    api=$!
+    for _ in $(seq 1 50); do grep -q "listening on" "$W/api.log" && break; sleep 0.1; done
+    port=$(sed -n 's/.*listening on http:\/\/127.0.0.1:\([0-9]*\).*/\1/p' "$W/api.log")
+    [ -n "$port" ] || { kill $api; fail "API did not start: $(cat "$W/api.log")"; }
+    tok=$("$ROOT/$BIN/civibusctl" --config "$W/api.yaml" token create --role supervisor 2>/dev/null)
+    curl -s -H "Authorization: Bearer $tok" "http://127.0.0.1:$port/v1/citizens?email=JP.Dupont%40example.fr" >"$W/search.json"
+    n=$(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["items"]))' "$W/search.json")
+    [ "$n" = 1 ] || { kill $api; fail "API search by e-mail found $n citizens: $(head -c 300 "$W/search.json")"; }
+    cid=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["items"][0]["id"])' "$W/search.json")
+    curl -s -H "Authorization: Bearer $tok" "http://127.0.0.1:$port/v1/citizens/$cid/timeline" >"$W/timeline.json"
+    services=$(python3 -c 'import json,sys; print(",".join(sorted({r["service"] for r in json.load(open(sys.argv[1]))["requests"]})))' "$W/timeline.json")
+    kill $api; wait $api 2>/dev/null
+    [ "$(echo "$services" | tr ',' '\n' | wc -l)" -ge 3 ] || fail "API timeline covers services '$services', expected the three softwares'"
+    audited=$(pq "select count(*) from api_audit" 2>/dev/null || echo 0)
+    [ "${audited:-0}" -ge 1 ] || fail "the agent's reads were not audited"
+    echo "    API timeline services: $services"
 ) || exit 1
-ok "one person under three spellings in three softwares: one citizen, one timeline"
+ok "one person under three spellings in three softwares: one citizen, one timeline (SQL and API)"
 bash "$ROOT/deploy/run.sh" stop >/dev/null || fail "make stop failed"
