@@ -11,6 +11,8 @@
         GET /v1/requests/overdue[?service=]   bearer
         GET /v1/services/{service}/requests   bearer (open requests)
         GET /v1/merge-proposals               bearer, supervisor or admin
+        POST /v1/citizens/{id}/merge          bearer, supervisor or admin: {"absorb": id}
+        POST /v1/merges/{id}/split            bearer, supervisor or admin
 
     Each handler: check the parameters (400), authenticate (401), run
     prepared statements, parse the JSON rows, filter them by the caller's
@@ -486,6 +488,92 @@ static void s_merge_proposals(cv_api_req_t *req, const cv_api_principal_t *who)
     cv_api_reply(req, 200, s_paged(items, limit, offset));
 }
 
+/* ---- merge and split (identity, docs/identity.md) ---- */
+
+/* Runs cv_citizen_merge / cv_citizen_split. Their refusals (SQLSTATE 22023:
+   unknown or already merged/split; 55000: a later merge must be split
+   first) answer 409; a lost database 503. Returns the result or NULL. */
+static PGresult *s_identity_call(cv_api_req_t *req, const char *sql, int n, const char *const *v)
+{
+    PGresult *r = cv_api_db_exec_params(sql, n, v);
+    if (r && PQresultStatus(r) == PGRES_TUPLES_OK)
+        return r;
+    const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+    if (state && (strcmp(state, "22023") == 0 || strcmp(state, "55000") == 0))
+        cv_api_error(req, 409, "conflict", strcmp(state, "22023") == 0
+                     ? "unknown citizen or merge, or already merged or split"
+                     : "a later merge of one of these citizens must be split first");
+    else if (state && strncmp(state, "22", 2) == 0)
+        cv_api_error(req, 400, "bad_request", "a value was refused");
+    else
+        DB_DOWN(req);
+    PQclear(r);
+    return NULL;
+}
+
+static bool s_id_arg(const char *text, char out[24])
+{
+    int64_t id;
+    if (!text || !cv_api_parse_int(text, 1, INT64_MAX, &id))
+        return false;
+    snprintf(out, 24, "%lld", (long long) id);
+    return true;
+}
+
+static void s_merge(cv_api_req_t *req, const cv_api_principal_t *who, const char *keep_text)
+{
+    if (!s_sees_all(who)) {
+        cv_api_error(req, 403, "forbidden", "merging citizens is for supervisors and admins");
+        return;
+    }
+    char keep[24], absorb[24], actor[48];
+    json_error_t e;
+    json_t *body = req->body_len ? json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &e) : NULL;
+    json_t *a = json_object_get(body, "absorb");
+    char given[24] = "";
+    if (json_is_integer(a))
+        snprintf(given, sizeof given, "%lld", (long long) json_integer_value(a));
+    json_decref(body);
+    if (!s_id_arg(keep_text, keep) || !s_id_arg(given, absorb)) {
+        cv_api_error(req, 400, "bad_request", "give the citizen to keep in the path and {\"absorb\": id} in the body");
+        return;
+    }
+    snprintf(actor, sizeof actor, "token:%lld", (long long) who->token_id);
+    const char *v[3] = { keep, absorb, actor };
+    PGresult *r = s_identity_call(req, "SELECT cv_citizen_merge($1::bigint, $2::bigint, $3)", 3, v);
+    if (!r)
+        return;
+    json_t *reply = json_pack("{s:s, s:s, s:s}", "merge_id", PQgetvalue(r, 0, 0), "keep", keep, "absorb", absorb);
+    PQclear(r);
+    if (cv_api_audit_read(req, who, "citizen_merge", strtoll(keep, NULL, 10), 0, 1) != 0) {
+        json_decref(reply);
+        return;
+    }
+    cv_api_reply(req, 200, reply);
+}
+
+static void s_split_merge(cv_api_req_t *req, const cv_api_principal_t *who, const char *merge_text)
+{
+    if (!s_sees_all(who)) {
+        cv_api_error(req, 403, "forbidden", "splitting citizens is for supervisors and admins");
+        return;
+    }
+    char merge[24], actor[48];
+    if (!s_id_arg(merge_text, merge)) {
+        cv_api_error(req, 400, "bad_request", "the merge id must be a positive whole number");
+        return;
+    }
+    snprintf(actor, sizeof actor, "token:%lld", (long long) who->token_id);
+    const char *v[2] = { merge, actor };
+    PGresult *r = s_identity_call(req, "SELECT cv_citizen_split($1::bigint, $2)", 2, v);
+    if (!r)
+        return;
+    PQclear(r);
+    if (cv_api_audit_read(req, who, "citizen_split", 0, 0, 1) != 0)
+        return;
+    cv_api_reply(req, 200, json_pack("{s:s, s:b}", "merge_id", merge, "split", 1));
+}
+
 /* ---- router ---- */
 
 static bool s_is(cv_api_req_t *req, int n, const char *a, const char *b)
@@ -521,6 +609,19 @@ void cv_api_route(cv_api_req_t *req)
         return;
     }
     const char *what = req->seg[1];
+    bool merge = req->nseg == 4 && strcmp(what, "citizens") == 0 && strcmp(req->seg[3], "merge") == 0;
+    bool split = req->nseg == 4 && strcmp(what, "merges") == 0 && strcmp(req->seg[3], "split") == 0;
+    if (merge || split) {
+        if (strcmp(req->method, "POST") != 0) {
+            cv_api_error(req, 405, "method_not_allowed", "only POST is allowed here");
+            return;
+        }
+        cv_api_principal_t who;
+        if (cv_api_authenticate(req, &who) != 0)
+            return;
+        merge ? s_merge(req, &who, req->seg[2]) : s_split_merge(req, &who, req->seg[2]);
+        return;
+    }
     bool known = (req->nseg == 2 && (strcmp(what, "citizens") == 0 || strcmp(what, "merge-proposals") == 0))
               || (req->nseg == 4 && strcmp(what, "citizens") == 0 && strcmp(req->seg[3], "timeline") == 0)
               || (req->nseg == 3 && strcmp(what, "requests") == 0)
