@@ -15,7 +15,11 @@
     page after page (keyset on id), so many commands neither hold a long
     transaction nor make it loop on the rows it just marked. "Due" means
     older than commands.result_timeout_ms, or any `sent` command of a source
-    that has just opened a session. */
+    that has just opened a session.
+
+    The same thread, having a connection off the ingest path, also runs the
+    identity job that proposes weak matches to agents (cv_identity_propose,
+    docs/identity.md) every identity.propose_interval_ms. */
 #include "commander.h"
 
 #include <inttypes.h>
@@ -40,7 +44,7 @@ typedef struct {
     bool *open;                /* per source: a session is open */
     bool *fresh;               /* per source: a session opened since the last round */
     bool wake;                 /* a notification or news: run a round now */
-    int64_t next_round, next_connect;
+    int64_t next_round, next_connect, next_propose;
     int backoff_ms;
     bool down_logged;
 } state_t;
@@ -240,6 +244,21 @@ static bool s_on_pipe(state_t *st)
     return go_on;
 }
 
+/* The weak-match proposals job: idempotent, so a missed or repeated run is
+   harmless. Skipped while identity resolution (004_identity.sql) is absent. */
+static void s_propose(state_t *st)
+{
+    st->next_propose = zclock_mono() + st->config->identity_propose_interval_ms;
+    PGresult *res = PQexec(st->conn, "SELECT CASE WHEN to_regprocedure('cv_identity_propose()') IS NULL"
+                                     " THEN NULL ELSE cv_identity_propose()::text END");
+    if (PQresultStatus(res) != PGRES_TUPLES_OK)
+        cv_warn(COMP, "identity proposals job failed: SQLSTATE %s",
+                PQresultErrorField(res, PG_DIAG_SQLSTATE) ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : "?");
+    else if (!PQgetisnull(res, 0, 0) && strcmp(PQgetvalue(res, 0, 0), "0") != 0)
+        cv_info(COMP, "identity: %s new merge proposal(s) for agents", PQgetvalue(res, 0, 0));
+    PQclear(res);
+}
+
 static void s_actor(zsock_t *pipe, void *arg)
 {
     cv_commander_t *self = arg;
@@ -264,6 +283,8 @@ static void s_actor(zsock_t *pipe, void *arg)
             s_connect(&st);
         if (st.conn && (st.wake || now >= st.next_round))
             s_round(&st);
+        if (st.conn && st.config->identity_propose_interval_ms > 0 && now >= st.next_propose)
+            s_propose(&st);
         int64_t until = st.conn ? st.next_round : st.next_connect;
         long wait = (long) (until - zclock_mono());
         zmq_pollitem_t items[2] = {

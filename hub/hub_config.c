@@ -177,7 +177,7 @@ static int s_load(cv_hub_config_t *self, const cv_yaml_doc_t *doc, char *err, si
     if (cv_yaml_expect(doc, root, CV_YAML_MAP, "the configuration", err, errlen) < 0)
         return -1;
     static const char *const top[] = { "postgres", "listen", "curve", "store", "limits", "protocol",
-                                       "runtime_dir", "sources", "commands", NULL };
+                                       "runtime_dir", "sources", "commands", "identity", NULL };
     static const char *const pg[] = { "conninfo", "migrations", NULL };
     static const char *const listen[] = { "adapters", "publish", "subscriber_keys", "metrics", NULL };
     static const char *const curve[] = { "server_cert", NULL };
@@ -185,10 +185,11 @@ static int s_load(cv_hub_config_t *self, const cv_yaml_doc_t *doc, char *err, si
     static const char *const limits[] = { "max_message_bytes", "max_event_bytes", NULL };
     static const char *const proto[] = { "window", "heartbeat_ms", NULL };
     static const char *const commands[] = { "result_timeout_ms", NULL };
+    static const char *const identity[] = { "propose_interval_ms", NULL };
     const cv_yaml_node_t *n_pg = cv_yaml_get(root, "postgres"), *n_listen = cv_yaml_get(root, "listen"),
                          *n_curve = cv_yaml_get(root, "curve"), *n_store = cv_yaml_get(root, "store"),
                          *n_limits = cv_yaml_get(root, "limits"), *n_proto = cv_yaml_get(root, "protocol"),
-                         *n_commands = cv_yaml_get(root, "commands");
+                         *n_commands = cv_yaml_get(root, "commands"), *n_identity = cv_yaml_get(root, "identity");
     if (cv_yaml_check_keys(doc, root, top, "the configuration", err, errlen) < 0
         || cv_yaml_check_keys(doc, n_pg, pg, "'postgres'", err, errlen) < 0
         || cv_yaml_check_keys(doc, n_listen, listen, "'listen'", err, errlen) < 0
@@ -196,11 +197,12 @@ static int s_load(cv_hub_config_t *self, const cv_yaml_doc_t *doc, char *err, si
         || cv_yaml_check_keys(doc, n_store, store, "'store'", err, errlen) < 0
         || cv_yaml_check_keys(doc, n_limits, limits, "'limits'", err, errlen) < 0
         || cv_yaml_check_keys(doc, n_proto, proto, "'protocol'", err, errlen) < 0
-        || cv_yaml_check_keys(doc, n_commands, commands, "'commands'", err, errlen) < 0)
+        || cv_yaml_check_keys(doc, n_commands, commands, "'commands'", err, errlen) < 0
+        || cv_yaml_check_keys(doc, n_identity, identity, "'identity'", err, errlen) < 0)
         return -1;
 
     const char *conninfo, *migrations, *adapters, *publish, *metrics, *server_cert, *runtime_dir;
-    int64_t bme, bmd, pmb, mmb, meb, win, hb, crt;
+    int64_t bme, bmd, pmb, mmb, meb, win, hb, crt, ipi;
     if (cv_yaml_str(doc, n_pg, "conninfo", false, "", &conninfo, err, errlen) < 0
         || cv_yaml_str(doc, n_pg, "migrations", false, NULL, &migrations, err, errlen) < 0
         || cv_yaml_str(doc, n_listen, "adapters", true, NULL, &adapters, err, errlen) < 0
@@ -216,6 +218,8 @@ static int s_load(cv_hub_config_t *self, const cv_yaml_doc_t *doc, char *err, si
         || cv_yaml_int(doc, n_proto, "window", false, 1000, 1, 1000000, &win, err, errlen) < 0
         || cv_yaml_int(doc, n_proto, "heartbeat_ms", false, 2000, 100, 600000, &hb, err, errlen) < 0
         || cv_yaml_int(doc, n_commands, "result_timeout_ms", false, 300000, 1000, 86400000, &crt,
+                       err, errlen) < 0
+        || cv_yaml_int(doc, n_identity, "propose_interval_ms", false, 60000, 0, 86400000, &ipi,
                        err, errlen) < 0)
         return -1;
     if (meb >= mmb)
@@ -239,6 +243,7 @@ static int s_load(cv_hub_config_t *self, const cv_yaml_doc_t *doc, char *err, si
     self->window = (int) win;
     self->heartbeat_ms = (int) hb;
     self->command_result_timeout_ms = crt;
+    self->identity_propose_interval_ms = ipi;
 
     const cv_yaml_node_t *subs = cv_yaml_get(n_listen, "subscriber_keys");
     if (subs && s_keys(doc, subs, "'listen.subscriber_keys'", self->subscriber_keys, 8,

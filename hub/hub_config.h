@@ -50,6 +50,7 @@ typedef struct {
     int heartbeat_ms;
     /* commands (docs/commands.md) */
     int64_t command_result_timeout_ms;  /* deliver a `sent` command again after this */
+    int64_t identity_propose_interval_ms; /* weak-match proposals job (0: off) */
     /* sources */
     cv_source_conf_t *sources;
     size_t nsources;
