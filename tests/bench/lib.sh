@@ -1,0 +1,179 @@
+# shellcheck shell=bash
+# tests/bench/lib.sh — helpers of the benchmark (sourced by tests/bench/run.sh).
+#
+# Everything the benchmark starts lives in one temporary folder $T: the PostgreSQL
+# cluster ($T/pg, deploy/pgctl.sh), keys, configs, data, spools, the tools it compiles.
+# Processes are remembered by pid ($STARTED) and stopped by pid on every exit path; the
+# cluster is stopped and purged. Measurements go to $T/m/*.json, one file per phase,
+# for report.py.
+#
+#   die MSG                      prints and exits 1 (the EXIT trap cleans up)
+#   now / seconds_since T0       wall clock ($EPOCHREALTIME), elapsed seconds
+#   q DB SQL                     one value (psql, unaligned)
+#   new_db NAME [migrate]        fresh database; with `migrate` the civibus schema
+#   checkpoint DB                CHECKPOINT (each measurement starts from a clean one)
+#   quiesce DB                   waits for autovacuum on DB to finish, then CHECKPOINT
+#   vmhwm PID                    peak resident set (kB) of a running process
+#   cpu_ticks PID...             CPU time (utime + stime, clock ticks) of running processes
+#   pg_pids                      the cluster's processes (postmaster and its children)
+#   pg_cpu_ticks                 cpu_ticks of all of them
+#   busy_ticks                   CPU ticks the whole machine spent busy since boot
+#   rss_watch OUT PID...         background: samples VmHWM and CPU until the pids exit
+#   build_tool NAME              cc tests/bench/NAME.c with the Makefile's flags
+#   start_bg VAR CMD...          starts CMD in the background, pid in $VAR and $STARTED
+#   forget PID...                the pids were waited for: not ours to stop any more
+#   run_fg CMD...                runs CMD in the background and waits for it: a signal to
+#                                this script then stops at once (the trap runs in `wait`)
+
+die() { echo "bench: $*" >&2; exit 1; }
+now() { echo "$EPOCHREALTIME"; }
+seconds_since() { awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.3f", b - a }'; }
+say() { printf '%s %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
+
+q() { psql -X -q -A -t -v ON_ERROR_STOP=1 -d "$1" -c "$2"; }
+
+new_db() {
+    psql -X -q -v ON_ERROR_STOP=1 -d postgres -c "SET client_min_messages = warning" \
+        -c "DROP DATABASE IF EXISTS $1" -c "CREATE DATABASE $1" \
+        >/dev/null || die "cannot create database $1"
+    [ "${2:-}" = migrate ] || return 0
+    local f
+    for f in "$ROOT"/schemas/sql/[0-9]*.sql; do
+        psql -X -q -v ON_ERROR_STOP=1 -1 -d "$1" -f "$f" >/dev/null || die "$f: migration failed on $1"
+    done
+}
+
+checkpoint() { q "$1" "CHECKPOINT" >/dev/null || die "CHECKPOINT failed"; }
+
+# Waits (up to 300 s) until no autovacuum worker runs on DB, then CHECKPOINT.
+quiesce() {
+    local i
+    for i in $(seq 1 300); do
+        [ "$(q "$1" "SELECT count(*) FROM pg_stat_activity
+                     WHERE backend_type = 'autovacuum worker' AND datname = current_database()")" = 0 ] && break
+        [ "$i" = 1 ] && say "waiting for autovacuum to finish on $1"
+        sleep 1
+    done
+    checkpoint "$1"
+}
+
+vmhwm() {
+    local key value _
+    while read -r key value _; do
+        [ "$key" = VmHWM: ] && { echo "$value"; return 0; }
+    done 2>/dev/null <"/proc/$1/status"
+    echo 0
+}
+
+cpu_ticks() {
+    local pid line sum=0 f
+    for pid in "$@"; do
+        read -r line 2>/dev/null <"/proc/$pid/stat" || continue
+        read -ra f <<<"${line##*) }"            # fields from 3 (state) on: utime is 14
+        sum=$((sum + f[11] + f[12]))
+    done
+    echo "$sum"
+}
+
+pg_pids() {
+    local pm stat line f
+    read -r pm 2>/dev/null <"$PG_DATA/postmaster.pid" || return 0
+    echo "$pm"
+    for stat in /proc/[0-9]*/stat; do
+        read -r line 2>/dev/null <"$stat" || continue
+        read -ra f <<<"${line##*) }"
+        [ "${f[1]}" = "$pm" ] && { line=${stat#/proc/}; echo "${line%/stat}"; }
+    done
+}
+
+pg_cpu_ticks() {
+    local pids
+    mapfile -t pids < <(pg_pids)
+    cpu_ticks "${pids[@]}"
+}
+
+busy_ticks() {
+    local user nice system irq softirq steal _
+    read -r _ user nice system _ _ irq softirq steal _ </proc/stat      # cpu user nice system idle iowait ...
+    echo $((user + nice + system + irq + softirq + steal))
+}
+
+# Writes "pid kB ticks" lines to OUT: per pid the highest VmHWM and CPU ticks seen
+# (both only grow, so the last sample before exit is within 0.2 s of the truth).
+rss_watch() {
+    local out=$1; shift
+    local -A peak=() ticks=()
+    local pid v alive
+    while :; do
+        alive=0
+        for pid in "$@"; do
+            [ -e "/proc/$pid/status" ] || continue
+            alive=1
+            v=$(vmhwm "$pid")
+            [ "$v" -gt "${peak[$pid]:-0}" ] && peak[$pid]=$v
+            v=$(cpu_ticks "$pid")
+            [ "$v" -gt "${ticks[$pid]:-0}" ] && ticks[$pid]=$v
+        done
+        { for pid in "$@"; do echo "$pid ${peak[$pid]:-0} ${ticks[$pid]:-0}"; done; } >"$out.tmp" \
+            && mv "$out.tmp" "$out"
+        [ "$alive" = 1 ] || return 0
+        sleep 0.2
+    done
+}
+
+# The Makefile's CFLAGS and LDLIBS, read from make itself (no copy to go stale).
+make_var() {
+    # shellcheck disable=SC2016          # $($*) is for make
+    printf 'bench-print-%%:\n\t@echo $($*)\n' | make -s --no-print-directory -f Makefile -f - "bench-print-$1"
+}
+
+build_tool() {
+    local name=$1 cflags ldlibs
+    if ! cflags=$(make_var CFLAGS) || ! ldlibs=$(make_var LDLIBS); then
+        die "cannot read CFLAGS/LDLIBS from the Makefile"
+    fi
+    # shellcheck disable=SC2086   # flag lists
+    cc $cflags -o "$T/$name" "tests/bench/$name.c" "$BUILD"/adapters/runtime/*.o "$BUILD/libcivibus.a" $ldlibs \
+        2>"$T/$name.build.log" || { cat "$T/$name.build.log" >&2; die "cannot compile tests/bench/$name.c"; }
+}
+
+STARTED=()
+start_bg() {
+    local var=$1; shift
+    "$@" &
+    printf -v "$var" '%s' "$!"
+    STARTED+=("$!")
+}
+
+forget() {
+    local pid keep=() gone
+    for pid in "${STARTED[@]}"; do
+        for gone in "$@"; do [ "$pid" = "$gone" ] && continue 2; done
+        keep+=("$pid")
+    done
+    STARTED=("${keep[@]}")
+}
+
+run_fg() {
+    local pid rc
+    start_bg pid "$@"
+    wait "$pid"
+    rc=$?
+    forget "$pid"
+    return "$rc"
+}
+
+# Stops what we started, by pid: TERM, then KILL after 5 s.
+stop_started() {
+    local pid i
+    [ ${#STARTED[@]} -gt 0 ] || return 0
+    for pid in "${STARTED[@]}"; do kill -TERM "$pid" 2>/dev/null; done
+    for i in $(seq 1 50); do
+        local left=0
+        for pid in "${STARTED[@]}"; do kill -0 "$pid" 2>/dev/null && left=1; done
+        [ "$left" = 0 ] && break
+        sleep 0.1
+    done
+    for pid in "${STARTED[@]}"; do kill -KILL "$pid" 2>/dev/null; done
+    STARTED=()
+}
