@@ -115,7 +115,9 @@ static const char *const s_sql[CV_SQL_COUNT] = {
         "SELECT json_build_object('tracking_code', r.tracking_code, 'service', r.service,"
         " 'category', r.category, 'status', r.status, 'status_at', r.status_occurred_at,"
         " 'due_at', r.due_at, 'created_at', r.created_at)::text, r.id"
-        " FROM requests r WHERE r.citizen_id = $1::bigint ORDER BY r.created_at, r.id",
+        " FROM requests r WHERE r.citizen_id ="
+        " (SELECT coalesce(c.merged_into, c.id) FROM citizens c WHERE c.id = $1::bigint)"   /* merges are followed */
+        " ORDER BY r.created_at, r.id",
 };
 
 /* Citizen search. $1 name, $2 email, $3 phone, $4 address, $5 tracking code,

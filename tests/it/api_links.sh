@@ -24,6 +24,17 @@ sleep 0.3
 [ "$(q "select count(*) from api_audit where action = 'citizen_link' and citizen_id = $CID and role = 'citizen'")" = 1 ] || fail "link read not audited"
 ok "a link shows its citizen's requests only, audited"
 
+# the citizen is merged into another one by a supervisor: the link follows the merge
+OTHERCID=$(q "select citizen_id from requests where citizen_id is not null and citizen_id <> $CID order by id limit 1")
+MID=$(q "select cv_citizen_merge($OTHERCID, $CID, 'test')")
+get "$LINK"; expect 200 "citizen link after a merge"
+[ "$(js 'len(d["requests"])')" = "$(q "select count(*) from requests where citizen_id = $OTHERCID")" ] \
+    || fail "the link does not follow the merge: $(head -c 300 "$W/body")"
+q "select cv_citizen_split($MID, 'test')" >/dev/null
+get "$LINK"; expect 200 "citizen link after the split"
+[ "$(js 'len(d["requests"])')" = "$(q "select count(*) from requests where citizen_id = $CID")" ] || fail "the link does not come back after the split"
+ok "a link follows a merge of its citizen, and comes back after the split"
+
 BAD=$(echo "$LINK" | sed 's/\(.*\)\(.\)$/\1/')$( [ "${LINK: -1}" = 0 ] && echo 1 || echo 0)
 get "$BAD"; expect 404 "altered link"
 OTHER=$(echo "$LINK" | sed "s|/v1/me/$CID\.|/v1/me/$((CID + 1)).|")
