@@ -28,7 +28,8 @@ struct cv_ingest {
     zactor_t *auth;
     zsock_t *router;
     cv_monitor_t *monitor;
-    zsock_t *pub;
+    zsock_t *pub;                 /* XPUB: it tells us whether anyone listens */
+    int64_t subscribed_topics;    /* topics with at least one subscriber */
     cv_writer_t *writer;
     cv_commander_t *commander;    /* outbound commands (commander.c) */
     cv_metrics_t *metrics;        /* counters for /metrics (metrics.c) */
@@ -48,6 +49,24 @@ struct cv_ingest {
 static int s_source_index(const cv_ingest_t *self, const cv_source_conf_t *src)
 {
     return (int) (src - self->config->sources);
+}
+
+/* ---- subscribers --------------------------------------------------- */
+
+/* Reads the XPUB socket's subscription messages (first byte 1: a topic gets
+   its first subscriber, 0: its last one left, including by disconnecting),
+   so that events are serialised for publication only while someone
+   listens. */
+static void s_on_subscriptions(cv_ingest_t *self)
+{
+    while (self->pub && (zsock_events(self->pub) & ZMQ_POLLIN)) {
+        zframe_t *f = zframe_recv(self->pub);
+        if (!f)
+            break;
+        if (zframe_size(f) >= 1)
+            self->subscribed_topics += zframe_data(f)[0] == 1 ? 1 : -1;
+        zframe_destroy(&f);
+    }
 }
 
 /* ---- answering adapters -------------------------------------------- */
@@ -85,8 +104,8 @@ static void s_flush_acks(cv_ingest_t *self, session_t *s)
    table holds, plus the commit-ordered id and the tracking code. */
 static void s_publish(cv_ingest_t *self, const cv_store_item_t *it)
 {
-    if (!self->pub || !it->event)
-        return;
+    if (!self->pub || !it->event || self->subscribed_topics <= 0)
+        return;                   /* nobody listens: build nothing */
     /* a shallow view: the kept values are shared with the event, not copied */
     json_t *ev = json_object();
     const char *key;
@@ -581,7 +600,7 @@ cv_ingest_t *cv_ingest_new(const cv_hub_config_t *config, cv_store_t *store, cha
         goto fail;
     }
     if (config->publish_endpoint) {
-        self->pub = zsock_new(ZMQ_PUB);
+        self->pub = zsock_new(ZMQ_XPUB);
         if (config->publish_curve)
             cv_auth_curve_server(config, self->pub);
         zsock_set_sndhwm(self->pub, 100000);
@@ -653,13 +672,14 @@ int cv_ingest_run(cv_ingest_t *self)
     int64_t last_expiry = zclock_mono(), last_stats = zclock_mono();
     uint64_t logged_received = 0;
     while (!zsys_interrupted) {
-        zmq_pollitem_t items[4] = {
+        zmq_pollitem_t items[5] = {
             { zsock_resolve(cv_writer_sock(self->writer)), 0, ZMQ_POLLIN, 0 },
             { zsock_resolve(cv_monitor_sock(self->monitor)), 0, ZMQ_POLLIN, 0 },
             { zsock_resolve(cv_commander_sock(self->commander)), 0, ZMQ_POLLIN, 0 },
+            { zsock_resolve(self->pub ? self->pub : cv_writer_sock(self->writer)), 0, ZMQ_POLLIN, 0 },
             { zsock_resolve(self->router), 0, ZMQ_POLLIN, 0 },
         };
-        int nitems = s_accepting(self) ? 4 : 3;
+        int nitems = s_accepting(self) ? 5 : 4;
         long timeout = 1000;
         if (self->filling->n && !self->inflight) {
             int64_t left = self->filling->opened_ms + self->config->batch_max_delay_ms - zclock_mono();
@@ -670,6 +690,7 @@ int cv_ingest_run(cv_ingest_t *self)
                 continue;
             break;
         }
+        s_on_subscriptions(self);
         if (items[0].revents & ZMQ_POLLIN)
             s_on_committed(self);
         if (items[1].revents & ZMQ_POLLIN)
@@ -677,7 +698,7 @@ int cv_ingest_run(cv_ingest_t *self)
         for (int i = 0; i < 100 && (zsock_events(cv_commander_sock(self->commander)) & ZMQ_POLLIN); i++)
             s_on_command(self);
         /* read a bounded number of messages per turn, so commits are answered promptly */
-        for (int i = 0; i < 1000 && nitems == 4 && s_accepting(self); i++) {
+        for (int i = 0; i < 1000 && nitems == 5 && s_accepting(self); i++) {
             if (!(zsock_events(self->router) & ZMQ_POLLIN))
                 break;
             s_on_message(self);

@@ -1,6 +1,7 @@
 /*  ingest — the hub's socket loop: where an event is received.
 
-    One thread owns the adapters' ROUTER socket and the PUB socket. For
+    One thread owns the adapters' ROUTER socket and the publish socket (an
+    XPUB: events are serialised for it only while someone subscribes). For
     each EVENT it checks size and JSON, maps the record with its source's
     mapping (mapping.c) and appends it to the filling batch. A batch goes to
     the writer thread (writer.c → store.c) when it reaches
