@@ -16,11 +16,8 @@
 SIM=$ROOT/tests/sim/dechets.py
 it_setup adapter_dechets "dechets:$ROOT/adapters/dechets/mapping.yaml"
 
-# lib.sh's EXIT trap stops the hub (and its own PostgreSQL): run it after ours.
-_lib_exit=$(trap -p EXIT); _lib_exit=${_lib_exit#trap -- }; _lib_exit=${_lib_exit% EXIT}
-eval "_lib_exit=$_lib_exit"
 ADAPTER_PID= SIM_PID=
-trap '[ -n "$SIM_PID" ] && kill "$SIM_PID" 2>/dev/null; [ -n "$ADAPTER_PID" ] && kill -9 "$ADAPTER_PID" 2>/dev/null; eval "$_lib_exit"' EXIT
+at_exit '[ -n "$SIM_PID" ] && kill "$SIM_PID" 2>/dev/null; [ -n "$ADAPTER_PID" ] && kill -9 "$ADAPTER_PID" 2>/dev/null'
 
 SECRET_FILE=$W/webhook.secret
 PORT_FILE=$W/webhook.port

@@ -17,8 +17,7 @@ SIM_PID= ADA_PID=
 
 sim_stop() { [ -n "$SIM_PID" ] && { kill -TERM "$SIM_PID" 2>/dev/null; wait "$SIM_PID" 2>/dev/null; }; SIM_PID=; }
 ada_kill() { [ -n "$ADA_PID" ] && { kill -9 "$ADA_PID" 2>/dev/null; wait "$ADA_PID" 2>/dev/null; }; ADA_PID=; }
-_lib_trap=$(trap -p EXIT | sed "s/^trap -- '//; s/' EXIT\$//")
-trap "ada_kill; sim_stop; $_lib_trap" EXIT
+at_exit "ada_kill; sim_stop"
 
 # sim_start ARGS... — the simulator with its log and expected ids in $W; port in SIM_PORT
 sim_start() {

@@ -17,8 +17,7 @@ MAP=$ROOT/adapters/urbanisme/mapping.yaml
 SIM=$ROOT/tests/sim/urbanisme.py
 ADA_PID=
 ada_kill() { [ -n "$ADA_PID" ] && { kill -9 "$ADA_PID" 2>/dev/null; wait "$ADA_PID" 2>/dev/null; }; ADA_PID=; }
-_lib_trap=$(trap -p EXIT | sed "s/^trap -- '//; s/' EXIT\$//")
-trap "ada_kill; $_lib_trap" EXIT
+at_exit "ada_kill"
 
 it_setup adapter_urbanisme "urbanisme:$MAP"
 INBOX=$W/exports

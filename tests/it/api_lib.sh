@@ -24,7 +24,7 @@ api_setup() {
     fi
     "$API" --config "$W/api.yaml" >"$W/api.log" 2>&1 &
     API_PID=$!
-    trap 'kill $API_PID 2>/dev/null; hub_stop 2>/dev/null' EXIT
+    at_exit 'kill $API_PID 2>/dev/null'
     local i
     for i in $(seq 1 50); do grep -q "listening on" "$W/api.log" && break; sleep 0.1; done
     PORT=$(sed -n 's/.*listening on http:\/\/127.0.0.1:\([0-9]*\).*/\1/p' "$W/api.log")

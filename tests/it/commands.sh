@@ -11,10 +11,8 @@
 . "$(dirname "$0")/lib.sh"
 it_setup commands
 
-# lib.sh's EXIT trap stops the hub (and its own PostgreSQL): run it after ours
-_lib_exit=$(trap -p EXIT); _lib_exit=${_lib_exit#trap -- \'}; _lib_exit=${_lib_exit%\' EXIT}
 SIM_PID= ADAPTER_PID=
-trap '[ -n "$SIM_PID" ] && kill "$SIM_PID" 2>/dev/null; [ -n "$ADAPTER_PID" ] && kill -9 "$ADAPTER_PID" 2>/dev/null; eval "$_lib_exit"' EXIT
+at_exit '[ -n "$SIM_PID" ] && kill "$SIM_PID" 2>/dev/null; [ -n "$ADAPTER_PID" ] && kill -9 "$ADAPTER_PID" 2>/dev/null'
 
 PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 TARGET=http://127.0.0.1:$PORT

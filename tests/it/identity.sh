@@ -8,16 +8,12 @@
 . "$(dirname "$0")/lib.sh"
 W=$(mktemp -d "${CIVIBUS_TEST_TMP:-/tmp}/it-identity.XXXXXX"); chmod 755 "$W"
 export CIVIBUS_VAR=$W/var
-# stop the stack; a test run alone also stops the cluster lib.sh started for it
+# stop the stack (lib.sh then stops a cluster it started for a test run alone)
 cleanup_run() {
     bash "$ROOT/deploy/run.sh" stop >/dev/null 2>&1
     bash "$ROOT/deploy/pgctl.sh" stop --purge "$W/var/pg" >/dev/null 2>&1
-    if [ -n "${_own_pg:-}" ]; then
-        bash "$ROOT/deploy/pgctl.sh" stop --purge "$_own_pg" >/dev/null 2>&1
-        rm -rf "$_own_pg"
-    fi
 }
-trap cleanup_run EXIT
+at_exit cleanup_run
 DETACH=1 bash "$ROOT/deploy/run.sh" >"$W/run.out" 2>&1 || { cat "$W/run.out"; fail "make run failed"; }
 (
     unset PGHOST PGPORT PGUSER PGDATABASE

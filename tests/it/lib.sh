@@ -19,13 +19,19 @@ ADAPTER=$ROOT/$BIN/civibus-adapter
 fail() { echo "FAIL: $*" >&2; [ -n "${W:-}" ] && [ -f "$W/hub.log" ] && tail -n 30 "$W/hub.log" >&2; exit 1; }
 ok() { echo "ok - $*"; }
 
+# at_exit CMD — run CMD when the script exits (newest first, before lib.sh's own clean-up
+# of the hub and of a PostgreSQL it started). Scripts use this, never `trap ... EXIT`.
+_at_exit=()
+at_exit() { _at_exit=("$1" "${_at_exit[@]}"); }
+_run_at_exit() { local c; for c in "${_at_exit[@]}"; do eval "$c"; done; }
+
 if [ -z "${PGHOST:-}" ]; then
     _own_pg=$(mktemp -d /tmp/civibus-it-pg.XXXXXX); export PG_DIR=$_own_pg
     bash "$ROOT/deploy/pgctl.sh" start "$_own_pg" >/dev/null || { echo "cannot start PostgreSQL" >&2; exit 1; }
     eval "$(bash "$ROOT/deploy/pgctl.sh" env "$_own_pg")"
-    trap 'hub_stop 2>/dev/null; bash "$ROOT/deploy/pgctl.sh" stop --purge "$_own_pg" >/dev/null 2>&1; rm -rf "$_own_pg"' EXIT
+    trap '_run_at_exit; hub_stop 2>/dev/null; bash "$ROOT/deploy/pgctl.sh" stop --purge "$_own_pg" >/dev/null 2>&1; rm -rf "$_own_pg"' EXIT
 else
-    trap 'hub_stop 2>/dev/null' EXIT
+    trap '_run_at_exit; hub_stop 2>/dev/null' EXIT
 fi
 
 q() { psql -X -q -A -t -v ON_ERROR_STOP=1 -d "$DB" -c "$1"; }

@@ -9,10 +9,8 @@ export CIVIBUS_VAR=$W/var
 cleanup_run() {
     bash "$ROOT/deploy/run.sh" stop >/dev/null 2>&1
     bash "$ROOT/deploy/pgctl.sh" stop --purge "$W/var/pg" >/dev/null 2>&1
-    # run alone, lib.sh started a cluster of its own: this trap replaces lib.sh's
-    [ -n "${_own_pg:-}" ] && { bash "$ROOT/deploy/pgctl.sh" stop --purge "$_own_pg" >/dev/null 2>&1; rm -rf "$_own_pg"; }
 }
-trap cleanup_run EXIT
+at_exit cleanup_run
 DETACH=1 bash "$ROOT/deploy/run.sh" >"$W/run.out" 2>&1 || { cat "$W/run.out"; fail "make run failed"; }
 grep -q "civibus is running" "$W/run.out" || fail "no banner: $(cat "$W/run.out")"
 [ -f "$W/var/run.env" ] || fail "no var/run.env"
