@@ -54,6 +54,7 @@
 #define CACHE_MAX_BYTES       (32u << 20)     /* within these bounds */
 #define RECV_BURST            10000           /* messages handled per wake-up */
 #define GC_EVERY_MS           60000           /* cv_spool_gc period */
+#define SETTLE_SYNC_MS        200             /* settlements alone synced at most this often */
 #define COMP                  "client"
 
 typedef struct { uint64_t id; void *data; size_t len; } s_rec_t;
@@ -90,6 +91,8 @@ struct cv_client {
     uint64_t send_after;               /* spool id of the last record sent in this session */
     uint64_t unsynced_from;            /* first id appended since the last sync (0: none) */
     bool position_dirty;               /* a source position waits for the next sync */
+    bool settled_dirty;                /* settlements wait for the next sync */
+    int64_t next_settle_sync;          /* when settlements alone are worth a sync */
     uint64_t first_own_id, max_sent_id;/* to tell resends from first sends */
 
     cv_commands_t *commands;           /* outbound commands, or NULL */
@@ -160,6 +163,7 @@ static void s_settle(cv_client_t *self, uint64_t seq, bool acked)
     }
     *slot = 0;
     self->inflight--;
+    self->settled_dirty = true;
     if (acked)
         self->stats.acked++;
     else
@@ -719,6 +723,7 @@ static void s_gc(cv_client_t *self, int64_t now)
     int deleted = cv_spool_gc(self->spool, time(NULL));   /* syncs the spool first */
     self->unsynced_from = 0;
     self->position_dirty = false;
+    self->settled_dirty = false;
     if (deleted < 0) {
         cv_error(COMP, "%s: spool clean-up failed", s_name(self));
         s_fail(self, CV_CLIENT_ERR_IO);
@@ -869,7 +874,8 @@ void cv_client_destroy(cv_client_t **self_p)
     if (!self)
         return;
     cv_commands_destroy(&self->commands);
-    if (self->spool && (self->unsynced_from || self->position_dirty) && cv_spool_sync(self->spool) < 0)
+    if (self->spool && (self->unsynced_from || self->position_dirty || self->settled_dirty)
+        && cv_spool_sync(self->spool) < 0)
         cv_error(COMP, "%s: cannot sync the spool on close", s_name(self));
     if (self->state == S_READY) {
         zmsg_t *msg = zmsg_new();
@@ -940,7 +946,12 @@ int cv_client_flush(cv_client_t *self)
 {
     if (self->error)
         return -1;
-    if (self->unsynced_from || self->position_dirty) {
+    /* Settlements ride along with the next batch's sync; while no batch
+       comes (the driver waits for ACKs, or the source is idle) they are
+       synced on their own every SETTLE_SYNC_MS, so a crash resends at most
+       that much more than the unacknowledged tail. */
+    bool settle_due = self->settled_dirty && s_now() >= self->next_settle_sync;
+    if (self->unsynced_from || self->position_dirty || settle_due) {
         if (cv_spool_sync(self->spool) < 0) {
             cv_error(COMP, "%s: cannot sync the spool", s_name(self));
             s_fail(self, CV_CLIENT_ERR_IO);
@@ -948,6 +959,8 @@ int cv_client_flush(cv_client_t *self)
         }
         self->unsynced_from = 0;
         self->position_dirty = false;
+        self->settled_dirty = false;
+        self->next_settle_sync = s_now() + SETTLE_SYNC_MS;
     }
     s_send_more(self);
     return self->error ? -1 : 0;

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "adapter_config.h"
@@ -382,6 +383,34 @@ static void test_restart_resends_spool_first(void **state)
     s_client_destroy(hub, &client);
 }
 
+static off_t s_file_size(const char *dir, const char *name)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    struct stat st;
+    return stat(path, &st) == 0 ? st.st_size : -1;
+}
+
+/* A driver that waits for ACKs submits nothing, so no batch sync carries
+   the settlements: they must reach disk on their own, or a kill -9 then
+   resends everything acknowledged since the last batch. */
+static void test_settlements_synced_while_idle(void **state)
+{
+    hub_t *hub = *state;
+    cv_client_t *client = s_client_new(hub);
+    s_submit(client, 1, 4);
+    s_welcome(hub, client, "4", "262144", "2000");
+    for (int i = 1; i <= 4; i++)
+        s_expect_event(hub, client, (uint64_t) i, s_rec(i));
+    s_expect_nothing(hub, client, 50);
+    assert_true(s_file_size(hub->spool, "settled.log") <= 0);
+    s_send(hub, "ACK", hub->session, "1-3", NULL);
+    s_expect_nothing(hub, client, 500);            /* polls, submits nothing */
+    assert_int_equal(cv_client_unsettled(client), 1);
+    assert_true(s_file_size(hub->spool, "settled.log") > 0);
+    s_client_destroy(hub, &client);
+}
+
 static void test_too_large_refused_locally(void **state)
 {
     hub_t *hub = *state;
@@ -610,6 +639,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_window_ack_nack, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_ack_for_other_session_ignored, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_unknown_session_resends_unsettled, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_settlements_synced_while_idle, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_restart_resends_spool_first, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_too_large_refused_locally, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_unknown_key_is_auth_failure, s_setup, s_teardown),
