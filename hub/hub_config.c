@@ -185,7 +185,7 @@ static int s_load(cv_hub_config_t *self, const cv_yaml_doc_t *doc, char *err, si
     static const char *const limits[] = { "max_message_bytes", "max_event_bytes", NULL };
     static const char *const proto[] = { "window", "heartbeat_ms", NULL };
     static const char *const commands[] = { "result_timeout_ms", NULL };
-    static const char *const identity[] = { "propose_interval_ms", NULL };
+    static const char *const identity[] = { "propose_interval_ms", "cache_pairs", NULL };
     const cv_yaml_node_t *n_pg = cv_yaml_get(root, "postgres"), *n_listen = cv_yaml_get(root, "listen"),
                          *n_curve = cv_yaml_get(root, "curve"), *n_store = cv_yaml_get(root, "store"),
                          *n_limits = cv_yaml_get(root, "limits"), *n_proto = cv_yaml_get(root, "protocol"),
@@ -202,7 +202,7 @@ static int s_load(cv_hub_config_t *self, const cv_yaml_doc_t *doc, char *err, si
         return -1;
 
     const char *conninfo, *migrations, *adapters, *publish, *metrics, *server_cert, *runtime_dir;
-    int64_t bme, bmd, pmb, mmb, meb, win, hb, crt, ipi;
+    int64_t bme, bmd, pmb, mmb, meb, win, hb, crt, ipi, icp;
     if (cv_yaml_str(doc, n_pg, "conninfo", false, "", &conninfo, err, errlen) < 0
         || cv_yaml_str(doc, n_pg, "migrations", false, NULL, &migrations, err, errlen) < 0
         || cv_yaml_str(doc, n_listen, "adapters", true, NULL, &adapters, err, errlen) < 0
@@ -220,7 +220,8 @@ static int s_load(cv_hub_config_t *self, const cv_yaml_doc_t *doc, char *err, si
         || cv_yaml_int(doc, n_commands, "result_timeout_ms", false, 300000, 1000, 86400000, &crt,
                        err, errlen) < 0
         || cv_yaml_int(doc, n_identity, "propose_interval_ms", false, 60000, 0, 86400000, &ipi,
-                       err, errlen) < 0)
+                       err, errlen) < 0
+        || cv_yaml_int(doc, n_identity, "cache_pairs", false, 262144, 0, 1LL << 28, &icp, err, errlen) < 0)
         return -1;
     if (meb >= mmb)
         return cv_yaml_fail(doc, cv_yaml_get(n_limits, "max_event_bytes"), err, errlen,
@@ -244,6 +245,7 @@ static int s_load(cv_hub_config_t *self, const cv_yaml_doc_t *doc, char *err, si
     self->heartbeat_ms = (int) hb;
     self->command_result_timeout_ms = crt;
     self->identity_propose_interval_ms = ipi;
+    self->identity_cache_pairs = (size_t) icp;
 
     const cv_yaml_node_t *subs = cv_yaml_get(n_listen, "subscriber_keys");
     if (subs && s_keys(doc, subs, "'listen.subscriber_keys'", self->subscriber_keys, 8,

@@ -51,6 +51,7 @@ typedef struct {
     /* commands (docs/commands.md) */
     int64_t command_result_timeout_ms;  /* deliver a `sent` command again after this */
     int64_t identity_propose_interval_ms; /* weak-match proposals job (0: off) */
+    size_t identity_cache_pairs;          /* linked pairs the store remembers (0: off) */
     /* sources */
     cv_source_conf_t *sources;
     size_t nsources;

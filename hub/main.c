@@ -66,6 +66,12 @@ int main(int argc, char **argv)
         cv_hub_config_destroy(&config);
         return 1;
     }
+    if (cv_store_set_identity_cache(store, config->identity_cache_pairs) < 0) {
+        cv_error("hub", "%s", cv_store_error(store));
+        cv_store_destroy(&store);
+        cv_hub_config_destroy(&config);
+        return 1;
+    }
     cv_ingest_t *ingest = cv_ingest_new(config, store, err, sizeof err);
     if (!ingest) {
         cv_error("hub", "%s", err);

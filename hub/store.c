@@ -4,7 +4,7 @@
     file moves batches in and outcomes out, and owns the transaction:
 
       BEGIN
-        SELECT * FROM cv_ingest($1..$21)  the EVENT items as 20 parallel arrays,
+        SELECT * FROM cv_ingest($1..$22)  the EVENT items as 21 parallel arrays,
                                           one per field, in binary format, and
                                           tracking code candidates
         SELECT * FROM cv_command_results  RESULT items (commander.c), only when
@@ -21,11 +21,18 @@
     commit together in the same transaction. Any other failure returns -1
     with nothing trusted; the caller reconnects and resends the batch.
 
+    Identity. Each event's (source, source citizen id) pair is looked up in
+    a bounded cache of pairs known to be linked (idcache.c); the last array
+    tells cv_ingest which pairs identity resolution may skip. A pair enters
+    the cache once a batch that stored (or found) one of its events has
+    committed.
+
     Error texts never carry values: for a data error only the SQLSTATE is
     kept (PostgreSQL's message may quote the refused value). */
 #include "store.h"
 
 #include "commander.h"
+#include "idcache.h"
 #include "cv_hash.h"
 #include "cv_log.h"
 #include "migrate.h"
@@ -61,7 +68,7 @@ enum {
     P_IDX, P_SOURCE, P_HASH, P_CITIZEN_KEY, P_CODES,
     P_EVENT_ID, P_KIND, P_RECORD_ID, P_REQUEST_REF, P_SERVICE, P_CATEGORY, P_CHANNEL,
     P_STATUS, P_SOURCE_STATUS, P_SOURCE_CHANNEL, P_OCCURRED_AT, P_DUE_AT,
-    P_SUMMARY, P_EXTRA, P_CITIZEN, P_RAW, N_PARAMS
+    P_SUMMARY, P_EXTRA, P_CITIZEN, P_RAW, P_LINKED, N_PARAMS
 };
 
 /* The event's own fields, for P_EVENT_ID .. P_CITIZEN. */
@@ -71,18 +78,23 @@ static const char *s_fields[] = {
     "summary", "extra", "citizen"
 };
 
+#define BOOL_OID       16
 #define BYTEA_OID      17
 #define INT4_OID       23
 #define TEXT_OID       25
 #define INT4ARRAY_OID  1007
 #define TEXTARRAY_OID  1009
+#define BOOLARRAY_OID  1000
 
 struct cv_store {
     PGconn *conn;
     column_t params[N_PARAMS];  /* cv_ingest's arguments, reused */
     buf_t buf;                  /* dead letters (jsonb) and JSON scratch, reused */
     size_t *ev;                 /* positions of the EVENT items of the batch */
+    uint64_t *pair;             /* per ev: its citizen pair's cache key (0: none) */
     size_t ev_cap;
+    cv_idcache_t *idcache;      /* pairs known linked, or NULL */
+    uint64_t idcache_hits, idcache_misses;
     char sqlstate[6];           /* of the last data error */
     char error[512];
 };
@@ -90,7 +102,7 @@ struct cv_store {
 static const char *s_ingest_sql =
     "SELECT o_idx, o_outcome, o_event_seq, o_request_id, o_tracking_code, o_flagged "
     "FROM cv_ingest($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, "
-    "$18, $19, $20, $21)";
+    "$18, $19, $20, $21, $22)";
 
 static const char *s_dead_sql =
     "INSERT INTO dead_letters (source, event_id, reason, detail, payload, payload_hash, payload_bytes) "
@@ -314,7 +326,8 @@ static int s_session(cv_store_t *self)
         return S_FAIL;
     Oid types[N_PARAMS];
     for (int p = 0; p < N_PARAMS; p++)
-        types[p] = p == P_IDX ? INT4ARRAY_OID : p == P_CODES ? BYTEA_OID : TEXTARRAY_OID;
+        types[p] = p == P_IDX ? INT4ARRAY_OID : p == P_CODES ? BYTEA_OID
+                 : p == P_LINKED ? BOOLARRAY_OID : TEXTARRAY_OID;
     if (s_prepare(self, "cv_ingest", s_ingest_sql, N_PARAMS, types) < 0
         || s_prepare(self, "cv_dead", s_dead_sql, 0, NULL) < 0)
         return S_FAIL;
@@ -369,6 +382,8 @@ void cv_store_destroy(cv_store_t **self_p)
         free(self->params[p].data.data);
     free(self->buf.data);
     free(self->ev);
+    free(self->pair);
+    cv_idcache_destroy(&self->idcache);
     free(self);
     *self_p = NULL;
 }
@@ -508,6 +523,13 @@ static void s_col_int(column_t *c, uint32_t v)
     c->count++;
 }
 
+static void s_col_bool(column_t *c, bool v)
+{
+    s_put32(&c->data, 1);
+    s_buf_add(&c->data, v ? "\1" : "\0", 1);
+    c->count++;
+}
+
 static void s_col_finish(column_t *c, uint32_t element_oid)
 {
     if (c->data.oom)
@@ -552,6 +574,11 @@ static int s_build(cv_store_t *self, cv_store_item_t *items, size_t lo, size_t h
         size_t key_len = 0;
         const char *key = s_citizen_key(it->event, hashkey, &key_len);
         s_col_text(&p[P_CITIZEN_KEY], key, key_len);
+        self->pair[k] = key && self->idcache ? cv_idcache_key(self->idcache, it->source, key, key_len) : 0;
+        bool linked = self->pair[k] && cv_idcache_has(self->idcache, self->pair[k]);
+        s_col_bool(&p[P_LINKED], linked);
+        if (self->pair[k])
+            linked ? self->idcache_hits++ : self->idcache_misses++;
         for (int f = P_EVENT_ID; f <= P_CITIZEN; f++)
             s_col_json(self, &p[f], json_object_get(it->event, s_fields[f - P_EVENT_ID]),
                        f == P_EXTRA || f == P_CITIZEN);
@@ -563,7 +590,7 @@ static int s_build(cv_store_t *self, cv_store_item_t *items, size_t lo, size_t h
     bool oom = false;
     for (int k = 0; k < N_PARAMS; k++) {
         if (k != P_CODES)
-            s_col_finish(&p[k], k == P_IDX ? INT4_OID : TEXT_OID);
+            s_col_finish(&p[k], k == P_IDX ? INT4_OID : k == P_LINKED ? BOOL_OID : TEXT_OID);
         oom |= p[k].data.oom;
         p[k].data.oom = false;
     }
@@ -742,11 +769,14 @@ static int s_collect(cv_store_t *self, cv_store_item_t *items, size_t n, size_t 
 {
     if (n > self->ev_cap) {
         size_t *grown = realloc(self->ev, n * sizeof *grown);
-        if (!grown) {
+        if (grown)
+            self->ev = grown;
+        uint64_t *pairs = grown ? realloc(self->pair, n * sizeof *pairs) : NULL;
+        if (!pairs) {
             s_fail(self, "out of memory for a batch of %zu items", n);
             return S_FAIL;
         }
-        self->ev = grown;
+        self->pair = pairs;
         self->ev_cap = n;
     }
     *m = 0;
@@ -770,6 +800,37 @@ static int s_abort(cv_store_t *self, cv_store_item_t *items, size_t n)
         PQclear(PQexec(self->conn, "ROLLBACK"));
     s_reset_outputs(items, n);
     return -1;
+}
+
+/* After COMMIT: the pairs of stored or duplicate events are linked. */
+static void s_remember_pairs(cv_store_t *self, const cv_store_item_t *items, size_t m)
+{
+    if (!self->idcache)
+        return;
+    for (size_t k = 0; k < m; k++) {
+        cv_outcome_t o = items[self->ev[k]].outcome;
+        if (self->pair[k] && (o == CV_OUT_STORED || o == CV_OUT_DUPLICATE))
+            cv_idcache_add(self->idcache, self->pair[k]);
+    }
+}
+
+int cv_store_set_identity_cache(cv_store_t *self, size_t pairs)
+{
+    cv_idcache_destroy(&self->idcache);
+    if (pairs == 0)
+        return 0;
+    self->idcache = cv_idcache_new(pairs);
+    if (!self->idcache) {
+        s_fail(self, "out of memory for an identity cache of %zu pairs", pairs);
+        return -1;
+    }
+    return 0;
+}
+
+void cv_store_identity_cache_stats(const cv_store_t *self, uint64_t *hits, uint64_t *misses)
+{
+    *hits = self->idcache_hits;
+    *misses = self->idcache_misses;
 }
 
 int cv_store_write_batch(cv_store_t *self, cv_store_item_t *items, size_t n)
@@ -818,6 +879,7 @@ int cv_store_write_batch(cv_store_t *self, cv_store_item_t *items, size_t n)
     for (size_t i = 0; i < n; i++)
         if (items[i].kind == CV_ITEM_DEAD)
             items[i].outcome = CV_OUT_DEAD_LETTERED;
+    s_remember_pairs(self, items, m);
     self->error[0] = '\0';
     return 0;
 }

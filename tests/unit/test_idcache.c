@@ -1,0 +1,76 @@
+/*  Unit tests of the hub's cache of linked identity pairs (hub/idcache.c):
+    membership, the fixed bound, eviction of the oldest of a full set, and
+    fingerprints that keep (source, id) pairs apart. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <string.h>
+
+#include "idcache.h"
+
+static uint64_t s_key(cv_idcache_t *c, const char *source, const char *id)
+{
+    return cv_idcache_key(c, source, id, strlen(id));
+}
+
+static void test_membership(void **state)
+{
+    cv_idcache_t *c = cv_idcache_new(1000);
+    assert_non_null(c);
+    assert_int_equal(cv_idcache_capacity(c), 1024);
+    uint64_t a = s_key(c, "etat_civil", "CIT-1"), b = s_key(c, "urbanisme", "CIT-1");
+    assert_true(a != 0 && b != 0 && a != b);
+    assert_true(s_key(c, "ab", "c") != s_key(c, "a", "bc"));
+    assert_int_equal(a, s_key(c, "etat_civil", "CIT-1"));
+    assert_false(cv_idcache_has(c, a));
+    cv_idcache_add(c, a);
+    cv_idcache_add(c, a);
+    assert_true(cv_idcache_has(c, a));
+    assert_false(cv_idcache_has(c, b));
+    assert_int_equal(cv_idcache_evictions(c), 0);
+    cv_idcache_destroy(&c);
+    assert_null(c);
+}
+
+static void test_bounded(void **state)
+{
+    cv_idcache_t *c = cv_idcache_new(64);
+    assert_non_null(c);
+    size_t cap = cv_idcache_capacity(c);
+    char id[32];
+    uint64_t keys[10000];
+    for (int i = 0; i < 10000; i++) {
+        snprintf(id, sizeof id, "P%05d", i);
+        keys[i] = s_key(c, "dechets", id);
+        cv_idcache_add(c, keys[i]);
+    }
+    size_t present = 0;
+    for (int i = 0; i < 10000; i++)
+        present += cv_idcache_has(c, keys[i]);
+    assert_true(present <= cap);
+    assert_true(present >= cap * 9 / 10);          /* sets fill evenly */
+    assert_int_equal(cv_idcache_evictions(c), 10000 - present);
+    /* the most recent adds are kept: the last key is always there */
+    assert_true(cv_idcache_has(c, keys[9999]));
+    /* a key longer than the model allows is never cached */
+    char big[600];
+    memset(big, 'x', sizeof big);
+    uint64_t k = cv_idcache_key(c, "dechets", big, sizeof big);
+    assert_int_equal(k, 0);
+    cv_idcache_add(c, k);
+    assert_false(cv_idcache_has(c, k));
+    cv_idcache_destroy(&c);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_membership),
+        cmocka_unit_test(test_bounded),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
