@@ -64,7 +64,8 @@ static const char *const s_sql[CV_SQL_COUNT] = {
         " WHERE r.citizen_id = $1::bigint ORDER BY e.occurred_at, e.id",
     [CV_SQL_IDENTITY_INSTALLED] =
         "SELECT to_regprocedure('cv_fold(text)') IS NOT NULL"
-        " AND to_regclass('citizen_identifiers') IS NOT NULL",
+        " AND to_regclass('citizen_identifiers') IS NOT NULL"
+        " AND to_regclass('citizen_sources_search_name') IS NOT NULL",
     [CV_SQL_TRACK] =
         "SELECT json_build_object('tracking_code', r.tracking_code, 'service', r.service,"
         " 'category', r.category, 'status', r.status, 'status_at', r.status_occurred_at,"
@@ -124,9 +125,11 @@ static const char *const s_sql[CV_SQL_COUNT] = {
    $6 the agent's service (null: any), $7 limit, $8 offset. Substring matches
    use strpos: no LIKE pattern characters to escape. Two variants of the
    name / e-mail / phone / address tests: plain (lower case, digits), and,
-   once identity resolution (004_identity.sql) is installed, its own
-   normalisation: e-mail and phone through the citizen_identifiers index,
-   names and addresses folded (accents, case, punctuation). */
+   once identity resolution (004_identity.sql) and the search columns
+   (008_search.sql) are installed, its own normalisation: e-mail and phone
+   through the citizen_identifiers index, names and addresses folded
+   (accents, case, punctuation) and matched through trigram indexes (the
+   folded text holds letters, digits and spaces only: no LIKE escaping). */
 #define SEARCH(NAME, EMAIL, PHONE, ADDRESS) \
     "SELECT json_build_object('id', c.citizen_id, 'identities'," \
     "  (SELECT coalesce(json_agg(json_build_object('source', s.source, 'identity', s.identity)" \
@@ -156,12 +159,12 @@ static const char *s_search_plain = SEARCH(
     "strpos(lower(" ADDR "), lower($4)) > 0");
 
 static const char *s_search_identity = SEARCH(
-    "strpos(" NAMES("cv_fold") ", coalesce(cv_fold($1), '')) > 0",
+    "cs.search_name LIKE '%' || coalesce(cv_fold($1), '') || '%'",
     "cs.citizen_id IN (SELECT i.citizen_id FROM citizen_identifiers i"
     " WHERE i.kind = 'email' AND i.value = cv_norm_email($2))",
     "cs.citizen_id IN (SELECT i.citizen_id FROM citizen_identifiers i"
     " WHERE i.kind = 'phone' AND i.value = cv_norm_phone($3))",
-    "strpos(coalesce(cv_fold(" ADDR "), ''), coalesce(cv_fold($4), '')) > 0");
+    "cs.search_address LIKE '%' || coalesce(cv_fold($4), '') || '%'");
 
 const char *cv_api_sql_text(cv_sql_t stmt, bool identity)
 {

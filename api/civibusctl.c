@@ -7,6 +7,7 @@
         civibusctl link keygen                       (64 hex digits for links.secret_file)
         civibusctl --config FILE link create --citizen ID [--days N]
         civibusctl --config FILE link revoke LINK_ID
+        civibusctl --config FILE citizen erase ID    (RGPD: docs/schema.md, "Erasure")
 
     `link create` prints the citizen's link path (/v1/me/...) on stdout and
     its link id on stderr (days default and maximum: links.max_days).
@@ -34,7 +35,8 @@ static int s_usage(void)
                     "       civibusctl [--config FILE] token list\n"
                     "       civibusctl link keygen\n"
                     "       civibusctl --config FILE link create --citizen ID [--days N]\n"
-                    "       civibusctl --config FILE link revoke LINK_ID\n");
+                    "       civibusctl --config FILE link revoke LINK_ID\n"
+                    "       civibusctl [--config FILE] citizen erase ID\n");
     return 2;
 }
 
@@ -190,6 +192,22 @@ static int s_link_revoke(PGconn *pg, const char *id)
     return 0;
 }
 
+/* Deletes a citizen's personal data (cv_citizen_erase, 009_erasure.sql);
+   the timeline keeps its events. Prints the number of rows deleted. */
+static int s_erase(PGconn *pg, const char *id)
+{
+    int64_t n;
+    if (!cv_api_parse_int(id, 1, INT64_MAX, &n))
+        return s_usage();
+    const char *v[1] = { id };
+    PGresult *r = PQexecParams(pg, "SELECT cv_citizen_erase($1::bigint)", 1, NULL, v, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK)
+        return s_fail(pg, r, "citizen erase");
+    printf("citizen %s: %s rows of personal data erased\n", id, PQgetvalue(r, 0, 0));
+    PQclear(r);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     int i = 1;
@@ -215,7 +233,8 @@ int main(int argc, char **argv)
         }
         i += 2;
     }
-    if (argc - i < 2 || (strcmp(argv[i], "token") != 0 && strcmp(argv[i], "link") != 0)) {
+    if (argc - i < 2 || (strcmp(argv[i], "token") != 0 && strcmp(argv[i], "link") != 0
+                         && strcmp(argv[i], "citizen") != 0)) {
         cv_api_config_destroy(&cfg);
         return s_usage();
     }
@@ -226,6 +245,8 @@ int main(int argc, char **argv)
     bool link = strcmp(argv[i], "link") == 0;
     if (PQstatus(pg) != CONNECTION_OK)
         rc = s_fail(pg, NULL, "connection");
+    else if (strcmp(argv[i], "citizen") == 0)
+        rc = argc - i == 3 && strcmp(argv[i + 1], "erase") == 0 ? s_erase(pg, argv[i + 2]) : s_usage();
     else if (link && strcmp(argv[i + 1], "create") == 0)
         rc = s_link_create(pg, cfg, argc - i - 2, argv + i + 2);
     else if (link && strcmp(argv[i + 1], "revoke") == 0 && argc - i == 3)

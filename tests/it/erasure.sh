@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# RGPD erasure: `civibusctl citizen erase ID` deletes a citizen's personal data (identity
+# blocks, normalised identifiers, raw records) and nothing else; the timeline keeps its
+# events and the API no longer finds the person; an unknown or merged-away citizen is
+# refused.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/api_lib.sh"
+api_setup erasure 40
+js() { python3 -c "import json,sys; d=json.load(open('$W/body')); print($1)"; }
+
+CID=$(q "select citizen_id from citizen_sources where identity ? 'email' order by citizen_id limit 1")
+[ -n "$CID" ] || fail "no citizen with an e-mail in the demo data"
+EMAIL=$(q "select identity->>'email' from citizen_sources where citizen_id = $CID limit 1")
+events=$(q "select count(*) from events")
+others=$(q "select count(*) from citizen_sources where citizen_id <> $CID")
+other_ids=$(q "select count(*) from citizen_identifiers where citizen_id <> $CID")
+records=$(q "select count(*) from source_records")
+mine=$(q "select count(*) from source_records sr join request_sources rs using (source, source_record_id)
+          join requests r on r.id = rs.request_id where r.citizen_id = $CID")
+[ "$mine" -ge 1 ] || fail "the citizen has no records"
+get "/v1/citizens?email=$EMAIL" "$T_SUP"
+[ "$(js 'len(d["items"])')" = 1 ] || fail "search before erasure: $(head -c 200 "$W/body")"
+
+"$CTL" --config "$W/api.yaml" citizen erase "$CID" >"$W/erase.out" 2>&1 || fail "erase: $(cat "$W/erase.out")"
+grep -q "rows of personal data erased" "$W/erase.out" || fail "erase output: $(cat "$W/erase.out")"
+[ "$(q "select count(*) from citizen_sources where citizen_id = $CID")" = 0 ] || fail "identity blocks left"
+[ "$(q "select count(*) from citizen_identifiers where citizen_id = $CID")" = 0 ] || fail "identifiers left"
+[ "$(q "select count(*) from source_records")" = $((records - mine)) ] || fail "raw records: $(q "select count(*) from source_records") of $records - $mine"
+[ "$(q "select count(*) from citizen_sources")" = "$others" ] || fail "other citizens' identities touched"
+[ "$(q "select count(*) from citizen_identifiers")" = "$other_ids" ] || fail "other citizens' identifiers touched"
+[ "$(q "select count(*) from events")" = "$events" ] || fail "the timeline changed"
+[ "$(q "select count(*) from events where citizen_id = $CID")" -ge 1 ] || fail "the citizen's events are gone"
+grep -qF "$EMAIL" "$W/erase.out" && fail "personal data in civibusctl's output"
+get "/v1/citizens?email=$EMAIL" "$T_SUP"
+[ "$(js 'len(d["items"])')" = 0 ] || fail "the API still finds the erased citizen"
+ok "erasure deletes identities, identifiers and raw records of one citizen; the timeline stays"
+
+"$CTL" --config "$W/api.yaml" citizen erase 99999999 >"$W/erase2.out" 2>&1 && fail "erasing an unknown citizen succeeded"
+grep -q "unknown citizen" "$W/erase2.out" || fail "unknown citizen: $(cat "$W/erase2.out")"
+A=$(q "select citizen_id from citizen_sources order by citizen_id limit 1")
+B=$(q "select citizen_id from citizen_sources where citizen_id > $A order by citizen_id limit 1")
+q "select cv_citizen_merge($A, $B, 'test')" >/dev/null
+"$CTL" --config "$W/api.yaml" citizen erase "$B" >"$W/erase3.out" 2>&1 && fail "erasing a merged-away citizen succeeded"
+grep -q "merged into $A" "$W/erase3.out" || fail "merged citizen: $(cat "$W/erase3.out")"
+"$CTL" --config "$W/api.yaml" citizen erase abc >/dev/null 2>&1; [ $? -eq 2 ] || fail "bad id: not a usage error"
+ok "unknown, merged-away and malformed citizen ids are refused"
+api_stop
