@@ -76,16 +76,17 @@ static const char *const s_sql[CV_SQL_COUNT] = {
         " FROM requests r WHERE r.tracking_code = $1",
     [CV_SQL_HAS_PROPOSALS] =
         "SELECT to_regclass('merge_proposals') IS NOT NULL",
-    /* Open311: a service is a category (its group: the service that handles it). */
+    /* Open311: a service is a category (its group: the service that handles
+       it, the first one seen when several do), from service_categories (010). */
     [CV_SQL_O311_SERVICES] =
         "SELECT json_build_object('service_code', s.category, 'service_name', s.category,"
         " 'description', '', 'metadata', false, 'type', 'realtime', 'keywords', '',"
         " 'group', s.service)::text"
-        " FROM (SELECT DISTINCT ON (category) category, service FROM requests"
-        "       WHERE category IS NOT NULL AND service IS NOT NULL ORDER BY category, service) s",
+        " FROM (SELECT DISTINCT ON (category) category, service FROM service_categories"
+        "       ORDER BY category, first_seen, service) s",
     [CV_SQL_O311_SERVICE_OF] =
-        "SELECT service FROM requests WHERE category = $1 AND service IS NOT NULL"
-        " GROUP BY service ORDER BY count(*) DESC, service LIMIT 1",
+        "SELECT service FROM service_categories WHERE category = $1"
+        " ORDER BY first_seen, service LIMIT 1",
     /* $1 service_request_id, $2 service_code, $3 start_date, $4 end_date, $5 status
        (open|closed), $6 updated_after, $7 updated_before, $8 limit. */
     [CV_SQL_O311_REQUESTS] =

@@ -850,6 +850,7 @@ static void test_identity_cache(void **state)
 
     e = s_ev("t_ic", "IC2", "RIC1", "in_progress", "2024-03-05T09:00:00Z");
     s_set_citizen(e, "CIT-1", "LEROY-MARTIN");           /* the same person, a changed block */
+    json_object_set_new(e, "category", json_string("ic_category"));
     s_add_event(&b, "t_ic", e);
     s_write(store, &b);
     assert_int_equal(b.items[0].outcome, CV_OUT_STORED);
@@ -860,6 +861,8 @@ static void test_identity_cache(void **state)
     s_expect_value("1", "SELECT count(DISTINCT citizen_id) FROM events WHERE source = 't_ic'", NULL, NULL);
     s_expect_value("LEROY-MARTIN", "SELECT identity->>'family_name' FROM citizen_sources "
                    "WHERE source = 't_ic' AND source_citizen_id = 'CIT-1'", NULL, NULL);
+    s_expect_value("voirie", "SELECT string_agg(service, ',') FROM service_categories "
+                   "WHERE category = 'ic_category'", NULL, NULL);        /* Open311's catalogue */
 
     /* another source, same e-mail: resolution links it to the same citizen... */
     e = s_ev("t_ic2", "IC3", "RIC3", "received", "2024-03-06T09:00:00Z");
