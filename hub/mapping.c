@@ -29,6 +29,7 @@
 #include <string.h>
 
 #include "cv_hash.h"
+#include "cv_text.h"
 #include "cv_yaml.h"
 #include "model.h"
 #include "tz.h"
@@ -186,32 +187,9 @@ static const char *s_join_list(const char *const *list, char *buf, size_t len)
     return buf;
 }
 
-/* Length of the blank (ASCII space, NBSP U+00A0, narrow NBSP U+202F) at the
-   start (front) or end of p[0..n). */
-static size_t s_blank(const char *p, size_t n, bool front)
-{
-    const unsigned char *s = (const unsigned char *) p;
-    if (n == 0)
-        return 0;
-    unsigned char c = front ? s[0] : s[n - 1];
-    if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f')
-        return 1;
-    if (n >= 2 && (front ? s[0] == 0xC2 && s[1] == 0xA0 : s[n - 2] == 0xC2 && s[n - 1] == 0xA0))
-        return 2;
-    if (n >= 3 && (front ? memcmp(s, "\xE2\x80\xAF", 3) == 0 : memcmp(s + n - 3, "\xE2\x80\xAF", 3) == 0))
-        return 3;
-    return 0;
-}
-
 static void s_trim(view_t *v)
 {
-    size_t k;
-    while ((k = s_blank(v->p, v->n, true))) {
-        v->p += k;
-        v->n -= k;
-    }
-    while ((k = s_blank(v->p, v->n, false)))
-        v->n -= k;
+    cv_text_trim(&v->p, &v->n);
 }
 
 /* Cuts v to at most max bytes, on a character boundary. */

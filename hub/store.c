@@ -32,6 +32,7 @@
 #include "store.h"
 
 #include "commander.h"
+#include "cv_buf.h"
 #include "idcache.h"
 #include "cv_hash.h"
 #include "cv_log.h"
@@ -49,16 +50,11 @@
 
 enum { S_FAIL = -1, S_OK = 0, S_DATA = 1 };
 
-typedef struct {
-    char *data;
-    size_t len, cap;
-    bool oom;
-} buf_t;
 
 /* One cv_ingest parameter: a one-dimensional array in PostgreSQL's binary
    format: a 20-byte header, then per element a length (-1: NULL) and bytes. */
 typedef struct {
-    buf_t data;
+    cv_buf_t data;
     uint32_t count;
     bool has_null;
 } column_t;
@@ -89,7 +85,7 @@ static const char *s_fields[] = {
 struct cv_store {
     PGconn *conn;
     column_t params[N_PARAMS];  /* cv_ingest's arguments, reused */
-    buf_t buf;                  /* dead letters (jsonb) and JSON scratch, reused */
+    cv_buf_t buf;                  /* dead letters (jsonb) and JSON scratch, reused */
     size_t *ev;                 /* positions of the EVENT items of the batch */
     uint64_t *pair;             /* per ev: its citizen pair's cache key (0: none) */
     size_t ev_cap;
@@ -167,64 +163,43 @@ static int s_cmd(cv_store_t *self, const char *sql)
 
 /* ---- the parameter buffer ------------------------------------------------ */
 
-static void s_buf_add(buf_t *b, const void *data, size_t len)
+static void s_buf_str(cv_buf_t *b, const char *s)
 {
-    if (b->oom)
-        return;
-    if (b->len + len + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 65536;
-        while (cap < b->len + len + 1)
-            cap *= 2;
-        char *grown = realloc(b->data, cap);
-        if (!grown) {
-            b->oom = true;
-            return;
-        }
-        b->data = grown;
-        b->cap = cap;
-    }
-    memcpy(b->data + b->len, data, len);
-    b->len += len;
-    b->data[b->len] = '\0';
+    cv_buf_add(b, s, strlen(s));
 }
 
-static void s_buf_str(buf_t *b, const char *s)
-{
-    s_buf_add(b, s, strlen(s));
-}
-
-static void s_buf_int(buf_t *b, long long v)
+static void s_buf_int(cv_buf_t *b, long long v)
 {
     char num[24];
     int n = snprintf(num, sizeof num, "%lld", v);
-    s_buf_add(b, num, (size_t) n);
+    cv_buf_add(b, num, (size_t) n);
 }
 
 /* A JSON string literal (UTF-8 passes through; quotes, backslashes and
    control characters are escaped). NULL gives null. */
-static void s_buf_jstr(buf_t *b, const char *s)
+static void s_buf_jstr(cv_buf_t *b, const char *s)
 {
     if (!s) {
         s_buf_str(b, "null");
         return;
     }
-    s_buf_add(b, "\"", 1);
+    cv_buf_add(b, "\"", 1);
     const char *run = s;
     for (const char *p = s; *p; p++) {
         unsigned char c = (unsigned char) *p;
         if (c >= 0x20 && c != '"' && c != '\\')
             continue;
-        s_buf_add(b, run, (size_t) (p - run));
+        cv_buf_add(b, run, (size_t) (p - run));
         char esc[8];
         snprintf(esc, sizeof esc, c == '"' || c == '\\' ? "\\%c" : "\\u%04x", c);
         s_buf_str(b, esc);
         run = p + 1;
     }
     s_buf_str(b, run);
-    s_buf_add(b, "\"", 1);
+    cv_buf_add(b, "\"", 1);
 }
 
-static void s_buf_hex(buf_t *b, const void *data, size_t len)
+static void s_buf_hex(cv_buf_t *b, const void *data, size_t len)
 {
     static const char digits[] = "0123456789abcdef";
     const unsigned char *p = data;
@@ -234,21 +209,21 @@ static void s_buf_hex(buf_t *b, const void *data, size_t len)
         chunk[k++] = digits[p[i] >> 4];
         chunk[k++] = digits[p[i] & 15];
         if (k == sizeof chunk) {
-            s_buf_add(b, chunk, k);
+            cv_buf_add(b, chunk, k);
             k = 0;
         }
     }
-    s_buf_add(b, chunk, k);
+    cv_buf_add(b, chunk, k);
 }
 
 static int s_dump_cb(const char *buffer, size_t size, void *data)
 {
-    buf_t *b = data;
-    s_buf_add(b, buffer, size);
-    return b->oom ? -1 : 0;
+    cv_buf_t *b = data;
+    cv_buf_add(b, buffer, size);
+    return b->failed ? -1 : 0;
 }
 
-static void s_buf_json(buf_t *b, const json_t *value)
+static void s_buf_json(cv_buf_t *b, const json_t *value)
 {
     if (!value || json_dump_callback(value, s_dump_cb, b, JSON_COMPACT | JSON_ENCODE_ANY) != 0)
         s_buf_str(b, "null");
@@ -432,19 +407,19 @@ static const char *s_citizen_key(const json_t *event, char hashkey[80], size_t *
 /* Appends n candidate tracking codes, 10 characters each, from the
    alphabet of requests.tracking_code, uniformly (random bytes >= 240 =
    10 * 24 are skipped). One random draw per 100 codes or so. */
-static void s_add_codes(buf_t *b, size_t n)
+static void s_add_codes(cv_buf_t *b, size_t n)
 {
     static const char alphabet[] = "ACDEFHJKLMNPRTUVWXY34679";
     unsigned char rnd[1024];
     char out[sizeof rnd];
     size_t need = n * 10;
-    while (need > 0 && !b->oom) {
+    while (need > 0 && !b->failed) {
         randombytes_buf(rnd, sizeof rnd);
         size_t k = 0;
         for (size_t i = 0; i < sizeof rnd && k < need; i++)
             if (rnd[i] < 240)
                 out[k++] = alphabet[rnd[i] % 24];
-        s_buf_add(b, out, k);
+        cv_buf_add(b, out, k);
         need -= k;
     }
 }
@@ -489,10 +464,10 @@ static int s_read_outcomes(cv_store_t *self, PGresult *res, cv_store_item_t *ite
     return S_OK;
 }
 
-static void s_put32(buf_t *b, uint32_t v)
+static void s_put32(cv_buf_t *b, uint32_t v)
 {
     uint32_t be = htonl(v);
-    s_buf_add(b, &be, sizeof be);
+    cv_buf_add(b, &be, sizeof be);
 }
 
 static void s_col_start(column_t *c)
@@ -501,7 +476,7 @@ static void s_col_start(column_t *c)
     c->data.len = 0;
     c->count = 0;
     c->has_null = false;
-    s_buf_add(&c->data, header, sizeof header);
+    cv_buf_add(&c->data, header, sizeof header);
 }
 
 static void s_col_text(column_t *c, const char *text, size_t len)
@@ -511,7 +486,7 @@ static void s_col_text(column_t *c, const char *text, size_t len)
         c->has_null = true;
     } else {
         s_put32(&c->data, (uint32_t) len);
-        s_buf_add(&c->data, text, len);
+        cv_buf_add(&c->data, text, len);
     }
     c->count++;
 }
@@ -526,13 +501,13 @@ static void s_col_int(column_t *c, uint32_t v)
 static void s_col_bool(column_t *c, bool v)
 {
     s_put32(&c->data, 1);
-    s_buf_add(&c->data, v ? "\1" : "\0", 1);
+    cv_buf_add(&c->data, v ? "\1" : "\0", 1);
     c->count++;
 }
 
 static void s_col_finish(column_t *c, uint32_t element_oid)
 {
-    if (c->data.oom)
+    if (c->data.failed)
         return;
     uint32_t header[5] = { htonl(1), htonl(c->has_null), htonl(element_oid), htonl(c->count), htonl(1) };
     memcpy(c->data.data, header, sizeof header);
@@ -591,8 +566,8 @@ static int s_build(cv_store_t *self, cv_store_item_t *items, size_t lo, size_t h
     for (int k = 0; k < N_PARAMS; k++) {
         if (k != P_CODES)
             s_col_finish(&p[k], k == P_IDX ? INT4_OID : k == P_LINKED ? BOOL_OID : TEXT_OID);
-        oom |= p[k].data.oom;
-        p[k].data.oom = false;
+        oom |= p[k].data.failed;
+        p[k].data.failed = false;
     }
     if (oom) {
         s_fail(self, "out of memory building a batch of %zu events", hi - lo);
@@ -672,7 +647,7 @@ static bool s_needs_dead_letter(const cv_store_item_t *it)
         || it->outcome == CV_OUT_DEAD_LETTERED;
 }
 
-static void s_add_dead(buf_t *b, const cv_store_item_t *it, bool with_event_id)
+static void s_add_dead(cv_buf_t *b, const cv_store_item_t *it, bool with_event_id)
 {
     const json_t *id = with_event_id ? json_object_get(it->event, "event_id") : NULL;
     size_t keep = it->raw ? it->raw_len : 0;
@@ -700,19 +675,19 @@ static void s_add_dead(buf_t *b, const cv_store_item_t *it, bool with_event_id)
 
 static int s_insert_dead(cv_store_t *self, cv_store_item_t *items, size_t n, bool with_event_id)
 {
-    buf_t *b = &self->buf;
+    cv_buf_t *b = &self->buf;
     b->len = 0;
-    s_buf_add(b, "[", 1);
+    cv_buf_add(b, "[", 1);
     size_t count = 0;
     for (size_t i = 0; i < n; i++)
         if (s_needs_dead_letter(&items[i])) {
             if (count++)
-                s_buf_add(b, ",", 1);
+                cv_buf_add(b, ",", 1);
             s_add_dead(b, &items[i], with_event_id);
         }
-    s_buf_add(b, "]", 1);
-    if (b->oom) {
-        b->oom = false;
+    cv_buf_add(b, "]", 1);
+    if (b->failed) {
+        b->failed = false;
         s_fail(self, "out of memory building %zu dead letters", count);
         return S_FAIL;
     }

@@ -36,6 +36,8 @@
       curl error after sending uncertain (timeout, connection cut) */
 #include "cv_commands.h"
 
+#include "cv_buf.h"
+
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -175,24 +177,12 @@ int cv_commands_template_check(const char *tpl, char *why, size_t len)
 typedef struct {
     const cmd_t *c;
     bool url;                          /* URL-encode payload values */
-    char *out;
-    size_t len, cap;
+    cv_buf_t out;                      /* secret: {env:NAME} may put credentials in */
 } expand_t;
 
 static int s_append(expand_t *x, const char *text, size_t len)
 {
-    if (x->len + len + 1 > x->cap) {
-        size_t cap = (x->len + len + 1) * 2;
-        char *grown = realloc(x->out, cap);
-        if (!grown)
-            return -1;
-        x->out = grown;
-        x->cap = cap;
-    }
-    memcpy(x->out + x->len, text, len);
-    x->len += len;
-    x->out[x->len] = '\0';
-    return 0;
+    return cv_buf_add(&x->out, text, len);
 }
 
 /* A payload value by dot path, as text (strings as they are, numbers and
@@ -281,12 +271,12 @@ static int s_expand_part(void *arg, bool placeholder, const char *text, size_t l
 /* The template filled in for c (malloc'd), or NULL with the reason. */
 static char *s_expand(const char *tpl, const cmd_t *c, bool url, char *why, size_t wlen)
 {
-    expand_t x = { .c = c, .url = url };
+    expand_t x = { .c = c, .url = url, .out = { .secret = true } };
     if (s_append(&x, "", 0) < 0 || s_parse_template(tpl, s_expand_part, &x, why, wlen) < 0) {
-        free(x.out);
+        cv_buf_free(&x.out);
         return NULL;
     }
-    return x.out;
+    return cv_buf_take(&x.out);
 }
 
 /* ---- the journal -------------------------------------------------------------- */

@@ -29,6 +29,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cv_buf.h"
 #include "cv_yaml.h"
 
 /* ---- text: encodings ----------------------------------------------------- */
@@ -51,21 +52,14 @@ int fd_codepoint(fd_encoding_t enc, unsigned char b);
    forms, surrogates and code points past U+10FFFF are invalid). */
 int fd_utf8_seq(const unsigned char *s, size_t n);
 
-/* ---- text: a growable byte buffer with a limit ----------------------------- */
+/* ---- text: a growable byte buffer with a limit (lib/cv_buf.h) ------------- */
 
-typedef struct {
-    char *data;
-    size_t len, cap;
-    size_t limit;                 /* len never exceeds it */
-} fd_buf_t;
+typedef cv_buf_t fd_buf_t;
 
-/* Appends n bytes; -1 when that would pass the limit or memory is short. */
-int fd_buf_add(fd_buf_t *b, const void *p, size_t n);
 /* Appends the UTF-8 form of n bytes in enc (not AUTO); -1 with *bad the
    offset of the first byte that is not valid in enc, or (size_t) -1 when
    the limit or memory is the problem. A NUL byte is invalid. */
 int fd_buf_decode(fd_buf_t *b, fd_encoding_t enc, const char *p, size_t n, size_t *bad);
-void fd_buf_free(fd_buf_t *b);
 
 /* ---- records ------------------------------------------------------------- */
 

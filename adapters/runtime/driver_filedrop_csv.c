@@ -103,8 +103,8 @@ void fd_csv_destroy(fd_csv_t **self_p)
         free(self->names[i]);
     free(self->names);
     free(self->start);
-    fd_buf_free(&self->raw);
-    fd_buf_free(&self->val);
+    cv_buf_free(&self->raw);
+    cv_buf_free(&self->val);
     free(self);
     *self_p = NULL;
 }
@@ -140,7 +140,7 @@ static int s_field_begin(fd_csv_t *self)
 
 static int s_add(fd_csv_t *self, char c)
 {
-    if (fd_buf_add(&self->raw, &c, 1) == 0)
+    if (cv_buf_add(&self->raw, &c, 1) == 0)
         return 0;
     if (self->st == ST_QUOTED || self->st == ST_QUOTE)
         return s_fail(self, "line %ld: a row longer than %zu bytes (is the quote opened at line %ld "

@@ -8,6 +8,9 @@
     is an error the caller reports with its line, never passed on. */
 #include "driver_filedrop.h"
 
+#include "cv_buf.h"
+#include "cv_text.h"
+
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -107,34 +110,6 @@ int fd_utf8_seq(const unsigned char *s, size_t n)
 
 /* ---- buffer -------------------------------------------------------------- */
 
-static int s_reserve(fd_buf_t *b, size_t more)
-{
-    if (more > b->limit - b->len)
-        return -1;
-    if (b->len + more <= b->cap)
-        return 0;
-    size_t cap = b->cap ? b->cap : 256;
-    while (cap < b->len + more)
-        cap *= 2;
-    char *p = realloc(b->data, cap);
-    if (!p)
-        return -1;
-    b->data = p;
-    b->cap = cap;
-    return 0;
-}
-
-int fd_buf_add(fd_buf_t *b, const void *p, size_t n)
-{
-    if (n == 0)
-        return 0;
-    if (s_reserve(b, n) < 0)
-        return -1;
-    memcpy(b->data + b->len, p, n);
-    b->len += n;
-    return 0;
-}
-
 static size_t s_put_utf8(char *out, int cp)
 {
     if (cp < 0x80) {
@@ -165,9 +140,9 @@ int fd_buf_decode(fd_buf_t *b, fd_encoding_t enc, const char *p, size_t n, size_
             }
             i += (size_t) len;
         }
-        return fd_buf_add(b, p, n);
+        return cv_buf_add(b, p, n);
     }
-    if (s_reserve(b, n * 3) < 0 && s_reserve(b, n) < 0)
+    if (cv_buf_reserve(b, n * 3) < 0 && cv_buf_reserve(b, n) < 0)
         return -1;
     for (size_t i = 0; i < n; i++) {
         int cp = s[i] ? fd_codepoint(enc, s[i]) : -1;
@@ -176,44 +151,18 @@ int fd_buf_decode(fd_buf_t *b, fd_encoding_t enc, const char *p, size_t n, size_
             return -1;
         }
         char u[3];
-        if (fd_buf_add(b, u, s_put_utf8(u, cp)) < 0)
+        if (cv_buf_add(b, u, s_put_utf8(u, cp)) < 0)
             return -1;
     }
     return 0;
 }
 
-void fd_buf_free(fd_buf_t *b)
-{
-    free(b->data);
-    b->data = NULL;
-    b->len = b->cap = 0;
-}
 
 /* ---- values -------------------------------------------------------------- */
 
-/* Length of the blank at the front or the end of p[0..n). */
-static size_t s_blank(const char *p, size_t n, bool front)
-{
-    const unsigned char *s = (const unsigned char *) p;
-    if (n == 0)
-        return 0;
-    unsigned char c = front ? s[0] : s[n - 1];
-    if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f')
-        return 1;
-    if (n >= 2 && memcmp(front ? s : s + n - 2, "\xC2\xA0", 2) == 0)
-        return 2;
-    if (n >= 3 && memcmp(front ? s : s + n - 3, "\xE2\x80\xAF", 3) == 0)
-        return 3;
-    return 0;
-}
-
 void fd_trim(const char **p, size_t *n)
 {
-    size_t k;
-    while ((k = s_blank(*p, *n, true)))
-        *p += k, *n -= k;
-    while ((k = s_blank(*p, *n, false)))
-        *n -= k;
+    cv_text_trim(p, n);
 }
 
 int fd_value_make(const char *p, size_t n, const fd_values_t *v, json_t **out)

@@ -153,7 +153,7 @@ static void XMLCALL s_on_text(void *arg, const XML_Char *s, int len)
     fd_xml_t *self = arg;
     if (self->depth == 0 || self->failed || !s_count(self, (size_t) len))
         return;
-    if (fd_buf_add(&self->text, s, (size_t) len) < 0)
+    if (cv_buf_add(&self->text, s, (size_t) len) < 0)
         s_stop(self, "line %ld: out of memory", s_line(self));
 }
 
@@ -259,7 +259,7 @@ void fd_xml_destroy(fd_xml_t **self_p)
     fd_xml_t *self = *self_p;
     s_free_frames(self);
     XML_ParserFree(self->parser);
-    fd_buf_free(&self->text);
+    cv_buf_free(&self->text);
     free(self);
     *self_p = NULL;
 }

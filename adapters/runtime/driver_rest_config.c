@@ -9,6 +9,8 @@
     never an expanded value. */
 #include "driver_rest.h"
 
+#include "cv_buf.h"
+
 #include <curl/curl.h>
 #include <errno.h>
 #include <stdio.h>
@@ -34,34 +36,8 @@ static void s_wipe_free(char *s)
 
 /* ------------------------------------------------------------ expansion */
 
-typedef struct {
-    char *data;
-    size_t len, cap;
-} buf_t;
-
-static int s_buf_add(buf_t *b, const char *s, size_t n)
-{
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = (b->len + n + 1) * 2;
-        char *data = malloc(cap);
-        if (!data)
-            return -1;
-        if (b->data) {
-            memcpy(data, b->data, b->len);
-            explicit_bzero(b->data, b->len);
-            free(b->data);
-        }
-        b->data = data;
-        b->cap = cap;
-    }
-    memcpy(b->data + b->len, s, n);
-    b->len += n;
-    b->data[b->len] = '\0';
-    return 0;
-}
-
 /* Appends the content of a secret file, without its trailing line breaks. */
-static int s_add_file(reader_t *r, const cv_yaml_node_t *node, const char *name, buf_t *out)
+static int s_add_file(reader_t *r, const cv_yaml_node_t *node, const char *name, cv_buf_t *out)
 {
     char path[4096];
     if (name[0] == '/')
@@ -82,7 +58,7 @@ static int s_add_file(reader_t *r, const cv_yaml_node_t *node, const char *name,
     }
     while (n > 0 && (data[n - 1] == '\n' || data[n - 1] == '\r'))
         n--;
-    int rc = s_buf_add(out, data, n);
+    int rc = cv_buf_add(out, data, n);
     explicit_bzero(data, sizeof data);
     return rc;
 }
@@ -91,17 +67,17 @@ static int s_add_file(reader_t *r, const cv_yaml_node_t *node, const char *name,
 static char *s_expand(reader_t *r, const cv_yaml_node_t *node)
 {
     const char *text = node->value;
-    buf_t out = { NULL, 0, 0 };
-    if (s_buf_add(&out, "", 0) < 0)
+    cv_buf_t out = { .secret = true };
+    if (cv_buf_add(&out, "", 0) < 0)
         return NULL;
     while (*text) {
         const char *start = strstr(text, "${");
         if (!start) {
-            if (s_buf_add(&out, text, strlen(text)) < 0)
+            if (cv_buf_add(&out, text, strlen(text)) < 0)
                 goto fail;
             break;
         }
-        if (s_buf_add(&out, text, (size_t) (start - text)) < 0)
+        if (cv_buf_add(&out, text, (size_t) (start - text)) < 0)
             goto fail;
         const char *end = strchr(start, '}');
         if (!end) {
@@ -133,14 +109,14 @@ static char *s_expand(reader_t *r, const cv_yaml_node_t *node)
                              name, node->key);
                 goto fail;
             }
-            if (s_buf_add(&out, value, strlen(value)) < 0)
+            if (cv_buf_add(&out, value, strlen(value)) < 0)
                 goto fail;
         }
         text = end + 1;
     }
-    return out.data;
+    return cv_buf_take(&out);
 fail:
-    s_wipe_free(out.data);
+    cv_buf_free(&out);
     return NULL;
 }
 

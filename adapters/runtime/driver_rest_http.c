@@ -15,6 +15,8 @@
     host); only http and https are allowed. */
 #include "driver_rest.h"
 
+#include "cv_buf.h"
+
 #include <curl/curl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,8 +28,7 @@ struct cv_rest_http {
     struct curl_slist *headers;
     bool busy;
     bool failed_start;           /* start failed: the next poll reports it */
-    char *body;
-    size_t len, cap, max;
+    cv_buf_t body;               /* limit: max_response_bytes */
     bool too_large;
     char errbuf[CURL_ERROR_SIZE];
 };
@@ -36,24 +37,10 @@ static size_t s_on_data(char *data, size_t size, size_t nmemb, void *arg)
 {
     cv_rest_http_t *self = arg;
     size_t n = size * nmemb;
-    if (self->len + n > self->max) {
-        self->too_large = true;
-        return 0;                 /* aborts the transfer: CURLE_WRITE_ERROR */
-    }
-    if (self->len + n + 1 > self->cap) {
-        size_t cap = self->cap ? self->cap : 65536;
-        while (cap < self->len + n + 1)
-            cap *= 2;
-        char *body = realloc(self->body, cap);
-        if (!body)
-            return 0;
-        self->body = body;
-        self->cap = cap;
-    }
-    memcpy(self->body + self->len, data, n);
-    self->len += n;
-    self->body[self->len] = '\0';
-    return n;
+    if (cv_buf_add(&self->body, data, n) == 0)
+        return n;
+    self->too_large = self->body.len + n > self->body.limit;
+    return 0;                     /* aborts the transfer: CURLE_WRITE_ERROR */
 }
 
 static int s_headers(cv_rest_http_t *self, const cv_rest_config_t *config)
@@ -85,7 +72,7 @@ cv_rest_http_t *cv_rest_http_new(const cv_rest_config_t *config, char *err, size
         cv_rest_http_destroy(&self);
         return NULL;
     }
-    self->max = (size_t) config->max_response_bytes;
+    self->body.limit = (size_t) config->max_response_bytes;
     CURL *e = self->easy;
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
@@ -120,7 +107,7 @@ void cv_rest_http_destroy(cv_rest_http_t **self_p)
     if (self->multi)
         curl_multi_cleanup(self->multi);
     curl_slist_free_all(self->headers);   /* holds secrets: libcurl frees, cannot wipe */
-    free(self->body);
+    cv_buf_free(&self->body);
     free(self);
     *self_p = NULL;
 }
@@ -128,7 +115,7 @@ void cv_rest_http_destroy(cv_rest_http_t **self_p)
 int cv_rest_http_start(cv_rest_http_t *self, const char *url)
 {
     cv_rest_http_cancel(self);
-    self->len = 0;
+    cv_buf_reset(&self->body);
     self->too_large = false;
     self->errbuf[0] = '\0';
     if (curl_easy_setopt(self->easy, CURLOPT_URL, url) != CURLE_OK
@@ -165,8 +152,8 @@ int cv_rest_http_poll(cv_rest_http_t *self, cv_rest_reply_t *reply)
         if (rc == CURLE_OK) {
             reply->ok = true;
             curl_easy_getinfo(self->easy, CURLINFO_RESPONSE_CODE, &reply->status);
-            reply->body = self->body ? self->body : "";
-            reply->len = self->len;
+            reply->body = self->body.data ? self->body.data : "";
+            reply->len = self->body.len;
         } else {
             /* curl's messages name the host, port and timings, never the query */
             snprintf(reply->error, sizeof reply->error, "%s",

@@ -185,7 +185,7 @@ static void test_encodings(void **state)
     fd_buf_t b = { .limit = 99 };
     size_t bad;
     assert_int_equal(fd_buf_decode(&b, FD_ENC_CP1252, "C\x9Cur \x80 l\x92\xE9t\xE9", 12, &bad), 0);
-    assert_int_equal(fd_buf_add(&b, "", 1), 0);
+    assert_int_equal(cv_buf_add(&b, "", 1), 0);
     assert_string_equal(b.data, "Cœur € l’été");
     assert_int_equal(fd_codepoint(FD_ENC_CP1252, 0x8C), 0x0152);
     b.len = 0;
@@ -199,7 +199,7 @@ static void test_encodings(void **state)
                                    "\xE9\xE9\xE9\xE9\xE9\xE9\xE9\xE9\xE9\xE9\xE9\xE9\xE9\xE9\xE9\xE9"
                                    "\xE9\xE9\xE9\xE9\xE9\xE9\xE9\xE9\xE9\xE9", 50, &bad), -1);   /* 100 bytes > 99 */
     assert_int_equal(bad, (size_t) -1);
-    fd_buf_free(&b);
+    cv_buf_free(&b);
 }
 
 /* ---- CSV ----------------------------------------------------------------- */
