@@ -43,6 +43,7 @@ long cv_batch_push(cv_batch_t *self)
 void cv_batch_clear(cv_batch_t *self)
 {
     for (size_t i = 0; i < self->n; i++) {
+        cv_store_item_release(&self->items[i]);
         json_decref(self->items[i].event);
         json_decref(self->items[i].record);
         zframe_destroy(&self->meta[i].frame);

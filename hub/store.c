@@ -404,6 +404,50 @@ static const char *s_citizen_key(const json_t *event, char hashkey[80], size_t *
     return hashkey;
 }
 
+static char *s_dump_value(const json_t *value, size_t *len)
+{
+    *len = 0;
+    if (!value || json_is_null(value))
+        return NULL;
+    char *text = json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY);
+    if (text)
+        *len = strlen(text);
+    return text;
+}
+
+int cv_store_item_prepare(cv_store_item_t *it)
+{
+    cv_store_item_release(it);
+    if (it->kind != CV_ITEM_EVENT || !json_is_object(it->event))
+        return 0;
+    char hashkey[80];
+    size_t key_len = 0;
+    const char *key = s_citizen_key(it->event, hashkey, &key_len);
+    if (key && key_len >= sizeof it->citizen_key)
+        return 0;                          /* longer than the model allows: the store decides */
+    const json_t *citizen = json_object_get(it->event, "citizen"), *extra = json_object_get(it->event, "extra");
+    it->citizen_json = s_dump_value(citizen, &it->citizen_json_len);
+    it->extra_json = s_dump_value(extra, &it->extra_json_len);
+    if ((citizen && !json_is_null(citizen) && !it->citizen_json) || (extra && !json_is_null(extra) && !it->extra_json)) {
+        cv_store_item_release(it);
+        return -1;
+    }
+    memcpy(it->citizen_key, key ? key : "", key ? key_len : 0);
+    it->citizen_key[key ? key_len : 0] = '\0';
+    it->prepared = true;
+    return 0;
+}
+
+void cv_store_item_release(cv_store_item_t *it)
+{
+    free(it->citizen_json);
+    free(it->extra_json);
+    it->citizen_json = it->extra_json = NULL;
+    it->citizen_json_len = it->extra_json_len = 0;
+    it->citizen_key[0] = '\0';
+    it->prepared = false;
+}
+
 /* Appends n candidate tracking codes, 10 characters each, from the
    alphabet of requests.tracking_code, uniformly (random bytes >= 240 =
    10 * 24 are skipped). One random draw per 100 codes or so. */
@@ -547,7 +591,12 @@ static int s_build(cv_store_t *self, cv_store_item_t *items, size_t lo, size_t h
         s_col_text(&p[P_SOURCE], it->source, strlen(it->source));
         s_col_text(&p[P_HASH], it->content_hash, strlen(it->content_hash));
         size_t key_len = 0;
-        const char *key = s_citizen_key(it->event, hashkey, &key_len);
+        const char *key;
+        if (it->prepared) {
+            key_len = strlen(it->citizen_key);
+            key = key_len ? it->citizen_key : NULL;
+        } else
+            key = s_citizen_key(it->event, hashkey, &key_len);
         s_col_text(&p[P_CITIZEN_KEY], key, key_len);
         self->pair[k] = key && self->idcache ? cv_idcache_key(self->idcache, it->source, key, key_len) : 0;
         bool linked = self->pair[k] && cv_idcache_has(self->idcache, self->pair[k]);
@@ -555,8 +604,13 @@ static int s_build(cv_store_t *self, cv_store_item_t *items, size_t lo, size_t h
         if (self->pair[k])
             linked ? self->idcache_hits++ : self->idcache_misses++;
         for (int f = P_EVENT_ID; f <= P_CITIZEN; f++)
-            s_col_json(self, &p[f], json_object_get(it->event, s_fields[f - P_EVENT_ID]),
-                       f == P_EXTRA || f == P_CITIZEN);
+            if (it->prepared && f == P_EXTRA)
+                s_col_text(&p[f], it->extra_json, it->extra_json_len);
+            else if (it->prepared && f == P_CITIZEN)
+                s_col_text(&p[f], it->citizen_json, it->citizen_json_len);
+            else
+                s_col_json(self, &p[f], json_object_get(it->event, s_fields[f - P_EVENT_ID]),
+                           f == P_EXTRA || f == P_CITIZEN);
         if (it->raw)
             s_col_text(&p[P_RAW], it->raw, it->raw_len);
         else

@@ -41,6 +41,8 @@ typedef struct cv_store cv_store_t;
    (recorded before) or DEAD_LETTERED (reason unknown_command). */
 typedef enum { CV_ITEM_EVENT = 0, CV_ITEM_DEAD, CV_ITEM_RESULT } cv_item_kind_t;
 
+#define CV_STORE_KEY_MAX 216      /* a source_citizen_id (<= 200 bytes) or "sha256:" + 64 hex */
+
 typedef enum {
     CV_OUT_NONE = 0,
     CV_OUT_STORED,          /* new event committed                     -> ACK  */
@@ -60,6 +62,11 @@ typedef struct {
     char content_hash[65];   /* sha256 hex of the raw record (canonical JSON) */
     char reason[48];         /* kind DEAD: reason code; out: reason if the store dead-letters */
     char detail[256];        /* non-personal detail for the dead letter */
+    /* optional, filled by cv_store_item_prepare off the writer thread */
+    bool prepared;
+    char *citizen_json, *extra_json;  /* compact JSON text, or NULL (absent/null); owned */
+    size_t citizen_json_len, extra_json_len;
+    char citizen_key[CV_STORE_KEY_MAX];  /* "" when the event has no citizen block */
     /* outputs */
     cv_outcome_t outcome;
     int64_t event_seq;       /* events.id when STORED or DUPLICATE, else 0 */
@@ -67,6 +74,14 @@ typedef struct {
     char tracking_code[16];  /* the request's public tracking code */
     bool transition_flagged; /* status change outside the lifecycle */
 } cv_store_item_t;
+
+/* Serialises what the store would otherwise serialise on its own thread
+   (the citizen block and extra as JSON text, the citizen key), so the
+   ingest loop does it while PostgreSQL works on the previous batch. For an
+   EVENT item with its event; -1 when out of memory (the store then does it
+   itself). cv_store_item_release frees it. */
+int cv_store_item_prepare(cv_store_item_t *it);
+void cv_store_item_release(cv_store_item_t *it);
 
 /* Connects, refuses a server whose fsync or synchronous_commit is off, and
    applies pending migrations from sql_dir (files NNN_name.sql, in order,

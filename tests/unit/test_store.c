@@ -892,6 +892,48 @@ static void test_identity_cache(void **state)
                    "WHERE source IN ('t_ic', 't_ic2', 't_ic3')", NULL, NULL);
 }
 
+/* Items the ingest loop prepared (JSON texts and citizen key made off the
+   writer thread) are stored exactly like items the store serialises. */
+static void test_prepared_items(void **state)
+{
+    cv_store_t *store = s_store();
+    tbatch_t b = { 0 };
+    for (int prepared = 0; prepared < 2; prepared++) {
+        const char *source = prepared ? "t_prep1" : "t_prep0";
+        json_t *e = s_ev(source, "P1", "RP1", "received", "2024-03-04T09:00:00Z");
+        s_set_citizen(e, "CIT-P", "NGUYỄN");
+        s_add_event(&b, source, e);
+        json_t *anon = s_ev(source, "P2", "RP2", "received", "2024-03-04T09:00:00Z");
+        s_set_citizen(anon, NULL, "ÉPÉE");                /* keyed by the block's hash */
+        json_object_set_new(anon, "extra", json_pack("{s:s, s:[i,i]}", "note", "l’été « chaud »", "n", 1, 2));
+        s_add_event(&b, source, anon);
+        s_add_event(&b, source, s_ev(source, "P3", "RP3", "received", "2024-03-04T09:00:00Z"));
+    }
+    for (size_t i = 3; i < 6; i++) {
+        assert_int_equal(cv_store_item_prepare(&b.items[i]), 0);
+        assert_true(b.items[i].prepared);
+    }
+    assert_string_equal(b.items[3].citizen_key, "CIT-P");
+    assert_int_equal(strncmp(b.items[4].citizen_key, "sha256:", 7), 0);
+    assert_string_equal(b.items[5].citizen_key, "");
+    assert_null(b.items[5].citizen_json);
+    s_write(store, &b);
+    for (size_t i = 0; i < 6; i++)
+        assert_int_equal(b.items[i].outcome, CV_OUT_STORED);
+    s_expect_value("5", "SELECT count(*) FROM ("   /* 2 identities + 3 records, equal */
+                   " SELECT source_citizen_id, identity FROM citizen_sources WHERE source = 't_prep0'"
+                   " INTERSECT SELECT source_citizen_id, identity FROM citizen_sources WHERE source = 't_prep1'"
+                   " UNION ALL SELECT source_record_id, extra FROM source_records WHERE source = 't_prep0'"
+                   " INTERSECT SELECT source_record_id, extra FROM source_records WHERE source = 't_prep1') x",
+                   NULL, NULL);
+    s_expect_value("l’été « chaud »", "SELECT extra->>'note' FROM source_records "
+                   "WHERE source = 't_prep1' AND source_record_id = 'RP2'", NULL, NULL);
+    for (size_t i = 0; i < 6; i++)
+        cv_store_item_release(&b.items[i]);
+    s_batch_free(&b);
+    cv_store_destroy(&store);
+}
+
 static void test_append_only(void **state)
 {
     cv_store_t *store = s_store();
@@ -1059,6 +1101,7 @@ int main(void)
         cmocka_unit_test(test_tracking_codes),
         cmocka_unit_test(test_personal_data_tables),
         cmocka_unit_test(test_identity_cache),
+        cmocka_unit_test(test_prepared_items),
         cmocka_unit_test(test_append_only),
         cmocka_unit_test(test_reconnect),
         cmocka_unit_test(test_throughput),
