@@ -13,6 +13,7 @@
         GET /v1/merge-proposals               bearer, supervisor or admin
         POST /v1/citizens/{id}/merge          bearer, supervisor or admin: {"absorb": id}
         POST /v1/merges/{id}/split            bearer, supervisor or admin
+        POST /v1/citizens/{id}/detach         bearer, supervisor or admin: {"source", "source_citizen_id"}
 
     Each handler: check the parameters (400), authenticate (401), run
     prepared statements, parse the JSON rows, filter them by the caller's
@@ -574,6 +575,76 @@ static void s_split_merge(cv_api_req_t *req, const cv_api_principal_t *who, cons
     cv_api_reply(req, 200, json_pack("{s:s, s:b}", "merge_id", merge, "split", 1));
 }
 
+/* A string member of 1 to 200 bytes, or NULL. */
+static const char *s_body_text(json_t *body, const char *key)
+{
+    const char *t = json_string_value(json_object_get(body, key));
+    return t && *t && strlen(t) <= 200 ? t : NULL;
+}
+
+/* Runs cv_citizen_detach: 22023 (unknown or merged citizen, a pair it does
+   not have, its only pair) and 55000 (another pair of the same source)
+   answer 409. Returns the new citizen's id (malloc'd) or NULL. */
+static char *s_detach_call(cv_api_req_t *req, const char *const v[4])
+{
+    PGresult *r = cv_api_db_exec_params("SELECT cv_citizen_detach($1::bigint, $2, $3, $4)", 4, v);
+    if (r && PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1) {
+        char *id = strdup(PQgetvalue(r, 0, 0));
+        PQclear(r);
+        if (!id)
+            DB_DOWN(req);
+        return id;
+    }
+    const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+    if (state && strcmp(state, "22023") == 0)
+        cv_api_error(req, 409, "conflict", "unknown or merged citizen, a pair it does not have, or its only pair");
+    else if (state && strcmp(state, "55000") == 0)
+        cv_api_error(req, 409, "conflict", "the citizen has another pair of that source: merge or split instead");
+    else if (state && strncmp(state, "22", 2) == 0)
+        cv_api_error(req, 400, "bad_request", "a value was refused");
+    else
+        DB_DOWN(req);
+    PQclear(r);
+    return NULL;
+}
+
+/* Takes one (source, source_citizen_id) pair off a citizen (a wrong
+   automatic link): it moves to a new citizen (docs/identity.md). */
+static void s_detach(cv_api_req_t *req, const cv_api_principal_t *who, const char *citizen_text)
+{
+    if (!s_sees_all(who)) {
+        cv_api_error(req, 403, "forbidden", "detaching a citizen's link is for supervisors and admins");
+        return;
+    }
+    char citizen[24], actor[48];
+    if (!s_id_arg(citizen_text, citizen)) {
+        cv_api_error(req, 404, "not_found", "no such citizen");
+        return;
+    }
+    json_error_t e;
+    json_t *body = req->body_len ? json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &e) : NULL;
+    const char *source = s_body_text(body, "source"), *key = s_body_text(body, "source_citizen_id");
+    if (!source || !key) {
+        json_decref(body);
+        cv_api_error(req, 400, "bad_request", "give {\"source\": \"...\", \"source_citizen_id\": \"...\"} in the body");
+        return;
+    }
+    snprintf(actor, sizeof actor, "token:%lld", (long long) who->token_id);
+    const char *v[4] = { citizen, source, key, actor };
+    char *created = s_detach_call(req, v);
+    json_decref(body);
+    if (!created)
+        return;
+    json_t *reply = json_pack("{s:I, s:I}", "citizen_id", (json_int_t) strtoll(created, NULL, 10),
+                              "from", (json_int_t) strtoll(citizen, NULL, 10));
+    free(created);
+    if (cv_api_audit_read(req, who, "citizen_detach", strtoll(citizen, NULL, 10), 0, 1) != 0) {
+        json_decref(reply);
+        return;
+    }
+    cv_api_reply(req, 200, reply);
+}
+
 /* ---- router ---- */
 
 static bool s_is(cv_api_req_t *req, int n, const char *a, const char *b)
@@ -611,7 +682,8 @@ void cv_api_route(cv_api_req_t *req)
     const char *what = req->seg[1];
     bool merge = req->nseg == 4 && strcmp(what, "citizens") == 0 && strcmp(req->seg[3], "merge") == 0;
     bool split = req->nseg == 4 && strcmp(what, "merges") == 0 && strcmp(req->seg[3], "split") == 0;
-    if (merge || split) {
+    bool detach = req->nseg == 4 && strcmp(what, "citizens") == 0 && strcmp(req->seg[3], "detach") == 0;
+    if (merge || split || detach) {
         if (strcmp(req->method, "POST") != 0) {
             cv_api_error(req, 405, "method_not_allowed", "only POST is allowed here");
             return;
@@ -619,7 +691,10 @@ void cv_api_route(cv_api_req_t *req)
         cv_api_principal_t who;
         if (cv_api_authenticate(req, &who) != 0)
             return;
-        merge ? s_merge(req, &who, req->seg[2]) : s_split_merge(req, &who, req->seg[2]);
+        if (detach)
+            s_detach(req, &who, req->seg[2]);
+        else
+            merge ? s_merge(req, &who, req->seg[2]) : s_split_merge(req, &who, req->seg[2]);
         return;
     }
     bool known = (req->nseg == 2 && (strcmp(what, "citizens") == 0 || strcmp(what, "merge-proposals") == 0))

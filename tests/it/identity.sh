@@ -3,7 +3,8 @@
 # hub and the three simulated softwares with their adapters; the same person, written
 # "DUPONT Jean-Pierre" (état civil), "Dupont / Jean Pierre" (urbanisme) and "J-P DUPONT"
 # (déchets), ends up as ONE citizen whose links carry their rule; the timeline of that
-# citizen holds requests of the three softwares; no personal data is in the timeline.
+# citizen holds requests of the three softwares; no personal data is in the timeline; a
+# supervisor merges and splits two citizens over the API, and detaches one linked pair.
 # san: skip   (uses the normal build, like `make run`)
 . "$(dirname "$0")/lib.sh"
 W=$(mktemp -d "${CIVIBUS_TEST_TMP:-/tmp}/it-identity.XXXXXX"); chmod 755 "$W"
@@ -83,8 +84,44 @@ DETACH=1 bash "$ROOT/deploy/run.sh" >"$W/run.out" 2>&1 || { cat "$W/run.out"; fa
     [ "$(pq "select count(*) from events where kind = 'citizen_split'")" -ge 1 ] || { kill $api; fail "no citizen_split event in the timeline"; }
     st=$(post "$tok" "/v1/merges/$mid/split" "")
     [ "$st" = 409 ] || { kill $api; fail "splitting twice: $st"; }
-    kill $api; wait $api 2>/dev/null
     echo "    merge $mid of citizens $cid + $other over the API, then split: links restored"
+
+    # an automatic link judged wrong: a supervisor detaches one pair of the person
+    pair=$(pq "select source || ' ' || source_citizen_id from citizen_sources cs where citizen_id = $cid
+               and rule <> 'new' and not exists (select 1 from citizen_sources o where o.citizen_id = $cid
+               and o.source = cs.source and o.source_citizen_id <> cs.source_citizen_id)
+               order by source limit 1")
+    [ -n "$pair" ] || { kill $api; fail "no automatically linked pair to detach"; }
+    body=$(python3 -c 'import json,sys; print(json.dumps({"source": sys.argv[1], "source_citizen_id": sys.argv[2]}))' $pair)
+    st=$(post "$agent" "/v1/citizens/$cid/detach" "$body")
+    [ "$st" = 403 ] || { kill $api; fail "an agent of one service could detach a link ($st)"; }
+    st=$(post "$tok" "/v1/citizens/$cid/detach" '{"source": 1}')
+    [ "$st" = 400 ] || { kill $api; fail "detach with a malformed body: $st"; }
+    st=$(post "$tok" "/v1/citizens/x$cid/detach" "$body")
+    [ "$st" = 404 ] || { kill $api; fail "detach from a citizen id that is not a number: $st"; }
+    nreq=$(pq "select count(*) from requests r join request_sources s on s.request_id = r.id
+               where r.citizen_id = $cid and s.source = '${pair%% *}'")
+    st=$(post "$tok" "/v1/citizens/$cid/detach" "$body")
+    [ "$st" = 200 ] || { kill $api; fail "detach: $st $(cat "$W/post.json")"; }
+    new=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["from"] == int(sys.argv[2]); print(d["citizen_id"])' "$W/post.json" "$cid") \
+        || { kill $api; fail "detach answered $(cat "$W/post.json")"; }
+    [ "$(pq "select citizen_id || ':' || rule from citizen_sources where source || ' ' || source_citizen_id = '$pair'")" = "$new:detached" ] \
+        || { kill $api; fail "the detached pair is not on the new citizen"; }
+    [ "$(pq "select count(*) from requests where citizen_id = $new")" = "$nreq" ] || { kill $api; fail "the pair's $nreq requests did not move"; }
+    [ "$(pq "select count(*) from events where kind = 'citizen_detach' and citizen_id = $new")" = "$nreq" ] \
+        || { kill $api; fail "no citizen_detach event per moved request"; }
+    [ "$(pq "select status from merge_proposals where citizen_a = $cid and citizen_b = $new")" = rejected ] \
+        || { kill $api; fail "the detach did not answer the proposal between the two citizens"; }
+    st=$(post "$tok" "/v1/citizens/$cid/detach" "$body")
+    [ "$st" = 409 ] || { kill $api; fail "detaching a pair the citizen no longer has: $st"; }
+    for _ in $(seq 1 50); do
+        [ "$(pq "select count(*) from api_audit where action = 'citizen_detach' and citizen_id = $cid")" = 1 ] && break
+        sleep 0.1
+    done
+    [ "$(pq "select count(*) from api_audit where action = 'citizen_detach' and citizen_id = $cid")" = 1 ] \
+        || { kill $api; fail "the detach was not audited"; }
+    kill $api; wait $api 2>/dev/null
+    echo "    detached pair of ${pair%% *} from citizen $cid to $new ($nreq requests) over the API"
     audited=$(pq "select count(*) from api_audit" 2>/dev/null || echo 0)
     [ "${audited:-0}" -ge 1 ] || fail "the agent's reads were not audited"
     echo "    API timeline services: $services"

@@ -72,6 +72,20 @@ static void s_expect(const char *expected, const char *sql, const char *p1, cons
     free(v);
 }
 
+/* The statement fails with SQLSTATE `state`. */
+static void s_refused(const char *state, const char *sql, const char *p1, const char *p2)
+{
+    const char *params[2] = { p1, p2 };
+    int np = p2 ? 2 : p1 ? 1 : 0;
+    PGresult *res = PQexecParams(s_db, sql, np, NULL, params, NULL, NULL, 0);
+    const char *got = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+    if (!got || strcmp(got, state) != 0)
+        print_error("%s\n  expected SQLSTATE %s, got %s\n", sql, state, got ? got : "(success)");
+    assert_non_null(got);
+    assert_string_equal(got, state);
+    PQclear(res);
+}
+
 /* ---- batches ------------------------------------------------------------- */
 
 #define MAX_ITEMS 16
@@ -334,12 +348,28 @@ static void test_known_pairs_skip_resolution(void **state)
     /* the resolver itself: a known pair is no work (0 new pairs) */
     s_expect("0", "SELECT cv_identity_resolve('{0}', '{k_ec}', '{K1}', '{R1-in_progress}', "
                   "'{2024-03-05T09:00:00Z}', ARRAY['{\"source_citizen_id\": \"K1\"}'])", NULL, NULL);
-    /* a new event of a known pair, even with another e-mail: no new identifier */
+    /* a new event of a known pair with another e-mail: the pair keeps its
+       citizen and its rule, the person gains the e-mail (006) */
+    long long k1 = s_citizen("k_ec", "K1");
+    char sk1[24];
+    snprintf(sk1, sizeof sk1, "%lld", k1);
     s_add(&b, "k_ec", "R1", "in_progress", "2024-03-05T09:00:00Z",
           "{\"source_citizen_id\": \"K1\", \"family_name\": \"ROUX\", \"given_names\": \"Léa\","
           " \"email\": \"lea.nouvelle@example.net\"}");
     s_write(&b);
-    assert_int_equal(s_number("SELECT count(*) FROM citizen_identifiers", NULL, NULL), ids);
+    assert_int_equal(s_number("SELECT count(*) FROM citizen_identifiers", NULL, NULL), ids + 1);
+    assert_int_equal(s_citizen("k_ec", "K1"), k1);
+    s_expect("new", "SELECT rule FROM citizen_sources WHERE source = 'k_ec'", NULL, NULL);
+    s_expect("email:lea.nouvelle@example.net,email:lea.roux@example.net",
+             "SELECT string_agg(kind || ':' || value, ',' ORDER BY value) FROM citizen_identifiers "
+             "WHERE source = 'k_ec' AND source_citizen_id = 'K1' AND citizen_id = $1::bigint",
+             sk1, NULL);
+    /* the same block again: nothing more */
+    s_add(&b, "k_ec", "R1", "resolved", "2024-03-06T09:00:00Z",
+          "{\"source_citizen_id\": \"K1\", \"family_name\": \"ROUX\", \"given_names\": \"Léa\","
+          " \"email\": \"lea.nouvelle@example.net\"}");
+    s_write(&b);
+    assert_int_equal(s_number("SELECT count(*) FROM citizen_identifiers", NULL, NULL), ids + 1);
     /* a new pair is resolved (counted, then rolled back) */
     PGresult *res = PQexec(s_db, "BEGIN");
     PQclear(res);
@@ -453,8 +483,8 @@ static void test_conflict_is_proposed_not_linked(void **state)
              "RETURNING 1) SELECT count(*) FROM i", st, NULL);
     /* that e-mail again: no auto-link, a new citizen, proposals */
     s_add(&b, "x_dech", "X3", "received", "2024-03-04T09:00:00Z",
-          "{\"source_citizen_id\": \"X-3\", \"family_name\": \"BLANC\", \"given_names\": \"Lou\","
-          " \"email\": \"Famille.Blanc@example.fr\"}");
+          "{\"source_citizen_id\": \"X-3\", \"family_name\": \"BLANC\","
+          " \"email\": \"Famille.Blanc@example.fr\"}");      /* no given name: no veto */
     s_write(&b);
     long long g = s_citizen("x_dech", "X-3");
     assert_true(g != e && g != t);
@@ -495,6 +525,216 @@ static void test_strongest_kind_decides(void **state)
              "AND citizen_b = greatest($1::bigint, $2::bigint)", sp, sq);
 }
 
+#define FAMILY(key, given, born) "{\"source_citizen_id\": \"" key "\", \"family_name\": \"GARNIER\"," \
+    " \"given_names\": \"" given "\", " born "\"email\": \"famille.garnier@example.fr\"," \
+    " \"phone\": \"05 55 00 00 01\"}"
+
+static void test_veto_family_email(void **state)
+{
+    /* Marc is known; his wife Julie writes from the family e-mail and phone */
+    tbatch_t b = { 0 };
+    s_add(&b, "v_ec", "V1", "received", "2024-03-04T09:00:00Z",
+          FAMILY("V-1", "Marc", "\"birth_date\": \"1970-02-03\","));
+    s_write(&b);
+    long long marc = s_citizen("v_ec", "V-1");
+    s_add(&b, "v_urba", "V2", "received", "2024-03-05T09:00:00Z",
+          FAMILY("V-2", "Julie", "\"birth_date\": \"1972-08-09\","));
+    s_write(&b);
+    long long julie = s_citizen("v_urba", "V-2");
+    assert_true(julie > 0 && julie != marc);
+    s_expect("new", "SELECT rule FROM citizen_sources WHERE source = 'v_urba'", NULL, NULL);
+    /* the vetoed match is an open proposal at once, e-mail first */
+    char sm[24], sj[24];
+    snprintf(sm, sizeof sm, "%lld", marc);
+    snprintf(sj, sizeof sj, "%lld", julie);
+    const char *proposal = "SELECT rule || ':' || confidence || ':' || status FROM merge_proposals "
+                           "WHERE citizen_a = least($1::bigint, $2::bigint) "
+                           "AND citizen_b = greatest($1::bigint, $2::bigint)";
+    s_expect("email_conflict:0.5:open", proposal, sm, sj);
+
+    /* same birth date but another initial (no dates known on one side):
+       vetoed too; "M." without birth date is Marc, linked */
+    s_add(&b, "v_dech", "V3", "received", "2024-03-06T09:00:00Z", FAMILY("V-3", "Théo", ""));
+    s_add(&b, "v_dech", "V4", "received", "2024-03-06T09:00:00Z", FAMILY("V-4", "M.", ""));
+    s_write(&b);
+    long long theo = s_citizen("v_dech", "V-3");
+    assert_true(theo != marc && theo != julie);
+    assert_int_equal(s_citizen("v_dech", "V-4"), marc);
+    s_expect("email", "SELECT rule FROM citizen_sources WHERE source_citizen_id = 'V-4'", NULL, NULL);
+    /* Théo's e-mail and phone hit Marc and Julie, both vetoed: two proposals */
+    char st[24];
+    snprintf(st, sizeof st, "%lld", theo);
+    s_expect("email_conflict:0.5:open", proposal, st, sm);
+    s_expect("email_conflict:0.5:open", proposal, st, sj);
+    /* the proposals job adds nothing between these three */
+    s_number("SELECT cv_identity_propose()", NULL, NULL);
+    char three[80];
+    snprintf(three, sizeof three, "{%s,%s,%s}", sm, sj, st);
+    s_expect("3", "SELECT count(*) FROM merge_proposals WHERE citizen_a = ANY ($1::bigint[]) "
+             "AND citizen_b = ANY ($1::bigint[]) AND rule = 'email_conflict'", three, NULL);
+}
+
+static void test_veto_inside_batch(void **state)
+{
+    /* new pairs of one batch sharing a phone: joined only when their birth
+       dates and initials agree; one without birth date between two dates
+       joins nobody */
+    tbatch_t b = { 0 };
+    s_add(&b, "vb_ec", "B1", "received", "2024-03-04T09:00:00Z",
+          "{\"source_citizen_id\": \"B-1\", \"family_name\": \"HENRY\", \"given_names\": \"Paul\","
+          " \"birth_date\": \"1950-01-01\", \"phone\": \"04 78 00 00 02\"}");
+    s_add(&b, "vb_urba", "B2", "received", "2024-03-04T09:00:00Z",
+          "{\"source_citizen_id\": \"B-2\", \"family_name\": \"HENRY\", \"given_names\": \"Paul\","
+          " \"birth_date\": \"1980-06-06\", \"phone\": \"+33 4 78 00 00 02\"}");
+    s_add(&b, "vb_dech", "B3", "received", "2024-03-04T09:00:00Z",
+          "{\"source_citizen_id\": \"B-3\", \"family_name\": \"HENRY\", \"given_names\": \"P.\","
+          " \"phone\": \"0478000002\"}");
+    s_add(&b, "vb_demo", "B4", "received", "2024-03-04T09:00:00Z",
+          "{\"source_citizen_id\": \"B-4\", \"family_name\": \"Henry\", \"given_names\": \"paul\","
+          " \"birth_date\": \"1980-06-06\", \"phone\": \"04.78.00.00.02\"}");
+    long long before = s_number("SELECT count(*) FROM citizens", NULL, NULL);
+    s_write(&b);
+    long long father = s_citizen("vb_ec", "B-1"), son = s_citizen("vb_urba", "B-2");
+    long long unsure = s_citizen("vb_dech", "B-3");
+    assert_true(father != son && unsure != father && unsure != son);
+    assert_int_equal(s_citizen("vb_demo", "B-4"), son);
+    assert_int_equal(s_number("SELECT count(*) FROM citizens", NULL, NULL), before + 3);
+    char ids[80];
+    snprintf(ids, sizeof ids, "{%lld,%lld,%lld}", father, son, unsure);
+    s_expect("phone_conflict:3", "SELECT min(rule) || ':' || count(*) FROM merge_proposals "
+             "WHERE citizen_a = ANY ($1::bigint[]) AND citizen_b = ANY ($1::bigint[]) "
+             "AND rule = 'phone_conflict' AND status = 'open'", ids, NULL);
+}
+
+#define NOEL(mail) "{\"source_citizen_id\": \"N-1\", \"family_name\": \"NOEL\", \"given_names\": \"Ines\"," \
+    " \"email\": \"" mail "\"}"
+/* cv_ingest's 21 arrays for events of record N1 of pair (n_ec, N-1); $1 is
+   the list of statuses, $2 the identity blocks (text[], NULL elements: the
+   hub's "known pair, unchanged block") */
+#define NOEL_INGEST "SELECT string_agg(o_outcome, ',' ORDER BY o_idx) FROM cv_ingest(" \
+    "ARRAY(SELECT generate_subscripts($1::text[], 1) - 1)::int[], " \
+    "array_fill('n_ec'::text, ARRAY[cardinality($1::text[])]), " \
+    "ARRAY(SELECT 'h-' || s FROM unnest($1::text[]) s), " \
+    "array_fill('N-1'::text, ARRAY[cardinality($1::text[])]), convert_to('ACDEFHJKLM', 'UTF8'), " \
+    "ARRAY(SELECT 'N1-' || s FROM unnest($1::text[]) s), " \
+    "array_fill('demande'::text, ARRAY[cardinality($1::text[])]), " \
+    "array_fill('N1'::text, ARRAY[cardinality($1::text[])]), " \
+    "array_fill(NULL::text, ARRAY[cardinality($1::text[])]), " \
+    "array_fill('etat_civil'::text, ARRAY[cardinality($1::text[])]), " \
+    "array_fill('acte'::text, ARRAY[cardinality($1::text[])]), " \
+    "array_fill('web'::text, ARRAY[cardinality($1::text[])]), $1::text[], " \
+    "array_fill(NULL::text, ARRAY[cardinality($1::text[])]), " \
+    "array_fill(NULL::text, ARRAY[cardinality($1::text[])]), " \
+    "ARRAY(SELECT '2024-03-0' || (4 + i) || 'T09:00:00Z' FROM generate_subscripts($1::text[], 1) i), " \
+    "array_fill(NULL::text, ARRAY[cardinality($1::text[])]), " \
+    "array_fill(NULL::text, ARRAY[cardinality($1::text[])]), " \
+    "array_fill(NULL::text, ARRAY[cardinality($1::text[])]), $2::text[], " \
+    "array_fill('{}'::text, ARRAY[cardinality($1::text[])]))"
+
+static void test_known_pair_null_citizen(void **state)
+{
+    tbatch_t b = { 0 };
+    s_add(&b, "n_ec", "N1", "received", "2024-03-05T09:00:00Z", NOEL("ines.noel@example.org"));
+    s_write(&b);
+    long long c = s_citizen("n_ec", "N-1");
+    char sc[24];
+    snprintf(sc, sizeof sc, "%lld", c);
+    const char *state_sql =
+        "SELECT (SELECT identity::text || '|' || identity_at || '|' || citizen_id FROM citizen_sources "
+        "        WHERE source = 'n_ec') || ' ' || "
+        "       (SELECT string_agg(kind || ':' || value, ',' ORDER BY kind, value) FROM citizen_identifiers "
+        "        WHERE source = 'n_ec') || ' ' || (SELECT count(*) FROM citizens)";
+    char *before = s_value(state_sql, NULL, NULL);
+    assert_non_null(before);
+
+    /* the hub knows the pair and its block is unchanged: citizen NULL */
+    s_expect("stored", NOEL_INGEST, "{acknowledged}", "{NULL}");
+    char *after = s_value(state_sql, NULL, NULL);
+    assert_string_equal(after, before);             /* same citizen, identity, identifiers */
+    free(after);
+    s_expect(sc, "SELECT citizen_id::text FROM events WHERE source = 'n_ec' "
+             "AND event_id = 'N1-acknowledged'", NULL, NULL);
+    s_expect("acknowledged", "SELECT r.status FROM requests r JOIN request_sources s "
+             "ON s.request_id = r.id WHERE s.source = 'n_ec' AND r.citizen_id = $1::bigint", sc, NULL);
+
+    /* a changed block, then NULL in the same batch: the changed block is the
+       identity (not NULL), its new e-mail an identifier, the pair not re-linked */
+    s_expect("stored,stored", NOEL_INGEST, "{in_progress,resolved}",
+             "{\"" "{\\\"source_citizen_id\\\": \\\"N-1\\\", \\\"family_name\\\": \\\"NOEL\\\", "
+             "\\\"given_names\\\": \\\"Ines\\\", \\\"email\\\": \\\"ines@example.org\\\"}\", NULL}");
+    s_expect("ines@example.org", "SELECT identity->>'email' FROM citizen_sources WHERE source = 'n_ec'",
+             NULL, NULL);
+    s_expect("ines.noel@example.org,ines@example.org", "SELECT string_agg(value, ',' ORDER BY value) "
+             "FROM citizen_identifiers WHERE source = 'n_ec' AND kind = 'email' AND citizen_id = $1::bigint",
+             sc, NULL);
+    assert_int_equal(s_citizen("n_ec", "N-1"), c);
+    assert_int_equal(s_number("SELECT count(*) FROM events WHERE source = 'n_ec' AND citizen_id = $1::bigint",
+                              sc, NULL), 4);
+    free(before);
+}
+
+#define MERCIER(key, given, mail) "{\"source_citizen_id\": \"" key "\", \"family_name\": \"MERCIER\"," \
+    " \"given_names\": \"" given "\", \"email\": \"" mail "\"}"
+
+static void test_detach(void **state)
+{
+    /* Alex and Alix share the family e-mail, nothing tells them apart: linked */
+    tbatch_t b = { 0 };
+    s_add(&b, "d_ec", "D1", "received", "2024-03-04T09:00:00Z", MERCIER("D-1", "Alex", "mercier@example.fr"));
+    s_write(&b);
+    s_add(&b, "d_urba", "D2", "received", "2024-03-05T09:00:00Z", MERCIER("D-2", "Alix", "mercier@example.fr"));
+    s_add(&b, "d_urba", "D3", "received", "2024-03-05T10:00:00Z", MERCIER("D-2", "Alix", "mercier@example.fr"));
+    s_write(&b);
+    long long c = s_citizen("d_ec", "D-1");
+    assert_int_equal(s_citizen("d_urba", "D-2"), c);
+    char sc[24];
+    snprintf(sc, sizeof sc, "%lld", c);
+    s_refused("22023", "SELECT cv_citizen_detach($1::bigint, 'd_urba', 'D-9', 'agent-7')", sc, NULL);
+    s_refused("22023", "SELECT cv_citizen_detach(999999999, 'd_urba', 'D-2', 'agent-7')", NULL, NULL);
+
+    /* an agent detaches Alix: her pair, identifiers and requests move */
+    char *n = s_value("SELECT cv_citizen_detach($1::bigint, 'd_urba', 'D-2', 'agent-7')", sc, NULL);
+    assert_non_null(n);
+    assert_true(atoll(n) > c);
+    s_expect(n, "SELECT citizen_id::text FROM citizen_sources WHERE source = 'd_urba'", NULL, NULL);
+    s_expect("detached", "SELECT rule FROM citizen_sources WHERE source = 'd_urba'", NULL, NULL);
+    s_expect(sc, "SELECT string_agg(DISTINCT citizen_id::text, ',') FROM citizen_identifiers "
+             "WHERE source = 'd_ec'", NULL, NULL);
+    s_expect(n, "SELECT string_agg(DISTINCT citizen_id::text, ',') FROM citizen_identifiers "
+             "WHERE source = 'd_urba'", NULL, NULL);
+    s_expect(n, "SELECT string_agg(DISTINCT r.citizen_id::text, ',') FROM requests r "
+             "JOIN request_sources s ON s.request_id = r.id WHERE s.source = 'd_urba'", NULL, NULL);
+    s_expect(sc, "SELECT string_agg(DISTINCT r.citizen_id::text, ',') FROM requests r "
+             "JOIN request_sources s ON s.request_id = r.id WHERE s.source = 'd_ec'", NULL, NULL);
+    /* in the timeline: one event per moved request, ids and statuses only */
+    s_expect("2:civibus:received", "SELECT count(*) || ':' || min(source) || ':' || min(status) FROM events "
+             "WHERE kind = 'citizen_detach' AND citizen_id = $1::bigint", n, NULL);
+    /* answered once: never proposed again */
+    s_expect("email:rejected:agent-7", "SELECT rule || ':' || status || ':' || decided_by FROM merge_proposals "
+             "WHERE citizen_a = $1::bigint AND citizen_b = $2::bigint", sc, n);
+    s_number("SELECT cv_identity_propose()", NULL, NULL);
+    s_expect("1", "SELECT count(*) FROM merge_proposals WHERE citizen_a = $1::bigint "
+             "OR citizen_b = $1::bigint", n, NULL);
+    /* her next events follow her pair */
+    s_add(&b, "d_urba", "D2", "in_progress", "2024-03-06T09:00:00Z", MERCIER("D-2", "Alix", "mercier@example.fr"));
+    s_write(&b);
+    s_expect(n, "SELECT citizen_id::text FROM events WHERE source = 'd_urba' AND event_id = 'D2-in_progress'",
+             NULL, NULL);
+    /* refused: the pair is no longer there; a citizen's only pair */
+    s_refused("22023", "SELECT cv_citizen_detach($1::bigint, 'd_urba', 'D-2', 'agent-7')", sc, NULL);
+    s_refused("22023", "SELECT cv_citizen_detach($1::bigint, 'd_urba', 'D-2', 'agent-7')", n, NULL);
+
+    /* two pairs of one source on a citizen: whose requests are whose is unknown */
+    s_add(&b, "d_dech", "E1", "received", "2024-03-04T09:00:00Z", MERCIER("E-1", "Lou", "lou@example.fr"));
+    s_add(&b, "d_dech", "E2", "received", "2024-03-04T09:00:00Z", MERCIER("E-2", "Lou", "lou@example.fr"));
+    s_write(&b);
+    char se[24];
+    snprintf(se, sizeof se, "%lld", s_citizen("d_dech", "E-1"));
+    assert_int_equal(s_citizen("d_dech", "E-2"), atoll(se));
+    s_refused("55000", "SELECT cv_citizen_detach($1::bigint, 'd_dech', 'E-1', 'agent-7')", se, NULL);
+    free(n);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -505,6 +745,10 @@ int main(void)
         cmocka_unit_test(test_weak_match_proposed_then_merge_split),
         cmocka_unit_test(test_conflict_is_proposed_not_linked),
         cmocka_unit_test(test_strongest_kind_decides),
+        cmocka_unit_test(test_veto_family_email),
+        cmocka_unit_test(test_veto_inside_batch),
+        cmocka_unit_test(test_known_pair_null_citizen),
+        cmocka_unit_test(test_detach),
     };
     return cmocka_run_group_tests(tests, s_group_setup, s_group_teardown);
 }
