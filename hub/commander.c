@@ -19,7 +19,9 @@
 
     The same thread, having a connection off the ingest path, also runs the
     identity job that proposes weak matches to agents (cv_identity_propose,
-    docs/identity.md) every identity.propose_interval_ms. */
+    docs/identity.md) every identity.propose_interval_ms, and LISTENs on
+    'civibus_identity', which an erasure notifies: the store then forgets
+    the identity blocks it cached. */
 #include "commander.h"
 
 #include <inttypes.h>
@@ -84,7 +86,7 @@ static void s_connect(state_t *st)
     PGconn *conn = PQconnectdbParams(keys, values, 1);
     PGresult *res = NULL;
     if (conn && PQstatus(conn) == CONNECTION_OK)
-        res = PQexec(conn, "LISTEN civibus_commands");
+        res = PQexec(conn, "LISTEN civibus_commands; LISTEN civibus_identity");
     if (!res || PQresultStatus(res) != PGRES_COMMAND_OK) {
         if (!st->down_logged) {
             const char *msg = conn ? PQerrorMessage(conn) : "out of memory";
@@ -105,9 +107,11 @@ static void s_connect(state_t *st)
     st->conn = conn;
     st->backoff_ms = 100;
     st->wake = true;
+    cv_store_forget_identities();            /* an erasure may have gone unheard meanwhile */
 }
 
-/* Reads notifications; any of them means "look again". */
+/* Reads notifications: civibus_identity (an erasure) empties the store's
+   identity cache; any other means "look again" for commands. */
 static void s_on_notify(state_t *st)
 {
     if (!PQconsumeInput(st->conn)) {
@@ -116,7 +120,10 @@ static void s_on_notify(state_t *st)
     }
     PGnotify *n;
     while ((n = PQnotifies(st->conn))) {
-        st->wake = true;
+        if (strcmp(n->relname, "civibus_identity") == 0)
+            cv_store_forget_identities();
+        else
+            st->wake = true;
         PQfreemem(n);
     }
 }

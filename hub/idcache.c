@@ -1,10 +1,10 @@
 /*  idcache — see idcache.h.
 
     The table is an array of sets of WAYS slots; a key's set is chosen by
-    its low bits, and it may sit in any slot of that set (0 marks a free
-    slot). Lookup reads one set: a cache line. Each set has a cursor that
-    names the slot the next eviction takes, so a set keeps its WAYS most
-    recently added keys. */
+    its low bits, and it may sit in any slot of that set (key 0 marks a
+    free slot). Lookup reads one set: one cache line. Each set has a cursor
+    that names the slot the next eviction takes, so a set keeps its WAYS
+    most recently added keys. */
 #include "idcache.h"
 
 #include <sodium.h>
@@ -14,8 +14,12 @@
 #define WAYS 4
 #define KEY_INPUT_MAX 512       /* source (< 64) NUL id (<= 200 by the model) */
 
+typedef struct {
+    uint64_t key, block;
+} slot_t;
+
 struct cv_idcache {
-    uint64_t *slots;            /* sets * WAYS */
+    slot_t *slots;              /* sets * WAYS */
     uint8_t *cursor;            /* per set: next slot to evict */
     size_t sets;                /* power of two */
     uint64_t evictions;
@@ -55,54 +59,68 @@ void cv_idcache_destroy(cv_idcache_t **self_p)
     *self_p = NULL;
 }
 
+static uint64_t s_hash(const cv_idcache_t *self, const void *data, size_t len)
+{
+    unsigned char out[crypto_shorthash_BYTES];
+    crypto_shorthash(out, data, len, self->key);
+    uint64_t h;
+    memcpy(&h, out, sizeof h);
+    return h ? h : 1;                   /* 0 marks a free slot */
+}
+
 uint64_t cv_idcache_key(const cv_idcache_t *self, const char *source, const char *id, size_t id_len)
 {
-    unsigned char in[KEY_INPUT_MAX], out[crypto_shorthash_BYTES];
+    unsigned char in[KEY_INPUT_MAX];
     size_t slen = strlen(source);
     if (slen + 1 + id_len > sizeof in)
         return 0;
     memcpy(in, source, slen);
     in[slen] = '\0';                    /* keeps ("ab", "c") apart from ("a", "bc") */
     memcpy(in + slen + 1, id, id_len);
-    crypto_shorthash(out, in, slen + 1 + id_len, self->key);
-    uint64_t key;
-    memcpy(&key, out, sizeof key);
-    return key ? key : 1;               /* 0 marks a free slot */
+    return s_hash(self, in, slen + 1 + id_len);
 }
 
-static uint64_t *s_set(const cv_idcache_t *self, uint64_t key)
+uint64_t cv_idcache_block(const cv_idcache_t *self, const char *text, size_t len)
+{
+    return s_hash(self, text, len);
+}
+
+static slot_t *s_set(const cv_idcache_t *self, uint64_t key)
 {
     return self->slots + (key & (self->sets - 1)) * WAYS;
 }
 
-bool cv_idcache_has(const cv_idcache_t *self, uint64_t key)
+uint64_t cv_idcache_get(const cv_idcache_t *self, uint64_t key)
 {
     if (key == 0)
-        return false;
-    const uint64_t *set = s_set(self, key);
+        return 0;
+    const slot_t *set = s_set(self, key);
     for (int w = 0; w < WAYS; w++)
-        if (set[w] == key)
-            return true;
-    return false;
+        if (set[w].key == key)
+            return set[w].block;
+    return 0;
 }
 
-void cv_idcache_add(cv_idcache_t *self, uint64_t key)
+void cv_idcache_put(cv_idcache_t *self, uint64_t key, uint64_t block)
 {
     if (key == 0)
         return;
-    uint64_t *set = s_set(self, key);
-    for (int w = 0; w < WAYS; w++) {
-        if (set[w] == key)
-            return;
-        if (set[w] == 0) {
-            set[w] = key;
+    slot_t *set = s_set(self, key);
+    for (int w = 0; w < WAYS; w++)
+        if (set[w].key == key || set[w].key == 0) {
+            set[w] = (slot_t) { key, block };
             return;
         }
-    }
     size_t s = (size_t) (key & (self->sets - 1));
-    set[self->cursor[s]] = key;
+    set[self->cursor[s]] = (slot_t) { key, block };
     self->cursor[s] = (uint8_t) ((self->cursor[s] + 1) % WAYS);
     self->evictions++;
+}
+
+void cv_idcache_clear(cv_idcache_t *self)
+{
+    memset(self->slots, 0, self->sets * WAYS * sizeof *self->slots);
+    memset(self->cursor, 0, self->sets);
 }
 
 size_t cv_idcache_capacity(const cv_idcache_t *self)

@@ -31,6 +31,7 @@ struct cv_ingest {
     zsock_t *pub;                 /* XPUB: it tells us whether anyone listens */
     int64_t subscribed_topics;    /* topics with at least one subscriber */
     cv_writer_t *writer;
+    const cv_store_t *store;      /* owned by the writer; only its atomic counters are read here */
     cv_commander_t *commander;    /* outbound commands (commander.c) */
     cv_metrics_t *metrics;        /* counters for /metrics (metrics.c) */
     int64_t submitted_us;         /* when the batch in flight went to the writer */
@@ -231,6 +232,9 @@ static void s_on_committed(cv_ingest_t *self)
         committed = b->items[i].outcome != CV_OUT_NONE;
     if (committed)
         cv_metrics_batch(self->metrics, b->n, cv_metrics_now_us() - self->submitted_us);
+    uint64_t hits, misses;
+    cv_store_identity_cache_stats(self->store, &hits, &misses);
+    cv_metrics_identity_cache(self->metrics, hits, misses);
     /* The next batch goes to the writer first: PostgreSQL works on it while
        this one is answered and freed (a few ms of CPU for 1,000 events). */
     self->inflight = NULL;
@@ -623,6 +627,7 @@ cv_ingest_t *cv_ingest_new(const cv_hub_config_t *config, cv_store_t *store, cha
                 v6 ? "]" : "", port);
     }
     self->writer = cv_writer_new(store);
+    self->store = store;
     self->commander = cv_commander_new(config);
     if (!self->commander) {
         snprintf(err, errlen, "cannot start the commander thread");

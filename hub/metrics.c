@@ -52,6 +52,7 @@ struct cv_metrics {
     histogram_t batch_size;
     histogram_t commit_latency;             /* stored in microseconds, exposed in seconds */
     atomic_int_least64_t pending_bytes;
+    atomic_uint_least64_t identity_hits, identity_misses;
     struct MHD_Daemon *daemon;
 };
 
@@ -146,6 +147,14 @@ void cv_metrics_pending_bytes(cv_metrics_t *self, int64_t bytes)
         atomic_store_explicit(&self->pending_bytes, bytes, memory_order_relaxed);
 }
 
+void cv_metrics_identity_cache(cv_metrics_t *self, uint64_t hits, uint64_t misses)
+{
+    if (!self)
+        return;
+    atomic_store_explicit(&self->identity_hits, hits, memory_order_relaxed);
+    atomic_store_explicit(&self->identity_misses, misses, memory_order_relaxed);
+}
+
 int64_t cv_metrics_now_us(void)
 {
     struct timespec ts;
@@ -227,6 +236,13 @@ char *cv_metrics_render(cv_metrics_t *self, size_t *len)
                  "# TYPE civibus_hub_pending_bytes gauge\n"
                  "civibus_hub_pending_bytes %" PRId64 "\n",
             (int64_t) atomic_load_explicit(&self->pending_bytes, memory_order_relaxed));
+    fprintf(out, "# HELP civibus_hub_identity_cache_total Events whose identity block the hub's cache "
+                 "knew unchanged (hit: sent without it) or not (miss).\n"
+                 "# TYPE civibus_hub_identity_cache_total counter\n"
+                 "civibus_hub_identity_cache_total{result=\"hit\"} %" PRIu64 "\n"
+                 "civibus_hub_identity_cache_total{result=\"miss\"} %" PRIu64 "\n",
+            (uint64_t) atomic_load_explicit(&self->identity_hits, memory_order_relaxed),
+            (uint64_t) atomic_load_explicit(&self->identity_misses, memory_order_relaxed));
     if (fclose(out) != 0) {
         free(text);
         return NULL;

@@ -44,6 +44,8 @@ void cv_metrics_session(cv_metrics_t *self, int source, bool open);
 /* A committed batch: its items and the time from hand-over to commit. */
 void cv_metrics_batch(cv_metrics_t *self, size_t items, int64_t commit_us);
 void cv_metrics_pending_bytes(cv_metrics_t *self, int64_t bytes);
+/* The store's identity cache counters, as totals. */
+void cv_metrics_identity_cache(cv_metrics_t *self, uint64_t hits, uint64_t misses);
 
 /* Monotonic clock in microseconds, for commit_us. */
 int64_t cv_metrics_now_us(void);

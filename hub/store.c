@@ -4,7 +4,7 @@
     file moves batches in and outcomes out, and owns the transaction:
 
       BEGIN
-        SELECT * FROM cv_ingest($1..$22)  the EVENT items as 21 parallel arrays,
+        SELECT * FROM cv_ingest($1..$21)  the EVENT items as 20 parallel arrays,
                                           one per field, in binary format, and
                                           tracking code candidates
         SELECT * FROM cv_command_results  RESULT items (commander.c), only when
@@ -22,10 +22,11 @@
     with nothing trusted; the caller reconnects and resends the batch.
 
     Identity. Each event's (source, source citizen id) pair is looked up in
-    a bounded cache of pairs known to be linked (idcache.c); the last array
-    tells cv_ingest which pairs identity resolution may skip. A pair enters
-    the cache once a batch that stored (or found) one of its events has
-    committed.
+    a bounded cache (idcache.c) of the identity blocks PostgreSQL holds:
+    an unchanged block is sent as NULL, which identity resolution and the
+    identity update skip. cv_ingest says, per element sent with a block,
+    whether that block is now the stored one; those enter the cache after
+    COMMIT. An erasure (cv_store_forget_identities) empties it.
 
     Error texts never carry values: for a data error only the SQLSTATE is
     kept (PostgreSQL's message may quote the refused value). */
@@ -64,7 +65,7 @@ enum {
     P_IDX, P_SOURCE, P_HASH, P_CITIZEN_KEY, P_CODES,
     P_EVENT_ID, P_KIND, P_RECORD_ID, P_REQUEST_REF, P_SERVICE, P_CATEGORY, P_CHANNEL,
     P_STATUS, P_SOURCE_STATUS, P_SOURCE_CHANNEL, P_OCCURRED_AT, P_DUE_AT,
-    P_SUMMARY, P_EXTRA, P_CITIZEN, P_RAW, P_LINKED, N_PARAMS
+    P_SUMMARY, P_EXTRA, P_CITIZEN, P_RAW, N_PARAMS
 };
 
 /* The event's own fields, for P_EVENT_ID .. P_CITIZEN. */
@@ -74,31 +75,31 @@ static const char *s_fields[] = {
     "summary", "extra", "citizen"
 };
 
-#define BOOL_OID       16
 #define BYTEA_OID      17
 #define INT4_OID       23
 #define TEXT_OID       25
 #define INT4ARRAY_OID  1007
 #define TEXTARRAY_OID  1009
-#define BOOLARRAY_OID  1000
 
 struct cv_store {
     PGconn *conn;
     column_t params[N_PARAMS];  /* cv_ingest's arguments, reused */
     cv_buf_t buf;                  /* dead letters (jsonb) and JSON scratch, reused */
     size_t *ev;                 /* positions of the EVENT items of the batch */
-    uint64_t *pair;             /* per ev: its citizen pair's cache key (0: none) */
+    uint64_t *pair, *block;     /* per ev: cache keys of its citizen pair and block (0: none) */
+    bool *current;              /* per ev: its block is the stored one (cv_ingest says) */
     size_t ev_cap;
-    cv_idcache_t *idcache;      /* pairs known linked, or NULL */
-    uint64_t idcache_hits, idcache_misses;
+    cv_idcache_t *idcache;      /* stored blocks of pairs, or NULL */
+    uint64_t idcache_epoch;     /* of s_forget when the cache was last emptied */
+    _Atomic uint64_t idcache_hits, idcache_misses;   /* read by the ingest thread */
     char sqlstate[6];           /* of the last data error */
     char error[512];
 };
 
 static const char *s_ingest_sql =
-    "SELECT o_idx, o_outcome, o_event_seq, o_request_id, o_tracking_code, o_flagged "
+    "SELECT o_idx, o_outcome, o_event_seq, o_request_id, o_tracking_code, o_flagged, o_identity_current "
     "FROM cv_ingest($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, "
-    "$18, $19, $20, $21, $22)";
+    "$18, $19, $20, $21)";
 
 static const char *s_dead_sql =
     "INSERT INTO dead_letters (source, event_id, reason, detail, payload, payload_hash, payload_bytes) "
@@ -301,8 +302,7 @@ static int s_session(cv_store_t *self)
         return S_FAIL;
     Oid types[N_PARAMS];
     for (int p = 0; p < N_PARAMS; p++)
-        types[p] = p == P_IDX ? INT4ARRAY_OID : p == P_CODES ? BYTEA_OID
-                 : p == P_LINKED ? BOOLARRAY_OID : TEXTARRAY_OID;
+        types[p] = p == P_IDX ? INT4ARRAY_OID : p == P_CODES ? BYTEA_OID : TEXTARRAY_OID;
     if (s_prepare(self, "cv_ingest", s_ingest_sql, N_PARAMS, types) < 0
         || s_prepare(self, "cv_dead", s_dead_sql, 0, NULL) < 0)
         return S_FAIL;
@@ -358,6 +358,8 @@ void cv_store_destroy(cv_store_t **self_p)
     free(self->buf.data);
     free(self->ev);
     free(self->pair);
+    free(self->block);
+    free(self->current);
     cv_idcache_destroy(&self->idcache);
     free(self);
     *self_p = NULL;
@@ -504,6 +506,7 @@ static int s_read_outcomes(cv_store_t *self, PGresult *res, cv_store_item_t *ite
         it->request_id = strtoll(PQgetvalue(res, (int) r, 3), NULL, 10);
         snprintf(it->tracking_code, sizeof it->tracking_code, "%s", PQgetvalue(res, (int) r, 4));
         it->transition_flagged = PQgetvalue(res, (int) r, 5)[0] == 't';
+        self->current[lo + r] = PQgetvalue(res, (int) r, 6)[0] == 't';
     }
     return S_OK;
 }
@@ -542,13 +545,6 @@ static void s_col_int(column_t *c, uint32_t v)
     c->count++;
 }
 
-static void s_col_bool(column_t *c, bool v)
-{
-    s_put32(&c->data, 1);
-    cv_buf_add(&c->data, v ? "\1" : "\0", 1);
-    c->count++;
-}
-
 static void s_col_finish(column_t *c, uint32_t element_oid)
 {
     if (c->data.failed)
@@ -570,6 +566,31 @@ static void s_col_json(cv_store_t *self, column_t *c, const json_t *value, bool 
         s_buf_json(&self->buf, value);
         s_col_text(c, self->buf.data, self->buf.len);
     }
+}
+
+/* The citizen block of ev[k]: NULL when the cache knows it is the one
+   stored for its pair, its JSON text otherwise. */
+static void s_col_citizen(cv_store_t *self, column_t *c, const cv_store_item_t *it, size_t k)
+{
+    const char *text = it->citizen_json;
+    size_t len = it->citizen_json_len;
+    if (!it->prepared) {
+        const json_t *citizen = json_object_get(it->event, "citizen");
+        self->buf.len = 0;
+        if (citizen && !json_is_null(citizen))
+            s_buf_json(&self->buf, citizen);
+        text = self->buf.len ? self->buf.data : NULL;
+        len = self->buf.len;
+    }
+    self->block[k] = self->pair[k] && text ? cv_idcache_block(self->idcache, text, len) : 0;
+    if (self->block[k] && cv_idcache_get(self->idcache, self->pair[k]) == self->block[k]) {
+        s_col_text(c, NULL, 0);              /* unchanged: nothing to resolve or update */
+        self->idcache_hits++;
+        return;
+    }
+    if (self->block[k])
+        self->idcache_misses++;
+    s_col_text(c, text, len);
 }
 
 /* Fills the parameters with the EVENT items ev[lo..hi): one array per
@@ -599,18 +620,13 @@ static int s_build(cv_store_t *self, cv_store_item_t *items, size_t lo, size_t h
             key = s_citizen_key(it->event, hashkey, &key_len);
         s_col_text(&p[P_CITIZEN_KEY], key, key_len);
         self->pair[k] = key && self->idcache ? cv_idcache_key(self->idcache, it->source, key, key_len) : 0;
-        bool linked = self->pair[k] && cv_idcache_has(self->idcache, self->pair[k]);
-        s_col_bool(&p[P_LINKED], linked);
-        if (self->pair[k])
-            linked ? self->idcache_hits++ : self->idcache_misses++;
-        for (int f = P_EVENT_ID; f <= P_CITIZEN; f++)
+        self->current[k] = false;
+        for (int f = P_EVENT_ID; f < P_CITIZEN; f++)
             if (it->prepared && f == P_EXTRA)
                 s_col_text(&p[f], it->extra_json, it->extra_json_len);
-            else if (it->prepared && f == P_CITIZEN)
-                s_col_text(&p[f], it->citizen_json, it->citizen_json_len);
             else
-                s_col_json(self, &p[f], json_object_get(it->event, s_fields[f - P_EVENT_ID]),
-                           f == P_EXTRA || f == P_CITIZEN);
+                s_col_json(self, &p[f], json_object_get(it->event, s_fields[f - P_EVENT_ID]), f == P_EXTRA);
+        s_col_citizen(self, &p[P_CITIZEN], it, k);
         if (it->raw)
             s_col_text(&p[P_RAW], it->raw, it->raw_len);
         else
@@ -619,7 +635,7 @@ static int s_build(cv_store_t *self, cv_store_item_t *items, size_t lo, size_t h
     bool oom = false;
     for (int k = 0; k < N_PARAMS; k++) {
         if (k != P_CODES)
-            s_col_finish(&p[k], k == P_IDX ? INT4_OID : k == P_LINKED ? BOOL_OID : TEXT_OID);
+            s_col_finish(&p[k], k == P_IDX ? INT4_OID : TEXT_OID);
         oom |= p[k].data.failed;
         p[k].data.failed = false;
     }
@@ -801,11 +817,17 @@ static int s_collect(cv_store_t *self, cv_store_item_t *items, size_t n, size_t 
         if (grown)
             self->ev = grown;
         uint64_t *pairs = grown ? realloc(self->pair, n * sizeof *pairs) : NULL;
-        if (!pairs) {
+        if (pairs)
+            self->pair = pairs;
+        uint64_t *blocks = pairs ? realloc(self->block, n * sizeof *blocks) : NULL;
+        if (blocks)
+            self->block = blocks;
+        bool *current = blocks ? realloc(self->current, n * sizeof *current) : NULL;
+        if (!current) {
             s_fail(self, "out of memory for a batch of %zu items", n);
             return S_FAIL;
         }
-        self->pair = pairs;
+        self->current = current;
         self->ev_cap = n;
     }
     *m = 0;
@@ -831,16 +853,23 @@ static int s_abort(cv_store_t *self, cv_store_item_t *items, size_t n)
     return -1;
 }
 
-/* After COMMIT: the pairs of stored or duplicate events are linked. */
-static void s_remember_pairs(cv_store_t *self, const cv_store_item_t *items, size_t m)
+/* After COMMIT: the blocks PostgreSQL holds now. */
+static void s_remember_blocks(cv_store_t *self, size_t m)
 {
     if (!self->idcache)
         return;
-    for (size_t k = 0; k < m; k++) {
-        cv_outcome_t o = items[self->ev[k]].outcome;
-        if (self->pair[k] && (o == CV_OUT_STORED || o == CV_OUT_DUPLICATE))
-            cv_idcache_add(self->idcache, self->pair[k]);
-    }
+    for (size_t k = 0; k < m; k++)
+        if (self->current[k] && self->pair[k] && self->block[k])
+            cv_idcache_put(self->idcache, self->pair[k], self->block[k]);
+}
+
+/* Bumped by cv_store_forget_identities (any thread); each store empties
+   its cache before its next batch when it sees a new value. */
+static _Atomic uint64_t s_forget;
+
+void cv_store_forget_identities(void)
+{
+    s_forget++;
 }
 
 int cv_store_set_identity_cache(cv_store_t *self, size_t pairs)
@@ -849,6 +878,7 @@ int cv_store_set_identity_cache(cv_store_t *self, size_t pairs)
     if (pairs == 0)
         return 0;
     self->idcache = cv_idcache_new(pairs);
+    self->idcache_epoch = s_forget;
     if (!self->idcache) {
         s_fail(self, "out of memory for an identity cache of %zu pairs", pairs);
         return -1;
@@ -867,6 +897,11 @@ int cv_store_write_batch(cv_store_t *self, cv_store_item_t *items, size_t n)
     s_reset_outputs(items, n);
     if (n == 0)
         return 0;
+    if (self->idcache && self->idcache_epoch != s_forget) {
+        self->idcache_epoch = s_forget;       /* an erasure: stored blocks went */
+        cv_idcache_clear(self->idcache);
+        cv_info("store", "identity cache emptied (identity blocks were erased)");
+    }
     size_t m;
     if (s_collect(self, items, n, &m) != S_OK)
         return s_abort(self, items, n);
@@ -908,7 +943,7 @@ int cv_store_write_batch(cv_store_t *self, cv_store_item_t *items, size_t n)
     for (size_t i = 0; i < n; i++)
         if (items[i].kind == CV_ITEM_DEAD)
             items[i].outcome = CV_OUT_DEAD_LETTERED;
-    s_remember_pairs(self, items, m);
+    s_remember_blocks(self, m);
     self->error[0] = '\0';
     return 0;
 }

@@ -96,13 +96,19 @@ void cv_store_destroy(cv_store_t **self_p);
 int cv_store_write_batch(cv_store_t *self, cv_store_item_t *items, size_t n);
 int cv_store_reconnect(cv_store_t *self);
 
-/* Keeps up to `pairs` (source, source citizen id) pairs known to be linked
-   in a bounded cache (idcache.h), so identity resolution skips them; 0
-   turns the cache off (the default). -1 when out of memory. */
+/* Remembers the stored identity block of up to `pairs` (source, source
+   citizen id) pairs in a bounded cache (idcache.h), so an unchanged block
+   skips identity resolution; 0 turns the cache off (the default). -1 when
+   out of memory. */
 int cv_store_set_identity_cache(cv_store_t *self, size_t pairs);
 
-/* Events whose pair the cache knew (hits) or did not (misses). */
+/* Events sent without their block, the cache knowing it (hits), or with it
+   (misses). Safe from another thread than the store's. */
 void cv_store_identity_cache_stats(const cv_store_t *self, uint64_t *hits, uint64_t *misses);
+
+/* Makes every store of the process empty its cache before its next batch
+   (any thread): identity blocks were erased (cv_citizen_erase). */
+void cv_store_forget_identities(void);
 
 /* Last error text (no personal data), for logs. */
 const char *cv_store_error(const cv_store_t *self);

@@ -11,6 +11,8 @@ js() { python3 -c "import json,sys; d=json.load(open('$W/body')); print($1)"; }
 CID=$(q "select citizen_id from citizen_sources where identity ? 'email' order by citizen_id limit 1")
 [ -n "$CID" ] || fail "no citizen with an e-mail in the demo data"
 EMAIL=$(q "select identity->>'email' from citizen_sources where citizen_id = $CID limit 1")
+SCID=$(q "select source_citizen_id from citizen_sources where citizen_id = $CID and source = 'demo' limit 1")
+[ -n "$SCID" ] || fail "the citizen has no demo pair"
 events=$(q "select count(*) from events")
 others=$(q "select count(*) from citizen_sources where citizen_id <> $CID")
 other_ids=$(q "select count(*) from citizen_identifiers where citizen_id <> $CID")
@@ -34,6 +36,17 @@ grep -qF "$EMAIL" "$W/erase.out" && fail "personal data in civibusctl's output"
 get "/v1/citizens?email=$EMAIL" "$T_SUP"
 [ "$(js 'len(d["items"])')" = 0 ] || fail "the API still finds the erased citizen"
 ok "erasure deletes identities, identifiers and raw records of one citizen; the timeline stays"
+
+# the hub had cached that pair's identity block (to send it as NULL when unchanged): the
+# erasure tells it to forget, so the next events about the person bring the block back
+sleep 0.5
+gen_demo 40 1 2 >"$W/d2.jsonl"
+replay demo "$W/d2.jsonl" --timeout 60
+[ "$REPLAY_RC" -eq 0 ] || fail "replay: $(cat "$W/replay.out")"
+[ "$(q "select identity->>'email' from citizen_sources where source = 'demo' and source_citizen_id = '$SCID'")" = "$EMAIL" ] \
+    || fail "after the erasure, a new event stored the pair without its identity"
+grep -q "identity cache emptied" "$W/hub.log" || fail "the hub did not hear of the erasure"
+ok "after an erasure the hub forgets the cached identity; new events bring the person back"
 
 "$CTL" --config "$W/api.yaml" citizen erase 99999999 >"$W/erase2.out" 2>&1 && fail "erasing an unknown citizen succeeded"
 grep -q "unknown citizen" "$W/erase2.out" || fail "unknown citizen: $(cat "$W/erase2.out")"

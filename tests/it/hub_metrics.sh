@@ -81,6 +81,8 @@ expect 'civibus_hub_adapter_sessions_opened_total{source="demo"}' 1
 expect_soon 'civibus_hub_adapter_session_open{source="demo"}' 0
 [ "$(m 'civibus_hub_events_stored_total{source="demo"}')" = "$(q "select count(*) from events where source = 'demo'")" ] \
     || fail "stored counter differs from the events table"
+hits1=$(m 'civibus_hub_identity_cache_total{result="hit"}') miss1=$(m 'civibus_hub_identity_cache_total{result="miss"}')
+[ $((hits1 + miss1)) = 40 ] || fail "identity cache: $hits1 hits + $miss1 misses for 40 events with a citizen"
 ok "first replay: received 43, stored 40, 3 dead-lettered by reason, session opened and closed"
 
 # the same file again: 40 duplicates; the 3 bad records are rejected (NACKed) again
@@ -108,7 +110,10 @@ expect 'civibus_hub_adapter_sessions_opened_total{source="demo2"}' 1
 [ "$(q "select count(*) from events")" = 50 ] || fail "events: $(q "select count(*) from events")"
 [ "$(m 'civibus_hub_events_dead_lettered_total{source="demo",reason="id_reused"}')" \
   = "$(q "select count(*) from dead_letters where reason = 'id_reused'")" ] || fail "id_reused differs from dead_letters"
-ok "resent: 40 duplicates, bad records counted again, id_reused 1; demo2 counted apart"
+# the 41 resent demo events carry blocks the hub now knows stored: all hits; demo2's 10 miss
+expect 'civibus_hub_identity_cache_total{result="hit"}' $((hits1 + 41))
+expect 'civibus_hub_identity_cache_total{result="miss"}' $((miss1 + 10))
+ok "resent: 40 duplicates, bad records counted again, id_reused 1; demo2 counted apart; identity cache hits"
 
 # a long-lived adapter session (driver none): the gauge is 1 while it runs, 0 once it stops
 cp "$W/adapter.yaml" "$W/adapter-run.yaml"
@@ -136,14 +141,14 @@ awk '$1 == "civibus_hub_commit_latency_seconds_sum" { exit !($2 > 0 && $2 < 60) 
     || fail "commit latency sum: $(m civibus_hub_commit_latency_seconds_sum)"
 ok "histograms: $batches batches, 97 items, latency sum $(m civibus_hub_commit_latency_seconds_sum) s"
 
-# only the labels source and reason, only configured source names; no record value anywhere
+# only the labels source, reason, le and result; only configured source names; no record value anywhere
 grep -v '^#' "$W/metrics.txt" | grep -o '{[^}]*}' | tr -d '{}' | tr ',' '\n' | cut -d= -f1 | sort -u >"$W/labels.txt"
-[ "$(grep -vxE 'source|reason|le' "$W/labels.txt")" = "" ] || fail "unexpected labels: $(cat "$W/labels.txt")"
+[ "$(grep -vxE 'source|reason|le|result' "$W/labels.txt")" = "" ] || fail "unexpected labels: $(cat "$W/labels.txt")"
 [ "$(grep -o 'source="[^"]*"' "$W/metrics.txt" | sort -u | tr '\n' ' ')" = 'source="demo" source="demo2" ' ] \
     || fail "unexpected source labels"
 grep -qiE 'DUPONT|LEFÈVRE|usager|Église|BROKEN|BAD-UTF8|D-[0-9]' "$W/metrics.txt" && fail "record values in /metrics"
 grep -qiE 'LEFÈVRE|usager[0-9]+@|Église' "$W/hub.log" && fail "personal data in the hub log"
-ok "labels are source, reason (and le); no record value"
+ok "labels are source, reason, result (and le); no record value"
 
 hub_stop || fail "hub did not stop cleanly"
 curl -s --max-time 2 -o /dev/null "$URL/metrics" && fail "metrics still served after the hub stopped"

@@ -828,68 +828,73 @@ static void test_personal_data_tables(void **state)
     cv_store_destroy(&store);
 }
 
-/* The hub's cache of linked pairs: a known pair skips identity resolution
-   and still reaches its citizen; the SQL side skips resolution only for
-   the elements the hub marks linked (seen here with a pair that shares
-   an e-mail with a known citizen: marked linked, it is not linked to it). */
+static void s_ic_event(cv_store_t *store, const char *source, const char *event_id, const char *family,
+                       const char *email, cv_outcome_t outcome)
+{
+    tbatch_t b = { 0 };
+    json_t *e = s_ev(source, event_id, "RIC1", "received", "2024-03-04T09:00:00Z");
+    s_set_citizen(e, "CIT-1", family);
+    if (email)
+        json_object_set_new(json_object_get(e, "citizen"), "email", json_string(email));
+    json_object_set_new(e, "category", json_string("ic_category"));
+    s_add_event(&b, source, e);
+    s_write(store, &b);
+    assert_int_equal(b.items[0].outcome, outcome);
+    s_batch_free(&b);
+}
+
+static void s_ic_stats(cv_store_t *store, uint64_t hits, uint64_t misses)
+{
+    uint64_t h, m;
+    cv_store_identity_cache_stats(store, &h, &m);
+    assert_int_equal(h, hits);
+    assert_int_equal(m, misses);
+}
+
+/* The store's cache of stored identity blocks: an unchanged block is sent
+   as NULL (a hit) and changes nothing; a changed one is sent, stored, and
+   its new e-mail recorded; the cache learns only what PostgreSQL confirms,
+   and an erasure empties it. */
 static void test_identity_cache(void **state)
 {
     cv_store_t *store = s_store();
     assert_int_equal(cv_store_set_identity_cache(store, 1000), 0);
-    uint64_t hits, misses;
-    tbatch_t b = { 0 };
-    json_t *e = s_ev("t_ic", "IC1", "RIC1", "received", "2024-03-04T09:00:00Z");
-    s_set_citizen(e, "CIT-1", "LEROY");
-    s_add_event(&b, "t_ic", e);
-    s_write(store, &b);
-    assert_int_equal(b.items[0].outcome, CV_OUT_STORED);
-    s_batch_free(&b);
-    cv_store_identity_cache_stats(store, &hits, &misses);
-    assert_int_equal(hits, 0);
-    assert_int_equal(misses, 1);
+    s_ic_event(store, "t_ic", "IC1", "LEROY", NULL, CV_OUT_STORED);
+    s_ic_stats(store, 0, 1);
+    s_ic_event(store, "t_ic", "IC2", "LEROY", NULL, CV_OUT_STORED);          /* same block */
+    s_ic_stats(store, 1, 1);
+    s_ic_event(store, "t_ic", "IC1", "LEROY", NULL, CV_OUT_DUPLICATE);       /* a resend */
+    s_ic_stats(store, 2, 1);
+    s_expect_value("2", "SELECT count(*) FROM events WHERE source = 't_ic' AND citizen_id = "
+                   "(SELECT citizen_id FROM citizen_sources WHERE source = 't_ic')", NULL, NULL);
+    s_expect_value("LEROY", "SELECT identity->>'family_name' FROM citizen_sources WHERE source = 't_ic'",
+                   NULL, NULL);
 
-    e = s_ev("t_ic", "IC2", "RIC1", "in_progress", "2024-03-05T09:00:00Z");
-    s_set_citizen(e, "CIT-1", "LEROY-MARTIN");           /* the same person, a changed block */
-    json_object_set_new(e, "category", json_string("ic_category"));
-    s_add_event(&b, "t_ic", e);
-    s_write(store, &b);
-    assert_int_equal(b.items[0].outcome, CV_OUT_STORED);
-    s_batch_free(&b);
-    cv_store_identity_cache_stats(store, &hits, &misses);
-    assert_int_equal(hits, 1);
-    assert_int_equal(misses, 1);
-    s_expect_value("1", "SELECT count(DISTINCT citizen_id) FROM events WHERE source = 't_ic'", NULL, NULL);
-    s_expect_value("LEROY-MARTIN", "SELECT identity->>'family_name' FROM citizen_sources "
-                   "WHERE source = 't_ic' AND source_citizen_id = 'CIT-1'", NULL, NULL);
+    /* a new e-mail: sent whole, stored, its identifier recorded; then known */
+    s_ic_event(store, "t_ic", "IC3", "LEROY", "jeanne.leroy@example.fr", CV_OUT_STORED);
+    s_ic_stats(store, 2, 2);
+    s_expect_value("jeanne.leroy@example.fr", "SELECT identity->>'email' FROM citizen_sources "
+                   "WHERE source = 't_ic'", NULL, NULL);
+    s_expect_value("2", "SELECT count(*) FROM citizen_identifiers WHERE source = 't_ic' AND kind = 'email'",
+                   NULL, NULL);
+    s_ic_event(store, "t_ic", "IC4", "LEROY", "jeanne.leroy@example.fr", CV_OUT_STORED);
+    s_ic_stats(store, 3, 2);
+    /* the older block again: sent (the cache holds the new one), kept as it is */
+    s_ic_event(store, "t_ic", "IC5", "LEROY", NULL, CV_OUT_STORED);
+    s_ic_stats(store, 3, 3);
     s_expect_value("voirie", "SELECT string_agg(service, ',') FROM service_categories "
                    "WHERE category = 'ic_category'", NULL, NULL);        /* Open311's catalogue */
 
-    /* another source, same e-mail: resolution links it to the same citizen... */
-    e = s_ev("t_ic2", "IC3", "RIC3", "received", "2024-03-06T09:00:00Z");
-    s_set_citizen(e, "OTHER-1", "LEROY");
-    s_add_event(&b, "t_ic2", e);
-    s_write(store, &b);
-    s_batch_free(&b);
-    s_expect_value("1", "SELECT count(DISTINCT citizen_id) FROM citizen_sources "
-                   "WHERE source IN ('t_ic', 't_ic2')", NULL, NULL);
-    cv_store_destroy(&store);
-
-    /* ...unless the caller says the pair is already linked: then resolution
-       skips it and cv_ingest_core gives it a citizen of its own */
-    PGresult *r = PQexec(s_db,
-        "SELECT o_outcome FROM cv_ingest(ARRAY[0], ARRAY['t_ic3'], ARRAY['h-ic4'], ARRAY['OTHER-2'], "
-        "'\\x41414141414141414141'::bytea, ARRAY['IC4'], ARRAY['signalement'], ARRAY['RIC4'], "
-        "ARRAY['RIC4'], ARRAY['voirie'], ARRAY['x'], ARRAY['web'], ARRAY['received'], ARRAY['R'], "
-        "ARRAY['W'], ARRAY['2024-03-07T09:00:00Z'], ARRAY[NULL], ARRAY['s'], ARRAY[NULL], "
-        "ARRAY['{\"family_name\":\"LEROY\",\"email\":\"jeanne.secret@example.fr\"}'], "
-        "ARRAY['{}'], ARRAY[true])");
-    if (PQresultStatus(r) != PGRES_TUPLES_OK)
-        print_error("cv_ingest: %s\n", PQerrorMessage(s_db));
+    /* erased: the next event is sent whole and gives the pair its identity back */
+    PGresult *r = PQexec(s_db, "SELECT cv_citizen_erase(citizen_id) FROM citizen_sources WHERE source = 't_ic'");
     assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
-    assert_string_equal(PQgetvalue(r, 0, 0), "stored");
     PQclear(r);
-    s_expect_value("2", "SELECT count(DISTINCT citizen_id) FROM citizen_sources "
-                   "WHERE source IN ('t_ic', 't_ic2', 't_ic3')", NULL, NULL);
+    cv_store_forget_identities();          /* what the commander does on the notification */
+    s_ic_event(store, "t_ic", "IC6", "LEROY", "jeanne.leroy@example.fr", CV_OUT_STORED);
+    s_ic_stats(store, 3, 4);
+    s_expect_value("jeanne.leroy@example.fr", "SELECT identity->>'email' FROM citizen_sources "
+                   "WHERE source = 't_ic'", NULL, NULL);
+    cv_store_destroy(&store);
 }
 
 /* Items the ingest loop prepared (JSON texts and citizen key made off the
