@@ -25,11 +25,7 @@
 
 #include <cmocka.h>
 
-#define SQL_DIR "schemas/sql"
-
-static char s_dbname[64];
-static char s_conninfo[128];
-static PGconn *s_db;
+#include "pg_fixture.h"
 
 /* ---- SQL helpers -------------------------------------------------------------- */
 
@@ -41,9 +37,9 @@ static char *s_value(const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(sql, sizeof sql, fmt, ap);
     va_end(ap);
-    PGresult *res = PQexec(s_db, sql);
+    PGresult *res = PQexec(pgf_db, sql);
     if (PQresultStatus(res) != PGRES_TUPLES_OK && PQresultStatus(res) != PGRES_COMMAND_OK) {
-        print_error("query failed: %s\n%s", sql, PQerrorMessage(s_db));
+        print_error("query failed: %s\n%s", sql, PQerrorMessage(pgf_db));
         PQclear(res);
         fail();
     }
@@ -73,46 +69,14 @@ static void s_expect(const char *expected, const char *sql_fmt, long long arg)
     free(v);
 }
 
-static int s_admin(const char *sql)
-{
-    PGconn *c = PQconnectdb("dbname=postgres");
-    PGresult *res = PQexec(c, sql);
-    int rc = PQresultStatus(res) == PGRES_COMMAND_OK ? 0 : -1;
-    if (rc < 0)
-        fprintf(stderr, "%s: %s", sql, PQerrorMessage(c));
-    PQclear(res);
-    PQfinish(c);
-    return rc;
-}
-
 static int s_group_setup(void **state)
 {
-    snprintf(s_dbname, sizeof s_dbname, "civibus_test_commander_%ld", (long) getpid());
-    snprintf(s_conninfo, sizeof s_conninfo, "dbname=%s", s_dbname);
-    char sql[160];
-    snprintf(sql, sizeof sql, "CREATE DATABASE %s", s_dbname);
-    if (s_admin(sql) < 0)
-        return -1;
-    s_db = PQconnectdb(s_conninfo);
-    return PQstatus(s_db) == CONNECTION_OK ? 0 : -1;
+    return pgf_setup("commander");
 }
 
 static int s_group_teardown(void **state)
 {
-    PQfinish(s_db);
-    char sql[160];
-    snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS %s WITH (FORCE)", s_dbname);
-    return s_admin(sql);
-}
-
-static cv_store_t *s_store(void)
-{
-    char err[512] = "";
-    cv_store_t *store = cv_store_new(s_conninfo, SQL_DIR, err, sizeof err);
-    if (!store)
-        print_error("cv_store_new: %s\n", err);
-    assert_non_null(store);
-    return store;
+    return pgf_teardown();
 }
 
 /* ---- batches -------------------------------------------------------------------- */
@@ -197,7 +161,7 @@ static void s_free(tbatch_t *b)
 
 static void test_result_recorded(void **state)
 {
-    cv_store_t *store = s_store();
+    cv_store_t *store = pgf_store();
     long long req = s_request(store, "dechets", "ENC-1", "in_progress");
     long long cmd = s_command("dechets", "pickup", req);
     long long status_event = s_number("SELECT status_event_id FROM requests WHERE id = %lld", req);
@@ -255,7 +219,7 @@ static void test_result_recorded(void **state)
 
 static void test_failed_flagged_and_ordered(void **state)
 {
-    cv_store_t *store = s_store();
+    cv_store_t *store = pgf_store();
     long long req = s_request(store, "urbanisme", "PC-1", "received");
     long long cmd = s_command("urbanisme", "notify", req);
     tbatch_t b = { 0 };
@@ -291,7 +255,7 @@ static void test_failed_flagged_and_ordered(void **state)
 
 static void test_unknown_and_requestless(void **state)
 {
-    cv_store_t *store = s_store();
+    cv_store_t *store = pgf_store();
     long long other = s_command("etat-civil", "acte", 0);        /* another source's command */
     long long loose = s_command("voirie", "ticket", 0);          /* no request */
     tbatch_t b = { 0 };
@@ -316,18 +280,18 @@ static void test_unknown_and_requestless(void **state)
 
 static void test_outbox_constraints(void **state)
 {
-    cv_store_t *store = s_store();
+    cv_store_t *store = pgf_store();
     cv_store_destroy(&store);
     long long id = s_command("dechets", "pickup", 0);
     char *key = s_value("SELECT idempotency_key FROM commands WHERE id = %lld", id);
     assert_true(strncmp(key, "cvb-", 4) == 0 && strlen(key) == 36);
     free(key);
     /* the payload may be purged only once the command is final */
-    PGresult *res = PQexec(s_db, "UPDATE commands SET payload = NULL WHERE status = 'pending'");
+    PGresult *res = PQexec(pgf_db, "UPDATE commands SET payload = NULL WHERE status = 'pending'");
     assert_int_equal(PQresultStatus(res), PGRES_FATAL_ERROR);
     assert_string_equal(PQresultErrorField(res, PG_DIAG_SQLSTATE), "23514");
     PQclear(res);
-    res = PQexec(s_db, "INSERT INTO commands (source, kind, payload) VALUES ('x', 'bad kind!', '{}')");
+    res = PQexec(pgf_db, "INSERT INTO commands (source, kind, payload) VALUES ('x', 'bad kind!', '{}')");
     assert_int_equal(PQresultStatus(res), PGRES_FATAL_ERROR);
     PQclear(res);
 }
@@ -337,7 +301,7 @@ static void test_outbox_constraints(void **state)
 static cv_hub_config_t *s_config(void)
 {
     cv_hub_config_t *c = calloc(1, sizeof *c);
-    c->conninfo = s_conninfo;
+    c->conninfo = pgf_conninfo;
     c->command_result_timeout_ms = 1500;
     c->nsources = 2;
     c->sources = calloc(2, sizeof *c->sources);
@@ -359,7 +323,7 @@ static cv_command_t s_next(cv_commander_t *commander, int ms)
 
 static void test_delivery(void **state)
 {
-    cv_store_t *store = s_store();                 /* migrations */
+    cv_store_t *store = pgf_store();                 /* migrations */
     cv_store_destroy(&store);
     cv_hub_config_t *config = s_config();
     cv_commander_t *commander = cv_commander_new(config);

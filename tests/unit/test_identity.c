@@ -24,67 +24,9 @@
 
 #include <cmocka.h>
 
-#define SQL_DIR "schemas/sql"
+#include "pg_fixture.h"
 
-static char s_dbname[64];
-static char s_conninfo[128];
-static PGconn *s_db;
 
-/* ---- SQL helpers ------------------------------------------------------- */
-
-/* First column of the first row, malloc'd, or NULL (no row / SQL NULL). */
-static char *s_value(const char *sql, const char *p1, const char *p2)
-{
-    const char *params[2] = { p1, p2 };
-    int np = p2 ? 2 : p1 ? 1 : 0;
-    PGresult *res = PQexecParams(s_db, sql, np, NULL, params, NULL, NULL, 0);
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        print_error("query failed: %s\n%s", sql, PQerrorMessage(s_db));
-        PQclear(res);
-        fail();
-    }
-    char *out = NULL;
-    if (PQntuples(res) > 0 && !PQgetisnull(res, 0, 0))
-        out = strdup(PQgetvalue(res, 0, 0));
-    PQclear(res);
-    return out;
-}
-
-static long long s_number(const char *sql, const char *p1, const char *p2)
-{
-    char *v = s_value(sql, p1, p2);
-    long long n = v ? atoll(v) : -1;
-    free(v);
-    return n;
-}
-
-static void s_expect(const char *expected, const char *sql, const char *p1, const char *p2)
-{
-    char *v = s_value(sql, p1, p2);
-    if (!expected)
-        assert_null(v);
-    else {
-        if (!v || strcmp(v, expected) != 0)
-            print_error("%s\n  expected: %s\n  got:      %s\n", sql, expected, v ? v : "(null)");
-        assert_non_null(v);
-        assert_string_equal(v, expected);
-    }
-    free(v);
-}
-
-/* The statement fails with SQLSTATE `state`. */
-static void s_refused(const char *state, const char *sql, const char *p1, const char *p2)
-{
-    const char *params[2] = { p1, p2 };
-    int np = p2 ? 2 : p1 ? 1 : 0;
-    PGresult *res = PQexecParams(s_db, sql, np, NULL, params, NULL, NULL, 0);
-    const char *got = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-    if (!got || strcmp(got, state) != 0)
-        print_error("%s\n  expected SQLSTATE %s, got %s\n", sql, state, got ? got : "(success)");
-    assert_non_null(got);
-    assert_string_equal(got, state);
-    PQclear(res);
-}
 
 /* ---- batches ------------------------------------------------------------- */
 
@@ -146,7 +88,7 @@ static void s_add(tbatch_t *b, const char *source, const char *record, const cha
 static void s_write(tbatch_t *b)
 {
     char err[512] = "";
-    cv_store_t *store = cv_store_new(s_conninfo, SQL_DIR, err, sizeof err);
+    cv_store_t *store = cv_store_new(pgf_conninfo, PGF_SQL_DIR, err, sizeof err);
     if (!store)
         print_error("cv_store_new: %s\n", err);
     assert_non_null(store);
@@ -163,54 +105,16 @@ static void s_write(tbatch_t *b)
 /* The citizen a source's citizen id is linked to (-1 if none). */
 static long long s_citizen(const char *source, const char *key)
 {
-    return s_number("SELECT citizen_id FROM citizen_sources WHERE source = $1 "
+    return pgf_number("SELECT citizen_id FROM citizen_sources WHERE source = $1 "
                     "AND source_citizen_id = $2", source, key);
-}
-
-/* ---- group -------------------------------------------------------------- */
-
-static PGconn *s_connect(const char *dbname)
-{
-    const char *keys[] = { "dbname", NULL };
-    const char *values[] = { dbname, NULL };
-    PGconn *c = PQconnectdbParams(keys, values, 0);
-    if (PQstatus(c) != CONNECTION_OK) {
-        fprintf(stderr, "test_identity: cannot connect to PostgreSQL (database %s): %s",
-                dbname, PQerrorMessage(c));
-        PQfinish(c);
-        return NULL;
-    }
-    return c;
-}
-
-static int s_admin_exec(const char *sql)
-{
-    const char *maint = getenv("PGDATABASE") ? getenv("PGDATABASE") : "postgres";
-    PGconn *admin = s_connect(maint);
-    if (!admin)
-        return -1;
-    PGresult *res = PQexec(admin, sql);
-    int rc = PQresultStatus(res) == PGRES_COMMAND_OK ? 0 : -1;
-    if (rc < 0)
-        fprintf(stderr, "test_identity: %s: %s", sql, PQerrorMessage(admin));
-    PQclear(res);
-    PQfinish(admin);
-    return rc;
 }
 
 static int s_group_setup(void **state)
 {
-    snprintf(s_dbname, sizeof s_dbname, "civibus_test_identity_%ld", (long) getpid());
-    snprintf(s_conninfo, sizeof s_conninfo, "dbname=%s", s_dbname);
-    char sql[160];
-    snprintf(sql, sizeof sql, "CREATE DATABASE %s", s_dbname);
-    if (s_admin_exec(sql) < 0)
-        return -1;
-    s_db = s_connect(s_dbname);
-    if (!s_db)
+    if (pgf_setup("identity") < 0)
         return -1;
     char err[512] = "";                     /* apply the migrations once */
-    cv_store_t *store = cv_store_new(s_conninfo, SQL_DIR, err, sizeof err);
+    cv_store_t *store = cv_store_new(pgf_conninfo, PGF_SQL_DIR, err, sizeof err);
     if (!store) {
         fprintf(stderr, "test_identity: cv_store_new: %s\n", err);
         return -1;
@@ -221,12 +125,7 @@ static int s_group_setup(void **state)
 
 static int s_group_teardown(void **state)
 {
-    if (s_db)
-        PQfinish(s_db);
-    s_db = NULL;
-    char sql[160];
-    snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS %s WITH (FORCE)", s_dbname);
-    return s_admin_exec(sql);
+    return pgf_teardown();
 }
 
 /* ---- tests ---------------------------------------------------------------- */
@@ -237,29 +136,29 @@ static void test_normalisation(void **state)
                                     "+33 6 12 34 56 78", "+33 (0)6 12 34 56 78",
                                     "0033 6 12 34 56 78", "06-12-34-56-78" };
     for (size_t i = 0; i < sizeof phones / sizeof *phones; i++)
-        s_expect("+33612345678", "SELECT cv_norm_phone($1)", phones[i], NULL);
-    s_expect("+4915123456789", "SELECT cv_norm_phone($1)", "0049 151 2345 6789", NULL);
-    s_expect(NULL, "SELECT cv_norm_phone($1)", "12 34", NULL);
-    s_expect(NULL, "SELECT cv_norm_phone($1)", "inconnu", NULL);
+        pgf_expect("+33612345678", "SELECT cv_norm_phone($1)", phones[i], NULL);
+    pgf_expect("+4915123456789", "SELECT cv_norm_phone($1)", "0049 151 2345 6789", NULL);
+    pgf_expect(NULL, "SELECT cv_norm_phone($1)", "12 34", NULL);
+    pgf_expect(NULL, "SELECT cv_norm_phone($1)", "inconnu", NULL);
 
-    s_expect("jp.dupont@example.fr", "SELECT cv_norm_email($1)", "  JP.Dupont@Example.FR ", NULL);
-    s_expect(NULL, "SELECT cv_norm_email($1)", "pas un courriel", NULL);
+    pgf_expect("jp.dupont@example.fr", "SELECT cv_norm_email($1)", "  JP.Dupont@Example.FR ", NULL);
+    pgf_expect(NULL, "SELECT cv_norm_email($1)", "pas un courriel", NULL);
 
-    s_expect("fontaine jean", "SELECT cv_norm_name($1)", "de La Fontaine  Jean", NULL);
-    s_expect("arc", "SELECT cv_norm_name($1)", "d'Arc", NULL);
-    s_expect("lefevre", "SELECT cv_norm_name($1)", "LEFÈVRE", NULL);
-    s_expect("jean pierre", "SELECT cv_given_key($1)", "Jean-Pierre", NULL);
-    s_expect("jean pierre", "SELECT cv_given_key($1)", "Pierre JEAN", NULL);
-    s_expect("helene marie", "SELECT cv_given_key($1)", "Marie-Hélène", NULL);
-    s_expect("{dupont,martin}", "SELECT cv_family_keys($1, NULL)::text", "DUPONT née MARTIN", NULL);
-    s_expect("{dupont,martin}", "SELECT cv_family_keys($1, NULL)::text", "Martin épouse Dupont", NULL);
-    s_expect("{dupont,martin}", "SELECT cv_family_keys('Dupont', $1)::text", "Martin", NULL);
-    s_expect("{saintexupery}", "SELECT cv_family_keys($1, NULL)::text", "de Saint-Exupéry", NULL);
-    s_expect("12 rue des lilas|75019",
+    pgf_expect("fontaine jean", "SELECT cv_norm_name($1)", "de La Fontaine  Jean", NULL);
+    pgf_expect("arc", "SELECT cv_norm_name($1)", "d'Arc", NULL);
+    pgf_expect("lefevre", "SELECT cv_norm_name($1)", "LEFÈVRE", NULL);
+    pgf_expect("jean pierre", "SELECT cv_given_key($1)", "Jean-Pierre", NULL);
+    pgf_expect("jean pierre", "SELECT cv_given_key($1)", "Pierre JEAN", NULL);
+    pgf_expect("helene marie", "SELECT cv_given_key($1)", "Marie-Hélène", NULL);
+    pgf_expect("{dupont,martin}", "SELECT cv_family_keys($1, NULL)::text", "DUPONT née MARTIN", NULL);
+    pgf_expect("{dupont,martin}", "SELECT cv_family_keys($1, NULL)::text", "Martin épouse Dupont", NULL);
+    pgf_expect("{dupont,martin}", "SELECT cv_family_keys('Dupont', $1)::text", "Martin", NULL);
+    pgf_expect("{saintexupery}", "SELECT cv_family_keys($1, NULL)::text", "de Saint-Exupéry", NULL);
+    pgf_expect("12 rue des lilas|75019",
              "SELECT cv_address_key($1::jsonb)", "{\"line1\": \"12, r. des Lilas\", \"postcode\": \"75 019\"}",
              NULL);
     /* an identity block gives every identifier it can */
-    s_expect("email=a@b.fr,name_address=dupont|jean pierre|3 avenue foch|75016,"
+    pgf_expect("email=a@b.fr,name_address=dupont|jean pierre|3 avenue foch|75016,"
              "name_birth=dupont|jean pierre|1971-05-12,phone=+33612345678",
              "SELECT string_agg(kind || '=' || value, ',' ORDER BY kind) FROM cv_identifiers($1::jsonb)",
              "{\"family_name\": \"DUPONT\", \"given_names\": \"Jean Pierre\", \"birth_date\": \"1971-05-12\","
@@ -293,21 +192,21 @@ static void test_three_spellings_one_citizen(void **state)
     assert_int_equal(s_citizen("i_dech", "D-3"), c);
     /* each link says why: the first created it, then phone (0.9, before
        name + birth date at the same confidence), then e-mail (0.95) */
-    s_expect("i_dech:email:0.95,i_ec:new:1,i_urba:phone:0.9",
+    pgf_expect("i_dech:email:0.95,i_ec:new:1,i_urba:phone:0.9",
              "SELECT string_agg(source || ':' || rule || ':' || confidence, ',' ORDER BY source) "
              "FROM citizen_sources WHERE source LIKE 'i\\_%'", NULL, NULL);
     /* one timeline: every event and request of the three softwares */
     char cid[24];
     snprintf(cid, sizeof cid, "%lld", c);
-    assert_int_equal(s_number("SELECT count(DISTINCT citizen_id) FROM events WHERE source LIKE 'i\\_%'",
+    assert_int_equal(pgf_number("SELECT count(DISTINCT citizen_id) FROM events WHERE source LIKE 'i\\_%'",
                               NULL, NULL), 1);
-    assert_int_equal(s_number("SELECT count(*) FROM events WHERE citizen_id = $1::bigint", cid, NULL), 4);
-    assert_int_equal(s_number("SELECT count(*) FROM requests WHERE citizen_id = $1::bigint", cid, NULL), 3);
+    assert_int_equal(pgf_number("SELECT count(*) FROM events WHERE citizen_id = $1::bigint", cid, NULL), 4);
+    assert_int_equal(pgf_number("SELECT count(*) FROM requests WHERE citizen_id = $1::bigint", cid, NULL), 3);
     /* the person keeps both e-mails and all name forms */
-    s_expect("email:jean-pierre.dupont@mairie.example,email:jp.dupont@example.fr,phone:+33612345678",
+    pgf_expect("email:jean-pierre.dupont@mairie.example,email:jp.dupont@example.fr,phone:+33612345678",
              "SELECT string_agg(DISTINCT kind || ':' || value, ',') FROM citizen_identifiers "
              "WHERE citizen_id = $1::bigint AND kind IN ('email', 'phone')", cid, NULL);
-    assert_int_equal(s_number("SELECT count(*) FROM citizens WHERE id = $1::bigint", cid, NULL), 1);
+    assert_int_equal(pgf_number("SELECT count(*) FROM citizens WHERE id = $1::bigint", cid, NULL), 1);
 }
 
 static void test_same_batch_one_citizen(void **state)
@@ -324,14 +223,14 @@ static void test_same_batch_one_citizen(void **state)
     s_add(&b, "j_dech", "R3", "received", "2024-03-04T09:02:00Z",
           "{\"source_citizen_id\": \"3\", \"family_name\": \"L.\", \"given_names\": \"A.\","
           " \"phone\": \"+33711223344\"}");
-    long long before = s_number("SELECT count(*) FROM citizens", NULL, NULL);
+    long long before = pgf_number("SELECT count(*) FROM citizens", NULL, NULL);
     s_write(&b);
     long long c = s_citizen("j_ec", "1");
     assert_true(c > 0);
     assert_int_equal(s_citizen("j_urba", "2"), c);
     assert_int_equal(s_citizen("j_dech", "3"), c);
-    assert_int_equal(s_number("SELECT count(*) FROM citizens", NULL, NULL), before + 1);
-    s_expect("j_dech:phone,j_ec:new,j_urba:email",
+    assert_int_equal(pgf_number("SELECT count(*) FROM citizens", NULL, NULL), before + 1);
+    pgf_expect("j_dech:phone,j_ec:new,j_urba:email",
              "SELECT string_agg(source || ':' || rule, ',' ORDER BY source) FROM citizen_sources "
              "WHERE source LIKE 'j\\_%'", NULL, NULL);
 }
@@ -343,10 +242,10 @@ static void test_known_pairs_skip_resolution(void **state)
           "{\"source_citizen_id\": \"K1\", \"family_name\": \"ROUX\", \"given_names\": \"Léa\","
           " \"email\": \"lea.roux@example.net\"}");
     s_write(&b);
-    long long ids = s_number("SELECT count(*) FROM citizen_identifiers", NULL, NULL);
+    long long ids = pgf_number("SELECT count(*) FROM citizen_identifiers", NULL, NULL);
 
     /* the resolver itself: a known pair is no work (0 new pairs) */
-    s_expect("0", "SELECT cv_identity_resolve('{0}', '{k_ec}', '{K1}', '{R1-in_progress}', "
+    pgf_expect("0", "SELECT cv_identity_resolve('{0}', '{k_ec}', '{K1}', '{R1-in_progress}', "
                   "'{2024-03-05T09:00:00Z}', ARRAY['{\"source_citizen_id\": \"K1\"}'])", NULL, NULL);
     /* a new event of a known pair with another e-mail: the pair keeps its
        citizen and its rule, the person gains the e-mail (006) */
@@ -357,10 +256,10 @@ static void test_known_pairs_skip_resolution(void **state)
           "{\"source_citizen_id\": \"K1\", \"family_name\": \"ROUX\", \"given_names\": \"Léa\","
           " \"email\": \"lea.nouvelle@example.net\"}");
     s_write(&b);
-    assert_int_equal(s_number("SELECT count(*) FROM citizen_identifiers", NULL, NULL), ids + 1);
+    assert_int_equal(pgf_number("SELECT count(*) FROM citizen_identifiers", NULL, NULL), ids + 1);
     assert_int_equal(s_citizen("k_ec", "K1"), k1);
-    s_expect("new", "SELECT rule FROM citizen_sources WHERE source = 'k_ec'", NULL, NULL);
-    s_expect("email:lea.nouvelle@example.net,email:lea.roux@example.net",
+    pgf_expect("new", "SELECT rule FROM citizen_sources WHERE source = 'k_ec'", NULL, NULL);
+    pgf_expect("email:lea.nouvelle@example.net,email:lea.roux@example.net",
              "SELECT string_agg(kind || ':' || value, ',' ORDER BY value) FROM citizen_identifiers "
              "WHERE source = 'k_ec' AND source_citizen_id = 'K1' AND citizen_id = $1::bigint",
              sk1, NULL);
@@ -369,16 +268,16 @@ static void test_known_pairs_skip_resolution(void **state)
           "{\"source_citizen_id\": \"K1\", \"family_name\": \"ROUX\", \"given_names\": \"Léa\","
           " \"email\": \"lea.nouvelle@example.net\"}");
     s_write(&b);
-    assert_int_equal(s_number("SELECT count(*) FROM citizen_identifiers", NULL, NULL), ids + 1);
+    assert_int_equal(pgf_number("SELECT count(*) FROM citizen_identifiers", NULL, NULL), ids + 1);
     /* a new pair is resolved (counted, then rolled back) */
-    PGresult *res = PQexec(s_db, "BEGIN");
+    PGresult *res = PQexec(pgf_db, "BEGIN");
     PQclear(res);
-    s_expect("1", "SELECT cv_identity_resolve('{0}', '{k_urba}', '{K9}', '{X-1}', "
+    pgf_expect("1", "SELECT cv_identity_resolve('{0}', '{k_urba}', '{K9}', '{X-1}', "
                   "'{2024-03-05T09:00:00Z}', ARRAY['{\"email\": \"Lea.Roux@example.net\"}'])", NULL, NULL);
     char cid[24];
     snprintf(cid, sizeof cid, "%lld", s_citizen("k_ec", "K1"));
-    s_expect(cid, "SELECT citizen_id::text || '' FROM citizen_sources WHERE source = 'k_urba'", NULL, NULL);
-    res = PQexec(s_db, "ROLLBACK");
+    pgf_expect(cid, "SELECT citizen_id::text || '' FROM citizen_sources WHERE source = 'k_urba'", NULL, NULL);
+    res = PQexec(pgf_db, "ROLLBACK");
     PQclear(res);
 }
 
@@ -401,14 +300,14 @@ static void test_weak_match_proposed_then_merge_split(void **state)
     assert_true(a != c);                    /* not merged on ingest */
 
     /* off the ingest path: proposed once, with its rule */
-    assert_true(s_number("SELECT cv_identity_propose()", NULL, NULL) >= 1);
+    assert_true(pgf_number("SELECT cv_identity_propose()", NULL, NULL) >= 1);
     char sa[24], sc[24];                    /* keep a (1 request), absorb c (2 requests) */
     snprintf(sa, sizeof sa, "%lld", a);
     snprintf(sc, sizeof sc, "%lld", c);
-    s_expect("name_address:0.6:open", "SELECT rule || ':' || confidence || ':' || status FROM merge_proposals "
+    pgf_expect("name_address:0.6:open", "SELECT rule || ':' || confidence || ':' || status FROM merge_proposals "
              "WHERE citizen_a = least($1::bigint, $2::bigint) "
              "AND citizen_b = greatest($1::bigint, $2::bigint)", sa, sc);
-    assert_int_equal(s_number("SELECT cv_identity_propose()", NULL, NULL), 0);
+    assert_int_equal(pgf_number("SELECT cv_identity_propose()", NULL, NULL), 0);
 
     /* the state of both citizens, to compare after merge + split */
     const char *snapshot =
@@ -419,42 +318,42 @@ static void test_weak_match_proposed_then_merge_split(void **state)
         "       (SELECT string_agg(r.id || '>' || r.citizen_id, ',' ORDER BY r.id) FROM requests r "
         "        JOIN request_sources s ON s.request_id = r.id WHERE s.source LIKE 'w\\_%') || ' ' || "
         "       (SELECT count(*) FROM citizens WHERE id IN ($1::bigint, $2::bigint) AND merged_into IS NULL)";
-    char *before = s_value(snapshot, sa, sc);
+    char *before = pgf_value(snapshot, sa, sc);
     assert_non_null(before);
 
-    char *merge = s_value("SELECT cv_citizen_merge($1::bigint, $2::bigint, 'agent-42')", sa, sc);
+    char *merge = pgf_value("SELECT cv_citizen_merge($1::bigint, $2::bigint, 'agent-42')", sa, sc);
     assert_non_null(merge);
-    assert_int_equal(s_number("SELECT count(DISTINCT citizen_id) FROM citizen_sources WHERE source LIKE 'w\\_%'",
+    assert_int_equal(pgf_number("SELECT count(DISTINCT citizen_id) FROM citizen_sources WHERE source LIKE 'w\\_%'",
                               NULL, NULL), 1);
-    s_expect(sa, "SELECT string_agg(DISTINCT citizen_id::text, ',') FROM requests r "
+    pgf_expect(sa, "SELECT string_agg(DISTINCT citizen_id::text, ',') FROM requests r "
              "JOIN request_sources s ON s.request_id = r.id WHERE s.source LIKE 'w\\_%'", NULL, NULL);
-    s_expect(sa, "SELECT merged_into::text FROM citizens WHERE id = $1::bigint", sc, NULL);
-    s_expect("accepted", "SELECT status FROM merge_proposals WHERE $1::bigint IN (citizen_a, citizen_b)",
+    pgf_expect(sa, "SELECT merged_into::text FROM citizens WHERE id = $1::bigint", sc, NULL);
+    pgf_expect("accepted", "SELECT status FROM merge_proposals WHERE $1::bigint IN (citizen_a, citizen_b)",
              sa, NULL);
     /* the merge is in the timeline, one event per moved request */
-    assert_int_equal(s_number("SELECT count(*) FROM events WHERE kind = 'citizen_merge' "
+    assert_int_equal(pgf_number("SELECT count(*) FROM events WHERE kind = 'citizen_merge' "
                               "AND citizen_id = $1::bigint", sa, NULL), 2);
-    char *after = s_value(snapshot, sa, sc);
+    char *after = pgf_value(snapshot, sa, sc);
     assert_string_not_equal(after, before);
     free(after);
 
     /* a split restores both exactly */
-    s_expect("", "SELECT cv_citizen_split($1::bigint, 'agent-42')::text", merge, NULL);
-    after = s_value(snapshot, sa, sc);
+    pgf_expect("", "SELECT cv_citizen_split($1::bigint, 'agent-42')::text", merge, NULL);
+    after = pgf_value(snapshot, sa, sc);
     assert_string_equal(after, before);
     free(after);
-    assert_int_equal(s_number("SELECT count(*) FROM events WHERE kind = 'citizen_split' "
+    assert_int_equal(pgf_number("SELECT count(*) FROM events WHERE kind = 'citizen_split' "
                               "AND citizen_id = $1::bigint", sc, NULL), 2);
-    s_expect("rejected", "SELECT status FROM merge_proposals WHERE $1::bigint IN (citizen_a, citizen_b)",
+    pgf_expect("rejected", "SELECT status FROM merge_proposals WHERE $1::bigint IN (citizen_a, citizen_b)",
              sa, NULL);
-    assert_int_equal(s_number("SELECT cv_identity_propose()", NULL, NULL), 0);  /* not re-proposed */
+    assert_int_equal(pgf_number("SELECT cv_identity_propose()", NULL, NULL), 0);  /* not re-proposed */
 
     /* splitting twice, or merging a citizen with itself, is refused */
-    PGresult *res = PQexecParams(s_db, "SELECT cv_citizen_split($1::bigint, 'agent-42')", 1, NULL,
+    PGresult *res = PQexecParams(pgf_db, "SELECT cv_citizen_split($1::bigint, 'agent-42')", 1, NULL,
                                  (const char *[]) { merge }, NULL, NULL, 0);
     assert_int_equal(PQresultStatus(res), PGRES_FATAL_ERROR);
     PQclear(res);
-    res = PQexecParams(s_db, "SELECT cv_citizen_merge($1::bigint, $1::bigint, 'agent-42')", 1, NULL,
+    res = PQexecParams(pgf_db, "SELECT cv_citizen_merge($1::bigint, $1::bigint, 'agent-42')", 1, NULL,
                        (const char *[]) { sa }, NULL, NULL, 0);
     assert_int_equal(PQresultStatus(res), PGRES_FATAL_ERROR);
     PQclear(res);
@@ -478,7 +377,7 @@ static void test_conflict_is_proposed_not_linked(void **state)
        (the migration's backfill keeps existing citizens apart) */
     char st[24];
     snprintf(st, sizeof st, "%lld", t);
-    s_expect("1", "WITH i AS (INSERT INTO citizen_identifiers (citizen_id, kind, value, source, "
+    pgf_expect("1", "WITH i AS (INSERT INTO citizen_identifiers (citizen_id, kind, value, source, "
              "source_citizen_id) VALUES ($1::bigint, 'email', 'famille.blanc@example.fr', 'x_urba', 'X-2') "
              "RETURNING 1) SELECT count(*) FROM i", st, NULL);
     /* that e-mail again: no auto-link, a new citizen, proposals */
@@ -488,11 +387,11 @@ static void test_conflict_is_proposed_not_linked(void **state)
     s_write(&b);
     long long g = s_citizen("x_dech", "X-3");
     assert_true(g != e && g != t);
-    s_expect("new", "SELECT rule FROM citizen_sources WHERE source = 'x_dech'", NULL, NULL);
-    assert_true(s_number("SELECT cv_identity_propose()", NULL, NULL) >= 2);
+    pgf_expect("new", "SELECT rule FROM citizen_sources WHERE source = 'x_dech'", NULL, NULL);
+    assert_true(pgf_number("SELECT cv_identity_propose()", NULL, NULL) >= 2);
     char sg[24];
     snprintf(sg, sizeof sg, "%lld", g);
-    s_expect("email:open,email:open", "SELECT string_agg(rule || ':' || status, ',') FROM merge_proposals "
+    pgf_expect("email:open,email:open", "SELECT string_agg(rule || ':' || status, ',') FROM merge_proposals "
              "WHERE $1::bigint IN (citizen_a, citizen_b)", sg, NULL);
 }
 
@@ -515,12 +414,12 @@ static void test_strongest_kind_decides(void **state)
           " \"birth_date\": \"1990-07-14\", \"email\": \"Rose.Petit@example.fr\"}");
     s_write(&b);
     assert_int_equal(s_citizen("y_urba", "Y-3"), q);
-    s_expect("email", "SELECT rule FROM citizen_sources WHERE source = 'y_urba'", NULL, NULL);
-    assert_true(s_number("SELECT cv_identity_propose()", NULL, NULL) >= 1);
+    pgf_expect("email", "SELECT rule FROM citizen_sources WHERE source = 'y_urba'", NULL, NULL);
+    assert_true(pgf_number("SELECT cv_identity_propose()", NULL, NULL) >= 1);
     char sp[24], sq[24];
     snprintf(sp, sizeof sp, "%lld", p);
     snprintf(sq, sizeof sq, "%lld", q);
-    s_expect("name_birth:open", "SELECT rule || ':' || status FROM merge_proposals "
+    pgf_expect("name_birth:open", "SELECT rule || ':' || status FROM merge_proposals "
              "WHERE citizen_a = least($1::bigint, $2::bigint) "
              "AND citizen_b = greatest($1::bigint, $2::bigint)", sp, sq);
 }
@@ -542,7 +441,7 @@ static void test_veto_family_email(void **state)
     s_write(&b);
     long long julie = s_citizen("v_urba", "V-2");
     assert_true(julie > 0 && julie != marc);
-    s_expect("new", "SELECT rule FROM citizen_sources WHERE source = 'v_urba'", NULL, NULL);
+    pgf_expect("new", "SELECT rule FROM citizen_sources WHERE source = 'v_urba'", NULL, NULL);
     /* the vetoed match is an open proposal at once, e-mail first */
     char sm[24], sj[24];
     snprintf(sm, sizeof sm, "%lld", marc);
@@ -550,7 +449,7 @@ static void test_veto_family_email(void **state)
     const char *proposal = "SELECT rule || ':' || confidence || ':' || status FROM merge_proposals "
                            "WHERE citizen_a = least($1::bigint, $2::bigint) "
                            "AND citizen_b = greatest($1::bigint, $2::bigint)";
-    s_expect("email_conflict:0.5:open", proposal, sm, sj);
+    pgf_expect("email_conflict:0.5:open", proposal, sm, sj);
 
     /* same birth date but another initial (no dates known on one side):
        vetoed too; "M." without birth date is Marc, linked */
@@ -560,17 +459,17 @@ static void test_veto_family_email(void **state)
     long long theo = s_citizen("v_dech", "V-3");
     assert_true(theo != marc && theo != julie);
     assert_int_equal(s_citizen("v_dech", "V-4"), marc);
-    s_expect("email", "SELECT rule FROM citizen_sources WHERE source_citizen_id = 'V-4'", NULL, NULL);
+    pgf_expect("email", "SELECT rule FROM citizen_sources WHERE source_citizen_id = 'V-4'", NULL, NULL);
     /* Théo's e-mail and phone hit Marc and Julie, both vetoed: two proposals */
     char st[24];
     snprintf(st, sizeof st, "%lld", theo);
-    s_expect("email_conflict:0.5:open", proposal, st, sm);
-    s_expect("email_conflict:0.5:open", proposal, st, sj);
+    pgf_expect("email_conflict:0.5:open", proposal, st, sm);
+    pgf_expect("email_conflict:0.5:open", proposal, st, sj);
     /* the proposals job adds nothing between these three */
-    s_number("SELECT cv_identity_propose()", NULL, NULL);
+    pgf_number("SELECT cv_identity_propose()", NULL, NULL);
     char three[80];
     snprintf(three, sizeof three, "{%s,%s,%s}", sm, sj, st);
-    s_expect("3", "SELECT count(*) FROM merge_proposals WHERE citizen_a = ANY ($1::bigint[]) "
+    pgf_expect("3", "SELECT count(*) FROM merge_proposals WHERE citizen_a = ANY ($1::bigint[]) "
              "AND citizen_b = ANY ($1::bigint[]) AND rule = 'email_conflict'", three, NULL);
 }
 
@@ -592,16 +491,16 @@ static void test_veto_inside_batch(void **state)
     s_add(&b, "vb_demo", "B4", "received", "2024-03-04T09:00:00Z",
           "{\"source_citizen_id\": \"B-4\", \"family_name\": \"Henry\", \"given_names\": \"paul\","
           " \"birth_date\": \"1980-06-06\", \"phone\": \"04.78.00.00.02\"}");
-    long long before = s_number("SELECT count(*) FROM citizens", NULL, NULL);
+    long long before = pgf_number("SELECT count(*) FROM citizens", NULL, NULL);
     s_write(&b);
     long long father = s_citizen("vb_ec", "B-1"), son = s_citizen("vb_urba", "B-2");
     long long unsure = s_citizen("vb_dech", "B-3");
     assert_true(father != son && unsure != father && unsure != son);
     assert_int_equal(s_citizen("vb_demo", "B-4"), son);
-    assert_int_equal(s_number("SELECT count(*) FROM citizens", NULL, NULL), before + 3);
+    assert_int_equal(pgf_number("SELECT count(*) FROM citizens", NULL, NULL), before + 3);
     char ids[80];
     snprintf(ids, sizeof ids, "{%lld,%lld,%lld}", father, son, unsure);
-    s_expect("phone_conflict:3", "SELECT min(rule) || ':' || count(*) FROM merge_proposals "
+    pgf_expect("phone_conflict:3", "SELECT min(rule) || ':' || count(*) FROM merge_proposals "
              "WHERE citizen_a = ANY ($1::bigint[]) AND citizen_b = ANY ($1::bigint[]) "
              "AND rule = 'phone_conflict' AND status = 'open'", ids, NULL);
 }
@@ -644,31 +543,31 @@ static void test_known_pair_null_citizen(void **state)
         "        WHERE source = 'n_ec') || ' ' || "
         "       (SELECT string_agg(kind || ':' || value, ',' ORDER BY kind, value) FROM citizen_identifiers "
         "        WHERE source = 'n_ec') || ' ' || (SELECT count(*) FROM citizens)";
-    char *before = s_value(state_sql, NULL, NULL);
+    char *before = pgf_value(state_sql, NULL, NULL);
     assert_non_null(before);
 
     /* the hub knows the pair and its block is unchanged: citizen NULL */
-    s_expect("stored", NOEL_INGEST, "{acknowledged}", "{NULL}");
-    char *after = s_value(state_sql, NULL, NULL);
+    pgf_expect("stored", NOEL_INGEST, "{acknowledged}", "{NULL}");
+    char *after = pgf_value(state_sql, NULL, NULL);
     assert_string_equal(after, before);             /* same citizen, identity, identifiers */
     free(after);
-    s_expect(sc, "SELECT citizen_id::text FROM events WHERE source = 'n_ec' "
+    pgf_expect(sc, "SELECT citizen_id::text FROM events WHERE source = 'n_ec' "
              "AND event_id = 'N1-acknowledged'", NULL, NULL);
-    s_expect("acknowledged", "SELECT r.status FROM requests r JOIN request_sources s "
+    pgf_expect("acknowledged", "SELECT r.status FROM requests r JOIN request_sources s "
              "ON s.request_id = r.id WHERE s.source = 'n_ec' AND r.citizen_id = $1::bigint", sc, NULL);
 
     /* a changed block, then NULL in the same batch: the changed block is the
        identity (not NULL), its new e-mail an identifier, the pair not re-linked */
-    s_expect("stored,stored", NOEL_INGEST, "{in_progress,resolved}",
+    pgf_expect("stored,stored", NOEL_INGEST, "{in_progress,resolved}",
              "{\"" "{\\\"source_citizen_id\\\": \\\"N-1\\\", \\\"family_name\\\": \\\"NOEL\\\", "
              "\\\"given_names\\\": \\\"Ines\\\", \\\"email\\\": \\\"ines@example.org\\\"}\", NULL}");
-    s_expect("ines@example.org", "SELECT identity->>'email' FROM citizen_sources WHERE source = 'n_ec'",
+    pgf_expect("ines@example.org", "SELECT identity->>'email' FROM citizen_sources WHERE source = 'n_ec'",
              NULL, NULL);
-    s_expect("ines.noel@example.org,ines@example.org", "SELECT string_agg(value, ',' ORDER BY value) "
+    pgf_expect("ines.noel@example.org,ines@example.org", "SELECT string_agg(value, ',' ORDER BY value) "
              "FROM citizen_identifiers WHERE source = 'n_ec' AND kind = 'email' AND citizen_id = $1::bigint",
              sc, NULL);
     assert_int_equal(s_citizen("n_ec", "N-1"), c);
-    assert_int_equal(s_number("SELECT count(*) FROM events WHERE source = 'n_ec' AND citizen_id = $1::bigint",
+    assert_int_equal(pgf_number("SELECT count(*) FROM events WHERE source = 'n_ec' AND citizen_id = $1::bigint",
                               sc, NULL), 4);
     free(before);
 }
@@ -689,40 +588,40 @@ static void test_detach(void **state)
     assert_int_equal(s_citizen("d_urba", "D-2"), c);
     char sc[24];
     snprintf(sc, sizeof sc, "%lld", c);
-    s_refused("22023", "SELECT cv_citizen_detach($1::bigint, 'd_urba', 'D-9', 'agent-7')", sc, NULL);
-    s_refused("22023", "SELECT cv_citizen_detach(999999999, 'd_urba', 'D-2', 'agent-7')", NULL, NULL);
+    pgf_refused("22023", "SELECT cv_citizen_detach($1::bigint, 'd_urba', 'D-9', 'agent-7')", sc, NULL);
+    pgf_refused("22023", "SELECT cv_citizen_detach(999999999, 'd_urba', 'D-2', 'agent-7')", NULL, NULL);
 
     /* an agent detaches Alix: her pair, identifiers and requests move */
-    char *n = s_value("SELECT cv_citizen_detach($1::bigint, 'd_urba', 'D-2', 'agent-7')", sc, NULL);
+    char *n = pgf_value("SELECT cv_citizen_detach($1::bigint, 'd_urba', 'D-2', 'agent-7')", sc, NULL);
     assert_non_null(n);
     assert_true(atoll(n) > c);
-    s_expect(n, "SELECT citizen_id::text FROM citizen_sources WHERE source = 'd_urba'", NULL, NULL);
-    s_expect("detached", "SELECT rule FROM citizen_sources WHERE source = 'd_urba'", NULL, NULL);
-    s_expect(sc, "SELECT string_agg(DISTINCT citizen_id::text, ',') FROM citizen_identifiers "
+    pgf_expect(n, "SELECT citizen_id::text FROM citizen_sources WHERE source = 'd_urba'", NULL, NULL);
+    pgf_expect("detached", "SELECT rule FROM citizen_sources WHERE source = 'd_urba'", NULL, NULL);
+    pgf_expect(sc, "SELECT string_agg(DISTINCT citizen_id::text, ',') FROM citizen_identifiers "
              "WHERE source = 'd_ec'", NULL, NULL);
-    s_expect(n, "SELECT string_agg(DISTINCT citizen_id::text, ',') FROM citizen_identifiers "
+    pgf_expect(n, "SELECT string_agg(DISTINCT citizen_id::text, ',') FROM citizen_identifiers "
              "WHERE source = 'd_urba'", NULL, NULL);
-    s_expect(n, "SELECT string_agg(DISTINCT r.citizen_id::text, ',') FROM requests r "
+    pgf_expect(n, "SELECT string_agg(DISTINCT r.citizen_id::text, ',') FROM requests r "
              "JOIN request_sources s ON s.request_id = r.id WHERE s.source = 'd_urba'", NULL, NULL);
-    s_expect(sc, "SELECT string_agg(DISTINCT r.citizen_id::text, ',') FROM requests r "
+    pgf_expect(sc, "SELECT string_agg(DISTINCT r.citizen_id::text, ',') FROM requests r "
              "JOIN request_sources s ON s.request_id = r.id WHERE s.source = 'd_ec'", NULL, NULL);
     /* in the timeline: one event per moved request, ids and statuses only */
-    s_expect("2:civibus:received", "SELECT count(*) || ':' || min(source) || ':' || min(status) FROM events "
+    pgf_expect("2:civibus:received", "SELECT count(*) || ':' || min(source) || ':' || min(status) FROM events "
              "WHERE kind = 'citizen_detach' AND citizen_id = $1::bigint", n, NULL);
     /* answered once: never proposed again */
-    s_expect("email:rejected:agent-7", "SELECT rule || ':' || status || ':' || decided_by FROM merge_proposals "
+    pgf_expect("email:rejected:agent-7", "SELECT rule || ':' || status || ':' || decided_by FROM merge_proposals "
              "WHERE citizen_a = $1::bigint AND citizen_b = $2::bigint", sc, n);
-    s_number("SELECT cv_identity_propose()", NULL, NULL);
-    s_expect("1", "SELECT count(*) FROM merge_proposals WHERE citizen_a = $1::bigint "
+    pgf_number("SELECT cv_identity_propose()", NULL, NULL);
+    pgf_expect("1", "SELECT count(*) FROM merge_proposals WHERE citizen_a = $1::bigint "
              "OR citizen_b = $1::bigint", n, NULL);
     /* her next events follow her pair */
     s_add(&b, "d_urba", "D2", "in_progress", "2024-03-06T09:00:00Z", MERCIER("D-2", "Alix", "mercier@example.fr"));
     s_write(&b);
-    s_expect(n, "SELECT citizen_id::text FROM events WHERE source = 'd_urba' AND event_id = 'D2-in_progress'",
+    pgf_expect(n, "SELECT citizen_id::text FROM events WHERE source = 'd_urba' AND event_id = 'D2-in_progress'",
              NULL, NULL);
     /* refused: the pair is no longer there; a citizen's only pair */
-    s_refused("22023", "SELECT cv_citizen_detach($1::bigint, 'd_urba', 'D-2', 'agent-7')", sc, NULL);
-    s_refused("22023", "SELECT cv_citizen_detach($1::bigint, 'd_urba', 'D-2', 'agent-7')", n, NULL);
+    pgf_refused("22023", "SELECT cv_citizen_detach($1::bigint, 'd_urba', 'D-2', 'agent-7')", sc, NULL);
+    pgf_refused("22023", "SELECT cv_citizen_detach($1::bigint, 'd_urba', 'D-2', 'agent-7')", n, NULL);
 
     /* two pairs of one source on a citizen: whose requests are whose is unknown */
     s_add(&b, "d_dech", "E1", "received", "2024-03-04T09:00:00Z", MERCIER("E-1", "Lou", "lou@example.fr"));
@@ -731,7 +630,7 @@ static void test_detach(void **state)
     char se[24];
     snprintf(se, sizeof se, "%lld", s_citizen("d_dech", "E-1"));
     assert_int_equal(s_citizen("d_dech", "E-2"), atoll(se));
-    s_refused("55000", "SELECT cv_citizen_detach($1::bigint, 'd_dech', 'E-1', 'agent-7')", se, NULL);
+    pgf_refused("55000", "SELECT cv_citizen_detach($1::bigint, 'd_dech', 'E-1', 'agent-7')", se, NULL);
     free(n);
 }
 

@@ -28,58 +28,17 @@
 
 #include <cmocka.h>
 
-#define SQL_DIR "schemas/sql"
+#include "pg_fixture.h"
+
 #define CODE_RE "^[ACDEFHJKLMNPRTUVWXY34679]{10}$"
 
-static char s_dbname[64];
-static char s_conninfo[128];
-static PGconn *s_db;              /* the test's own connection to the test database */
-
-/* ---- SQL helpers ------------------------------------------------------- */
-
-/* First column of the first row, malloc'd, or NULL (no row / SQL NULL). */
-static char *s_value(const char *sql, const char *p1, const char *p2)
-{
-    const char *params[2] = { p1, p2 };
-    int np = p2 ? 2 : p1 ? 1 : 0;
-    PGresult *res = PQexecParams(s_db, sql, np, NULL, params, NULL, NULL, 0);
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        print_error("query failed: %s\n%s", sql, PQerrorMessage(s_db));
-        PQclear(res);
-        fail();
-    }
-    char *out = NULL;
-    if (PQntuples(res) > 0 && !PQgetisnull(res, 0, 0))
-        out = strdup(PQgetvalue(res, 0, 0));
-    PQclear(res);
-    return out;
-}
-
-static long long s_number(const char *sql, const char *p1, const char *p2)
-{
-    char *v = s_value(sql, p1, p2);
-    long long n = v ? atoll(v) : -1;
-    free(v);
-    return n;
-}
-
-static void s_expect_value(const char *expected, const char *sql, const char *p1, const char *p2)
-{
-    char *v = s_value(sql, p1, p2);
-    if (!expected)
-        assert_null(v);
-    else {
-        assert_non_null(v);
-        assert_string_equal(v, expected);
-    }
-    free(v);
-}
-
-/* Runs a statement that must fail; returns its SQLSTATE (static buffer). */
+static char pgf_dbname[64];
+static char pgf_conninfo[128];
+static PGconn *pgf_db;              /* Runs a statement that must fail; returns its SQLSTATE (static buffer). */
 static const char *s_must_fail(const char *sql)
 {
     static char state[6];
-    PGresult *res = PQexec(s_db, sql);
+    PGresult *res = PQexec(pgf_db, sql);
     assert_int_equal(PQresultStatus(res), PGRES_FATAL_ERROR);
     snprintf(state, sizeof state, "%s", PQresultErrorField(res, PG_DIAG_SQLSTATE));
     PQclear(res);
@@ -193,16 +152,6 @@ static size_t s_add_dead(tbatch_t *b, const char *source, const char *reason,
     return i;
 }
 
-static cv_store_t *s_store(void)
-{
-    char err[512] = "";
-    cv_store_t *store = cv_store_new(s_conninfo, SQL_DIR, err, sizeof err);
-    if (!store)
-        print_error("cv_store_new: %s\n", err);
-    assert_non_null(store);
-    return store;
-}
-
 static void s_write(cv_store_t *store, tbatch_t *b)
 {
     int rc = cv_store_write_batch(store, b->items, b->n);
@@ -211,81 +160,37 @@ static void s_write(cv_store_t *store, tbatch_t *b)
     assert_int_equal(rc, 0);
 }
 
-/* ---- group -------------------------------------------------------------- */
-
-static PGconn *s_connect(const char *dbname)
-{
-    const char *keys[] = { "dbname", NULL };
-    const char *values[] = { dbname, NULL };
-    PGconn *c = PQconnectdbParams(keys, values, 0);
-    if (PQstatus(c) != CONNECTION_OK) {
-        fprintf(stderr, "test_store: cannot connect to PostgreSQL (database %s): %s"
-                "  start one with: deploy/pgctl.sh start DIR && eval \"$(deploy/pgctl.sh env DIR)\"\n",
-                dbname, PQerrorMessage(c));
-        PQfinish(c);
-        return NULL;
-    }
-    return c;
-}
-
-static int s_admin_exec(const char *sql)
-{
-    const char *maint = getenv("PGDATABASE") ? getenv("PGDATABASE") : "postgres";
-    PGconn *admin = s_connect(maint);
-    if (!admin)
-        return -1;
-    PGresult *res = PQexec(admin, sql);
-    int rc = PQresultStatus(res) == PGRES_COMMAND_OK ? 0 : -1;
-    if (rc < 0)
-        fprintf(stderr, "test_store: %s: %s", sql, PQerrorMessage(admin));
-    PQclear(res);
-    PQfinish(admin);
-    return rc;
-}
-
 static int s_group_setup(void **state)
 {
-    snprintf(s_dbname, sizeof s_dbname, "civibus_test_store_%ld", (long) getpid());
-    snprintf(s_conninfo, sizeof s_conninfo, "dbname=%s", s_dbname);
-    char sql[160];
-    snprintf(sql, sizeof sql, "CREATE DATABASE %s", s_dbname);
-    if (s_admin_exec(sql) < 0)
-        return -1;
-    s_db = s_connect(s_dbname);
-    return s_db ? 0 : -1;
+    return pgf_setup("store");
 }
 
 static int s_group_teardown(void **state)
 {
-    if (s_db)
-        PQfinish(s_db);
-    s_db = NULL;
-    char sql[160];
-    snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS %s WITH (FORCE)", s_dbname);
-    return s_admin_exec(sql);
+    return pgf_teardown();
 }
 
 /* ---- tests ---------------------------------------------------------------- */
 
 static void test_migrations_applied_once(void **state)
 {
-    cv_store_t *store = s_store();
+    cv_store_t *store = pgf_store();
     cv_store_destroy(&store);
     assert_null(store);
-    long long versions = s_number("SELECT count(*) FROM schema_migrations", NULL, NULL);
+    long long versions = pgf_number("SELECT count(*) FROM schema_migrations", NULL, NULL);
     assert_true(versions >= 2);
-    s_expect_value("1", "SELECT count(*) FROM schema_migrations WHERE version = 1 AND name = '001_init.sql'",
+    pgf_expect("1", "SELECT count(*) FROM schema_migrations WHERE version = 1 AND name = '001_init.sql'",
                    NULL, NULL);
-    char *applied = s_value("SELECT string_agg(version || '@' || applied_at, ',' ORDER BY version) "
+    char *applied = pgf_value("SELECT string_agg(version || '@' || applied_at, ',' ORDER BY version) "
                             "FROM schema_migrations", NULL, NULL);
 
-    store = s_store();                     /* second start: nothing to apply */
+    store = pgf_store();                     /* second start: nothing to apply */
     cv_store_destroy(&store);
-    assert_int_equal(s_number("SELECT count(*) FROM schema_migrations", NULL, NULL), versions);
-    s_expect_value(applied, "SELECT string_agg(version || '@' || applied_at, ',' ORDER BY version) "
+    assert_int_equal(pgf_number("SELECT count(*) FROM schema_migrations", NULL, NULL), versions);
+    pgf_expect(applied, "SELECT string_agg(version || '@' || applied_at, ',' ORDER BY version) "
                             "FROM schema_migrations", NULL, NULL);
     free(applied);
-    s_expect_value("events", "SELECT to_regclass('events')::text", NULL, NULL);
+    pgf_expect("events", "SELECT to_regclass('events')::text", NULL, NULL);
 }
 
 static void s_write_file(const char *path, const char *text)
@@ -305,23 +210,23 @@ static void test_migration_errors(void **state)
     /* a bad statement is reported as file:line and nothing is recorded */
     snprintf(path, sizeof path, "%s/900_bad.sql", dir);
     s_write_file(path, "CREATE TABLE t900 (\n    id int,\n    oops oops oops\n);\n");
-    assert_null(cv_store_new(s_conninfo, dir, err, sizeof err));
+    assert_null(cv_store_new(pgf_conninfo, dir, err, sizeof err));
     char where[300];
     snprintf(where, sizeof where, "%s:3: SQLSTATE 42601", path);
     assert_non_null(strstr(err, where));
-    assert_int_equal(s_number("SELECT count(*) FROM schema_migrations WHERE version = 900", NULL, NULL), 0);
-    s_expect_value(NULL, "SELECT to_regclass('t900')::text", NULL, NULL);
+    assert_int_equal(pgf_number("SELECT count(*) FROM schema_migrations WHERE version = 900", NULL, NULL), 0);
+    pgf_expect(NULL, "SELECT to_regclass('t900')::text", NULL, NULL);
     unlink(path);
 
     /* an applied migration whose file changed is refused */
     snprintf(path, sizeof path, "%s/001_init.sql", dir);
     s_write_file(path, "SELECT 1;\n");
-    assert_null(cv_store_new(s_conninfo, dir, err, sizeof err));
+    assert_null(cv_store_new(pgf_conninfo, dir, err, sizeof err));
     assert_non_null(strstr(err, "001_init.sql: version 1 was applied with another content"));
     unlink(path);
 
     /* an empty directory is refused */
-    assert_null(cv_store_new(s_conninfo, dir, err, sizeof err));
+    assert_null(cv_store_new(pgf_conninfo, dir, err, sizeof err));
     assert_non_null(strstr(err, "no migration files"));
     rmdir(dir);
 }
@@ -329,22 +234,22 @@ static void test_migration_errors(void **state)
 static void test_refuses_async_commit(void **state)
 {
     char conninfo[256], err[512] = "";
-    snprintf(conninfo, sizeof conninfo, "%s options='-c synchronous_commit=off'", s_conninfo);
-    assert_null(cv_store_new(conninfo, SQL_DIR, err, sizeof err));
+    snprintf(conninfo, sizeof conninfo, "%s options='-c synchronous_commit=off'", pgf_conninfo);
+    assert_null(cv_store_new(conninfo, PGF_SQL_DIR, err, sizeof err));
     assert_non_null(strstr(err, "synchronous_commit=off"));
 
-    snprintf(conninfo, sizeof conninfo, "%s options='-c synchronous_commit=local'", s_conninfo);
-    cv_store_t *store = cv_store_new(conninfo, SQL_DIR, err, sizeof err);
+    snprintf(conninfo, sizeof conninfo, "%s options='-c synchronous_commit=local'", pgf_conninfo);
+    cv_store_t *store = cv_store_new(conninfo, PGF_SQL_DIR, err, sizeof err);
     assert_non_null(store);                 /* waits for the local flush: accepted */
     cv_store_destroy(&store);
 
-    assert_null(cv_store_new("dbname=civibus_no_such_db", SQL_DIR, err, sizeof err));
+    assert_null(cv_store_new("dbname=civibus_no_such_db", PGF_SQL_DIR, err, sizeof err));
     assert_non_null(strstr(err, "cannot connect"));
 }
 
 static void test_store_duplicate_id_reused(void **state)
 {
-    cv_store_t *store = s_store();
+    cv_store_t *store = pgf_store();
     tbatch_t b = { 0 };
     s_add_event(&b, "t_dup", s_ev("t_dup", "E1", "R1", "received", "2024-03-04T09:00:00Z"));
     s_add_event(&b, "t_dup", s_ev("t_dup", "E2", "R2", "received", "2024-03-04T09:05:00Z"));
@@ -380,24 +285,24 @@ static void test_store_duplicate_id_reused(void **state)
     snprintf(bytes, sizeof bytes, "%zu", b.items[i].raw_len);
     char hash[CV_HASH_HEX_LEN + 1];
     cv_hash_bytes(b.items[i].raw, b.items[i].raw_len, hash);
-    s_expect_value("1", "SELECT count(*) FROM dead_letters WHERE source = 't_dup' AND reason = 'id_reused' "
+    pgf_expect("1", "SELECT count(*) FROM dead_letters WHERE source = 't_dup' AND reason = 'id_reused' "
                    "AND event_id = 'E1' AND payload_bytes = $1::bigint AND payload_hash = $2",
                    bytes, hash);
-    s_expect_value(b.raws[i], "SELECT convert_from(payload, 'UTF8') FROM dead_letters "
+    pgf_expect(b.raws[i], "SELECT convert_from(payload, 'UTF8') FROM dead_letters "
                    "WHERE source = 't_dup' AND reason = 'id_reused'", NULL, NULL);
-    assert_int_equal(s_number("SELECT count(*) FROM events WHERE source = 't_dup'", NULL, NULL), 2);
+    assert_int_equal(pgf_number("SELECT count(*) FROM events WHERE source = 't_dup'", NULL, NULL), 2);
 
     /* sent again (say, after a lost ACK): still ID_REUSED, one dead letter */
     s_write(store, &b);
     assert_int_equal(b.items[i].outcome, CV_OUT_ID_REUSED);
-    assert_int_equal(s_number("SELECT count(*) FROM dead_letters WHERE source = 't_dup'", NULL, NULL), 1);
+    assert_int_equal(pgf_number("SELECT count(*) FROM dead_letters WHERE source = 't_dup'", NULL, NULL), 1);
     s_batch_free(&b);
     cv_store_destroy(&store);
 }
 
 static void test_duplicate_inside_batch(void **state)
 {
-    cv_store_t *store = s_store();
+    cv_store_t *store = pgf_store();
     tbatch_t b = { 0 };
     s_add_event(&b, "t_inb", s_ev("t_inb", "E1", "R1", "received", "2024-03-04T09:00:00Z"));
     s_add_event(&b, "t_inb", s_ev("t_inb", "E2", "R1", "in_progress", "2024-03-04T10:00:00Z"));
@@ -420,8 +325,8 @@ static void test_duplicate_inside_batch(void **state)
     assert_true(b.items[4].event_seq > b.items[1].event_seq);
     assert_int_equal(b.items[1].request_id, b.items[0].request_id);   /* same record R1 */
     assert_true(b.items[4].request_id != b.items[0].request_id);
-    assert_int_equal(s_number("SELECT count(*) FROM events WHERE source = 't_inb'", NULL, NULL), 2);
-    assert_int_equal(s_number("SELECT count(*) FROM dead_letters WHERE source = 't_inb' "
+    assert_int_equal(pgf_number("SELECT count(*) FROM events WHERE source = 't_inb'", NULL, NULL), 2);
+    assert_int_equal(pgf_number("SELECT count(*) FROM dead_letters WHERE source = 't_inb' "
                               "AND reason = 'id_reused'", NULL, NULL), 1);
     s_batch_free(&b);
     cv_store_destroy(&store);
@@ -429,7 +334,7 @@ static void test_duplicate_inside_batch(void **state)
 
 static void test_dead_items(void **state)
 {
-    cv_store_t *store = s_store();
+    cv_store_t *store = pgf_store();
     tbatch_t b = { 0 };
     char big[5000];
     memset(big, 'x', sizeof big);
@@ -443,34 +348,34 @@ static void test_dead_items(void **state)
     assert_int_equal(b.items[2].outcome, CV_OUT_DEAD_LETTERED);
     assert_string_equal(b.items[0].reason, "invalid_json");
 
-    s_expect_value("{not json|9|test detail for invalid_json",
+    pgf_expect("{not json|9|test detail for invalid_json",
                    "SELECT convert_from(payload, 'UTF8') || '|' || payload_bytes || '|' || detail "
                    "FROM dead_letters WHERE source = 't_dead' AND reason = 'invalid_json' "
                    "AND event_id IS NULL", NULL, NULL);
     char hash[CV_HASH_HEX_LEN + 1];
     cv_hash_bytes(big, sizeof big, hash);
-    s_expect_value("1024|5000", "SELECT length(payload) || '|' || payload_bytes FROM dead_letters "
+    pgf_expect("1024|5000", "SELECT length(payload) || '|' || payload_bytes FROM dead_letters "
                    "WHERE source = 't_dead' AND reason = 'too_large' AND payload_hash = $1", hash, NULL);
 
     /* the same bad record re-sent: NACKed again, kept once */
     s_write(store, &b);
     assert_int_equal(b.items[0].outcome, CV_OUT_DEAD_LETTERED);
     assert_int_equal(b.items[1].outcome, CV_OUT_DUPLICATE);
-    assert_int_equal(s_number("SELECT count(*) FROM dead_letters WHERE source = 't_dead'", NULL, NULL), 2);
+    assert_int_equal(pgf_number("SELECT count(*) FROM dead_letters WHERE source = 't_dead'", NULL, NULL), 2);
     s_batch_free(&b);
 
     /* a batch of dead items only */
     s_add_dead(&b, "t_dead", "bad_date", "{\"d\":\"31/02\"}", 13);
     s_write(store, &b);
     assert_int_equal(b.items[0].outcome, CV_OUT_DEAD_LETTERED);
-    assert_int_equal(s_number("SELECT count(*) FROM dead_letters WHERE source = 't_dead'", NULL, NULL), 3);
+    assert_int_equal(pgf_number("SELECT count(*) FROM dead_letters WHERE source = 't_dead'", NULL, NULL), 3);
     s_batch_free(&b);
     cv_store_destroy(&store);
 }
 
 static void test_data_error_isolated(void **state)
 {
-    cv_store_t *store = s_store();
+    cv_store_t *store = pgf_store();
     tbatch_t b = { 0 };
     /* one already stored, to be sent again inside the failing batch */
     s_add_event(&b, "t_data", s_ev("t_data", "E0", "R0", "received", "2024-03-01T09:00:00Z"));
@@ -515,10 +420,10 @@ static void test_data_error_isolated(void **state)
     assert_true(b.items[1].event_seq > b.items[0].event_seq);
     assert_true(b.items[6].event_seq > b.items[4].event_seq);
 
-    assert_int_equal(s_number("SELECT count(*) FROM events WHERE source = 't_data'", NULL, NULL), 6);
-    assert_int_equal(s_number("SELECT count(*) FROM events WHERE source = 't_data' "
+    assert_int_equal(pgf_number("SELECT count(*) FROM events WHERE source = 't_data'", NULL, NULL), 6);
+    assert_int_equal(pgf_number("SELECT count(*) FROM events WHERE source = 't_data' "
                               "AND event_id IN ('E3', 'E6', 'E8', 'E9')", NULL, NULL), 0);
-    s_expect_value("E3:SQLSTATE 22008,E6:SQLSTATE 23514,E8:SQLSTATE 22021,E9:SQLSTATE 22P05",
+    pgf_expect("E3:SQLSTATE 22008,E6:SQLSTATE 23514,E8:SQLSTATE 22021,E9:SQLSTATE 22P05",
                    "SELECT string_agg(event_id || ':' || detail, ',' ORDER BY event_id) "
                    "FROM dead_letters WHERE source = 't_data' AND reason = 'data_error'", NULL, NULL);
     /* no refused value in what goes to logs */
@@ -554,8 +459,8 @@ static void test_data_error_isolated(void **state)
         assert_int_equal(b.items[i].outcome, CV_OUT_DEAD_LETTERED);
     assert_string_equal(b.items[2].detail, "SQLSTATE 22007");
     assert_string_equal(b.items[3].detail, "SQLSTATE 23514");
-    assert_int_equal(s_number("SELECT count(*) FROM events WHERE source = 't_data'", NULL, NULL), 7);
-    assert_int_equal(s_number("SELECT count(*) FROM request_sources WHERE source = 't_data' "
+    assert_int_equal(pgf_number("SELECT count(*) FROM events WHERE source = 't_data'", NULL, NULL), 7);
+    assert_int_equal(pgf_number("SELECT count(*) FROM request_sources WHERE source = 't_data' "
                               "AND source_record_id = 'RB'", NULL, NULL), 0);
     s_batch_free(&b);
     cv_store_destroy(&store);
@@ -564,7 +469,7 @@ static void test_data_error_isolated(void **state)
 /* Status, status_event_id and due_at of the request of record `rec`. */
 static char *s_request_state(const char *source, const char *rec)
 {
-    return s_value("SELECT r.status || '|' || r.status_event_id || '|' || coalesce(r.due_at::text, '-')"
+    return pgf_value("SELECT r.status || '|' || r.status_event_id || '|' || coalesce(r.due_at::text, '-')"
                    " || '|' || r.flagged FROM requests r JOIN request_sources s ON s.request_id = r.id "
                    "WHERE s.source = $1 AND s.source_record_id = $2", source, rec);
 }
@@ -598,7 +503,7 @@ static int64_t s_one(cv_store_t *store, const char *source, json_t *event, cv_ou
 
 static void test_projection_latest_occurred_at(void **state)
 {
-    cv_store_t *store = s_store();
+    cv_store_t *store = pgf_store();
     const char *S = "t_proj";
     json_t *e1 = s_ev(S, "P1", "R1", "received", "2024-03-01T10:00:00Z");
     json_object_set_new(e1, "due_at", json_string("2024-04-01T00:00:00Z"));
@@ -637,7 +542,7 @@ static void test_projection_latest_occurred_at(void **state)
     free(due2);
 
     /* the timeline keeps everything, in occurred_at order */
-    s_expect_value("received,acknowledged,in_progress,waiting_citizen,resolved,closed",
+    pgf_expect("received,acknowledged,in_progress,waiting_citizen,resolved,closed",
                    "SELECT string_agg(e.status, ',' ORDER BY e.occurred_at, e.id) FROM events e "
                    "WHERE e.source = $1 AND e.source_record_id = 'R1'", S, NULL);
     cv_store_destroy(&store);
@@ -645,13 +550,13 @@ static void test_projection_latest_occurred_at(void **state)
 
 static void test_transition_flagging(void **state)
 {
-    cv_store_t *store = s_store();
+    cv_store_t *store = pgf_store();
     const char *S = "t_flag";
     /* received -> closed is outside the lifecycle */
     s_one(store, S, s_ev(S, "F1", "RF", "received", "2024-03-01T10:00:00Z"), CV_OUT_STORED, false);
     int64_t f2 = s_one(store, S, s_ev(S, "F2", "RF", "closed", "2024-03-02T10:00:00Z"), CV_OUT_STORED, true);
     s_expect_state(S, "RF", "closed", f2, "true");
-    s_expect_value("true", "SELECT transition_flagged::text FROM events WHERE source = $1 AND event_id = 'F2'",
+    pgf_expect("true", "SELECT transition_flagged::text FROM events WHERE source = $1 AND event_id = 'F2'",
                    S, NULL);
 
     /* the same status again is not a transition; allowed steps are not flagged */
@@ -689,7 +594,7 @@ static void test_transition_flagging(void **state)
 
 static void test_tracking_codes(void **state)
 {
-    cv_store_t *store = s_store();
+    cv_store_t *store = pgf_store();
     tbatch_t b = { 0 };
     char id[16];
     for (int k = 0; k < 300; k++) {
@@ -704,27 +609,27 @@ static void test_tracking_codes(void **state)
         assert_int_equal(strspn(code, alphabet), 10);
         char rid[24];
         snprintf(rid, sizeof rid, "%lld", (long long) b.items[i].request_id);
-        s_expect_value(code, "SELECT tracking_code FROM requests WHERE id = $1::bigint", rid, NULL);
+        pgf_expect(code, "SELECT tracking_code FROM requests WHERE id = $1::bigint", rid, NULL);
     }
-    assert_int_equal(s_number("SELECT count(DISTINCT r.tracking_code) FROM requests r "
+    assert_int_equal(pgf_number("SELECT count(DISTINCT r.tracking_code) FROM requests r "
                               "JOIN request_sources s ON s.request_id = r.id WHERE s.source = 't_code'",
                               NULL, NULL), 300);
-    assert_int_equal(s_number("SELECT count(*) FROM requests WHERE tracking_code !~ '" CODE_RE "'",
+    assert_int_equal(pgf_number("SELECT count(*) FROM requests WHERE tracking_code !~ '" CODE_RE "'",
                               NULL, NULL), 0);
     /* the generator itself: many draws, right shape, every letter used */
-    s_expect_value("0", "SELECT count(*) FROM (SELECT cv_tracking_code() c FROM generate_series(1, 2000)) t "
+    pgf_expect("0", "SELECT count(*) FROM (SELECT cv_tracking_code() c FROM generate_series(1, 2000)) t "
                    "WHERE c !~ '" CODE_RE "'", NULL, NULL);
-    s_expect_value("24", "SELECT count(DISTINCT ch) FROM (SELECT regexp_split_to_table(cv_tracking_code(), '') ch "
+    pgf_expect("24", "SELECT count(DISTINCT ch) FROM (SELECT regexp_split_to_table(cv_tracking_code(), '') ch "
                    "FROM generate_series(1, 200)) t", NULL, NULL);
     /* a candidate code already taken is redrawn (cv_ingest called directly,
        with the code of an existing request as its only candidate) */
-    char *taken = s_value("SELECT tracking_code FROM requests ORDER BY id LIMIT 1", NULL, NULL);
-    s_expect_value("stored", "SELECT o_outcome FROM cv_ingest(ARRAY[0], ARRAY['t_code'], ARRAY['h'], "
+    char *taken = pgf_value("SELECT tracking_code FROM requests ORDER BY id LIMIT 1", NULL, NULL);
+    pgf_expect("stored", "SELECT o_outcome FROM cv_ingest(ARRAY[0], ARRAY['t_code'], ARRAY['h'], "
                    "ARRAY[NULL], convert_to($1, 'UTF8'), ARRAY['C1'], ARRAY['k'], ARRAY['RC1'], "
                    "ARRAY[NULL], ARRAY['voirie'], ARRAY['nid'], ARRAY['web'], ARRAY['received'], "
                    "ARRAY[NULL], ARRAY[NULL], ARRAY['2024-03-04T09:00:00Z'], ARRAY[NULL], "
                    "ARRAY[NULL], ARRAY[NULL], ARRAY[NULL], ARRAY['{}'])", taken, NULL);
-    char *redrawn = s_value("SELECT r.tracking_code FROM requests r JOIN request_sources s "
+    char *redrawn = pgf_value("SELECT r.tracking_code FROM requests r JOIN request_sources s "
                             "ON s.request_id = r.id WHERE s.source = 't_code' AND s.source_record_id = 'RC1'",
                             NULL, NULL);
     assert_non_null(redrawn);
@@ -733,7 +638,7 @@ static void test_tracking_codes(void **state)
     assert_int_equal(strlen(redrawn), 10);
     free(taken);
     free(redrawn);
-    assert_int_equal(s_number("SELECT count(DISTINCT r.tracking_code) FROM requests r "
+    assert_int_equal(pgf_number("SELECT count(DISTINCT r.tracking_code) FROM requests r "
                               "JOIN request_sources s ON s.request_id = r.id WHERE s.source = 't_code'",
                               NULL, NULL), 301);
 
@@ -747,7 +652,7 @@ static void test_tracking_codes(void **state)
 
 static void test_personal_data_tables(void **state)
 {
-    cv_store_t *store = s_store();
+    cv_store_t *store = pgf_store();
     json_error_t jerr;
     json_t *example = json_load_file("schemas/v1/example-event.json", 0, &jerr);
     assert_non_null(example);
@@ -765,18 +670,18 @@ static void test_personal_data_tables(void **state)
     snprintf(rid, sizeof rid, "%lld", (long long) b.items[0].request_id);
 
     /* request_sources, requests */
-    s_expect_value(rid, "SELECT request_id::text FROM request_sources WHERE source = 't_pd' "
+    pgf_expect(rid, "SELECT request_id::text FROM request_sources WHERE source = 't_pd' "
                    "AND source_record_id = 'PC0751232400001'", NULL, NULL);
-    s_expect_value("PC 075 123 24 00001|in_progress|guichet|urbanisme|permis_construire|2024-05-04 22:00:00+00",
+    pgf_expect("PC 075 123 24 00001|in_progress|guichet|urbanisme|permis_construire|2024-05-04 22:00:00+00",
                    "SELECT request_ref || '|' || status || '|' || channel || '|' || service || '|' || "
                    "category || '|' || due_at FROM requests WHERE id = $1::bigint", rid, NULL);
 
     /* citizen_sources: identity block under the source's citizen id */
-    s_expect_value("DUPONT|jp.dupont@example.fr|75019",
+    pgf_expect("DUPONT|jp.dupont@example.fr|75019",
                    "SELECT identity->>'family_name' || '|' || (identity->>'email') || '|' || "
                    "(identity->'address'->>'postcode') FROM citizen_sources "
                    "WHERE source = 't_pd' AND source_citizen_id = 'PET-4411'", NULL, NULL);
-    s_expect_value("1", "SELECT count(*) FROM events e JOIN citizen_sources c ON c.citizen_id = e.citizen_id "
+    pgf_expect("1", "SELECT count(*) FROM events e JOIN citizen_sources c ON c.citizen_id = e.citizen_id "
                    "JOIN requests r ON r.citizen_id = e.citizen_id AND r.id = e.request_id "
                    "WHERE e.source = 't_pd' AND e.event_id LIKE 'PC0751232400001%' "
                    "AND c.source_citizen_id = 'PET-4411'", NULL, NULL);
@@ -784,22 +689,22 @@ static void test_personal_data_tables(void **state)
     char key[80], hash[CV_HASH_HEX_LEN + 1];
     assert_int_equal(cv_hash_json(json_object_get(b.events[1], "citizen"), hash), 0);
     snprintf(key, sizeof key, "sha256:%s", hash);
-    s_expect_value("MARTIN", "SELECT identity->>'family_name' FROM citizen_sources "
+    pgf_expect("MARTIN", "SELECT identity->>'family_name' FROM citizen_sources "
                    "WHERE source = 't_pd' AND source_citizen_id = $1", key, NULL);
     /* no block, no citizen */
-    s_expect_value(NULL, "SELECT citizen_id::text FROM events WHERE source = 't_pd' AND event_id = 'N1'",
+    pgf_expect(NULL, "SELECT citizen_id::text FROM events WHERE source = 't_pd' AND event_id = 'N1'",
                    NULL, NULL);
-    assert_int_equal(s_number("SELECT count(*) FROM citizen_sources WHERE source = 't_pd'", NULL, NULL), 2);
+    assert_int_equal(pgf_number("SELECT count(*) FROM citizen_sources WHERE source = 't_pd'", NULL, NULL), 2);
 
     /* source_records: raw record, summary, extra */
-    s_expect_value("Extension d'une maison individuelle|SVC-URBA-3|32.5|DUPONT",
+    pgf_expect("Extension d'une maison individuelle|SVC-URBA-3|32.5|DUPONT",
                    "SELECT summary || '|' || (extra->>'instructeur') || '|' || (extra->>'surface_plancher')"
                    " || '|' || (raw->'citizen'->>'family_name') FROM source_records "
                    "WHERE source = 't_pd' AND source_record_id = 'PC0751232400001' "
                    "AND request_id = $1::bigint", rid, NULL);
 
     /* events: no personal data */
-    char *row = s_value("SELECT string_agg(to_jsonb(e)::text, ' ') FROM events e WHERE source = 't_pd'",
+    char *row = pgf_value("SELECT string_agg(to_jsonb(e)::text, ' ') FROM events e WHERE source = 't_pd'",
                         NULL, NULL);
     assert_non_null(row);
     const char *personal[] = { "DUPONT", "MARTIN", "Jean-Pierre", "jp.dupont@example.fr", "06 12 34 56 78",
@@ -822,7 +727,7 @@ static void test_personal_data_tables(void **state)
     json_object_set_new(older, "summary", json_string("version 0"));
     s_add_event(&b, "t_pd", older);
     s_write(store, &b);
-    s_expect_value("version 2", "SELECT summary FROM source_records WHERE source = 't_pd' "
+    pgf_expect("version 2", "SELECT summary FROM source_records WHERE source = 't_pd' "
                    "AND source_record_id = 'RA'", NULL, NULL);
     s_batch_free(&b);
     cv_store_destroy(&store);
@@ -857,7 +762,7 @@ static void s_ic_stats(cv_store_t *store, uint64_t hits, uint64_t misses)
    and an erasure empties it. */
 static void test_identity_cache(void **state)
 {
-    cv_store_t *store = s_store();
+    cv_store_t *store = pgf_store();
     assert_int_equal(cv_store_set_identity_cache(store, 1000), 0);
     s_ic_event(store, "t_ic", "IC1", "LEROY", NULL, CV_OUT_STORED);
     s_ic_stats(store, 0, 1);
@@ -865,34 +770,34 @@ static void test_identity_cache(void **state)
     s_ic_stats(store, 1, 1);
     s_ic_event(store, "t_ic", "IC1", "LEROY", NULL, CV_OUT_DUPLICATE);       /* a resend */
     s_ic_stats(store, 2, 1);
-    s_expect_value("2", "SELECT count(*) FROM events WHERE source = 't_ic' AND citizen_id = "
+    pgf_expect("2", "SELECT count(*) FROM events WHERE source = 't_ic' AND citizen_id = "
                    "(SELECT citizen_id FROM citizen_sources WHERE source = 't_ic')", NULL, NULL);
-    s_expect_value("LEROY", "SELECT identity->>'family_name' FROM citizen_sources WHERE source = 't_ic'",
+    pgf_expect("LEROY", "SELECT identity->>'family_name' FROM citizen_sources WHERE source = 't_ic'",
                    NULL, NULL);
 
     /* a new e-mail: sent whole, stored, its identifier recorded; then known */
     s_ic_event(store, "t_ic", "IC3", "LEROY", "jeanne.leroy@example.fr", CV_OUT_STORED);
     s_ic_stats(store, 2, 2);
-    s_expect_value("jeanne.leroy@example.fr", "SELECT identity->>'email' FROM citizen_sources "
+    pgf_expect("jeanne.leroy@example.fr", "SELECT identity->>'email' FROM citizen_sources "
                    "WHERE source = 't_ic'", NULL, NULL);
-    s_expect_value("2", "SELECT count(*) FROM citizen_identifiers WHERE source = 't_ic' AND kind = 'email'",
+    pgf_expect("2", "SELECT count(*) FROM citizen_identifiers WHERE source = 't_ic' AND kind = 'email'",
                    NULL, NULL);
     s_ic_event(store, "t_ic", "IC4", "LEROY", "jeanne.leroy@example.fr", CV_OUT_STORED);
     s_ic_stats(store, 3, 2);
     /* the older block again: sent (the cache holds the new one), kept as it is */
     s_ic_event(store, "t_ic", "IC5", "LEROY", NULL, CV_OUT_STORED);
     s_ic_stats(store, 3, 3);
-    s_expect_value("voirie", "SELECT string_agg(service, ',') FROM service_categories "
+    pgf_expect("voirie", "SELECT string_agg(service, ',') FROM service_categories "
                    "WHERE category = 'ic_category'", NULL, NULL);        /* Open311's catalogue */
 
     /* erased: the next event is sent whole and gives the pair its identity back */
-    PGresult *r = PQexec(s_db, "SELECT cv_citizen_erase(citizen_id) FROM citizen_sources WHERE source = 't_ic'");
+    PGresult *r = PQexec(pgf_db, "SELECT cv_citizen_erase(citizen_id) FROM citizen_sources WHERE source = 't_ic'");
     assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
     PQclear(r);
     cv_store_forget_identities();          /* what the commander does on the notification */
     s_ic_event(store, "t_ic", "IC6", "LEROY", "jeanne.leroy@example.fr", CV_OUT_STORED);
     s_ic_stats(store, 3, 4);
-    s_expect_value("jeanne.leroy@example.fr", "SELECT identity->>'email' FROM citizen_sources "
+    pgf_expect("jeanne.leroy@example.fr", "SELECT identity->>'email' FROM citizen_sources "
                    "WHERE source = 't_ic'", NULL, NULL);
     cv_store_destroy(&store);
 }
@@ -901,7 +806,7 @@ static void test_identity_cache(void **state)
    writer thread) are stored exactly like items the store serialises. */
 static void test_prepared_items(void **state)
 {
-    cv_store_t *store = s_store();
+    cv_store_t *store = pgf_store();
     tbatch_t b = { 0 };
     for (int prepared = 0; prepared < 2; prepared++) {
         const char *source = prepared ? "t_prep1" : "t_prep0";
@@ -925,13 +830,13 @@ static void test_prepared_items(void **state)
     s_write(store, &b);
     for (size_t i = 0; i < 6; i++)
         assert_int_equal(b.items[i].outcome, CV_OUT_STORED);
-    s_expect_value("5", "SELECT count(*) FROM ("   /* 2 identities + 3 records, equal */
+    pgf_expect("5", "SELECT count(*) FROM ("   /* 2 identities + 3 records, equal */
                    " SELECT source_citizen_id, identity FROM citizen_sources WHERE source = 't_prep0'"
                    " INTERSECT SELECT source_citizen_id, identity FROM citizen_sources WHERE source = 't_prep1'"
                    " UNION ALL SELECT source_record_id, extra FROM source_records WHERE source = 't_prep0'"
                    " INTERSECT SELECT source_record_id, extra FROM source_records WHERE source = 't_prep1') x",
                    NULL, NULL);
-    s_expect_value("l’été « chaud »", "SELECT extra->>'note' FROM source_records "
+    pgf_expect("l’été « chaud »", "SELECT extra->>'note' FROM source_records "
                    "WHERE source = 't_prep1' AND source_record_id = 'RP2'", NULL, NULL);
     for (size_t i = 0; i < 6; i++)
         cv_store_item_release(&b.items[i]);
@@ -941,15 +846,15 @@ static void test_prepared_items(void **state)
 
 static void test_append_only(void **state)
 {
-    cv_store_t *store = s_store();
+    cv_store_t *store = pgf_store();
     s_one(store, "t_ao", s_ev("t_ao", "E1", "R1", "received", "2024-03-04T09:00:00Z"), CV_OUT_STORED, false);
     cv_store_destroy(&store);
     assert_string_equal(s_must_fail("UPDATE events SET status = 'closed' WHERE source = 't_ao'"), "P0001");
     assert_string_equal(s_must_fail("DELETE FROM events WHERE source = 't_ao'"), "P0001");
     assert_string_equal(s_must_fail("TRUNCATE events"), "P0001");
-    s_expect_value("received", "SELECT status FROM events WHERE source = 't_ao'", NULL, NULL);
+    pgf_expect("received", "SELECT status FROM events WHERE source = 't_ao'", NULL, NULL);
     /* personal data stays erasable */
-    s_expect_value("1", "WITH d AS (DELETE FROM source_records WHERE source = 't_ao' RETURNING 1) "
+    pgf_expect("1", "WITH d AS (DELETE FROM source_records WHERE source = 't_ao' RETURNING 1) "
                    "SELECT count(*) FROM d", NULL, NULL);
 }
 
@@ -975,8 +880,8 @@ static void s_sleep_ms(int ms)
 static void test_reconnect(void **state)
 {
     char conninfo[256], err[512];
-    snprintf(conninfo, sizeof conninfo, "%s application_name=cv_test_reconnect", s_conninfo);
-    cv_store_t *store = cv_store_new(conninfo, SQL_DIR, err, sizeof err);
+    snprintf(conninfo, sizeof conninfo, "%s application_name=cv_test_reconnect", pgf_conninfo);
+    cv_store_t *store = cv_store_new(conninfo, PGF_SQL_DIR, err, sizeof err);
     assert_non_null(store);
     const char *S = "t_reco";
     tbatch_t b1 = { 0 }, b2 = { 0 };
@@ -992,7 +897,7 @@ static void test_reconnect(void **state)
     }
 
     /* hold the writer lock so the batch waits inside its transaction, then kill its backend */
-    PGresult *res = PQexec(s_db, "SELECT pg_advisory_lock(1667856994, 2)");
+    PGresult *res = PQexec(pgf_db, "SELECT pg_advisory_lock(1667856994, 2)");
     assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
     PQclear(res);
     writer_t w = { store, &b2, 0 };
@@ -1001,20 +906,20 @@ static void test_reconnect(void **state)
     char *pid = NULL;
     for (int tries = 0; tries < 200 && !pid; tries++) {
         s_sleep_ms(25);
-        pid = s_value("SELECT pid::text FROM pg_stat_activity WHERE application_name = 'cv_test_reconnect' "
+        pid = pgf_value("SELECT pid::text FROM pg_stat_activity WHERE application_name = 'cv_test_reconnect' "
                       "AND wait_event_type = 'Lock' AND state = 'active'", NULL, NULL);
     }
     assert_non_null(pid);
-    s_expect_value("true", "SELECT pg_terminate_backend($1::int)::text", pid, NULL);
+    pgf_expect("true", "SELECT pg_terminate_backend($1::int)::text", pid, NULL);
     free(pid);
     pthread_join(thread, NULL);
-    res = PQexec(s_db, "SELECT pg_advisory_unlock(1667856994, 2)");
+    res = PQexec(pgf_db, "SELECT pg_advisory_unlock(1667856994, 2)");
     PQclear(res);
     assert_int_equal(w.rc, -1);
     assert_true(strlen(cv_store_error(store)) > 0);
     for (size_t i = 0; i < b2.n; i++)
         assert_int_equal(b2.items[i].outcome, CV_OUT_NONE);
-    assert_int_equal(s_number("SELECT count(*) FROM events WHERE source = $1", S, NULL), 5);
+    assert_int_equal(pgf_number("SELECT count(*) FROM events WHERE source = $1", S, NULL), 5);
 
     /* without a reconnect the connection stays unusable */
     assert_int_equal(cv_store_write_batch(store, b2.items, b2.n), -1);
@@ -1038,9 +943,9 @@ static void test_reconnect(void **state)
     for (size_t i = 0; i < 5; i++)
         assert_int_equal(b2.items[i].outcome, CV_OUT_DUPLICATE);
     assert_int_equal(b2.items[4].event_seq, seq);
-    assert_int_equal(s_number("SELECT count(*) FROM events WHERE source = $1", S, NULL), 8);
-    assert_int_equal(s_number("SELECT count(DISTINCT event_id) FROM events WHERE source = $1", S, NULL), 8);
-    assert_int_equal(s_number("SELECT count(*) FROM requests r JOIN request_sources s ON s.request_id = r.id "
+    assert_int_equal(pgf_number("SELECT count(*) FROM events WHERE source = $1", S, NULL), 8);
+    assert_int_equal(pgf_number("SELECT count(DISTINCT event_id) FROM events WHERE source = $1", S, NULL), 8);
+    assert_int_equal(pgf_number("SELECT count(*) FROM requests r JOIN request_sources s ON s.request_id = r.id "
                               "WHERE s.source = $1", S, NULL), 8);
     s_batch_free(&b1);
     s_batch_free(&b2);
@@ -1050,7 +955,7 @@ static void test_reconnect(void **state)
 static void test_throughput(void **state)
 {
     int batches = getenv("CIVIBUS_STORE_BENCH") ? atoi(getenv("CIVIBUS_STORE_BENCH")) : 10;
-    cv_store_t *store = s_store();
+    cv_store_t *store = pgf_store();
     const char *S = "t_bench";
     static const char *statuses[] = { "received", "in_progress", "resolved" };
     char id[32], rec[32], cit[32], at[32];
@@ -1085,8 +990,8 @@ static void test_throughput(void **state)
     }
     printf("store: %lld events in %.2f s of write_batch: %.0f events/s\n", stored, seconds,
            stored / (seconds > 0 ? seconds : 1));
-    assert_int_equal(s_number("SELECT count(*) FROM events WHERE source = $1", S, NULL), stored);
-    assert_int_equal(s_number("SELECT count(*) FROM events WHERE source = $1 AND transition_flagged",
+    assert_int_equal(pgf_number("SELECT count(*) FROM events WHERE source = $1", S, NULL), stored);
+    assert_int_equal(pgf_number("SELECT count(*) FROM events WHERE source = $1 AND transition_flagged",
                               S, NULL), 0);
     cv_store_destroy(&store);
 }
