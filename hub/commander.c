@@ -49,6 +49,7 @@ typedef struct {
     int64_t next_round, next_connect, next_propose;
     int backoff_ms;
     bool down_logged;
+    bool was_connected;        /* a connection was lost: notifications may have been missed */
 } state_t;
 
 static const char *s_deliver_sql =
@@ -107,7 +108,9 @@ static void s_connect(state_t *st)
     st->conn = conn;
     st->backoff_ms = 100;
     st->wake = true;
-    cv_store_forget_identities();            /* an erasure may have gone unheard meanwhile */
+    if (st->was_connected)
+        cv_store_forget_identities();        /* an erasure may have gone unheard meanwhile */
+    st->was_connected = true;
 }
 
 /* Reads notifications: civibus_identity (an erasure) empties the store's
