@@ -223,6 +223,21 @@ if [ "$(q "select to_regclass('citizen_sources_search_name') is not null")" = t 
     for _ in $(seq 1 150); do [ "$(scans)" -ge $((before + 2)) ] && break; sleep 0.1; done
     [ "$(scans)" -ge $((before + 2)) ] || fail "name/address search did not use the trigram indexes"
     ok "name and address search served by the trigram indexes (20,000 pairs)"
+
+    # a citizen's timeline reads their requests through requests_citizen (012), not the table
+    q "insert into requests (tracking_code, service, category, status, status_occurred_at,
+                             status_event_id, citizen_id)
+       select translate(lpad(g::text, 10, '0'), '0123456789', 'ACDEFHJKLM'), 'voirie', 'x',
+              'received', now(), 0, 900000 + g
+       from generate_series(1, 20000) g" >/dev/null
+    q "analyze requests" >/dev/null
+    rscans() { q "select idx_scan from pg_stat_user_indexes where indexrelname = 'requests_citizen'"; }
+    before=$(rscans)
+    get "/v1/citizens/912345/timeline" "$T_SUP"; expect 200 "timeline of a bulk citizen"
+    [ "$(js 'len(d["requests"])')" = 1 ] || fail "bulk timeline: $(head -c 300 "$W/body")"
+    for _ in $(seq 1 150); do [ "$(rscans)" -ge $((before + 2)) ] && break; sleep 0.1; done
+    [ "$(rscans)" -ge $((before + 2)) ] || fail "the timeline did not use requests_citizen"
+    ok "a citizen's timeline served by the requests_citizen index (20,000 more requests)"
 fi
 
 get /metrics
