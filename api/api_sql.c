@@ -14,8 +14,9 @@
     " 'updated_at', r.updated_at, 'request_ref', r.request_ref, 'citizen_id', r.citizen_id," \
     " 'flagged', r.flagged," \
     " 'overdue', coalesce(r.due_at < now() AND r.status IN " OPEN_STATUSES ", false)," \
-    " 'summary', (SELECT sr.summary FROM source_records sr WHERE sr.request_id = r.id" \
-    "             ORDER BY sr.record_at DESC LIMIT 1))::text"
+    " 'summary', (SELECT sr.summary FROM request_sources rs" \
+    "             JOIN source_records sr ON sr.source = rs.source AND sr.source_record_id = rs.source_record_id" \
+    "             WHERE rs.request_id = r.id ORDER BY sr.record_at DESC LIMIT 1))::text"
 
 #define EVENT_JSON \
     "json_build_object('id', e.id, 'request_id', e.request_id, 'service', e.service," \

@@ -7,7 +7,12 @@
 -- store updates a request's row on most events; these columns seldom change, so those
 -- updates stay HOT (no index entry written) as before: citizen_id changes on a merge,
 -- service almost never, due_at when a source moves the deadline.
+--
+-- A request's summary (in every request the API shows) is its source record's: found
+-- through request_sources by request id, which is written once per request, rather
+-- than by an index on source_records, whose rows the store rewrites on every event.
 
 CREATE INDEX requests_citizen ON requests (citizen_id) WHERE citizen_id IS NOT NULL;
 CREATE INDEX requests_service ON requests (service, id);
 CREATE INDEX requests_due ON requests (due_at, id) WHERE due_at IS NOT NULL;
+CREATE INDEX request_sources_request ON request_sources (request_id);
