@@ -11,6 +11,7 @@
 #   now / seconds_since T0       wall clock ($EPOCHREALTIME), elapsed seconds
 #   q DB SQL                     one value (psql, unaligned)
 #   new_db NAME [migrate]        fresh database; with `migrate` the civibus schema
+#                                ($SCHEMAS: run.sh's copy of schemas/sql)
 #   checkpoint DB                CHECKPOINT (each measurement starts from a clean one)
 #   quiesce DB                   waits for autovacuum on DB to finish, then CHECKPOINT
 #   vmhwm PID                    peak resident set (kB) of a running process
@@ -38,7 +39,7 @@ new_db() {
         >/dev/null || die "cannot create database $1"
     [ "${2:-}" = migrate ] || return 0
     local f
-    for f in "$ROOT"/schemas/sql/[0-9]*.sql; do
+    for f in "${SCHEMAS:-$ROOT/schemas/sql}"/[0-9]*.sql; do
         psql -X -q -v ON_ERROR_STOP=1 -1 -d "$1" -f "$f" >/dev/null || die "$f: migration failed on $1"
     done
 }

@@ -6,14 +6,18 @@ file each), describes the machine (WORK_DIR: where the data and the cluster live
 the disk), computes rates, ratios and the targets of issue 5, prints one table and
 writes the same figures to OUT_DIR/results.json and OUT_DIR/results.txt. Figures are
 what was measured: nothing is rounded up, nothing estimated except the one line marked
-"projected"."""
+"projected".
+
+A run whose HTTP load got an error or a non-2xx answer is invalid (like a NACKed
+record in the latency run): report.py refuses it and writes nothing. An HTTP load the
+API could not keep up with (requests still unanswered at the end) is a result, not an
+error: marked SATURATED, its percentiles are lower bounds and the target is not met."""
 import json
 import os
 import subprocess
 import sys
 import time
 
-NA = "n/a (API not built yet)"
 CITY_YEAR_EVENTS = 2_500_000
 
 # (key, target, test) — issue 5
@@ -23,7 +27,27 @@ TARGETS = [
     ("city_year", "2.5M events (a city's year) in <= 75 s", lambda r: r["city_year_seconds"] <= 75),
     ("ack_p99", "send-to-ACK p99 < 50 ms at 1,000 events/s", lambda r: r["ack_p99_ms"] < 50),
     ("hub_rss", "hub peak RSS < 64 MB", lambda r: r["hub_rss_kb"] < 64 * 1024),
+    ("timeline_p99", "agent timeline p99 < 5 ms at 1,000 requests/s", lambda r: r["timeline_p99_ms"] < 5),
 ]
+
+
+def load_http(mdir, name):
+    """One HTTP load's figures; exits (invalid run) on any error or non-2xx answer."""
+    h = load(mdir, "http_" + name)
+    cpu = os.path.join(mdir, "http_%s_cpu.json" % name)
+    if os.path.exists(cpu) and h["answered"]:
+        h["cpu_ms_per_request"] = {k: round(v * 1e3 / h["answered"], 3) for k, v in load(mdir, "http_%s_cpu" % name).items()}
+    if h["errors"] or h["non2xx"] or h["ok"] + h["unanswered"] != h["requests"]:
+        sys.exit("report.py: invalid run: HTTP %s: %d errors, %d non-2xx answers of %d requests (status %s)"
+                 % (name, h["errors"], h["non2xx"], h["requests"], json.dumps(h["status"])))
+    return h
+
+
+def load_curve(mdir):
+    """The adapter-count curve (BENCH_CURVE=1), or None."""
+    if not os.path.exists(os.path.join(mdir, "curve.json")):
+        return None
+    return {n: dict(p, eps=p["events"] / p["seconds"]) for n, p in load(mdir, "curve").items()}
 
 
 def load(mdir, name):
@@ -88,6 +112,7 @@ def num(x, digits=0):
 
 def build(mdir, workdir):
     gen, civ, lat, cp, nv = (load(mdir, n) for n in ("gen", "civibus", "latency", "copy", "naive"))
+    tl, st, curve = load_http(mdir, "timeline"), load_http(mdir, "status"), load_curve(mdir)
     r = {
         "scale": load(mdir, "run")["scale"],
         "events": civ["events"],
@@ -110,10 +135,17 @@ def build(mdir, workdir):
         "ack_p50_ms": lat["p50_ms"],
         "ack_p99_ms": lat["p99_ms"],
         "latency": lat,
-        "timeline_p99_ms": None,
-        "status_p99_ms": None,
+        "timeline_p50_ms": tl["p50_ms"],
+        "timeline_p99_ms": tl["p99_ms"],
+        "timeline_rps": tl["achieved_rps"],
+        "status_p50_ms": st["p50_ms"],
+        "status_p99_ms": st["p99_ms"],
+        "status_rps": st["achieved_rps"],
+        "http": {"timeline": tl, "status": st, "api": load(mdir, "api_rss")},
         "hub_rss_kb": load(mdir, "hub_rss")["hub_rss_kb"],
-        "api_rss_kb": None,
+        "api_rss_kb": load(mdir, "api_rss")["api_rss_kb"],
+        "curve_adapters": {n: p["eps"] for n, p in curve.items()} if curve else None,
+        "curve": curve,
         "adapter_rss_kb": civ["adapter_rss_kb"],
         "database_bytes": civ["database_bytes"],
         "spool_bytes": civ["spool_bytes"],
@@ -129,6 +161,9 @@ def build(mdir, workdir):
         "civibus": {k: round(cpu[k] * 1e6 / r["events"], 1) for k in ("hub", "postgresql", "adapters")},
         "copy": {"postgresql": round(cp["cpu_seconds"]["postgresql"] * 1e6 / r["events"], 1)},
     }
+    for p in (curve or {}).values():
+        p["cpu_us_per_event"] = {k: round(p["cpu_seconds"][k] * 1e6 / p["events"], 1)
+                                 for k in ("hub", "postgresql", "adapters")}
     r["ratio_civibus_copy"] = r["civibus_eps"] / r["copy_eps"]
     r["ratio_civibus_naive"] = r["civibus_eps"] / r["naive_eps"]
     r["city_year_seconds"] = CITY_YEAR_EVENTS / r["civibus_eps"]
@@ -159,17 +194,42 @@ def table(r):
         ("send-to-ACK p99 at 1,000 ev/s", "%.1f ms" % r["ack_p99_ms"],
          "target < 50 ms: %s; worst second's p99 %.0f ms, worst spool fdatasync %.0f ms"
          % (met["ack_p99"], lat["worst_second_p99_ms"], lat["flush_max_ms"])),
-        ("timeline p99 (HTTP)", NA, ""),
-        ("status p99 (HTTP)", NA, ""),
+    ]
+    for name, label in (("timeline", "agent timeline"), ("status", "citizen status")):
+        h = r["http"][name]
+        if h["saturated"]:
+            rows.append(("%s (HTTP) SATURATED" % label, "%s unanswered" % num(h["unanswered"]),
+                         "of %s requests at the end of the run: the percentiles below are lower bounds"
+                         % num(h["requests"])))
+        rows += [
+            ("%s p50 (HTTP) at %s req/s" % (label, num(h["rate"])), "%.2f ms" % h["p50_ms"],
+             "%s requests, %s req/s achieved, %d connections, p90 %.2f, p99.9 %.2f, max %.1f ms%s"
+             % (num(h["requests"]), num(h["achieved_rps"]), h["connections"], h["p90_ms"], h["p999_ms"],
+                h["max_ms"], "; CPU per request: API %.2f ms, PostgreSQL %.2f ms"
+                % (h["cpu_ms_per_request"]["api"], h["cpu_ms_per_request"]["postgresql"])
+                if "cpu_ms_per_request" in h else "")),
+            ("%s p99 (HTTP) at %s req/s" % (label, num(h["rate"])), "%.2f ms" % h["p99_ms"],
+             "target < 5 ms: %s" % met["timeline_p99"] if name == "timeline"
+             else "no error, every answer 2xx"),
+        ]
+    rows += [
         ("hub peak RSS (VmHWM)", num(r["hub_rss_kb"]) + " kB", "target < 64 MB: %s" % met["hub_rss"]),
         ("adapter peak RSS (VmHWM, largest)", num(r["adapter_rss_kb"]) + " kB", ""),
-        ("API peak RSS", NA, ""),
+        ("API peak RSS (VmHWM)", num(r["api_rss_kb"]) + " kB",
+         "%d workers, after both HTTP runs" % r["http"]["api"]["threads"]),
     ]
+    for n, p in sorted((r["curve"] or {}).items(), key=lambda kv: int(kv[0])):
+        per = p["cpu_us_per_event"]
+        rows.append(("curve: %s adapter%s (dechets, %s events)" % (n, "" if n == "1" else "s", num(p["events"])),
+                     num(p["eps"]) + " ev/s",
+                     "%.1f s; CPU us/event hub %.0f, PostgreSQL %.0f, adapters %.0f; machine busy %.0f of %.0f core-s"
+                     % (p["seconds"], per["hub"], per["postgresql"], per["adapters"],
+                        p["cpu_seconds"]["machine_busy"], p["cpu_seconds"]["machine_available"])))
     w0 = max(len(a) for a, _, _ in rows)
     w1 = max(len(b) for _, b, _ in rows)
     src = ", ".join("%s %s" % (k, num(v["events"])) for k, v in r["sources"].items())
     out = [
-        "civibus ingest benchmark (make bench), %s, code %s" % (r["date"], r["commit"]),
+        "civibus benchmark (make bench), %s, code %s" % (r["date"], r["commit"]),
         "data: scale %s: %s events (%s), %s requests, %s citizens, %s flagged transitions"
         % (r["scale"], num(r["events"]), src, num(r["requests"]), num(r["citizens"]),
            num(r["flagged_events"])),
@@ -178,6 +238,11 @@ def table(r):
            m["kernel"]),
         "postgresql: " + " ".join("%s=%s" % kv for kv in pg.items()),
         "hub: " + " ".join("%s=%s" % kv for kv in hub.items()),
+    ]
+    if r["http"]["api"].get("extra_sql"):
+        out.append("NOTE: BENCH_HTTP_SQL ran before the HTTP stage (not the schema as shipped): "
+                   + r["http"]["api"]["extra_sql"])
+    out += [
         "",
     ]
     out += ["%-*s  %*s  %s" % (w0, a, w1, b, c) for a, b, c in rows]

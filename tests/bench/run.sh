@@ -7,6 +7,11 @@
 #   BENCH_OUT=DIR            where results.json and results.txt go (default var/bench)
 #   BENCH_PERF=1             profile the hub with perf during the civibus run (DIR/perf-hub.txt)
 #   BENCH_KEEP=1             keep the temporary folder (data, logs) for a post-mortem
+#   BENCH_CURVE=1            also the adapter-count curve: the same events through 1, 3
+#                            and 10 adapters (stage 7; adds 3 civibus runs)
+#   BENCH_HTTP_RATE, BENCH_HTTP_CONNS   the HTTP stage's rate (1000/s) and connections (16)
+#   BENCH_HTTP_SQL=SQL       run SQL on the civibus database before the HTTP stage, to try a
+#                            schema change (an index) before it lands; printed in the table
 #   BENCH_BATCH, BENCH_DELAY_MS, BENCH_WINDOW   the hub's batch_max_events (1000),
 #                            batch_max_delay_ms (20) and window (1000), to explore tuning
 #
@@ -22,13 +27,18 @@
 #                last ACK (adapter start to adapter exit: nothing is left out)
 #   3. latency   send-to-ACK p50/p99 at a steady 1,000 events/s into the same, now
 #                full, database (tests/bench/latency.c: scheduled send times)
-#   4. ceiling   COPY of exactly the rows civibus wrote in 2 (every table the ingest
+#   4. http      civibus-api on the civibus database (now 1M + 30,000 events at scale 1):
+#                the agent timeline and the citizen status (tracking code) of random real
+#                citizens and requests at a paced 1,000 requests/s each for 30 s (3 s
+#                tiny), latency from the scheduled send time (tests/bench/http_load.c);
+#                the API's peak RSS and CPU per request
+#   5. ceiling   COPY of exactly the rows civibus wrote in 2 (every table the ingest
 #                filled, same schema and indexes) into an empty database: what
 #                PostgreSQL itself takes on this machine
-#   5. naive     one transaction per event, row by row (tests/bench/naive.c)
-#   6. report    tests/bench/report.py: one table, results.json, targets met or not
-#
-# The HTTP part (timeline / status latency) waits for the API: reported as n/a.
+#   6. naive     one transaction per event, row by row (tests/bench/naive.c)
+#   7. curve     BENCH_CURVE=1 only: EVENTS déchets events split by request into 1, 3
+#                and 10 shards, each its own source and adapter, into a fresh database
+#   8. report    tests/bench/report.py: one table, results.json, targets met or not
 set -u -o pipefail
 cd "$(dirname "$0")/../.." || exit 1
 ROOT=$(pwd)
@@ -48,11 +58,17 @@ NAIVE_EVENTS=$([ "$TINY" = 1 ] && echo 2000 || echo 20000)
 # the hub's knobs: deploy/civibus.yaml's defaults unless BENCH_BATCH / _DELAY_MS / _WINDOW
 HUB_BATCH=${BENCH_BATCH:-1000} HUB_DELAY_MS=${BENCH_DELAY_MS:-20} HUB_WINDOW=${BENCH_WINDOW:-1000}
 OUT=${BENCH_OUT:-$ROOT/var/bench}
+HTTP_RATE=${BENCH_HTTP_RATE:-1000}
+HTTP_CONNS=${BENCH_HTTP_CONNS:-16}
+HTTP_SECONDS=$([ "$TINY" = 1 ] && echo 3 || echo 30)
+HTTP_DRAIN=$([ "$TINY" = 1 ] && echo 10 || echo 15)    # s after the last due request
+CURVE_POINTS=(1 3 10)
 
 # ---- setup: temporary folder, PostgreSQL, tools; cleanup on every exit path --------
 setup() {
     local b
-    for b in "$BIN/civibus-hub" "$BIN/civibus-adapter" "$BUILD/libcivibus.a"; do
+    for b in "$BIN/civibus-hub" "$BIN/civibus-adapter" "$BIN/civibus-api" "$BIN/civibusctl" \
+             "$BUILD/libcivibus.a"; do
         [ -e "$b" ] || die "$b is missing: run make first (make bench builds it)"
     done
     command -v psql >/dev/null || die "psql is missing (make deps)"
@@ -61,6 +77,7 @@ setup() {
     mkdir -p "$T/m" "$T/keys" "$OUT" || die "cannot create $OUT"
     trap cleanup EXIT
     trap 'exit 130' INT TERM
+    snapshot
 
     unset PGHOST PGPORT PGUSER PGDATABASE PGPASSWORD PGSERVICE
     say "scale $SCALE: $EVENTS events; starting PostgreSQL in $T/pg"
@@ -77,6 +94,18 @@ setup() {
     echo "$SETTINGS" >"$T/m/pg_settings.json"
     build_tool latency
     build_tool naive
+    build_tool http_load
+}
+
+# The binaries and the migrations, copied once: a run of up to an hour then measures one
+# version of the code even if the tree is rebuilt or a migration is added meanwhile.
+snapshot() {
+    mkdir -p "$T/bin" || die "cannot create $T/bin"
+    if ! cp "$BIN/civibus-hub" "$BIN/civibus-adapter" "$BIN/civibus-api" "$BIN/civibusctl" "$T/bin/" \
+        || ! cp -r schemas/sql "$T/sql"; then
+        die "cannot copy the binaries and migrations to $T"
+    fi
+    BIN=$T/bin SCHEMAS=$T/sql
 }
 
 cleanup() {
@@ -105,10 +134,22 @@ prepare() {
     for k in hub "${SOURCES[@]}"; do
         "$BIN/civibus-adapter" keygen --out "$T/keys/$k" >/dev/null || die "keygen $k failed"
     done
+    hub_config "${SOURCES[@]}" >"$T/hub.yaml"
+    "$BIN/civibus-hub" --config "$T/hub.yaml" --check-config >/dev/null || die "hub config refused"
+    adapter_config spool "${SOURCES[@]}" >"$T/adapter.yaml"
+    adapter_config spool-latency "${SOURCES[@]}" >"$T/adapter-latency.yaml"
+    printf '{"batch_max_events": %d, "batch_max_delay_ms": %d, "window": %d, "transport": "ipc + CURVE"}\n' \
+        "$HUB_BATCH" "$HUB_DELAY_MS" "$HUB_WINDOW" >"$T/m/hub_settings.json"
+}
+
+# The hub's config for SOURCE...: each with tests/bench/mappings/SOURCE.yaml, or for a
+# curve shard dechets_K, $T/mappings/dechets_K.yaml (see run_curve), and keys/SOURCE.
+hub_config() {
+    local s mapping
     {
         echo "postgres:"
         echo "  conninfo: \"host=$PGHOST port=$PGPORT user=$PGUSER dbname=bench_civibus\""
-        echo "  migrations: $ROOT/schemas/sql"
+        echo "  migrations: $SCHEMAS"
         echo "listen:"
         echo "  adapters: ipc://$T/hub.sock"
         echo "  publish: ipc://$T/pub.sock"
@@ -126,33 +167,31 @@ prepare() {
         echo "  heartbeat_ms: 2000"
         echo "runtime_dir: run"
         echo "sources:"
-        for s in "${SOURCES[@]}"; do
-            printf '  - name: %s\n    mapping: %s\n    keys: [keys/%s]\n' \
-                "$s" "$ROOT/tests/bench/mappings/$s.yaml" "$s"
+        for s in "$@"; do
+            mapping=$ROOT/tests/bench/mappings/$s.yaml
+            [ -e "$mapping" ] || mapping=$T/mappings/$s.yaml
+            printf '  - name: %s\n    mapping: %s\n    keys: [keys/%s]\n' "$s" "$mapping" "$s"
         done
-    } >"$T/hub.yaml"
-    "$BIN/civibus-hub" --config "$T/hub.yaml" --check-config >/dev/null || die "hub config refused"
-    adapter_config spool >"$T/adapter.yaml"
-    adapter_config spool-latency >"$T/adapter-latency.yaml"
-    printf '{"batch_max_events": %d, "batch_max_delay_ms": %d, "window": %d, "transport": "ipc + CURVE"}\n' \
-        "$HUB_BATCH" "$HUB_DELAY_MS" "$HUB_WINDOW" >"$T/m/hub_settings.json"
+    }
 }
 
-adapter_config() {  # SPOOL_FOLDER
+adapter_config() {  # SPOOL_FOLDER SOURCE...
     printf 'hub:\n  endpoint: ipc://%s/hub.sock\n  public_key_file: keys/hub\nsources:\n' "$T"
-    local s
-    for s in "${SOURCES[@]}"; do
-        printf '  %s:\n    secret_key_file: keys/%s_secret\n    spool_dir: %s/%s\n' "$s" "$s" "$1" "$s"
+    local s spool=$1
+    shift
+    for s in "$@"; do
+        printf '  %s:\n    secret_key_file: keys/%s_secret\n    spool_dir: %s/%s\n' "$s" "$s" "$spool" "$s"
     done
 }
 
-hub_start() {
+hub_start() {  # [CONFIG [LOG]]: a fresh bench_civibus database and a hub on it
+    local config=${1:-$T/hub.yaml} log=${2:-$T/hub.log}
     new_db bench_civibus
-    start_bg HUB_PID "$BIN/civibus-hub" --config "$T/hub.yaml" >>"$T/hub.log" 2>&1
+    start_bg HUB_PID "$BIN/civibus-hub" --config "$config" >"$log" 2>&1
     local i
     for i in $(seq 1 200); do
-        grep -q "listening for adapters" "$T/hub.log" 2>/dev/null && return 0
-        kill -0 "$HUB_PID" 2>/dev/null || { tail -n 20 "$T/hub.log" >&2; die "the hub exited at start-up"; }
+        grep -q "listening for adapters" "$log" 2>/dev/null && return 0
+        kill -0 "$HUB_PID" 2>/dev/null || { tail -n 20 "$log" >&2; die "the hub exited at start-up"; }
         sleep 0.1
     done
     die "the hub did not start listening within 20 s"
@@ -167,58 +206,69 @@ run_civibus() {
             -o "$T/perf.data" -q >"$T/perf.log" 2>&1
     fi
     say "civibus: ${#SOURCES[@]} adapters -> hub -> PostgreSQL, $EVENTS events"
-    local s pid failed=0 t0 hub0 pg0 busy0 adapters=()
+    replay_all "$T/adapter.yaml" "$T/data" "$T/replay" "${SOURCES[@]}"
+    if [ -n "${PERF_PID:-}" ]; then kill -INT "$PERF_PID"; wait "$PERF_PID"; forget "$PERF_PID"; fi
+    [ "$REPLAY_FAILED" = 0 ] || { tail -n 5 "$T"/replay-*.log >&2; die "a replay adapter failed"; }
+    check_civibus "$T/replay" "${SOURCES[@]}"
+
+    local db_bytes spool_bytes
+    db_bytes=$(q bench_civibus "SELECT pg_database_size(current_database())")
+    spool_bytes=$(du -sb "$T/spool" | cut -f1)
+    printf '{"events": %d, "seconds": %s, "adapters": %d, "requests": %d, "citizens": %d, "flagged": %d, "adapter_rss_kb": %d, "database_bytes": %d, "spool_bytes": %d, "cpu_seconds": %s}\n' \
+        "$EVENTS" "$REPLAY_SECONDS" "${#SOURCES[@]}" "$(q bench_civibus "SELECT count(*) FROM requests")" \
+        "$(q bench_civibus "SELECT count(*) FROM citizens")" \
+        "$(q bench_civibus "SELECT count(*) FROM events WHERE transition_flagged")" "$REPLAY_RSS_KB" \
+        "$db_bytes" "$spool_bytes" "$REPLAY_CPU" >"$T/m/civibus.json"
+    say "civibus: $EVENTS events stored once and ACKed in $REPLAY_SECONDS s"
+}
+
+# One replay adapter per SOURCE (DATA/SOURCE.jsonl, config ADAPTER_YAML), in parallel, into
+# the running hub; outputs OUT-SOURCE.out/.log. Sets REPLAY_SECONDS (first start to last
+# exit), REPLAY_FAILED, REPLAY_RSS_KB (largest adapter VmHWM) and REPLAY_CPU (a JSON
+# object: CPU seconds of the hub, PostgreSQL, the adapters, the machine).
+replay_all() {  # ADAPTER_YAML DATA OUT SOURCE...
+    local config=$1 data=$2 out=$3 s pid t0 hub0 pg0 busy0 adapters=()
+    shift 3
+    REPLAY_FAILED=0
     hub0=$(cpu_ticks "$HUB_PID") pg0=$(pg_cpu_ticks) busy0=$(busy_ticks)
     t0=$(now)
-    for s in "${SOURCES[@]}"; do
-        start_bg pid "$BIN/civibus-adapter" replay --config "$T/adapter.yaml" --source "$s" \
-            --file "$T/data/$s.jsonl" --timeout $((EVENTS / 1000 + 600)) \
-            >"$T/replay-$s.out" 2>"$T/replay-$s.log"
+    for s in "$@"; do
+        start_bg pid "$BIN/civibus-adapter" replay --config "$config" --source "$s" \
+            --file "$data/$s.jsonl" --timeout $((EVENTS / 1000 + 600)) \
+            >"$out-$s.out" 2>"$out-$s.log"
         adapters+=("$pid")
     done
-    rss_watch "$T/rss-adapters" "${adapters[@]}" &
+    rss_watch "$out.rss" "${adapters[@]}" &
     local watch=$!
-    for pid in "${adapters[@]}"; do wait "$pid" || failed=1; done
-    local seconds hub_ticks pg_ticks busy
-    seconds=$(seconds_since "$t0")
+    for pid in "${adapters[@]}"; do wait "$pid" || REPLAY_FAILED=1; done
+    local hub_ticks pg_ticks busy hz adapter_ticks
+    REPLAY_SECONDS=$(seconds_since "$t0")
     hub_ticks=$(( $(cpu_ticks "$HUB_PID") - hub0 )) pg_ticks=$(( $(pg_cpu_ticks) - pg0 ))
     busy=$(( $(busy_ticks) - busy0 ))
     forget "${adapters[@]}"
     wait "$watch"
-    if [ -n "${PERF_PID:-}" ]; then kill -INT "$PERF_PID"; wait "$PERF_PID"; forget "$PERF_PID"; fi
-    [ "$failed" = 0 ] || { tail -n 5 "$T"/replay-*.log >&2; die "a replay adapter failed"; }
-    check_civibus
-
-    local hz adapter_rss adapter_ticks db_bytes spool_bytes
     hz=$(getconf CLK_TCK)
-    db_bytes=$(q bench_civibus "SELECT pg_database_size(current_database())")
-    spool_bytes=$(du -sb "$T/spool" | cut -f1)
-    adapter_rss=$(sort -k2 -n "$T/rss-adapters" | tail -n 1 | cut -d' ' -f2)
-    adapter_ticks=$(awk '{ s += $3 } END { print s + 0 }' "$T/rss-adapters")
-    printf '{"events": %d, "seconds": %s, "adapters": %d, "requests": %d, "citizens": %d, "flagged": %d, "adapter_rss_kb": %d, "database_bytes": %d, "spool_bytes": %d, "cpu_seconds": {"hub": %s, "postgresql": %s, "adapters": %s, "machine_busy": %s, "machine_available": %s}}\n' \
-        "$EVENTS" "$seconds" "${#SOURCES[@]}" "$(q bench_civibus "SELECT count(*) FROM requests")" \
-        "$(q bench_civibus "SELECT count(*) FROM citizens")" \
-        "$(q bench_civibus "SELECT count(*) FROM events WHERE transition_flagged")" "$adapter_rss" \
-        "$db_bytes" "$spool_bytes" \
+    REPLAY_RSS_KB=$(sort -k2 -n "$out.rss" | tail -n 1 | cut -d' ' -f2)
+    adapter_ticks=$(awk '{ s += $3 } END { print s + 0 }' "$out.rss")
+    REPLAY_CPU=$(printf '{"hub": %s, "postgresql": %s, "adapters": %s, "machine_busy": %s, "machine_available": %s}' \
         "$(ticks_s "$hub_ticks" "$hz")" "$(ticks_s "$pg_ticks" "$hz")" "$(ticks_s "$adapter_ticks" "$hz")" \
-        "$(ticks_s "$busy" "$hz")" "$(awk -v s="$seconds" -v n="$(nproc)" 'BEGIN { printf "%.2f", s * n }')" \
-        >"$T/m/civibus.json"
-    say "civibus: $EVENTS events stored once and ACKed in $seconds s"
+        "$(ticks_s "$busy" "$hz")" "$(awk -v s="$REPLAY_SECONDS" -v n="$(nproc)" 'BEGIN { printf "%.2f", s * n }')")
 }
 
 ticks_s() { awk -v t="$1" -v hz="$2" 'BEGIN { printf "%.2f", t / hz }'; }
 
 # Every event stored once, nothing dead-lettered, every record ACKed.
-check_civibus() {
-    local stored dead s sent ack nack acked=0
+check_civibus() {  # OUT SOURCE... (replay_all's outputs)
+    local out=$1 stored dead s sent ack nack acked=0
+    shift
     stored=$(q bench_civibus "SELECT count(*) FROM events")
     dead=$(q bench_civibus "SELECT count(*) FROM dead_letters")
     [ "$stored" = "$EVENTS" ] || die "civibus stored $stored events, expected $EVENTS"
     [ "$dead" = 0 ] || die "unexpected dead letters: $(q bench_civibus \
         "SELECT string_agg(DISTINCT reason || ' ' || coalesce(detail, ''), '; ') FROM dead_letters")"
-    for s in "${SOURCES[@]}"; do
-        read -r _ sent _ ack _ nack <"$T/replay-$s.out" || die "replay $s printed nothing"
-        if [ "$sent" != "$ack" ] || [ "$nack" != 0 ]; then die "replay $s: $(cat "$T/replay-$s.out")"; fi
+    for s in "$@"; do
+        read -r _ sent _ ack _ nack <"$out-$s.out" || die "replay $s printed nothing"
+        if [ "$sent" != "$ack" ] || [ "$nack" != 0 ]; then die "replay $s: $(cat "$out-$s.out")"; fi
         acked=$((acked + ack))
     done
     [ "$acked" = "$EVENTS" ] || die "acked $acked, expected $EVENTS"
@@ -262,7 +312,72 @@ run_latency() {
     forget "$HUB_PID"
 }
 
-# ---- 4. ceiling: COPY of the same rows ---------------------------------------------------
+# ---- 4. HTTP: the agent timeline and the citizen status, paced ----------------------
+# civibus-api on the civibus database (the benchmark's events plus the latency run's),
+# 4 workers (deploy/api.yaml's default: 2 per core, so that a worker waiting on
+# PostgreSQL leaves its core to another),
+# audit on. The tracking-code lookup is rate limited per client address: every request
+# here comes from 127.0.0.1, so tracking.per_minute is raised to its maximum (100,000;
+# the run sends at most rate x seconds + a 50-request warm-up per minute-window).
+run_http() {
+    if [ -n "${BENCH_HTTP_SQL:-}" ]; then
+        say "http: running BENCH_HTTP_SQL first: $BENCH_HTTP_SQL"
+        run_fg psql -X -q -v ON_ERROR_STOP=1 -d bench_civibus -c "$BENCH_HTTP_SQL" -c "ANALYZE" \
+            || die "BENCH_HTTP_SQL failed"
+    fi
+    quiesce bench_civibus
+    printf 'postgres:\n  conninfo: "host=%s port=%s user=%s dbname=bench_civibus"\nlisten:\n  address: 127.0.0.1\n  port: 0\nhttp:\n  threads: 4\ntracking:\n  per_minute: 100000\n' \
+        "$PGHOST" "$PGPORT" "$PGUSER" >"$T/api.yaml"
+    (( HTTP_RATE * HTTP_SECONDS + 50 <= 100000 )) \
+        || die "BENCH_HTTP_RATE x seconds exceeds the API's tracking.per_minute maximum (100,000)"
+    start_bg API_PID "$BIN/civibus-api" --config "$T/api.yaml" >"$T/api.log" 2>&1
+    local port=
+    for _ in $(seq 1 100); do
+        port=$(sed -n 's/.*listening on http:\/\/127.0.0.1:\([0-9]*\).*/\1/p' "$T/api.log")
+        [ -n "$port" ] && break
+        kill -0 "$API_PID" 2>/dev/null || { tail -n 20 "$T/api.log" >&2; die "civibus-api exited at start-up"; }
+        sleep 0.1
+    done
+    [ -n "$port" ] || die "civibus-api did not start listening within 10 s"
+    (umask 077; "$BIN/civibusctl" --config "$T/api.yaml" token create --role supervisor --label bench \
+        >"$T/api-token" 2>"$T/api-token.log") || die "token create failed: $(cat "$T/api-token.log")"
+    q bench_civibus "SELECT '/v1/citizens/' || id || '/timeline' FROM citizens ORDER BY random() LIMIT 10000" \
+        >"$T/paths-timeline" || die "cannot pick citizens"
+    q bench_civibus "SELECT '/v1/track/' || tracking_code FROM requests ORDER BY random() LIMIT 10000" \
+        >"$T/paths-status" || die "cannot pick tracking codes"
+    http_run timeline "$T/paths-timeline" "http://127.0.0.1:$port" --token-file "$T/api-token"
+    http_run status "$T/paths-status" "http://127.0.0.1:$port"
+    printf '{"api_rss_kb": %d, "threads": 4, "tracking_per_minute": 100000, "extra_sql": %s}\n' \
+        "$(vmhwm "$API_PID")" "$(python3 -c 'import json, sys; print(json.dumps(sys.argv[1] or None))' \
+        "${BENCH_HTTP_SQL:-}")" >"$T/m/api_rss.json"
+    kill -TERM "$API_PID"
+    wait "$API_PID" || die "civibus-api did not stop cleanly (exit $?)"
+    forget "$API_PID"
+}
+
+# NAME PATHS BASE [http_load options]: a warm-up of 50 requests in 1 s (each worker opens
+# its PostgreSQL connection and prepares its statements; not measured, but an error or a
+# non-2xx answer stops the run), then HTTP_RATE/s for HTTP_SECONDS. Errors and non-2xx
+# answers of the measured run are for report.py to refuse.
+http_run() {
+    local name=$1 paths=$2 base=$3
+    shift 3
+    run_fg "$T/http_load" --base "$base" --paths "$paths" --rate 50 --duration 1 "$@" \
+        >"$T/http-$name-warmup.json" 2>"$T/http-$name.log"
+    grep -q '"non2xx": 0, "errors": 0,' "$T/http-$name-warmup.json" \
+        || die "HTTP $name warm-up failed: $(cat "$T/http-$name-warmup.json" "$T/http-$name.log")"
+    say "http: $name at $HTTP_RATE requests/s for $HTTP_SECONDS s, $HTTP_CONNS connections"
+    local api0 pg0 hz
+    hz=$(getconf CLK_TCK) api0=$(cpu_ticks "$API_PID") pg0=$(pg_cpu_ticks)
+    run_fg "$T/http_load" --base "$base" --paths "$paths" --rate "$HTTP_RATE" --duration "$HTTP_SECONDS" \
+        --connections "$HTTP_CONNS" --timeout "$HTTP_DRAIN" --samples "$T/http-$name-samples.txt" "$@" \
+        >"$T/m/http_$name.json" 2>>"$T/http-$name.log"
+    [ -s "$T/m/http_$name.json" ] || { cat "$T/http-$name.log" >&2; die "the HTTP load tool failed ($name)"; }
+    printf '{"api": %s, "postgresql": %s}\n' "$(ticks_s $(( $(cpu_ticks "$API_PID") - api0 )) "$hz")" \
+        "$(ticks_s $(( $(pg_cpu_ticks) - pg0 )) "$hz")" >"$T/m/http_${name}_cpu.json"
+}
+
+# ---- 5. ceiling: COPY of the same rows ---------------------------------------------------
 # One psql session (a coprocess) runs the six COPYs, so that its server process is still
 # there at the end to read how much CPU they took (like for civibus: the cluster's processes).
 run_ceiling() {
@@ -308,7 +423,7 @@ copy_session() {
     return 1
 }
 
-# ---- 5. naive connector ------------------------------------------------------------------
+# ---- 6. naive connector ------------------------------------------------------------------
 run_naive() {
     say "naive: $NAIVE_EVENTS events, one transaction each"
     new_db bench_naive migrate
@@ -318,7 +433,67 @@ run_naive() {
     [ "$(q bench_naive "SELECT count(*) FROM events")" = "$NAIVE_EVENTS" ] || die "naive: events count differs"
 }
 
-# ---- 6. report -----------------------------------------------------------------------------
+# ---- 7. adapter-count curve (BENCH_CURVE=1) -----------------------------------------
+# The same EVENTS déchets events (one mapping, so only the number of adapters changes),
+# split by request into N shards: shard K is source dechets_K (the déchets mapping under
+# that name, its own key and spool) and its own replay adapter. A request's events stay
+# in one shard, in time order. Each point: a fresh database, a fresh hub, a CHECKPOINT.
+run_curve() {
+    [ "${BENCH_CURVE:-0}" = 1 ] || return 0
+    say "curve: generating $EVENTS déchets events"
+    run_fg python3 tests/bench/gen.py "$T/data-curve" "$EVENTS" --tag C --only dechets \
+        >/dev/null || die "gen.py (curve set) failed"
+    mkdir -p "$T/mappings"
+    local k n points=""
+    for k in $(seq 1 "${CURVE_POINTS[-1]}"); do
+        sed "s/^source: dechets\$/source: dechets_$k/" tests/bench/mappings/dechets.yaml \
+            >"$T/mappings/dechets_$k.yaml"
+        grep -q "^source: dechets_$k\$" "$T/mappings/dechets_$k.yaml" || die "cannot rename the dechets mapping"
+        "$BIN/civibus-adapter" keygen --out "$T/keys/dechets_$k" >/dev/null || die "keygen dechets_$k failed"
+    done
+    for n in "${CURVE_POINTS[@]}"; do
+        curve_point "$n"
+        points+="${points:+, }\"$n\": {\"events\": $EVENTS, \"seconds\": $REPLAY_SECONDS, \"adapter_rss_kb\": $REPLAY_RSS_KB, \"cpu_seconds\": $REPLAY_CPU}"
+    done
+    printf '{%s}\n' "$points" >"$T/m/curve.json"
+    rm -rf "$T/data-curve"
+}
+
+# argv: FILE OUT N; a request's records (id D-C-<number>) go to shard number % N + 1.
+SHARD_PY='
+import json, os, sys
+src, out, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+os.makedirs(out)
+files = [open(os.path.join(out, "dechets_%d.jsonl" % (k + 1)), "w", encoding="utf-8") for k in range(n)]
+with open(src, encoding="utf-8") as f:
+    for line in f:
+        files[int(json.loads(line)["id"].rsplit("-", 1)[1]) % n].write(line)
+for f in files:
+    f.close()
+'
+
+curve_point() {  # N
+    local n=$1 k sources=()
+    for k in $(seq 1 "$n"); do sources+=("dechets_$k"); done
+    rm -rf "$T/data-shards" "$T/spool-curve"
+    run_fg python3 -c "$SHARD_PY" "$T/data-curve/dechets.jsonl" "$T/data-shards" "$n" \
+        || die "cannot shard the curve data"
+    hub_config "${sources[@]}" >"$T/hub-curve.yaml"
+    adapter_config spool-curve "${sources[@]}" >"$T/adapter-curve.yaml"
+    hub_start "$T/hub-curve.yaml" "$T/hub-curve-$n.log"
+    checkpoint bench_civibus
+    say "curve: $n adapter(s), $EVENTS events"
+    replay_all "$T/adapter-curve.yaml" "$T/data-shards" "$T/curve-$n" "${sources[@]}"
+    [ "$REPLAY_FAILED" = 0 ] || { tail -n 5 "$T"/curve-"$n"-*.log >&2; die "a curve replay adapter failed"; }
+    check_civibus "$T/curve-$n" "${sources[@]}"
+    kill -TERM "$HUB_PID"
+    wait "$HUB_PID" || die "the hub did not stop cleanly (exit $?)"
+    forget "$HUB_PID"
+    rm -rf "$T/data-shards" "$T/spool-curve"
+    say "curve: $n adapter(s): $EVENTS events in $REPLAY_SECONDS s"
+}
+
+# ---- 8. report -----------------------------------------------------------------------------
 report() {
     [ "$(pg_settings)" = "$SETTINGS" ] || die "the server settings changed during the run"
     printf '{"scale": %s, "events": %d, "seconds": %s}\n' "$SCALE" "$EVENTS" \
@@ -349,6 +524,8 @@ hub_start
 run_civibus
 dump_rows
 run_latency
+run_http
 run_ceiling
 run_naive
+run_curve
 report
