@@ -164,8 +164,12 @@ BIG=20000
 base=$(events)
 python3 "$SIM" --out "$INBOX" --scenario big --records $BIG --chunk-ms 0 --expect "$W/big.txt" \
     --max-seconds 60 >"$W/sim-big.out" 2>"$W/sim.err" || fail "simulator: $(cat "$W/sim.err")"
-mid() { [ "$(events)" -ge $((base + 2000)) ]; }
-wait_until 60 mid || fail "the big export is not being stored: $(events) events"
+# kill once 2,000 rows are stored AND the adapter has made some of their ACKs durable
+# (its spool's settled.log changed): a kill between the two would rightly resend them all
+settled() { stat -c %s "$W/spool/urbanisme/settled.log" 2>/dev/null || echo 0; }
+settled0=$(settled)
+mid() { [ "$(events)" -ge $((base + 2000)) ] && [ "$(settled)" != "$settled0" ]; }
+wait_until 60 mid || fail "the big export is not being stored and settled: $(events) events"
 ada_kill
 at=$(events)
 [ "$at" -lt $((base + BIG)) ] || fail "the adapter finished the file before it could be killed"
