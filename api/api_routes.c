@@ -54,6 +54,20 @@ PGresult *cv_api_sql(cv_api_req_t *req, cv_sql_t stmt, int n, const char *const 
     return NULL;
 }
 
+/* The statement's one row, or NULL when it failed (answered already) or
+   found nothing (answered 404 with not_found). */
+static PGresult *s_one_row(cv_api_req_t *req, cv_sql_t stmt, int n, const char *const *v,
+                           const char *not_found)
+{
+    PGresult *r = cv_api_sql(req, stmt, n, v);
+    if (r && PQntuples(r) != 1) {
+        PQclear(r);
+        cv_api_error(req, 404, "not_found", not_found);
+        return NULL;
+    }
+    return r;
+}
+
 static json_t *s_row_json(PGresult *r, int row, int col)
 {
     return json_loads(PQgetvalue(r, row, col), 0, NULL);
@@ -187,14 +201,9 @@ static void s_track(cv_api_req_t *req, const char *code_in)
         return;
     }
     const char *v[1] = { code };
-    PGresult *r = cv_api_sql(req, CV_SQL_TRACK, 1, v);
+    PGresult *r = s_one_row(req, CV_SQL_TRACK, 1, v, "no request has this tracking code");
     if (!r)
         return;
-    if (PQntuples(r) != 1) {
-        PQclear(r);
-        cv_api_error(req, 404, "not_found", "no request has this tracking code");
-        return;
-    }
     json_t *o = s_row_json(r, 0, 0);
     cv_api_principal_t citizen = { .role = CV_API_CITIZEN };
     int64_t rid = strtoll(PQgetvalue(r, 0, 1), NULL, 10);
@@ -321,16 +330,11 @@ static void s_citizen_timeline(cv_api_req_t *req, const cv_api_principal_t *who,
     char cs[24];
     snprintf(cs, sizeof cs, "%lld", (long long) cid);
     const char *v[2] = { cs, who->service };
-    PGresult *r = cv_api_sql(req, s_sees_all(who) ? CV_SQL_CITIZEN_EXISTS : CV_SQL_CITIZEN_SEEN_BY,
-                          s_sees_all(who) ? 1 : 2, v);
+    PGresult *r = s_one_row(req, s_sees_all(who) ? CV_SQL_CITIZEN_EXISTS : CV_SQL_CITIZEN_SEEN_BY,
+                            s_sees_all(who) ? 1 : 2, v, "no such citizen");
     if (!r)
         return;
-    bool found = PQntuples(r) > 0;
     PQclear(r);
-    if (!found) {
-        cv_api_error(req, 404, "not_found", "no such citizen");
-        return;
-    }
     PGresult *ids = cv_api_sql(req, CV_SQL_CITIZEN_IDENTITIES, 1, v);
     if (!ids)
         return;
@@ -376,14 +380,9 @@ static void s_request(cv_api_req_t *req, const cv_api_principal_t *who, const ch
     char rs[24];
     snprintf(rs, sizeof rs, "%lld", (long long) rid);
     const char *v[1] = { rs };
-    PGresult *r = cv_api_sql(req, CV_SQL_REQUEST, 1, v);
+    PGresult *r = s_one_row(req, CV_SQL_REQUEST, 1, v, "no such request");
     if (!r)
         return;
-    if (PQntuples(r) != 1) {
-        PQclear(r);
-        cv_api_error(req, 404, "not_found", "no such request");
-        return;
-    }
     json_t *o = s_row_json(r, 0, 0);
     cv_api_view_t view = cv_api_view_for(who, PQgetisnull(r, 0, 1) ? NULL : PQgetvalue(r, 0, 1));
     int64_t cid = PQgetisnull(r, 0, 2) ? 0 : strtoll(PQgetvalue(r, 0, 2), NULL, 10);

@@ -78,7 +78,7 @@ static const char *const s_sql[CV_SQL_COUNT] = {
     [CV_SQL_HAS_PROPOSALS] =
         "SELECT to_regclass('merge_proposals') IS NOT NULL",
     /* Open311: a service is a category (its group: the service that handles
-       it, the first one seen when several do), from service_categories (010). */
+       it, the first one seen when several do), from service_categories (009). */
     [CV_SQL_O311_SERVICES] =
         "SELECT json_build_object('service_code', s.category, 'service_name', s.category,"
         " 'description', '', 'metadata', false, 'type', 'realtime', 'keywords', '',"
@@ -128,7 +128,7 @@ static const char *const s_sql[CV_SQL_COUNT] = {
    use strpos: no LIKE pattern characters to escape. Two variants of the
    name / e-mail / phone / address tests: plain (lower case, digits), and,
    once identity resolution (004_identity.sql) and the search columns
-   (008_search.sql) are installed, its own normalisation: e-mail and phone
+   (007_search.sql) are installed, its own normalisation: e-mail and phone
    through the citizen_identifiers index, names and addresses folded
    (accents, case, punctuation) and matched through trigram indexes (the
    folded text holds letters, digits and spaces only: no LIKE escaping). */

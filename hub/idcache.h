@@ -5,7 +5,7 @@
     Most events of a busy source are about people already linked, carrying
     the same identity block again. The store asks this cache first: when
     the pair's stored block is known and equal, cv_ingest gets NULL for it
-    (schemas/sql/011_identity_cache_blocks.sql) — no resolution, no
+    (schemas/sql/010_identity_cache.sql) — no resolution, no
     identifier work, no jsonb comparison. A pair and its block are
     remembered only once PostgreSQL confirmed, in a committed batch, that
     the block is the one stored.

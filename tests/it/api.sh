@@ -202,7 +202,7 @@ done
     || fail "audit rows under load: $(q "select count(*) from api_audit where action = 'request' and request_id = $RD")"
 ok "300 concurrent reads answered by the thread pool, each audited"
 
-# name and address search go through the trigram indexes of 008_search.sql once the table
+# name and address search go through the trigram indexes of 007_search.sql once the table
 # is big enough for them to pay: 20,000 more pairs, then a search that must find one of
 # them, with the index scan counted by PostgreSQL's statistics
 if [ "$(q "select to_regclass('citizen_sources_search_name') is not null")" = t ]; then
@@ -224,7 +224,7 @@ if [ "$(q "select to_regclass('citizen_sources_search_name') is not null")" = t 
     [ "$(scans)" -ge $((before + 2)) ] || fail "name/address search did not use the trigram indexes"
     ok "name and address search served by the trigram indexes (20,000 pairs)"
 
-    # a citizen's timeline reads their requests through requests_citizen (012), not the table
+    # a citizen's timeline reads their requests through requests_citizen (011), not the table
     q "insert into requests (tracking_code, service, category, status, status_occurred_at,
                              status_event_id, citizen_id)
        select translate(lpad(g::text, 10, '0'), '0123456789', 'ACDEFHJKLM'), 'voirie', 'x',

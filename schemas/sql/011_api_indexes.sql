@@ -1,4 +1,4 @@
--- 012_api_indexes.sql — indexes for the API's reads of `requests`, and nothing more
+-- 011_api_indexes.sql — indexes for the API's reads of `requests`, and nothing more
 -- (docs/api.md; docs/performance.md measures the timeline at a paced 1,000 requests/s).
 --
 -- `requests` had its primary key and the tracking code only: a citizen's timeline,

@@ -1,27 +1,22 @@
--- 011_identity_cache_blocks.sql — the hub's identity cache remembers blocks,
--- not just pairs (docs/identity.md, "Where it runs").
+-- 010_identity_cache.sql — the hub's cache of stored identity blocks, and
+-- cv_ingest's final form (docs/identity.md, "Where it runs").
 --
--- 007 let the hub mark pairs it knew as linked, and hid their citizen keys
--- from resolution. Since 006 resolution also records a known pair's new
--- identifiers, so hiding the key lost them. The hub's cache now keeps, per
--- (source, source citizen id), a fingerprint of the identity block that is
--- stored for it, and sends an unchanged block as NULL: resolution skips
--- NULL blocks (006) and cv_ingest_core keeps the stored identity. A changed
--- or unknown block is sent whole and goes through resolution as before.
+-- The hub keeps, per (source, source citizen id), a fingerprint of the
+-- identity block PostgreSQL holds for it (hub/idcache.c), and sends an
+-- unchanged block as NULL: resolution skips NULL blocks (006) and
+-- cv_ingest_core keeps the stored identity. A changed or unknown block is
+-- sent whole and goes through resolution, which also records a known
+-- pair's new identifiers (006).
 --
 -- The cache learns only what PostgreSQL confirms: cv_ingest returns, per
 -- element, o_identity_current, true when the element's block is the pair's
 -- stored identity once the batch is written (one index probe and a jsonb
 -- comparison per element sent with a block; none for NULL blocks).
 --
--- One cv_ingest again, for the hub and the API's Open311 POST: the
--- 22-argument form of 007/010 goes (p_linked is gone: a NULL block says
--- it), and the batch's new (category, service) pairs still reach
--- service_categories (010).
+-- The same cv_ingest serves the hub and the API's Open311 POST, and adds the
+-- batch's new (category, service) pairs to service_categories (009).
 
-DROP FUNCTION cv_ingest(int[], text[], text[], text[], bytea, text[], text[], text[], text[],
-                        text[], text[], text[], text[], text[], text[], text[], text[],
-                        text[], text[], text[], text[], boolean[]);
+-- 004 defined cv_ingest with one result column less.
 DROP FUNCTION cv_ingest(int[], text[], text[], text[], bytea, text[], text[], text[], text[],
                         text[], text[], text[], text[], text[], text[], text[], text[],
                         text[], text[], text[], text[]);
@@ -66,38 +61,4 @@ BEGIN
     SELECT DISTINCT u.c, u.s FROM unnest(p_category, p_service) AS u(c, s)
     WHERE u.c IS NOT NULL AND u.s IS NOT NULL
     ON CONFLICT DO NOTHING;
-END $fn$;
-
--- An erasure deletes identity blocks: the hubs forget what they cached
--- (their commander thread LISTENs on civibus_identity).
-CREATE OR REPLACE FUNCTION cv_citizen_erase(p_citizen bigint) RETURNS bigint
-LANGUAGE plpgsql AS $fn$
-DECLARE
-    v_rows bigint;
-    v_n bigint;
-    v_into bigint;
-BEGIN
-    SELECT c.merged_into INTO v_into FROM citizens c WHERE c.id = p_citizen;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'unknown citizen' USING ERRCODE = '22023';
-    ELSIF v_into IS NOT NULL THEN
-        RAISE EXCEPTION 'citizen merged into %: erase that one', v_into USING ERRCODE = '22023';
-    END IF;
-    -- the records of its requests (a merge moved the absorbed citizen's
-    -- requests here) and of any event stored under its id
-    DELETE FROM source_records sr
-    USING (SELECT rs.source, rs.source_record_id
-           FROM requests r JOIN request_sources rs ON rs.request_id = r.id
-           WHERE r.citizen_id = p_citizen
-           UNION
-           SELECT e.source, e.source_record_id FROM events e WHERE e.citizen_id = p_citizen) x
-    WHERE sr.source = x.source AND sr.source_record_id = x.source_record_id;
-    GET DIAGNOSTICS v_rows = ROW_COUNT;
-    DELETE FROM citizen_identifiers WHERE citizen_id = p_citizen;
-    GET DIAGNOSTICS v_n = ROW_COUNT;
-    v_rows := v_rows + v_n;
-    DELETE FROM citizen_sources WHERE citizen_id = p_citizen;
-    GET DIAGNOSTICS v_n = ROW_COUNT;
-    PERFORM pg_notify('civibus_identity', 'erased');
-    RETURN v_rows + v_n;
 END $fn$;

@@ -1,4 +1,4 @@
--- 009_erasure.sql — erase a citizen's personal data in one call (RGPD,
+-- 008_erasure.sql — erase a citizen's personal data in one call (RGPD,
 -- docs/schema.md "Erasure").
 --
 -- Personal data lives in citizen_sources (identity blocks and their folded
@@ -6,7 +6,9 @@
 -- addresses) and source_records (raw records, summaries, extras). The
 -- timeline keeps its events, which no longer lead to a person. A citizen
 -- merged into another has no rows of its own left: erase the one it was
--- merged into. Returns the number of rows deleted.
+-- merged into. It notifies civibus_identity: the hub's commander thread
+-- hears it and the store forgets the identity blocks it had cached
+-- (hub/idcache.c). Returns the number of rows deleted.
 CREATE FUNCTION cv_citizen_erase(p_citizen bigint) RETURNS bigint
 LANGUAGE plpgsql AS $fn$
 DECLARE
@@ -35,5 +37,6 @@ BEGIN
     v_rows := v_rows + v_n;
     DELETE FROM citizen_sources WHERE citizen_id = p_citizen;
     GET DIAGNOSTICS v_n = ROW_COUNT;
+    PERFORM pg_notify('civibus_identity', 'erased');
     RETURN v_rows + v_n;
 END $fn$;

@@ -1,4 +1,4 @@
--- 008_search.sql — citizen search by name and address through an index
+-- 007_search.sql — citizen search by name and address through an index
 -- (docs/api.md, GET /v1/citizens).
 --
 -- The API's search folded every identity block at query time (cv_fold on
