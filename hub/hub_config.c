@@ -211,7 +211,7 @@ static int s_load(cv_hub_config_t *self, const cv_yaml_doc_t *doc, char *err, si
         || cv_yaml_str(doc, n_curve, "server_cert", true, NULL, &server_cert, err, errlen) < 0
         || cv_yaml_str(doc, root, "runtime_dir", true, NULL, &runtime_dir, err, errlen) < 0
         || cv_yaml_int(doc, n_store, "batch_max_events", false, 1000, 1, 100000, &bme, err, errlen) < 0
-        || cv_yaml_int(doc, n_store, "batch_max_delay_ms", false, 20, 0, 60000, &bmd, err, errlen) < 0
+        || cv_yaml_int(doc, n_store, "batch_max_delay_ms", false, 2, 0, 60000, &bmd, err, errlen) < 0
         || cv_yaml_int(doc, n_store, "pending_max_bytes", false, 64LL << 20, 1 << 16, 16LL << 30, &pmb, err, errlen) < 0
         || cv_yaml_int(doc, n_limits, "max_message_bytes", false, 1 << 20, 1024, 256 << 20, &mmb, err, errlen) < 0
         || cv_yaml_int(doc, n_limits, "max_event_bytes", false, 256 << 10, 256, 256 << 20, &meb, err, errlen) < 0
