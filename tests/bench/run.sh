@@ -6,6 +6,12 @@
 #   BENCH_SCALE=10           10,000,000 events; BENCH_SCALE=0.01 or BENCH_TINY=1: 10,000, < 1 min
 #   BENCH_OUT=DIR            where results.json and results.txt go (default var/bench)
 #   BENCH_PERF=1             profile the hub with perf during the civibus run (DIR/perf-hub.txt)
+#   BENCH_PGSS=1             profile PostgreSQL during the civibus run: pg_stat_statements
+#                            (track = all, nested statements included), the top statements
+#                            in microseconds per event in DIR/pgss.txt (adds its own overhead)
+#   BENCH_HUB_WRAP=CMD       start the hub under CMD, e.g. "valgrind --tool=callgrind
+#                            --callgrind-out-file=/tmp/hub.cg" with BENCH_TINY=1: instruction
+#                            counts do not depend on the machine's load, unlike times
 #   BENCH_KEEP=1             keep the temporary folder (data, logs) for a post-mortem
 #   BENCH_CURVE=1            also the adapter-count curve: the same events through 1, 3
 #                            and 10 adapters (stage 7; adds 3 civibus runs)
@@ -13,7 +19,7 @@
 #   BENCH_HTTP_SQL=SQL       run SQL on the civibus database before the HTTP stage, to try a
 #                            schema change (an index) before it lands; printed in the table
 #   BENCH_BATCH, BENCH_DELAY_MS, BENCH_WINDOW   the hub's batch_max_events (1000),
-#                            batch_max_delay_ms (20) and window (1000), to explore tuning
+#                            batch_max_delay_ms (2) and window (1000), to explore tuning
 #
 # One run, one throwaway PostgreSQL (deploy/pgctl.sh in a fresh temporary folder, the
 # same settings for every measurement, printed with the results; a session with fsync
@@ -56,7 +62,7 @@ LAT_RATE=1000
 LAT_SECONDS=$([ "$TINY" = 1 ] && echo 5 || echo 30)
 NAIVE_EVENTS=$([ "$TINY" = 1 ] && echo 2000 || echo 20000)
 # the hub's knobs: deploy/civibus.yaml's defaults unless BENCH_BATCH / _DELAY_MS / _WINDOW
-HUB_BATCH=${BENCH_BATCH:-1000} HUB_DELAY_MS=${BENCH_DELAY_MS:-20} HUB_WINDOW=${BENCH_WINDOW:-1000}
+HUB_BATCH=${BENCH_BATCH:-1000} HUB_DELAY_MS=${BENCH_DELAY_MS:-2} HUB_WINDOW=${BENCH_WINDOW:-1000}
 OUT=${BENCH_OUT:-$ROOT/var/bench}
 HTTP_RATE=${BENCH_HTTP_RATE:-1000}
 HTTP_CONNS=${BENCH_HTTP_CONNS:-16}
@@ -86,6 +92,14 @@ setup() {
     eval "$(bash deploy/pgctl.sh env "$T/pg")"
     PG_DATA=$(readlink -f "$T/pg/cluster")/data
 
+    if [ "${BENCH_PGSS:-0}" = 1 ]; then
+        q postgres "ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'" \
+            && bash deploy/pgctl.sh restart "$T/pg" >>"$T/pg-start.log" 2>&1 \
+            && q postgres "ALTER SYSTEM SET pg_stat_statements.track = 'all'" \
+            && q postgres "ALTER SYSTEM SET pg_stat_statements.track_planning = on" \
+            && q postgres "SELECT pg_reload_conf()" >/dev/null \
+            || die "BENCH_PGSS=1: cannot load pg_stat_statements"
+    fi
     SETTINGS=$(pg_settings) || die "cannot read the server settings"
     [ "$(q postgres "SHOW fsync")" = on ] \
         || die "invalid run: fsync is off (a benchmark without durability measures nothing)"
@@ -187,7 +201,7 @@ adapter_config() {  # SPOOL_FOLDER SOURCE...
 hub_start() {  # [CONFIG [LOG]]: a fresh bench_civibus database and a hub on it
     local config=${1:-$T/hub.yaml} log=${2:-$T/hub.log}
     new_db bench_civibus
-    start_bg HUB_PID "$BIN/civibus-hub" --config "$config" >"$log" 2>&1
+    start_bg HUB_PID ${BENCH_HUB_WRAP:-} "$BIN/civibus-hub" --config "$config" >"$log" 2>&1
     local i
     for i in $(seq 1 200); do
         grep -q "listening for adapters" "$log" 2>/dev/null && return 0
@@ -206,10 +220,20 @@ run_civibus() {
             -o "$T/perf.data" -q >"$T/perf.log" 2>&1
     fi
     say "civibus: ${#SOURCES[@]} adapters -> hub -> PostgreSQL, $EVENTS events"
+    [ "${BENCH_PGSS:-0}" = 1 ] && { q bench_civibus "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" \
+        && q bench_civibus "SELECT pg_stat_statements_reset()" >/dev/null || die "pg_stat_statements"; }
     replay_all "$T/adapter.yaml" "$T/data" "$T/replay" "${SOURCES[@]}"
     if [ -n "${PERF_PID:-}" ]; then kill -INT "$PERF_PID"; wait "$PERF_PID"; forget "$PERF_PID"; fi
     [ "$REPLAY_FAILED" = 0 ] || { tail -n 5 "$T"/replay-*.log >&2; die "a replay adapter failed"; }
     check_civibus "$T/replay" "${SOURCES[@]}"
+    if [ "${BENCH_PGSS:-0}" = 1 ]; then
+        q bench_civibus "SELECT round(((total_exec_time + total_plan_time) * 1000 / $EVENTS)::numeric, 1)
+                                || ' us/event (plan ' || round((total_plan_time * 1000 / $EVENTS)::numeric, 1)
+                                || ')  calls ' || calls || '  ' || left(regexp_replace(query, '\s+', ' ', 'g'), 110)
+                         FROM pg_stat_statements ORDER BY total_exec_time + total_plan_time DESC LIMIT 40" \
+            >"$OUT/pgss.txt" || die "cannot read pg_stat_statements"
+        say "PostgreSQL profile: $OUT/pgss.txt"
+    fi
 
     local db_bytes spool_bytes
     db_bytes=$(q bench_civibus "SELECT pg_database_size(current_database())")
