@@ -36,6 +36,7 @@
 #include "cv_buf.h"
 #include "idcache.h"
 #include "cv_hash.h"
+#include "cv_json.h"
 #include "cv_log.h"
 #include "migrate.h"
 
@@ -217,17 +218,13 @@ static void s_buf_hex(cv_buf_t *b, const void *data, size_t len)
     cv_buf_add(b, chunk, k);
 }
 
-static int s_dump_cb(const char *buffer, size_t size, void *data)
-{
-    cv_buf_t *b = data;
-    cv_buf_add(b, buffer, size);
-    return b->failed ? -1 : 0;
-}
-
 static void s_buf_json(cv_buf_t *b, const json_t *value)
 {
-    if (!value || json_dump_callback(value, s_dump_cb, b, JSON_COMPACT | JSON_ENCODE_ANY) != 0)
+    size_t len = b->len;
+    if (!value || cv_json_to_buf(value, false, b) != 0) {
+        b->len = len;
         s_buf_str(b, "null");
+    }
 }
 
 /* ---- connection ---------------------------------------------------------- */
@@ -411,10 +408,13 @@ static char *s_dump_value(const json_t *value, size_t *len)
     *len = 0;
     if (!value || json_is_null(value))
         return NULL;
-    char *text = json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY);
-    if (text)
-        *len = strlen(text);
-    return text;
+    cv_buf_t b = { 0 };
+    if (cv_json_to_buf(value, false, &b) != 0) {
+        cv_buf_free(&b);
+        return NULL;
+    }
+    *len = b.len;
+    return b.data;
 }
 
 int cv_store_item_prepare(cv_store_item_t *it)

@@ -1,7 +1,8 @@
-/*  Unit tests of lib/cv_hash: the streamed canonical form must hash
-    exactly like jansson's json_dumps(COMPACT | SORT_KEYS | ENCODE_ANY),
-    which is what every stored content hash was taken over (a different
-    byte would turn each re-sent event into an id_reused dead letter). */
+/*  Unit tests of lib/cv_json and lib/cv_hash: the text must be exactly
+    what jansson's json_dumps(COMPACT | ENCODE_ANY [| SORT_KEYS]) writes,
+    and the canonical hash must be taken over it: every stored content hash
+    was (a different byte would turn each re-sent event into an id_reused
+    dead letter). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,6 +14,7 @@
 #include <string.h>
 
 #include "cv_hash.h"
+#include "cv_json.h"
 
 /* The reference: the canonical text as jansson writes it, then hashed. */
 static void s_reference(const json_t *v, char out[CV_HASH_HEX_LEN + 1])
@@ -21,6 +23,21 @@ static void s_reference(const json_t *v, char out[CV_HASH_HEX_LEN + 1])
     assert_non_null(text);
     cv_hash_bytes(text, strlen(text), out);
     free(text);
+}
+
+/* cv_json_to_buf gives json_dumps's bytes, sorted or not. */
+static void s_check_text(const json_t *v)
+{
+    for (int sorted = 0; sorted < 2; sorted++) {
+        char *want = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | (sorted ? JSON_SORT_KEYS : 0));
+        assert_non_null(want);
+        cv_buf_t b = { 0 };
+        assert_int_equal(cv_json_to_buf(v, sorted, &b), 0);
+        assert_int_equal(b.len, strlen(want));
+        assert_memory_equal(b.data, want, b.len);
+        cv_buf_free(&b);
+        free(want);
+    }
 }
 
 static void s_check(const char *json)
@@ -34,6 +51,7 @@ static void s_check(const char *json)
     assert_int_equal(cv_hash_json(v, got), 0);
     if (strcmp(want, got) != 0)
         fail_msg("hash differs from json_dumps for %s", json);
+    s_check_text(v);
     json_decref(v);
 }
 
@@ -76,6 +94,7 @@ static void test_large_values(void **state)
     s_reference(o, want);
     assert_int_equal(cv_hash_json(o, got), 0);
     assert_string_equal(want, got);
+    s_check_text(o);
     free(big);
     json_decref(o);
 }
@@ -94,6 +113,9 @@ static void test_canonical(void **state)
     assert_string_not_equal(ha, hc);
     assert_int_equal(strlen(ha), CV_HASH_HEX_LEN);
     assert_int_equal(cv_hash_json(NULL, ha), -1);
+    cv_buf_t small = { .limit = 4 };                 /* a full buffer is an error */
+    assert_int_equal(cv_json_to_buf(a, false, &small), -1);
+    cv_buf_free(&small);
     json_decref(a);
     json_decref(b);
     json_decref(c);
