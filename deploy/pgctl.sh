@@ -123,7 +123,7 @@ synchronous_commit = on
 full_page_writes = on
 wal_sync_method = fdatasync
 # small machine sizing
-shared_buffers = 256MB
+shared_buffers = ${CIVIBUS_PG_SHARED_BUFFERS:-256MB}
 work_mem = 16MB
 maintenance_work_mem = 128MB
 effective_cache_size = 1GB

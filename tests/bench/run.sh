@@ -9,6 +9,7 @@
 #   BENCH_PGSS=1             profile PostgreSQL during the civibus run: pg_stat_statements
 #                            (track = all, nested statements included), the top statements
 #                            in microseconds per event in DIR/pgss.txt (adds its own overhead)
+#   BENCH_SHARED_BUFFERS=SIZE  PostgreSQL's shared_buffers (256MB; printed with the results)
 #   BENCH_HUB_WRAP=CMD       start the hub under CMD, e.g. "valgrind --tool=callgrind
 #                            --callgrind-out-file=/tmp/hub.cg" with BENCH_TINY=1: instruction
 #                            counts do not depend on the machine's load, unlike times
@@ -87,7 +88,7 @@ setup() {
 
     unset PGHOST PGPORT PGUSER PGDATABASE PGPASSWORD PGSERVICE
     say "scale $SCALE: $EVENTS events; starting PostgreSQL in $T/pg"
-    bash deploy/pgctl.sh start "$T/pg" >"$T/pg-start.log" 2>&1 \
+    CIVIBUS_PG_SHARED_BUFFERS=${BENCH_SHARED_BUFFERS:-256MB} bash deploy/pgctl.sh start "$T/pg" >"$T/pg-start.log" 2>&1 \
         || { cat "$T/pg-start.log" >&2; die "PostgreSQL did not start"; }
     eval "$(bash deploy/pgctl.sh env "$T/pg")"
     PG_DATA=$(readlink -f "$T/pg/cluster")/data
