@@ -2,10 +2,12 @@
 # deploy/run.sh [stop] — what `make run` and `make stop` do.
 #
 # Starts, all on this machine: a throwaway PostgreSQL under ./var (or $CIVIBUS_VAR), the
-# hub (deploy/civibus.yaml), the replay adapter on the sample data, and three simulated
-# back-office softwares with their adapters — état civil (REST API), urbanisme (CSV/XML
-# exports), déchets (webhooks) — so one timeline fills from three silos. Writes
-# var/run.env; then waits: Ctrl-C (or `make stop` from another terminal) stops everything.
+# hub (deploy/civibus.yaml), the agents' API (deploy/api.yaml, on 127.0.0.1:8480, with a
+# supervisor token for the demo in var/api-token), the replay adapter on the sample data,
+# and three simulated back-office softwares with their adapters — état civil (REST API),
+# urbanisme (CSV/XML exports), déchets (webhooks) — so one timeline fills from three
+# silos. Writes var/run.env; then waits: Ctrl-C (or `make stop` from another terminal)
+# stops everything.
 # DETACH=1 leaves everything running and returns.
 set -u
 cd "$(dirname "$0")/.."
@@ -23,7 +25,9 @@ stop_pid() {  # pid file
 }
 
 stop_all() {
-    for f in "$VAR"/pids/sim-*.pid "$VAR"/pids/adapter-*.pid; do [ -f "$f" ] && stop_pid "$f"; done
+    for f in "$VAR"/pids/sim-*.pid "$VAR"/pids/adapter-*.pid "$VAR"/pids/api.pid; do
+        [ -f "$f" ] && stop_pid "$f"
+    done
     [ -f "$VAR/pids/hub.pid" ] && stop_pid "$VAR/pids/hub.pid"
     bash deploy/pgctl.sh stop "$VAR/pg" >/dev/null 2>&1
     echo "civibus stopped"
@@ -50,6 +54,7 @@ export PGUSER=$PGUSER
 export PGDATABASE=$PGDATABASE
 export CIVIBUS_ADAPTERS_ENDPOINT=tcp://127.0.0.1:5560
 export CIVIBUS_PUBLISH_ENDPOINT=tcp://127.0.0.1:5561
+export CIVIBUS_API_URL=http://127.0.0.1:8480
 ENV
 
 # keys and the simulated softwares' secrets, made once per var folder
@@ -82,6 +87,17 @@ start hub bin/civibus-hub --config "$CONFIG"
 for _ in $(seq 1 100); do grep -q "listening for adapters" "$VAR/log/hub.log" 2>/dev/null && break; sleep 0.1; done
 grep -q "listening for adapters" "$VAR/log/hub.log" || { tail -n 20 "$VAR/log/hub.log"; stop_all; exit 1; }
 
+# the agents' API on the same database (the hub has applied the migrations), and once per
+# var folder a supervisor token for trying it (kept in var/api-token, never printed)
+sed 's|^\(  conninfo:\).*|\1 ""|' deploy/api.yaml >"$VAR/api.yaml"
+start api bin/civibus-api --config "$VAR/api.yaml"
+if [ ! -s "$VAR/api-token" ]; then
+    (umask 077; bin/civibusctl token create --role supervisor --label "make run" >"$VAR/api-token" \
+        2>>"$VAR/log/api.log") || { echo "could not create the demo API token (see $VAR/log/api.log)"; stop_all; exit 1; }
+fi
+for _ in $(seq 1 50); do (echo >/dev/tcp/127.0.0.1/8480) 2>/dev/null && break; sleep 0.1; done
+(echo >/dev/tcp/127.0.0.1/8480) 2>/dev/null || { tail -n 20 "$VAR/log/api.log"; stop_all; exit 1; }
+
 echo "replaying the sample data (deploy/sample/demo.jsonl) through the demo adapter..."
 bin/civibus-adapter replay --config "$VAR/adapter-demo.yaml" --source demo \
     --file deploy/sample/demo.jsonl --timeout 60 2>>"$VAR/log/adapter-demo.log"
@@ -111,6 +127,8 @@ civibus is running.
   hub log:        $VAR/log/hub.log   (adapters and simulators: $VAR/log/)
   database:       . $VAR/run.env && psql -c 'select source, service, status, occurred_at from events order by id desc limit 20'
   dead letters:   . $VAR/run.env && psql -c 'select source, reason, detail from dead_letters'
+  agents' API:    curl -s -H "Authorization: Bearer \$(cat $VAR/api-token)" 'http://127.0.0.1:8480/v1/citizens?name=dupont'
+                  then /v1/citizens/ID/timeline (docs/api.md; API log: $VAR/log/api.log)
   send more:      bin/civibus-adapter replay --config $VAR/adapter-demo.yaml --source demo --file FILE.jsonl
 Stop with Ctrl-C, or 'make stop' from another terminal.
 MSG

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# `make run` (deploy/run.sh) on its own folder: starts its PostgreSQL, the hub and the demo
-# adapter; var/run.env lets psql see the sample events; replaying the sample again leaves
+# `make run` (deploy/run.sh) on its own folder: starts its PostgreSQL, the hub, the API and
+# the demo adapter; var/run.env lets psql see the sample events and curl the API with the
+# demo token (var/api-token, 0600, never printed); replaying the sample again leaves
 # the count unchanged; the malformed sample record is a dead letter; `make stop` stops all.
 # san: skip   (uses the normal build, like `make run`)
 . "$(dirname "$0")/lib.sh"
@@ -29,11 +30,26 @@ grep -q "civibus is running" "$W/run.out" || fail "no banner: $(cat "$W/run.out"
         [ "${c:-0}" -gt 0 ] || fail "no events from $s in the timeline"
     done
     psql -X -A -t -c "select source || ': ' || count(*) from events group by source order by source" | sed 's/^/    /'
+    # the agents' API answers with the demo token: a citizen of the sample, then their timeline
+    [ -n "${CIVIBUS_API_URL:-}" ] || fail "run.env lacks CIVIBUS_API_URL"
+    tok=$(cat "$W/var/api-token") && [ -n "$tok" ] || fail "no var/api-token"
+    [ "$(stat -c %a "$W/var/api-token")" = 600 ] || fail "var/api-token is readable by others"
+    grep -q "$tok" "$W/run.out" "$W"/var/log/*.log && fail "the API token was printed or logged"
+    curl -fsS -H "Authorization: Bearer $tok" "$CIVIBUS_API_URL/v1/citizens?name=dupont" >"$W/search.json" \
+        || fail "citizen search through the API failed"
+    cid=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["items"][0]["id"])' "$W/search.json") \
+        || fail "no citizen named Dupont through the API: $(cat "$W/search.json")"
+    curl -fsS -H "Authorization: Bearer $tok" "$CIVIBUS_API_URL/v1/citizens/$cid/timeline" >"$W/timeline.json" \
+        || fail "timeline through the API failed"
+    python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["events"] and d["requests"], d' \
+        "$W/timeline.json" || fail "empty timeline through the API"
+    [ "$(curl -s -o /dev/null -w '%{http_code}' "$CIVIBUS_API_URL/v1/citizens?name=dupont")" = 401 ] \
+        || fail "the API answered without a token"
     "$ROOT/bin/civibus-adapter" replay --config "$W/var/adapter-demo.yaml" --source demo \
         --file "$ROOT/deploy/sample/demo.jsonl" --timeout 30 >"$W/again.out" 2>/dev/null || fail "second replay failed"
     [ "$(psql -X -A -t -c "select count(*) from events where source = 'demo'")" = 80 ] || fail "second replay changed the count"
 ) || exit 1
-ok "make run: 80 sample events, 60 requests, 1 dead letter, and requests of the three softwares in one timeline; replay again: unchanged"
+ok "make run: 80 sample events, 60 requests, 1 dead letter, and requests of the three softwares in one timeline; the API serves a citizen's timeline with the demo token; replay again: unchanged"
 bash "$ROOT/deploy/run.sh" stop >/dev/null || fail "make stop failed"
 ls "$W"/var/pids/*.pid >/dev/null 2>&1 && fail "processes left behind: $(ls "$W"/var/pids)"
 pgrep -f "$W/var" >/dev/null && fail "a process of this run is still alive"
