@@ -2,7 +2,9 @@
     statement of the API prepared on it once (api_sql.c lists them).
 
     A worker connects on its first request (session time zone UTC, a
-    statement timeout), prepares everything, and keeps the connection until
+    statement timeout), prepares everything (the timeline's statements,
+    one per role, are generated once from the access table: api_sql.c),
+    and keeps the connection until
     the thread ends (a pthread key destructor closes it). A broken
     connection is dropped and reopened on the next request. Nothing reaches
     SQL but through parameters of these prepared statements. */
@@ -16,15 +18,17 @@
 /* Statement names (indexes into the table of api_sql.c). */
 typedef enum {
     CV_SQL_TOKEN = 0, CV_SQL_REQUEST, CV_SQL_REQUEST_EVENTS, CV_SQL_SERVICE_OPEN, CV_SQL_OVERDUE,
-    CV_SQL_CITIZEN_EXISTS, CV_SQL_CITIZEN_SEEN_BY, CV_SQL_CITIZEN_IDENTITIES,
-    CV_SQL_CITIZEN_REQUESTS, CV_SQL_CITIZEN_EVENTS, CV_SQL_CITIZEN_SEARCH, CV_SQL_TRACK,
+    CV_SQL_TIMELINE_AGENT, CV_SQL_TIMELINE_SUPERVISOR, CV_SQL_TIMELINE_ADMIN,   /* in this order */
+    CV_SQL_CITIZEN_SEARCH, CV_SQL_TRACK,
     CV_SQL_HAS_PROPOSALS, CV_SQL_O311_SERVICES, CV_SQL_O311_SERVICE_OF, CV_SQL_O311_REQUESTS,
     CV_SQL_O311_REQUEST, CV_SQL_O311_INGEST, CV_SQL_LINK_REVOKED, CV_SQL_LINK_REQUESTS,
     CV_SQL_IDENTITY_INSTALLED, CV_SQL_COUNT
 } cv_sql_t;
 
 /* The SQL text of a statement (api_sql.c); `identity`: identity resolution
-   (004_identity.sql) is installed, so the citizen search can use it. */
+   (004_identity.sql) is installed, so the citizen search can use it. The
+   timeline statements are generated from the access table on first use
+   (thread-safe). */
 const char *cv_api_sql_text(cv_sql_t stmt, bool identity);
 
 int cv_api_db_init(const char *conninfo);

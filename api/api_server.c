@@ -44,6 +44,17 @@ int cv_api_reply(cv_api_req_t *req, int status, json_t *reply)
     return status;
 }
 
+int cv_api_reply_json_text(cv_api_req_t *req, int status, char *json)
+{
+    json_decref(req->reply);
+    req->reply = NULL;
+    free(req->text);
+    req->text = json;
+    req->content_type = "application/json; charset=utf-8";
+    req->status = status;
+    return status;
+}
+
 int cv_api_error(cv_api_req_t *req, int status, const char *code, const char *message)
 {
     return cv_api_reply(req, status, json_pack("{s:{s:s, s:s}}", "error", "code", code,

@@ -5,7 +5,9 @@
     the query values and the body are valid UTF-8 and the path holds no
     "..", splits the path into segments and hands a cv_api_req_t to the
     router (api_routes.c). The router fills `status` and `reply` (a JSON
-    object) or `text`; the server sends it with no-store caching headers.
+    object) or `text` (with its content type: ready JSON text, such as the
+    timeline PostgreSQL builds whole, goes this way, unparsed); the server
+    sends it with no-store caching headers.
     Every error is a JSON object {"error": {"code", "message"}} with a 4xx
     status; a 5xx only when PostgreSQL fails (503) — never a crash. */
 #ifndef CV_API_SERVER_H
@@ -64,6 +66,9 @@ const char *cv_api_query(cv_api_req_t *req, const char *name);
 int cv_api_error(cv_api_req_t *req, int status, const char *code, const char *message);
 /* Sets a JSON reply (takes the reference). */
 int cv_api_reply(cv_api_req_t *req, int status, json_t *reply);
+/* Sets a reply whose body is JSON text already (malloc'd, taken; sent as
+   is, with the headers of cv_api_reply). */
+int cv_api_reply_json_text(cv_api_req_t *req, int status, char *json);
 
 /* The router (api_routes.c), and what its handlers share with api_open311.c. */
 void cv_api_route(cv_api_req_t *req);

@@ -91,3 +91,26 @@ bool cv_api_token_hash(const char *token, char out[CV_API_TOKEN_HEX + 1])
     cv_hash_bytes(token, CV_API_TOKEN_HEX, out);
     return true;
 }
+
+size_t cv_api_json_compact(char *dst, const char *src, size_t len)
+{
+    size_t n = 0;
+    bool in_string = false;
+    for (size_t i = 0; i < len; i++) {
+        char c = src[i];
+        if (in_string) {
+            dst[n++] = c;
+            if (c == '\\' && i + 1 < len)
+                dst[n++] = src[++i];            /* the escaped character, whatever it is */
+            else if (c == '"')
+                in_string = false;
+        } else if (c == '"') {
+            dst[n++] = c;
+            in_string = true;
+        } else if (c != ' ' && c != '\n' && c != '\t' && c != '\r') {
+            dst[n++] = c;
+        }
+    }
+    dst[n] = 0;
+    return n;
+}

@@ -1,6 +1,7 @@
 /*  api_util — small checks the API applies to everything that comes in:
     UTF-8 validity, tracking-code shape, integer parameters, and bearer
-    tokens (256-bit random, shown once as 64 hex digits, stored as SHA-256). */
+    tokens (256-bit random, shown once as 64 hex digits, stored as SHA-256);
+    and the compaction of JSON text PostgreSQL built (the timeline). */
 #ifndef CV_API_UTIL_H
 #define CV_API_UTIL_H
 
@@ -27,5 +28,12 @@ void cv_api_token_new(char out[CV_API_TOKEN_HEX + 1]);
 /* The stored form of a token (sha256 hex), or false when the token is not
    64 hex digits. */
 bool cv_api_token_hash(const char *token, char out[CV_API_TOKEN_HEX + 1]);
+
+/* Copies the JSON text src (len bytes) into dst (at least len + 1 bytes)
+   without the whitespace between tokens (PostgreSQL's json output puts
+   " : " and ", " there), NUL-terminated, as compact as jansson's
+   JSON_COMPACT; strings are copied untouched. Returns the new length. One
+   pass, no parsing: src must be valid JSON. */
+size_t cv_api_json_compact(char *dst, const char *src, size_t len);
 
 #endif

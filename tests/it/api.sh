@@ -126,8 +126,32 @@ get "/v1/citizens/$CID/timeline" "$T_DECH"; expect 200 "timeline"
 [ "$(js 'sorted(set(r["service"] for r in d["requests"]))')" = "['dechets', 'voirie']" ] || fail "cross-service timeline"
 [ "$(js '[("summary" in r) for r in d["requests"] if r["service"] == "voirie"]')" = "[False]" ] && [ "$(js 'all("kind" not in e for e in d["events"] if e["service"] == "voirie")')" = True ] || fail "voirie content shown to déchets"
 [ "$(js 'all("summary" in r for r in d["requests"] if r["service"] == "dechets")')" = True ] || fail "own content missing"
+# the timeline's objects carry exactly the fields of docs/access.md's table for each view
+# (PostgreSQL builds it from SQL generated from that table): own and other service for an
+# agent, everything for a supervisor
+keysets() { js "sorted(set(','.join(sorted(o.keys())) for o in d['$1'] if $2))"; }
+REQ_OWN="['category,channel,citizen_id,created_at,due_at,flagged,id,overdue,request_ref,service,status,status_at,summary,tracking_code,updated_at']"
+REQ_OTHER="['category,created_at,due_at,id,overdue,service,status,status_at,updated_at']"
+EV_OWN="['category,due_at,id,kind,occurred_at,received_at,request_id,service,source,source_status,status,transition_flagged']"
+EV_OTHER="['category,due_at,id,occurred_at,request_id,service,status']"
+[ "$(js "','.join(d.keys()) + ' ' + ','.join(sorted(d['citizen'].keys()))")" = "citizen,requests,events id,identities" ] \
+    || fail "timeline shape: $(head -c 300 "$W/body")"
+[ "$(keysets requests "o['service'] == 'dechets'")" = "$REQ_OWN" ] || fail "own requests: $(keysets requests "o['service'] == 'dechets'")"
+[ "$(keysets requests "o['service'] != 'dechets'")" = "$REQ_OTHER" ] || fail "other requests: $(keysets requests "o['service'] != 'dechets'")"
+[ "$(keysets events "o['service'] == 'dechets'")" = "$EV_OWN" ] || fail "own events: $(keysets events "o['service'] == 'dechets'")"
+[ "$(keysets events "o['service'] != 'dechets'")" = "$EV_OTHER" ] || fail "other events: $(keysets events "o['service'] != 'dechets'")"
+[ "$(js "[(o['created_at'], o['id']) for o in d['requests']] == sorted((o['created_at'], o['id']) for o in d['requests'])")" = True ] || fail "requests out of order"
+[ "$(js "[(o['occurred_at'], o['id']) for o in d['events']] == sorted((o['occurred_at'], o['id']) for o in d['events'])")" = True ] || fail "events out of order"
+[ "$(js "len(d['requests'])")" = "$(q "select count(*) from requests where citizen_id = $CID")" ] || fail "timeline requests count"
 get "/v1/citizens/$CID/timeline" "$T_VOIR"; expect 200 "timeline for voirie"
 [ "$(js 'all("summary" not in r and "tracking_code" not in r for r in d["requests"] if r["service"] == "dechets")')" = True ] || fail "déchets content shown to voirie"
+get "/v1/citizens/$CID/timeline" "$T_SUP"; expect 200 "supervisor timeline"
+[ "$(keysets requests True)" = "$REQ_OWN" ] && [ "$(keysets events True)" = "$EV_OWN" ] \
+    && [ "$(js "','.join(sorted(d['citizen'].keys()))")" = "id,identities" ] || fail "supervisor timeline keys"
+[ "$(js "len(d['requests'])")" = "$(q "select count(*) from requests where citizen_id = $CID")" ] \
+    && [ "$(js "len(d['events'])")" = "$(q "select count(*) from events e join requests r on r.id = e.request_id where r.citizen_id = $CID")" ] \
+    || fail "supervisor timeline: $(head -c 300 "$W/body")"
+grep -q '": \|" :' "$W/body" && fail "timeline body not compact"
 OTHER=$(q "select citizen_id from requests where service = 'dechets' and citizen_id <> $CID limit 1")
 get "/v1/citizens/$OTHER/timeline" "$T_VOIR"; expect 404 "citizen unknown to voirie"
 ok "search by name/email/phone/address/tracking code, paginated; cross-service timeline filtered per request"
