@@ -247,7 +247,7 @@ def table(r):
     ]
     out += ["%-*s  %*s  %s" % (w0, a, w1, b, c) for a, b, c in rows]
     cpu, per = r["civibus_cpu_seconds"], r["cpu_us_per_event"]
-    out += ["", "CPU per event (independent of other load): civibus %.0f us (hub %.0f, PostgreSQL %.0f, "
+    out += ["", "CPU per event (less sensitive to other load than rates): civibus %.0f us (hub %.0f, PostgreSQL %.0f, "
             "adapters %.0f); COPY %.0f us (PostgreSQL)"
             % (sum(per["civibus"].values()), per["civibus"]["hub"], per["civibus"]["postgresql"],
                per["civibus"]["adapters"], per["copy"]["postgresql"]),
