@@ -478,25 +478,35 @@ static void s_merge_proposals(cv_api_req_t *req, const cv_api_principal_t *who)
 
 /* ---- merge and split (identity, docs/identity.md) ---- */
 
-/* Runs cv_citizen_merge / cv_citizen_split. Their refusals (SQLSTATE 22023:
-   unknown or already merged/split; 55000: a later merge must be split
-   first) answer 409; a lost database 503. Returns the result or NULL. */
-static PGresult *s_identity_call(cv_api_req_t *req, const char *sql, int n, const char *const *v)
+/* Runs one of the identity functions (cv_citizen_merge, _split, _detach).
+   Their refusals answer 409 with the caller's words: SQLSTATE 22023 (an
+   unknown citizen, merge or pair, or one already merged or split) and
+   55000 (the state forbids it for now); another class-22 error 400; a lost
+   database 503. Returns the one-row result or NULL. */
+static PGresult *s_identity_call(cv_api_req_t *req, const char *sql, int n, const char *const *v,
+                                 const char *if_22023, const char *if_55000)
 {
     PGresult *r = cv_api_db_exec_params(sql, n, v);
-    if (r && PQresultStatus(r) == PGRES_TUPLES_OK)
+    if (r && PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
         return r;
     const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
     if (state && (strcmp(state, "22023") == 0 || strcmp(state, "55000") == 0))
-        cv_api_error(req, 409, "conflict", strcmp(state, "22023") == 0
-                     ? "unknown citizen or merge, or already merged or split"
-                     : "a later merge of one of these citizens must be split first");
+        cv_api_error(req, 409, "conflict", strcmp(state, "22023") == 0 ? if_22023 : if_55000);
     else if (state && strncmp(state, "22", 2) == 0)
         cv_api_error(req, 400, "bad_request", "a value was refused");
     else
         DB_DOWN(req);
     PQclear(r);
     return NULL;
+}
+
+#define MERGE_22023 "unknown citizen or merge, or already merged or split"
+#define MERGE_55000 "a later merge of one of these citizens must be split first"
+
+/* The audit and the functions name the acting token this way. */
+static void s_actor(const cv_api_principal_t *who, char out[48])
+{
+    snprintf(out, 48, "token:%lld", (long long) who->token_id);
 }
 
 static bool s_id_arg(const char *text, char out[24])
@@ -526,9 +536,10 @@ static void s_merge(cv_api_req_t *req, const cv_api_principal_t *who, const char
         cv_api_error(req, 400, "bad_request", "give the citizen to keep in the path and {\"absorb\": id} in the body");
         return;
     }
-    snprintf(actor, sizeof actor, "token:%lld", (long long) who->token_id);
+    s_actor(who, actor);
     const char *v[3] = { keep, absorb, actor };
-    PGresult *r = s_identity_call(req, "SELECT cv_citizen_merge($1::bigint, $2::bigint, $3)", 3, v);
+    PGresult *r = s_identity_call(req, "SELECT cv_citizen_merge($1::bigint, $2::bigint, $3)", 3, v,
+                                  MERGE_22023, MERGE_55000);
     if (!r)
         return;
     json_t *reply = json_pack("{s:s, s:s, s:s}", "merge_id", PQgetvalue(r, 0, 0), "keep", keep, "absorb", absorb);
@@ -551,9 +562,10 @@ static void s_split_merge(cv_api_req_t *req, const cv_api_principal_t *who, cons
         cv_api_error(req, 400, "bad_request", "the merge id must be a positive whole number");
         return;
     }
-    snprintf(actor, sizeof actor, "token:%lld", (long long) who->token_id);
+    s_actor(who, actor);
     const char *v[2] = { merge, actor };
-    PGresult *r = s_identity_call(req, "SELECT cv_citizen_split($1::bigint, $2)", 2, v);
+    PGresult *r = s_identity_call(req, "SELECT cv_citizen_split($1::bigint, $2)", 2, v,
+                                  MERGE_22023, MERGE_55000);
     if (!r)
         return;
     PQclear(r);
@@ -569,30 +581,20 @@ static const char *s_body_text(json_t *body, const char *key)
     return t && *t && strlen(t) <= 200 ? t : NULL;
 }
 
-/* Runs cv_citizen_detach: 22023 (unknown or merged citizen, a pair it does
-   not have, its only pair) and 55000 (another pair of the same source)
-   answer 409. Returns the new citizen's id (malloc'd) or NULL. */
+/* Runs cv_citizen_detach (its refusals: s_identity_call). Returns the new
+   citizen's id (malloc'd) or NULL. */
 static char *s_detach_call(cv_api_req_t *req, const char *const v[4])
 {
-    PGresult *r = cv_api_db_exec_params("SELECT cv_citizen_detach($1::bigint, $2, $3, $4)", 4, v);
-    if (r && PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1) {
-        char *id = strdup(PQgetvalue(r, 0, 0));
-        PQclear(r);
-        if (!id)
-            DB_DOWN(req);
-        return id;
-    }
-    const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
-    if (state && strcmp(state, "22023") == 0)
-        cv_api_error(req, 409, "conflict", "unknown or merged citizen, a pair it does not have, or its only pair");
-    else if (state && strcmp(state, "55000") == 0)
-        cv_api_error(req, 409, "conflict", "the citizen has another pair of that source: merge or split instead");
-    else if (state && strncmp(state, "22", 2) == 0)
-        cv_api_error(req, 400, "bad_request", "a value was refused");
-    else
-        DB_DOWN(req);
+    PGresult *r = s_identity_call(req, "SELECT cv_citizen_detach($1::bigint, $2, $3, $4)", 4, v,
+                                  "unknown or merged citizen, a pair it does not have, or its only pair",
+                                  "the citizen has another pair of that source: merge or split instead");
+    if (!r)
+        return NULL;
+    char *id = strdup(PQgetvalue(r, 0, 0));
     PQclear(r);
-    return NULL;
+    if (!id)
+        DB_DOWN(req);
+    return id;
 }
 
 /* Takes one (source, source_citizen_id) pair off a citizen (a wrong
@@ -616,7 +618,7 @@ static void s_detach(cv_api_req_t *req, const cv_api_principal_t *who, const cha
         cv_api_error(req, 400, "bad_request", "give {\"source\": \"...\", \"source_citizen_id\": \"...\"} in the body");
         return;
     }
-    snprintf(actor, sizeof actor, "token:%lld", (long long) who->token_id);
+    s_actor(who, actor);
     const char *v[4] = { citizen, source, key, actor };
     char *created = s_detach_call(req, v);
     json_decref(body);

@@ -177,28 +177,13 @@ static void s_buf_int(cv_buf_t *b, long long v)
     cv_buf_add(b, num, (size_t) n);
 }
 
-/* A JSON string literal (UTF-8 passes through; quotes, backslashes and
-   control characters are escaped). NULL gives null. */
+/* A JSON string literal (cv_json's escaping); NULL gives null. */
 static void s_buf_jstr(cv_buf_t *b, const char *s)
 {
-    if (!s) {
+    if (s)
+        cv_json_string_to_buf(s, strlen(s), b);
+    else
         s_buf_str(b, "null");
-        return;
-    }
-    cv_buf_add(b, "\"", 1);
-    const char *run = s;
-    for (const char *p = s; *p; p++) {
-        unsigned char c = (unsigned char) *p;
-        if (c >= 0x20 && c != '"' && c != '\\')
-            continue;
-        cv_buf_add(b, run, (size_t) (p - run));
-        char esc[8];
-        snprintf(esc, sizeof esc, c == '"' || c == '\\' ? "\\%c" : "\\u%04x", c);
-        s_buf_str(b, esc);
-        run = p + 1;
-    }
-    s_buf_str(b, run);
-    cv_buf_add(b, "\"", 1);
 }
 
 static void s_buf_hex(cv_buf_t *b, const void *data, size_t len)

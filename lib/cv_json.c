@@ -158,6 +158,12 @@ static void s_put_buf(void *ctx, const void *data, size_t len)
     cv_buf_add(ctx, data, len);
 }
 
+void cv_json_string_to_buf(const char *str, size_t len, cv_buf_t *b)
+{
+    writer_t w = { s_put_buf, b, false };
+    s_string(&w, str, len);
+}
+
 int cv_json_to_buf(const json_t *value, bool sorted, cv_buf_t *b)
 {
     if (cv_json_write(value, sorted, s_put_buf, b) != 0)

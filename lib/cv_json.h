@@ -26,6 +26,9 @@ typedef void (*cv_json_put_fn)(void *ctx, const void *data, size_t len);
    nesting deeper than jansson's parser allows, out of memory). */
 int cv_json_write(const json_t *value, bool sorted, cv_json_put_fn put, void *ctx);
 
+/* Appends len bytes of UTF-8 text to b as a JSON string literal. */
+void cv_json_string_to_buf(const char *str, size_t len, cv_buf_t *b);
+
 /* Appends the compact text to b; -1 when it cannot be written or b failed. */
 int cv_json_to_buf(const json_t *value, bool sorted, cv_buf_t *b);
 
