@@ -6,7 +6,8 @@
 set -euo pipefail
 
 build=(gcc make pkg-config libzmq3-dev libczmq-dev libjansson-dev libyaml-dev libpq-dev
-       libsodium-dev libcurl4-openssl-dev libmicrohttpd-dev libexpat1-dev python3 postgresql postgresql-client)
+       libsodium-dev libcurl4-openssl-dev libmicrohttpd-dev libexpat1-dev libjemalloc-dev python3
+       postgresql postgresql-client)
 test_extra=(libcmocka-dev valgrind procps psmisc curl python3-yaml)
 want=("${build[@]}")
 [ "${1:-run}" = test ] && want+=("${test_extra[@]}")

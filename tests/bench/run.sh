@@ -19,6 +19,10 @@
 #   BENCH_HTTP_RATE, BENCH_HTTP_CONNS   the HTTP stage's rate (1000/s) and connections (16)
 #   BENCH_HTTP_SQL=SQL       run SQL on the civibus database before the HTTP stage, to try a
 #                            schema change (an index) before it lands; printed in the table
+#   BENCH_INGEST_SQL=SQL     run SQL on the civibus database once the hub has migrated it,
+#                            before the civibus run, to try a storage change before it lands
+#   BENCH_INGEST_ONLY=1      stop after the civibus run (stage 2): its rate, CPU per event and
+#                            DIR/tables.txt, for side-by-side runs of ingest changes
 #   BENCH_BATCH, BENCH_DELAY_MS, BENCH_WINDOW   the hub's batch_max_events (1000),
 #                            batch_max_delay_ms (2) and window (1000), to explore tuning
 #
@@ -220,6 +224,11 @@ run_civibus() {
         start_bg PERF_PID perf record --call-graph dwarf,16384 -F 199 -p "$HUB_PID" \
             -o "$T/perf.data" -q >"$T/perf.log" 2>&1
     fi
+    if [ -n "${BENCH_INGEST_SQL:-}" ]; then
+        say "civibus: running BENCH_INGEST_SQL first: $BENCH_INGEST_SQL"
+        run_fg psql -X -q -v ON_ERROR_STOP=1 -d bench_civibus -c "$BENCH_INGEST_SQL" \
+            || die "BENCH_INGEST_SQL failed"
+    fi
     say "civibus: ${#SOURCES[@]} adapters -> hub -> PostgreSQL, $EVENTS events"
     [ "${BENCH_PGSS:-0}" = 1 ] && { q bench_civibus "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" \
         && q bench_civibus "SELECT pg_stat_statements_reset()" >/dev/null || die "pg_stat_statements"; }
@@ -236,6 +245,12 @@ run_civibus() {
         say "PostgreSQL profile: $OUT/pgss.txt"
     fi
 
+    # Rows written per table, and how many updates were HOT (no index entry written).
+    sleep 1     # backends flush their table statistics at most once a second when idle
+    q bench_civibus "SELECT rpad(relname, 22) || ' inserts ' || lpad(n_tup_ins::text, 9)
+                            || '  updates ' || lpad(n_tup_upd::text, 9) || '  hot ' || lpad(n_tup_hot_upd::text, 9)
+                     FROM pg_stat_user_tables WHERE n_tup_ins + n_tup_upd > 0 ORDER BY relname" \
+        >"$OUT/tables.txt" || die "cannot read the table statistics"
     local db_bytes spool_bytes
     db_bytes=$(q bench_civibus "SELECT pg_database_size(current_database())")
     spool_bytes=$(du -sb "$T/spool" | cut -f1)
@@ -522,27 +537,31 @@ curve_point() {  # N
     say "curve: $n adapter(s): $EVENTS events in $REPLAY_SECONDS s"
 }
 
+# BENCH_PERF=1: the hub's profile, by thread, library and function.
+perf_report() {
+    [ -f "$T/perf.data" ] || return 0
+    {
+        echo "# hub threads (share of the hub's samples)"
+        perf report -i "$T/perf.data" --stdio --no-children --sort pid,tid -g none 2>/dev/null | grep '%'
+        echo "# hub, self time by library"
+        perf report -i "$T/perf.data" --stdio --no-children --sort dso -g none \
+            --percent-limit 0.5 2>/dev/null | grep "%"
+        echo "# hub, self time by function"
+        perf report -i "$T/perf.data" --stdio --no-children --sort dso,symbol -g none \
+            --percent-limit 1 2>/dev/null | grep "%" | sed "s/[ -]*$//"
+        echo "# hub, time including callees"
+        perf report -i "$T/perf.data" --stdio --children --sort symbol -g none \
+            --percent-limit 3 2>/dev/null | grep "%" | sed "s/[ -]*$//"
+    } >"$OUT/perf-hub.txt"
+    say "hub profile: $OUT/perf-hub.txt"
+}
+
 # ---- 8. report -----------------------------------------------------------------------------
 report() {
     [ "$(pg_settings)" = "$SETTINGS" ] || die "the server settings changed during the run"
     printf '{"scale": %s, "events": %d, "seconds": %s}\n' "$SCALE" "$EVENTS" \
         "$(seconds_since "$BENCH_START")" >"$T/m/run.json"
-    if [ -f "$T/perf.data" ]; then
-        {
-            echo "# hub threads (share of the hub's samples)"
-            perf report -i "$T/perf.data" --stdio --no-children --sort pid -g none 2>/dev/null | grep '%'
-            echo "# hub, self time by library"
-            perf report -i "$T/perf.data" --stdio --no-children --sort dso -g none \
-                --percent-limit 0.5 2>/dev/null | grep "%"
-            echo "# hub, self time by function"
-            perf report -i "$T/perf.data" --stdio --no-children --sort dso,symbol -g none \
-                --percent-limit 1 2>/dev/null | grep "%" | sed "s/[ -]*$//"
-            echo "# hub, time including callees"
-            perf report -i "$T/perf.data" --stdio --children --sort symbol -g none \
-                --percent-limit 3 2>/dev/null | grep "%" | sed "s/[ -]*$//"
-        } >"$OUT/perf-hub.txt"
-        say "hub profile: $OUT/perf-hub.txt"
-    fi
+    perf_report
     python3 tests/bench/report.py "$T/m" "$T" "$OUT" || die "report.py failed"
 }
 
@@ -551,6 +570,21 @@ setup
 prepare
 hub_start
 run_civibus
+if [ "${BENCH_INGEST_ONLY:-0}" = 1 ]; then
+    python3 - "$T/m/civibus.json" <<'EOF_PY'
+import json, sys
+m = json.load(open(sys.argv[1]))
+c, n = m["cpu_seconds"], m["events"]
+us = lambda s: round(s * 1e6 / n)
+print("civibus %d events in %.1f s: %d ev/s; CPU us/event %d (hub %d, PostgreSQL %d, adapters %d); busy %.0f of %.0f core-s"
+      % (n, m["seconds"], n / m["seconds"], us(c["hub"] + c["postgresql"] + c["adapters"]), us(c["hub"]),
+         us(c["postgresql"]), us(c["adapters"]), c["machine_busy"], c["machine_available"]))
+EOF_PY
+    echo "hub peak RSS (VmHWM): $(vmhwm "$HUB_PID") kB"
+    cat "$OUT/tables.txt"
+    perf_report
+    exit 0
+fi
 dump_rows
 run_latency
 run_http
