@@ -13,7 +13,8 @@
 #   BENCH_HUB_WRAP=CMD       start the hub under CMD, e.g. "valgrind --tool=callgrind
 #                            --callgrind-out-file=/tmp/hub.cg" with BENCH_TINY=1: instruction
 #                            counts do not depend on the machine's load, unlike times
-#   BENCH_KEEP=1             keep the temporary folder (data, logs) for a post-mortem
+#   BENCH_KEEP=1             keep the temporary folder (data, logs, the stopped PostgreSQL
+#                            cluster and its databases) for a post-mortem
 #   BENCH_CURVE=1            also the adapter-count curve: the same events through 1, 3
 #                            and 10 adapters (stage 7; adds 3 civibus runs)
 #   BENCH_HTTP_RATE, BENCH_HTTP_CONNS   the HTTP stage's rate (1000/s) and connections (16)
@@ -130,8 +131,13 @@ snapshot() {
 cleanup() {
     stop_started
     [ "${BENCH_KEEP:-0}" = 1 ] && cp "$T/pg/cluster/log/server.log" "$T/pg-server.log" 2>/dev/null
-    [ -d "$T/pg" ] && bash deploy/pgctl.sh stop --purge "$T/pg" >/dev/null 2>&1
-    if [ "${BENCH_KEEP:-0}" = 1 ]; then echo "bench: kept $T" >&2; else rm -rf "$T"; fi
+    if [ "${BENCH_KEEP:-0}" = 1 ]; then
+        [ -d "$T/pg" ] && bash deploy/pgctl.sh stop "$T/pg" >/dev/null 2>&1
+        echo "bench: kept $T (its databases too: bash deploy/pgctl.sh start $T/pg)" >&2
+    else
+        [ -d "$T/pg" ] && bash deploy/pgctl.sh stop --purge "$T/pg" >/dev/null 2>&1
+        rm -rf "$T"
+    fi
 }
 
 # The settings that decide what a commit costs, as the sessions see them.
