@@ -1,5 +1,10 @@
 /*  cv_spool — see cv_spool.h for the on-disk format and the semantics.
 
+    This file: the API, appends, sync, settlement, reading, gc and the
+    position. Recovery on open is in cv_spool_recover.c; the structures
+    and the internal functions both files share (cv_spool__ names) are in
+    the private header cv_spool_int.h.
+
     Writing. Appends go to a write buffer (one record never spans two
     buffers); the buffer goes to the current segment with one pwrite when it
     fills or at cv_spool_sync, which then fdatasyncs the segment, writes and
@@ -13,28 +18,20 @@
     at most about twice the unsettled records (24 bytes each). Settled ids
     are coalesced into ranges before they reach settled.log.
 
-    Opening. settled.log is read into sorted, merged ranges; then each
-    segment is mmapped and walked record by record (length, CRC, expected
-    id); only records outside the settled ranges enter the index. A bad
-    record is "torn" (cut) when it is in the last segment and no valid
-    record follows it; otherwise open fails naming the file and offset.
-    A bad settled.log record only loses settlements (records are resent),
-    so it is logged and settled.log is rewritten from memory.
-
-    Ids. The next id is the largest of: the last record's id + 1, the first
-    id of an empty last segment, and the `next-id` file, which gc writes
-    before it deletes segments (it may delete all of them).
+    Ids. gc writes the `next-id` file before it deletes segments (it may
+    delete all of them); open takes the next id from it and from the
+    segments (see cv_spool_recover.c).
 
     Errors. Open returns its reason in err; later I/O errors are logged
     once (path, operation, errno text, never record bytes) and leave the
     spool "broken": every call fails until it is destroyed and reopened,
     which recovers from what is on disk. Not thread-safe: one owner. */
 #include "cv_spool.h"
+#include "cv_spool_int.h"
 
 #include "cv_crc32c.h"
 #include "cv_log.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -42,70 +39,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define HDR_BYTES        16                      /* u32 len, u32 crc, u64 id */
-#define RANGE_BYTES      20                      /* u64 lo, u64 hi, u32 crc */
-#define RANGES_BUFFERED  1024
 #define WBUF_MIN         (1u << 20)
 #define RECORD_LIMIT     (64u << 20)             /* ceiling for max_record_bytes */
 #define COMPACT_MIN      1024                    /* settled entries before compacting */
-#define SEG_NAME_LEN     sizeof "seg-00000000000000000000.log"
-#define SETTLED_LOG      "settled.log"
-#define POSITION_FILE    "position"
-#define NEXT_ID_FILE     "next-id"
-
-typedef struct {
-    uint64_t id;
-    uint64_t offset;                /* of the record header in its segment */
-    uint32_t len;                   /* payload bytes */
-    uint32_t settled;
-} entry_t;
-
-typedef struct {
-    uint64_t first_id;              /* from the file name */
-    uint64_t count;                 /* records in the file (ids first_id...) */
-    uint64_t size;                  /* bytes in the file (not the write buffer) */
-    uint64_t live;                  /* unsettled records */
-    int fd;                         /* -1 until a read needs it */
-    bool doomed;                    /* gc: to delete */
-} segment_t;
-
-typedef struct {
-    uint64_t lo, hi;
-} range_t;
-
-struct cv_spool {
-    char *dir;                      /* for messages */
-    int dir_fd, lock_fd, settled_fd;
-    cv_spool_opts_t opts;
-    bool opening;                   /* errors go to err, not the log */
-    bool broken;                    /* an I/O error happened: reopen */
-    char err[512];
-
-    segment_t *segs;                /* sorted by first id */
-    size_t nsegs, segs_cap;
-    bool has_current;               /* segs[nsegs - 1] takes appends */
-    bool cur_dirty;                 /* written since its last fdatasync */
-    unsigned char *wbuf;            /* appends not yet written */
-    size_t wlen, wcap;
-
-    entry_t *ents;                  /* sorted by id; settled ones marked */
-    size_t nents, ents_cap, nsettled;
-    uint64_t next_id;
-    uint64_t live_count, live_bytes;
-
-    range_t pending;                /* settled ids being coalesced; lo 0: none */
-    unsigned char sbuf[RANGES_BUFFERED * RANGE_BYTES];
-    size_t slen;
-    bool settled_dirty;             /* written since its last fdatasync */
-
-    char *position;
-    bool position_dirty;
-};
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -121,18 +60,8 @@ static void s_put64(unsigned char *p, uint64_t v)
         p[i] = (unsigned char) (v >> (8 * i));
 }
 
-static uint32_t s_get32(const unsigned char *p)
-{
-    return (uint32_t) p[0] | (uint32_t) p[1] << 8 | (uint32_t) p[2] << 16 | (uint32_t) p[3] << 24;
-}
-
-static uint64_t s_get64(const unsigned char *p)
-{
-    return (uint64_t) s_get32(p) | (uint64_t) s_get32(p + 4) << 32;
-}
-
 /* The record CRC covers the length, the id and the payload. */
-static uint32_t s_record_crc(const unsigned char *hdr, const unsigned char *data, uint32_t len)
+uint32_t cv_spool__record_crc(const unsigned char *hdr, const unsigned char *data, uint32_t len)
 {
     uint32_t crc = cv_crc32c(0, hdr, 4);
     crc = cv_crc32c(crc, hdr + 8, 8);
@@ -146,15 +75,13 @@ static void s_put_range(unsigned char *p, uint64_t lo, uint64_t hi)
     s_put32(p + 16, cv_crc32c(0, p, 16));
 }
 
-static void s_seg_name(char out[SEG_NAME_LEN], uint64_t first_id)
+void cv_spool__seg_name(char out[SEG_NAME_LEN], uint64_t first_id)
 {
     snprintf(out, SEG_NAME_LEN, "seg-%020" PRIu64 ".log", first_id);
 }
 
-static int s_error(cv_spool_t *self, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
 /* Keeps the reason for open's caller, or logs it once open is done. */
-static int s_error(cv_spool_t *self, const char *fmt, ...)
+int cv_spool__error(cv_spool_t *self, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -170,7 +97,7 @@ static int s_io_error(cv_spool_t *self, const char *name, const char *op)
 {
     int e = errno;
     self->broken = true;
-    s_error(self, "%s/%s: %s: %s", self->dir, name, op, strerror(e));
+    cv_spool__error(self, "%s/%s: %s: %s", self->dir, name, op, strerror(e));
     errno = e;
     return -1;
 }
@@ -213,7 +140,7 @@ static int s_write_all(int fd, const void *buf, size_t len)
 }
 
 /* A short read (file shorter than expected) fails with EIO. */
-static int s_pread_all(int fd, void *buf, size_t len, uint64_t off)
+int cv_spool__pread_all(int fd, void *buf, size_t len, uint64_t off)
 {
     unsigned char *p = buf;
     while (len > 0) {
@@ -256,7 +183,7 @@ static int s_replace_file(cv_spool_t *self, const char *name, const void *data, 
 
 /* ------------------------------------------------------------------ index */
 
-static entry_t *s_entry_push(cv_spool_t *self)
+entry_t *cv_spool__entry_push(cv_spool_t *self)
 {
     if (self->nents == self->ents_cap) {
         size_t cap = self->ents_cap ? self->ents_cap * 2 : 1024;
@@ -330,7 +257,7 @@ static segment_t *s_seg_of(cv_spool_t *self, uint64_t id)
     return lo ? &self->segs[lo - 1] : NULL;
 }
 
-static segment_t *s_seg_push(cv_spool_t *self, uint64_t first_id)
+segment_t *cv_spool__seg_push(cv_spool_t *self, uint64_t first_id)
 {
     if (self->nsegs == self->segs_cap) {
         size_t cap = self->segs_cap ? self->segs_cap * 2 : 16;
@@ -346,7 +273,7 @@ static segment_t *s_seg_push(cv_spool_t *self, uint64_t first_id)
 }
 
 /* Closes the file of a segment nothing will read or write any more. */
-static void s_seg_release(cv_spool_t *self, segment_t *seg)
+void cv_spool__seg_release(cv_spool_t *self, segment_t *seg)
 {
     if (seg->live == 0 && seg != s_current(self) && seg->fd >= 0) {
         close(seg->fd);
@@ -358,10 +285,10 @@ static int s_seg_fd(cv_spool_t *self, segment_t *seg)
 {
     if (seg->fd < 0) {
         char name[SEG_NAME_LEN];
-        s_seg_name(name, seg->first_id);
+        cv_spool__seg_name(name, seg->first_id);
         seg->fd = openat(self->dir_fd, name, O_RDONLY | O_CLOEXEC);
         if (seg->fd < 0)
-            s_error(self, "%s/%s: open: %s", self->dir, name, strerror(errno));
+            cv_spool__error(self, "%s/%s: open: %s", self->dir, name, strerror(errno));
     }
     return seg->fd;
 }
@@ -370,13 +297,13 @@ static int s_seg_fd(cv_spool_t *self, segment_t *seg)
 static segment_t *s_start_segment(cv_spool_t *self)
 {
     char name[SEG_NAME_LEN];
-    s_seg_name(name, self->next_id);
+    cv_spool__seg_name(name, self->next_id);
     int fd = openat(self->dir_fd, name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0) {
         s_io_error(self, name, "create");
         return NULL;
     }
-    segment_t *seg = s_seg_push(self, self->next_id);
+    segment_t *seg = cv_spool__seg_push(self, self->next_id);
     if (!seg) {
         close(fd);
         errno = ENOMEM;
@@ -400,7 +327,7 @@ static int s_flush(cv_spool_t *self)
         return 0;
     if (s_pwrite_all(cur->fd, self->wbuf, self->wlen, cur->size)) {
         char name[SEG_NAME_LEN];
-        s_seg_name(name, cur->first_id);
+        cv_spool__seg_name(name, cur->first_id);
         return s_io_error(self, name, "write");
     }
     cur->size += self->wlen;
@@ -416,7 +343,7 @@ static int s_datasync_current(cv_spool_t *self)
         return 0;
     if (fdatasync(cur->fd)) {
         char name[SEG_NAME_LEN];
-        s_seg_name(name, cur->first_id);
+        cv_spool__seg_name(name, cur->first_id);
         return s_io_error(self, name, "fdatasync");
     }
     self->cur_dirty = false;
@@ -431,7 +358,7 @@ static int s_seal_current(cv_spool_t *self)
     segment_t *cur = s_current(self);
     self->has_current = false;
     if (cur)
-        s_seg_release(self, cur);
+        cv_spool__seg_release(self, cur);
     return 0;
 }
 
@@ -491,7 +418,7 @@ static int s_settled_sync(cv_spool_t *self)
 /* Rewrites settled.log from memory: every id below the next one that is
    not an unsettled record is settled, so the log is the complement of the
    index (at most one range per unsettled record, plus one). */
-static int s_settled_compact(cv_spool_t *self)
+int cv_spool__settled_compact(cv_spool_t *self)
 {
     size_t cap = (size_t) (self->live_count + 1) * RANGE_BYTES, n = 0;
     unsigned char *buf = malloc(cap);
@@ -527,377 +454,6 @@ static int s_settled_compact(cv_spool_t *self)
     self->slen = 0;
     self->settled_dirty = false;
     return 0;
-}
-
-/* ------------------------------------------------------------- recovery */
-
-static int s_open_dir(cv_spool_t *self, const char *dir)
-{
-    self->dir = strdup(dir);
-    if (!self->dir)
-        return s_error(self, "%s: out of memory", dir);
-    bool created = mkdir(dir, 0700) == 0;
-    if (!created && errno != EEXIST)
-        return s_error(self, "%s: mkdir: %s", dir, strerror(errno));
-    self->dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (self->dir_fd < 0)
-        return s_error(self, "%s: open: %s", dir, strerror(errno));
-    if (created) {                  /* make the new entry durable in the parent */
-        char parent[4096];
-        snprintf(parent, sizeof parent, "%s", dir);
-        char *slash = strrchr(parent, '/');
-        if (slash)
-            *(slash == parent ? slash + 1 : slash) = '\0';
-        else
-            snprintf(parent, sizeof parent, ".");
-        int pfd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (pfd >= 0) {
-            fsync(pfd);
-            close(pfd);
-        }
-    }
-    self->lock_fd = openat(self->dir_fd, "lock", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (self->lock_fd < 0)
-        return s_error(self, "%s/lock: open: %s", dir, strerror(errno));
-    if (flock(self->lock_fd, LOCK_EX | LOCK_NB))
-        return s_error(self, "%s: %s", dir, errno == EWOULDBLOCK ? "spool in use by another process"
-                                                                : strerror(errno));
-    return 0;
-}
-
-static int s_seg_cmp(const void *a, const void *b)
-{
-    uint64_t x = ((const segment_t *) a)->first_id, y = ((const segment_t *) b)->first_id;
-    return x < y ? -1 : x > y;
-}
-
-/* Parses "seg-<20 digits>.log"; 0 when name is not a segment. */
-static uint64_t s_parse_seg_name(const char *name)
-{
-    if (strlen(name) != SEG_NAME_LEN - 1 || strncmp(name, "seg-", 4) || strcmp(name + 24, ".log"))
-        return 0;
-    uint64_t id = 0;
-    for (int i = 4; i < 24; i++) {
-        if (name[i] < '0' || name[i] > '9' || id > (UINT64_MAX - 9) / 10)
-            return 0;
-        id = id * 10 + (uint64_t) (name[i] - '0');
-    }
-    return id;
-}
-
-/* Lists the segments (sorted) and removes temp files left by a crash. */
-static int s_list_dir(cv_spool_t *self)
-{
-    DIR *d = opendir(self->dir);
-    if (!d)
-        return s_error(self, "%s: opendir: %s", self->dir, strerror(errno));
-    int rc = 0;
-    struct dirent *de;
-    while (rc == 0 && (de = readdir(d))) {
-        size_t n = strlen(de->d_name);
-        uint64_t first = s_parse_seg_name(de->d_name);
-        if (first && !s_seg_push(self, first))
-            rc = s_error(self, "%s: out of memory", self->dir);
-        else if (n > 4 && strcmp(de->d_name + n - 4, ".tmp") == 0
-                 && unlinkat(self->dir_fd, de->d_name, 0))
-            rc = s_error(self, "%s/%s: unlink: %s", self->dir, de->d_name, strerror(errno));
-    }
-    closedir(d);
-    if (self->nsegs > 1)
-        qsort(self->segs, self->nsegs, sizeof *self->segs, s_seg_cmp);
-    return rc;
-}
-
-static int s_read_next_id(cv_spool_t *self, uint64_t *next)
-{
-    *next = 0;
-    int fd = openat(self->dir_fd, NEXT_ID_FILE, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return errno == ENOENT ? 0 : s_error(self, "%s/%s: open: %s", self->dir, NEXT_ID_FILE, strerror(errno));
-    char text[32];
-    ssize_t n = read(fd, text, sizeof text - 1);
-    close(fd);
-    if (n < 0)
-        return s_error(self, "%s/%s: read: %s", self->dir, NEXT_ID_FILE, strerror(errno));
-    text[n] = '\0';
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(text, &end, 10);
-    if (errno || end == text || strcmp(end, "\n") || v == 0 || text[0] < '0' || text[0] > '9')
-        return s_error(self, "%s/%s: not a record id", self->dir, NEXT_ID_FILE);
-    *next = v;
-    return 0;
-}
-
-static int s_range_cmp(const void *a, const void *b)
-{
-    uint64_t x = ((const range_t *) a)->lo, y = ((const range_t *) b)->lo;
-    return x < y ? -1 : x > y;
-}
-
-/* Reads settled.log into sorted, merged ranges. *rewrite is set when the
-   file has a torn or bad record (then it must be rewritten). */
-static int s_read_settled(cv_spool_t *self, range_t **out, size_t *nout, bool *rewrite)
-{
-    *out = NULL;
-    *nout = 0;
-    *rewrite = false;
-    int fd = openat(self->dir_fd, SETTLED_LOG, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return errno == ENOENT ? 0 : s_error(self, "%s/%s: open: %s", self->dir, SETTLED_LOG, strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st)) {
-        close(fd);
-        return s_error(self, "%s/%s: stat: %s", self->dir, SETTLED_LOG, strerror(errno));
-    }
-    uint64_t whole = (uint64_t) st.st_size / RANGE_BYTES;
-    range_t *r = whole ? malloc(whole * sizeof *r) : NULL;
-    if (whole && !r) {
-        close(fd);
-        return s_error(self, "%s/%s: out of memory", self->dir, SETTLED_LOG);
-    }
-    *rewrite = (uint64_t) st.st_size % RANGE_BYTES != 0;
-    unsigned char buf[RANGES_BUFFERED * RANGE_BYTES];
-    size_t n = 0;
-    for (uint64_t done = 0; done < whole && n == done;) {
-        size_t chunk = whole - done < RANGES_BUFFERED ? (size_t) (whole - done) : RANGES_BUFFERED;
-        if (s_pread_all(fd, buf, chunk * RANGE_BYTES, done * RANGE_BYTES)) {
-            int e = errno;
-            close(fd);
-            free(r);
-            return s_error(self, "%s/%s: read: %s", self->dir, SETTLED_LOG, strerror(e));
-        }
-        for (size_t i = 0; i < chunk; i++) {
-            const unsigned char *p = buf + i * RANGE_BYTES;
-            range_t x = { s_get64(p), s_get64(p + 8) };
-            if (s_get32(p + 16) != cv_crc32c(0, p, 16) || x.lo == 0 || x.lo > x.hi) {
-                cv_warn("spool", "%s/%s: bad record at offset %" PRIu64 "; later settlements are "
-                        "dropped (their records will be resent)", self->dir, SETTLED_LOG,
-                        (done + i) * RANGE_BYTES);
-                *rewrite = true;
-                break;
-            }
-            r[n++] = x;
-        }
-        done += chunk;
-    }
-    close(fd);
-    if (n > 1)
-        qsort(r, n, sizeof *r, s_range_cmp);
-    size_t m = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (m && r[i].lo <= r[m - 1].hi + 1) {
-            if (r[i].hi > r[m - 1].hi)
-                r[m - 1].hi = r[i].hi;
-        } else
-            r[m++] = r[i];
-    }
-    *out = r;
-    *nout = m;
-    return 0;
-}
-
-typedef enum { REC_OK, REC_SHORT, REC_BAD_CRC, REC_BAD_ID } rec_state_t;
-
-static rec_state_t s_check_record(const unsigned char *map, uint64_t size, uint64_t off,
-                                  uint64_t id, uint32_t *len)
-{
-    if (size - off < HDR_BYTES)
-        return REC_SHORT;
-    const unsigned char *p = map + off;
-    uint32_t n = s_get32(p);
-    if (n > size - off - HDR_BYTES)
-        return REC_SHORT;
-    if (s_get32(p + 4) != s_record_crc(p, p + HDR_BYTES, n))
-        return REC_BAD_CRC;
-    if (s_get64(p + 8) != id)
-        return REC_BAD_ID;
-    *len = n;
-    return REC_OK;
-}
-
-/* Offset of a valid record after a bad one at off, or 0 when none. Cheap
-   filters first (an id in the possible range), the CRC last. */
-static uint64_t s_valid_after(const unsigned char *map, uint64_t size, uint64_t off,
-                              uint64_t min_id, uint64_t id)
-{
-    uint64_t max_id = id + (size - off) / HDR_BYTES;
-    for (uint64_t q = off + 1; q + HDR_BYTES <= size; q++) {
-        uint64_t k = s_get64(map + q + 8);
-        uint32_t len;
-        if (k >= min_id && k <= max_id && s_check_record(map, size, q, k, &len) == REC_OK)
-            return q;
-    }
-    return 0;
-}
-
-static bool s_in_ranges(const range_t *r, size_t n, size_t *at, uint64_t id)
-{
-    while (*at < n && r[*at].hi < id)
-        (*at)++;
-    return *at < n && r[*at].lo <= id;
-}
-
-/* Walks one segment: indexes its unsettled records, cuts a torn tail
-   (last segment only) or fails on a bad record with data after it. */
-static int s_scan_segment(cv_spool_t *self, segment_t *seg, bool last,
-                          const range_t *ranges, size_t nranges, size_t *at)
-{
-    char name[SEG_NAME_LEN];
-    s_seg_name(name, seg->first_id);
-    int fd = openat(self->dir_fd, name, (last ? O_RDWR : O_RDONLY) | O_CLOEXEC);
-    struct stat st;
-    if (fd < 0 || fstat(fd, &st)) {
-        int e = errno;
-        if (fd >= 0)
-            close(fd);
-        return s_error(self, "%s/%s: open: %s", self->dir, name, strerror(e));
-    }
-    uint64_t size = (uint64_t) st.st_size, off = 0, id = seg->first_id;
-    const unsigned char *map = NULL;
-    if (size > 0) {
-        map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
-        if (map == MAP_FAILED) {
-            int e = errno;
-            close(fd);
-            return s_error(self, "%s/%s: mmap: %s", self->dir, name, strerror(e));
-        }
-    }
-    int rc = 0;
-    rec_state_t state = REC_OK;
-    while (off < size && rc == 0) {
-        uint32_t len = 0;
-        state = s_check_record(map, size, off, id, &len);
-        if (state != REC_OK)
-            break;
-        if (!s_in_ranges(ranges, nranges, at, id)) {
-            entry_t *e = s_entry_push(self);
-            if (!e) {
-                rc = s_error(self, "%s/%s: out of memory", self->dir, name);
-                break;
-            }
-            *e = (entry_t) { .id = id, .offset = off, .len = len };
-            seg->live++;
-            self->live_count++;
-            self->live_bytes += len;
-        }
-        off += HDR_BYTES + len;
-        id++;
-    }
-    if (rc == 0 && off < size) {
-        uint64_t follows = state == REC_BAD_ID ? 0 : s_valid_after(map, size, off, seg->first_id, id);
-        if (state == REC_BAD_ID)
-            rc = s_error(self, "%s/%s: record at offset %" PRIu64 " has id %" PRIu64 ", %" PRIu64
-                         " expected", self->dir, name, off, s_get64(map + off + 8), id);
-        else if (follows)
-            rc = s_error(self, "%s/%s: corrupt record at offset %" PRIu64 " (valid records follow "
-                         "at offset %" PRIu64 ")", self->dir, name, off, follows);
-        else if (!last)
-            rc = s_error(self, "%s/%s: corrupt or truncated record at offset %" PRIu64
-                         " in a sealed segment", self->dir, name, off);
-    }
-    if (map)
-        munmap((void *) map, size);
-    if (rc == 0 && off < size) {
-        cv_warn("spool", "%s/%s: cut a torn last record at offset %" PRIu64 " (%" PRIu64 " bytes)",
-                self->dir, name, off, size - off);
-        if (ftruncate(fd, (off_t) off) || fdatasync(fd))
-            rc = s_error(self, "%s/%s: truncate: %s", self->dir, name, strerror(errno));
-    }
-    seg->count = id - seg->first_id;
-    seg->size = off;
-    if (rc == 0 && last)
-        seg->fd = fd;
-    else
-        close(fd);
-    return rc;
-}
-
-/* The last segment takes appends if its ids end at the next id; an empty
-   one with another name is stale (e.g. gc removed what came before). */
-static int s_pick_current(cv_spool_t *self)
-{
-    if (self->nsegs == 0)
-        return 0;
-    segment_t *last = &self->segs[self->nsegs - 1];
-    if (last->first_id + last->count == self->next_id) {
-        self->has_current = true;
-        return 0;
-    }
-    if (last->count == 0) {
-        char name[SEG_NAME_LEN];
-        s_seg_name(name, last->first_id);
-        if (last->fd >= 0)
-            close(last->fd);
-        self->nsegs--;
-        if (unlinkat(self->dir_fd, name, 0))
-            return s_error(self, "%s/%s: unlink: %s", self->dir, name, strerror(errno));
-        return 0;
-    }
-    s_seg_release(self, last);
-    return 0;
-}
-
-static int s_recover(cv_spool_t *self)
-{
-    uint64_t file_next;
-    if (s_read_next_id(self, &file_next) || s_list_dir(self))
-        return -1;
-    range_t *ranges;
-    size_t nranges, at = 0;
-    bool rewrite;
-    if (s_read_settled(self, &ranges, &nranges, &rewrite))
-        return -1;
-    int rc = 0;
-    for (size_t i = 0; i < self->nsegs && rc == 0; i++) {
-        segment_t *seg = &self->segs[i], *prev = i ? seg - 1 : NULL;
-        if (prev && seg->first_id < prev->first_id + prev->count)
-            rc = s_error(self, "%s: segments overlap at id %" PRIu64, self->dir, seg->first_id);
-        else
-            rc = s_scan_segment(self, seg, i + 1 == self->nsegs, ranges, nranges, &at);
-    }
-    if (rc == 0) {
-        self->next_id = file_next > 1 ? file_next : 1;
-        if (self->nsegs) {
-            const segment_t *last = &self->segs[self->nsegs - 1];
-            if (last->first_id + last->count > self->next_id)
-                self->next_id = last->first_id + last->count;
-        }
-        rc = s_pick_current(self);
-    }
-    /* ranges at or past the next id were never durable records: drop them
-       before their ids are given to new records */
-    bool stale = nranges && ranges[nranges - 1].hi >= self->next_id;
-    free(ranges);
-    if (rc)
-        return -1;
-    if (rewrite || stale)
-        return s_settled_compact(self);
-    self->settled_fd = openat(self->dir_fd, SETTLED_LOG, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
-    if (self->settled_fd < 0)
-        return s_error(self, "%s/%s: open: %s", self->dir, SETTLED_LOG, strerror(errno));
-    if (fsync(self->dir_fd))        /* removed temps, created files */
-        return s_error(self, "%s: fsync: %s", self->dir, strerror(errno));
-    return 0;
-}
-
-static int s_read_position(cv_spool_t *self)
-{
-    int fd = openat(self->dir_fd, POSITION_FILE, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return errno == ENOENT ? 0 : s_error(self, "%s/%s: open: %s", self->dir, POSITION_FILE, strerror(errno));
-    struct stat st;
-    int rc = 0;
-    if (fstat(fd, &st))
-        rc = s_error(self, "%s/%s: stat: %s", self->dir, POSITION_FILE, strerror(errno));
-    else if (st.st_size > CV_SPOOL_POSITION_MAX)
-        rc = s_error(self, "%s/%s: larger than %d bytes", self->dir, POSITION_FILE, CV_SPOOL_POSITION_MAX);
-    else if (!(self->position = calloc(1, (size_t) st.st_size + 1)))
-        rc = s_error(self, "%s/%s: out of memory", self->dir, POSITION_FILE);
-    else if (s_pread_all(fd, self->position, (size_t) st.st_size, 0))
-        rc = s_error(self, "%s/%s: read: %s", self->dir, POSITION_FILE, strerror(errno));
-    close(fd);
-    return rc;
 }
 
 static void s_free(cv_spool_t *self)
@@ -946,18 +502,18 @@ cv_spool_t *cv_spool_open(const char *dir, const cv_spool_opts_t *opts, char *er
 
     int rc = 0;
     if (self->opts.max_record_bytes > RECORD_LIMIT)
-        rc = s_error(self, "%s: max_record_bytes over %u", dir, RECORD_LIMIT);
+        rc = cv_spool__error(self, "%s: max_record_bytes over %u", dir, RECORD_LIMIT);
     self->wcap = HDR_BYTES + (size_t) self->opts.max_record_bytes;
     if (self->wcap < WBUF_MIN)
         self->wcap = WBUF_MIN;
     if (rc == 0 && !(self->wbuf = malloc(self->wcap)))
-        rc = s_error(self, "%s: out of memory", dir);
+        rc = cv_spool__error(self, "%s: out of memory", dir);
     if (rc == 0)
-        rc = s_open_dir(self, dir);
+        rc = cv_spool__open_dir(self, dir);
     if (rc == 0)
-        rc = s_recover(self);
+        rc = cv_spool__recover(self);
     if (rc == 0)
-        rc = s_read_position(self);
+        rc = cv_spool__read_position(self);
     if (rc) {
         if (err && errlen)
             snprintf(err, errlen, "%s", self->err);
@@ -1000,7 +556,7 @@ int cv_spool_append(cv_spool_t *self, const void *data, size_t len, uint64_t *id
         return -1;
     if (self->wlen + rec > self->wcap && s_flush(self))
         return -1;
-    entry_t *e = s_entry_push(self);
+    entry_t *e = cv_spool__entry_push(self);
     if (!e) {
         cv_error("spool", "%s: out of memory for the index", self->dir);
         errno = ENOMEM;
@@ -1011,7 +567,7 @@ int cv_spool_append(cv_spool_t *self, const void *data, size_t len, uint64_t *id
     s_put64(p + 8, self->next_id);
     if (len)
         memcpy(p + HDR_BYTES, data, len);
-    s_put32(p + 4, s_record_crc(p, p + HDR_BYTES, (uint32_t) len));
+    s_put32(p + 4, cv_spool__record_crc(p, p + HDR_BYTES, (uint32_t) len));
     *e = (entry_t) { .id = self->next_id, .offset = cur->size + self->wlen, .len = (uint32_t) len };
     self->wlen += rec;
     cur->count++;
@@ -1049,7 +605,7 @@ int cv_spool_settle(cv_spool_t *self, uint64_t id)
     self->live_bytes -= e->len;
     segment_t *seg = s_seg_of(self, id);
     seg->live--;
-    s_seg_release(self, seg);
+    cv_spool__seg_release(self, seg);
     if (s_note_settled(self, id))
         return -1;
     s_index_compact(self);
@@ -1062,11 +618,11 @@ static int s_read_record(cv_spool_t *self, const entry_t *e, void **data)
 {
     segment_t *seg = s_seg_of(self, e->id);
     char name[SEG_NAME_LEN];
-    s_seg_name(name, seg->first_id);
+    cv_spool__seg_name(name, seg->first_id);
     size_t total = HDR_BYTES + e->len;
     unsigned char *buf = malloc(total);
     if (!buf)
-        return s_error(self, "%s: out of memory", self->dir);
+        return cv_spool__error(self, "%s: out of memory", self->dir);
     if (seg == s_current(self) && e->offset >= seg->size)
         memcpy(buf, self->wbuf + (e->offset - seg->size), total);
     else {
@@ -1075,18 +631,18 @@ static int s_read_record(cv_spool_t *self, const entry_t *e, void **data)
             free(buf);
             return -1;
         }
-        if (s_pread_all(fd, buf, total, e->offset)) {
+        if (cv_spool__pread_all(fd, buf, total, e->offset)) {
             free(buf);
-            return s_error(self, "%s/%s: read at offset %" PRIu64 ": %s", self->dir, name,
-                           e->offset, strerror(errno));
+            return cv_spool__error(self, "%s/%s: read at offset %" PRIu64 ": %s", self->dir, name,
+                                   e->offset, strerror(errno));
         }
     }
-    if (s_get32(buf) != e->len || s_get64(buf + 8) != e->id
-        || s_get32(buf + 4) != s_record_crc(buf, buf + HDR_BYTES, e->len)) {
+    if (cv_spool__get32(buf) != e->len || cv_spool__get64(buf + 8) != e->id
+        || cv_spool__get32(buf + 4) != cv_spool__record_crc(buf, buf + HDR_BYTES, e->len)) {
         free(buf);
         errno = EIO;
-        return s_error(self, "%s/%s: record %" PRIu64 " at offset %" PRIu64 " is corrupt",
-                       self->dir, name, e->id, e->offset);
+        return cv_spool__error(self, "%s/%s: record %" PRIu64 " at offset %" PRIu64 " is corrupt",
+                               self->dir, name, e->id, e->offset);
     }
     memmove(buf, buf + HDR_BYTES, e->len);
     *data = buf;
@@ -1146,7 +702,7 @@ bool cv_spool_full(const cv_spool_t *self)
 static int s_expired(cv_spool_t *self, const segment_t *seg, time_t now, bool *expired)
 {
     char name[SEG_NAME_LEN];
-    s_seg_name(name, seg->first_id);
+    cv_spool__seg_name(name, seg->first_id);
     struct stat st;
     if (fstatat(self->dir_fd, name, &st, 0))
         return s_io_error(self, name, "stat");
@@ -1181,7 +737,7 @@ int cv_spool_gc(cv_spool_t *self, time_t now)
                 continue;
             }
             char name[SEG_NAME_LEN];
-            s_seg_name(name, seg->first_id);
+            cv_spool__seg_name(name, seg->first_id);
             if (seg->fd >= 0)
                 close(seg->fd);
             seg->fd = -1;
@@ -1196,7 +752,7 @@ int cv_spool_gc(cv_spool_t *self, time_t now)
         if (fsync(self->dir_fd))
             return s_io_error(self, ".", "fsync");
     }
-    if (s_settled_compact(self))
+    if (cv_spool__settled_compact(self))
         return -1;
     return doomed;
 }
