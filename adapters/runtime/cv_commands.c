@@ -5,25 +5,10 @@
     by the hub), ACKED (kept keep_days, so a late second delivery is
     answered with the same result instead of being performed again).
 
-    The journal (dir/commands.journal) is a file of JSON lines, appended:
-
-        {"j":"start","id":7,"kind":"k","key":"cvb-…","payload":{…},"t":…}  synced
-        {"j":"try","id":7,"n":2,"dup":false}    before a request that may
-                                                reach the software, synced
-        {"j":"tried","id":7,"n":2,"uncertain":true}   after any attempt
-        {"j":"clear","id":7}                    a lookup found nothing
-        {"j":"done","id":7,"kind":…,"key":…,"outcome":"done","detail":{…},"t":…}  synced
-        {"j":"acked","id":7}                    the hub recorded the result
-        {"j":"state","id":7,"n":2,"uncertain":…,"dup":…}  (written by compaction)
-
-    Reading it back, a "try" without its "tried" means the process died
-    while a request was out: the command is uncertain. Only "start", "try"
-    and "done" must be durable: losing a "tried", "clear" or "acked" only
-    makes the module more careful (a lookup, a flag) or resends a result
-    the hub recognises. A torn last line is ignored. On open, and when the
-    file passes 4 MiB, it is rewritten from memory (temp file, fdatasync,
-    rename): finished commands lose their payload, old acknowledged ones
-    disappear.
+    Files: this one has the list, results, attempts and the API;
+    templates are in cv_commands_template.c, the journal (its format,
+    writing, reading, rewriting) in cv_commands_journal.c, what they
+    share (structures, cv_commands__ functions) in cv_commands_int.h.
 
     HTTP runs in a curl multi handle driven by cv_commands_step: at most
     `concurrency` transfers, each bounded by timeout_ms; an answer is read
@@ -34,9 +19,7 @@
       other statuses           failed for good (the software refused it)
       curl error, nothing sent not performed (connection refused, DNS...)
       curl error after sending uncertain (timeout, connection cut) */
-#include "cv_commands.h"
-
-#include "cv_buf.h"
+#include "cv_commands_int.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -47,301 +30,22 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "cv_log.h"
 
-#define COMP            "commands"
-#define JOURNAL         "commands.journal"
-#define JOURNAL_NEW     "commands.journal.new"
 #define MAX_ANSWER      (64 * 1024)
 #define COMPACT_BYTES   (4u << 20)
 #define RESEND_MS       30000           /* a result not acknowledged is sent again */
 #define MAX_KEY         128
 #define MAX_KIND        64
 
-typedef enum { PH_SEND, PH_LOOKUP } phase_t;
-
-typedef struct cmd {
-    struct cmd *next;
-    uint64_t id;
-    char *kind, *key;
-    json_t *payload;                   /* NULL once finished, or when not an object */
-    const cv_command_kind_t *conf;     /* NULL: a kind this adapter does not know */
-    cv_command_state_t state;
-    int attempts;
-    bool uncertain;                    /* an attempt may have reached the software */
-    bool dup;                          /* sent again while uncertain, without protection */
-    bool pending_try;                  /* journal: a "try" without its "tried" */
-    bool found_by_lookup;
-    phase_t phase;
-    int64_t due;                       /* monotonic ms of the next attempt */
-    int backoff_ms;
-    /* the transfer in flight */
-    CURL *easy;
-    struct curl_slist *headers;
-    char *answer;
-    size_t answer_len;
-    /* the last answer, the result */
-    int http_status;
-    char error[200];
-    bool done;
-    json_t *detail;
-    int64_t finished_at;               /* wall-clock seconds */
-    int64_t result_sent_at;            /* monotonic ms; 0: not sent in this session */
-} cmd_t;
-
-struct cv_commands {
-    const cv_commands_conf_t *conf;
-    char *name;
-    int dir_fd, fd;
-    uint64_t journal_bytes;
-    CURLM *multi;
-    cmd_t *head;
-    size_t inflight;
-    cv_commands_send_fn *send;
-    void *send_arg;
-    bool failed;                       /* the journal cannot be written */
-};
-
 static int64_t s_mono(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* ---- templates ------------------------------------------------------------- */
-
-/* Calls fn for each literal run and placeholder of tpl; stops at the first
-   fn failure or syntax error (-1, reason in why). */
-typedef int (s_part_fn)(void *arg, bool placeholder, const char *text, size_t len, char *why, size_t wlen);
-
-static int s_parse_template(const char *tpl, s_part_fn *fn, void *arg, char *why, size_t wlen)
-{
-    const char *p = tpl;
-    while (*p) {
-        if (p[0] == '{' && p[1] == '{') {
-            if (fn(arg, false, "{", 1, why, wlen) < 0)
-                return -1;
-            p += 2;
-            continue;
-        }
-        if (*p == '{') {
-            const char *end = strchr(p, '}');
-            if (!end) {
-                snprintf(why, wlen, "'{' without its '}' (write '{{' for a literal '{')");
-                return -1;
-            }
-            if (fn(arg, true, p + 1, (size_t) (end - p - 1), why, wlen) < 0)
-                return -1;
-            p = end + 1;
-            continue;
-        }
-        size_t run = strcspn(p, "{");
-        if (fn(arg, false, p, run, why, wlen) < 0)
-            return -1;
-        p += run;
-    }
-    return 0;
-}
-
-static bool s_is(const char *text, size_t len, const char *word)
-{
-    return strlen(word) == len && memcmp(text, word, len) == 0;
-}
-
-static bool s_starts(const char *text, size_t len, const char *prefix)
-{
-    size_t n = strlen(prefix);
-    return len > n && memcmp(text, prefix, n) == 0;
-}
-
-static int s_check_part(void *arg, bool placeholder, const char *text, size_t len, char *why, size_t wlen)
-{
-    if (!placeholder || s_is(text, len, "key") || s_is(text, len, "id") || s_is(text, len, "kind")
-        || s_starts(text, len, "payload.") || s_starts(text, len, "env:"))
-        return 0;
-    snprintf(why, wlen, "unknown placeholder '{%.*s}' (use {key}, {id}, {kind}, {payload.FIELD} or {env:NAME})",
-             (int) (len > 60 ? 60 : len), text);
-    return -1;
-}
-
-int cv_commands_template_check(const char *tpl, char *why, size_t len)
-{
-    return s_parse_template(tpl, s_check_part, NULL, why, len);
-}
-
-typedef struct {
-    const cmd_t *c;
-    bool url;                          /* URL-encode payload values */
-    cv_buf_t out;                      /* secret: {env:NAME} may put credentials in */
-} expand_t;
-
-static int s_append(expand_t *x, const char *text, size_t len)
-{
-    return cv_buf_add(&x->out, text, len);
-}
-
-/* A payload value by dot path, as text (strings as they are, numbers and
-   booleans printed); NULL when missing or not a scalar. */
-static char *s_payload_text(const json_t *payload, const char *path, size_t len)
-{
-    const json_t *v = payload;
-    while (len > 0 && v) {
-        size_t seg = 0;
-        while (seg < len && path[seg] != '.')
-            seg++;
-        char key[128];
-        if (seg >= sizeof key)
-            return NULL;
-        memcpy(key, path, seg);
-        key[seg] = '\0';
-        v = json_object_get(v, key);
-        path += seg < len ? seg + 1 : seg;
-        len -= seg < len ? seg + 1 : seg;
-    }
-    char buf[64];
-    if (json_is_string(v))
-        return strdup(json_string_value(v));
-    if (json_is_integer(v))
-        snprintf(buf, sizeof buf, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
-    else if (json_is_real(v))
-        snprintf(buf, sizeof buf, "%.17g", json_real_value(v));
-    else if (json_is_boolean(v))
-        snprintf(buf, sizeof buf, "%s", json_is_true(v) ? "true" : "false");
-    else
-        return NULL;
-    return strdup(buf);
-}
-
-static int s_expand_part(void *arg, bool placeholder, const char *text, size_t len, char *why, size_t wlen)
-{
-    expand_t *x = arg;
-    if (!placeholder)
-        return s_append(x, text, len);
-    char num[24], *value = NULL;
-    const char *v = NULL;
-    if (s_is(text, len, "key"))
-        v = x->c->key;
-    else if (s_is(text, len, "kind"))
-        v = x->c->kind;
-    else if (s_is(text, len, "id")) {
-        snprintf(num, sizeof num, "%" PRIu64, x->c->id);
-        v = num;
-    }
-    else if (s_starts(text, len, "env:")) {
-        char env[128];
-        snprintf(env, sizeof env, "%.*s", (int) (len - 4), text + 4);
-        v = getenv(env);
-        if (!v) {
-            snprintf(why, wlen, "environment variable %s is not set", env);
-            return -1;
-        }
-    }
-    else if (s_starts(text, len, "payload.")) {
-        value = s_payload_text(x->c->payload, text + 8, len - 8);
-        if (!value) {
-            snprintf(why, wlen, "payload field '%.*s' is missing or not a text or number",
-                     (int) (len - 8 > 60 ? 60 : len - 8), text + 8);
-            return -1;
-        }
-        v = value;
-    }
-    if (!v) {
-        snprintf(why, wlen, "unknown placeholder");
-        return -1;
-    }
-    int rc;
-    if (x->url && value) {
-        char *escaped = curl_easy_escape(NULL, value, 0);
-        rc = escaped ? s_append(x, escaped, strlen(escaped)) : -1;
-        curl_free(escaped);
-    }
-    else
-        rc = s_append(x, v, strlen(v));
-    free(value);
-    if (rc < 0)
-        snprintf(why, wlen, "out of memory");
-    return rc;
-}
-
-/* The template filled in for c (malloc'd), or NULL with the reason. */
-static char *s_expand(const char *tpl, const cmd_t *c, bool url, char *why, size_t wlen)
-{
-    expand_t x = { .c = c, .url = url, .out = { .secret = true } };
-    if (s_append(&x, "", 0) < 0 || s_parse_template(tpl, s_expand_part, &x, why, wlen) < 0) {
-        cv_buf_free(&x.out);
-        return NULL;
-    }
-    return cv_buf_take(&x.out);
-}
-
-/* ---- the journal -------------------------------------------------------------- */
-
-static int s_write_all(int fd, const char *data, size_t len)
-{
-    while (len > 0) {
-        ssize_t n = write(fd, data, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return -1;
-        data += n;
-        len -= (size_t) n;
-    }
-    return 0;
-}
-
-static int s_line_to(int fd, json_t *line, uint64_t *bytes)
-{
-    char *text = line ? json_dumps(line, JSON_COMPACT) : NULL;
-    json_decref(line);
-    if (!text)
-        return -1;
-    size_t len = strlen(text);
-    char *grown = realloc(text, len + 2);    /* one write per line: a crash tears at most the last */
-    if (!grown) {
-        free(text);
-        return -1;
-    }
-    grown[len] = '\n';
-    int rc = s_write_all(fd, grown, len + 1);
-    free(grown);
-    if (rc == 0 && bytes)
-        *bytes += len + 1;
-    return rc;
-}
-
-/* Appends one line (stolen); synced when asked. -1 is fatal for the module. */
-static int s_journal(cv_commands_t *self, json_t *line, bool sync)
-{
-    if (self->failed) {
-        json_decref(line);
-        return -1;
-    }
-    if (s_line_to(self->fd, line, &self->journal_bytes) < 0 || (sync && fdatasync(self->fd) < 0)) {
-        cv_error(COMP, "%s: cannot write %s: %s; no more commands are performed", self->name, JOURNAL,
-                 strerror(errno));
-        self->failed = true;
-        return -1;
-    }
-    return 0;
-}
-
-static json_t *s_start_line(const cmd_t *c)
-{
-    return json_pack("{s:s, s:I, s:s, s:s, s:O?, s:I}", "j", "start", "id", (json_int_t) c->id,
-                     "kind", c->kind, "key", c->key, "payload", c->payload, "t", (json_int_t) time(NULL));
-}
-
-static json_t *s_done_line(const cmd_t *c)
-{
-    return json_pack("{s:s, s:I, s:s, s:s, s:s, s:O, s:I}", "j", "done", "id", (json_int_t) c->id,
-                     "kind", c->kind, "key", c->key, "outcome", c->done ? "done" : "failed",
-                     "detail", c->detail, "t", (json_int_t) c->finished_at);
 }
 
 /* ---- the list ------------------------------------------------------------------ */
@@ -354,7 +58,7 @@ static const cv_command_kind_t *s_kind(const cv_commands_t *self, const char *ki
     return NULL;
 }
 
-static cmd_t *s_find_key(const cv_commands_t *self, const char *key)
+cmd_t *cv_commands__find_key(const cv_commands_t *self, const char *key)
 {
     for (cmd_t *c = self->head; c; c = c->next)
         if (strcmp(c->key, key) == 0)
@@ -364,7 +68,7 @@ static cmd_t *s_find_key(const cv_commands_t *self, const char *key)
 
 /* By hub id, preferring one not yet acknowledged (ids repeat only if the
    hub's database was replaced). */
-static cmd_t *s_find_id(const cv_commands_t *self, uint64_t id)
+cmd_t *cv_commands__find_id(const cv_commands_t *self, uint64_t id)
 {
     cmd_t *found = NULL;
     for (cmd_t *c = self->head; c; c = c->next)
@@ -373,7 +77,7 @@ static cmd_t *s_find_id(const cv_commands_t *self, uint64_t id)
     return found;
 }
 
-static cmd_t *s_add(cv_commands_t *self, uint64_t id, const char *kind, const char *key)
+cmd_t *cv_commands__add(cv_commands_t *self, uint64_t id, const char *kind, const char *key)
 {
     cmd_t *c = calloc(1, sizeof *c);
     if (!c || !(c->kind = strdup(kind)) || !(c->key = strdup(key))) {
@@ -394,7 +98,7 @@ static cmd_t *s_add(cv_commands_t *self, uint64_t id, const char *kind, const ch
     return c;
 }
 
-static void s_free(cmd_t *c)
+void cv_commands__free(cmd_t *c)
 {
     free(c->kind);
     free(c->key);
@@ -447,7 +151,7 @@ static void s_finish(cv_commands_t *self, cmd_t *c, bool done, const char *fmt, 
     c->finished_at = (int64_t) time(NULL);
     c->state = CV_COMMAND_FINISHED;
     c->result_sent_at = 0;
-    if (s_journal(self, s_done_line(c), true) < 0)
+    if (cv_commands__journal(self, cv_commands__done_line(c), true) < 0)
         return;
     json_decref(c->payload);                /* personal data: not needed any more */
     c->payload = NULL;
@@ -505,13 +209,13 @@ static int s_add_header(struct curl_slist **list, const char *name, const char *
 static int s_build(cmd_t *c, bool lookup, CURL *easy, char *why, size_t wlen)
 {
     const cv_command_kind_t *k = c->conf;
-    char *url = s_expand(lookup ? k->lookup_url : k->url, c, true, why, wlen);
+    char *url = cv_commands__expand(lookup ? k->lookup_url : k->url, c, true, why, wlen);
     if (!url)
         return -1;
     curl_easy_setopt(easy, CURLOPT_URL, url);
     free(url);
     for (size_t i = 0; i < k->nheaders; i++) {
-        char *value = s_expand(k->header_values[i], c, false, why, wlen);
+        char *value = cv_commands__expand(k->header_values[i], c, false, why, wlen);
         int rc = value ? s_add_header(&c->headers, k->header_names[i], value, why, wlen) : -1;
         free(value);
         if (rc < 0)
@@ -572,7 +276,7 @@ static void s_start(cv_commands_t *self, cmd_t *c)
             c->dup = true;                   /* at-least-once: the first may have been performed */
         json_t *line = json_pack("{s:s, s:I, s:i, s:b}", "j", "try", "id", (json_int_t) c->id,
                                  "n", c->attempts + 1, "dup", c->dup);
-        if (s_journal(self, line, true) < 0) {
+        if (cv_commands__journal(self, line, true) < 0) {
             curl_easy_cleanup(easy);
             curl_slist_free_all(c->headers);
             c->headers = NULL;
@@ -644,7 +348,7 @@ static void s_take_reference(cmd_t *c, const char *path)
     const json_t *at = answer;
     if (json_is_array(at))
         at = json_array_get(at, 0);
-    char *ref = at ? s_payload_text(at, path, strlen(path)) : NULL;
+    char *ref = at ? cv_commands__payload_text(at, path, strlen(path)) : NULL;
     if (ref && strlen(ref) <= 200)
         c->detail = json_pack("{s:s}", "reference", ref);
     free(ref);
@@ -658,7 +362,7 @@ static void s_after_send(cv_commands_t *self, cmd_t *c, CURLcode rc, long status
         c->pending_try = false;
         json_t *line = json_pack("{s:s, s:I, s:i, s:b}", "j", "tried", "id", (json_int_t) c->id,
                                  "n", c->attempts, "uncertain", false);
-        if (s_journal(self, line, false) < 0)
+        if (cv_commands__journal(self, line, false) < 0)
             return;
         s_take_reference(c, c->conf->reference);
         s_finish(self, c, true, NULL);
@@ -670,7 +374,7 @@ static void s_after_send(cv_commands_t *self, cmd_t *c, CURLcode rc, long status
         unknown = status == 502 || status == 504;
         if (!retry) {
             c->pending_try = false;
-            if (s_journal(self, json_pack("{s:s, s:I, s:i, s:b}", "j", "tried", "id", (json_int_t) c->id,
+            if (cv_commands__journal(self, json_pack("{s:s, s:I, s:i, s:b}", "j", "tried", "id", (json_int_t) c->id,
                                           "n", c->attempts, "uncertain", c->uncertain), false) < 0)
                 return;
             s_finish(self, c, false, "the software refused it: HTTP %ld%s", status,
@@ -684,7 +388,7 @@ static void s_after_send(cv_commands_t *self, cmd_t *c, CURLcode rc, long status
     }
     c->uncertain |= unknown;
     c->pending_try = false;
-    if (s_journal(self, json_pack("{s:s, s:I, s:i, s:b}", "j", "tried", "id", (json_int_t) c->id,
+    if (cv_commands__journal(self, json_pack("{s:s, s:I, s:i, s:b}", "j", "tried", "id", (json_int_t) c->id,
                                   "n", c->attempts, "uncertain", c->uncertain), false) < 0)
         return;
     s_retry(self, c);
@@ -712,7 +416,7 @@ static void s_after_lookup(cv_commands_t *self, cmd_t *c, CURLcode rc, long stat
         c->phase = PH_SEND;
         c->due = s_mono();
         snprintf(c->error, sizeof c->error, "not found by lookup");
-        if (s_journal(self, json_pack("{s:s, s:I}", "j", "clear", "id", (json_int_t) c->id), false) < 0)
+        if (cv_commands__journal(self, json_pack("{s:s, s:I}", "j", "clear", "id", (json_int_t) c->id), false) < 0)
             return;
         cv_info(COMP, "%s: command %" PRIu64 " (%s): not found by lookup: sending it", self->name, c->id, c->kind);
         if (c->attempts >= self->conf->max_attempts)
@@ -723,7 +427,7 @@ static void s_after_lookup(cv_commands_t *self, cmd_t *c, CURLcode rc, long stat
         snprintf(c->error, sizeof c->error, "lookup: HTTP %ld", status);
     else
         snprintf(c->error, sizeof c->error, "lookup: %s", curl_easy_strerror(rc));
-    if (s_journal(self, json_pack("{s:s, s:I, s:i, s:b}", "j", "tried", "id", (json_int_t) c->id,
+    if (cv_commands__journal(self, json_pack("{s:s, s:I, s:i, s:b}", "j", "tried", "id", (json_int_t) c->id,
                                   "n", c->attempts, "uncertain", c->uncertain), false) < 0)
         return;
     s_retry(self, c);
@@ -754,159 +458,6 @@ static void s_on_done(cv_commands_t *self, CURL *easy, CURLcode rc)
     c->answer_len = 0;
 }
 
-/* ---- reading and rewriting the journal ---------------------------------------------- */
-
-static void s_replay_line(cv_commands_t *self, json_t *line)
-{
-    const char *j = json_string_value(json_object_get(line, "j"));
-    uint64_t id = (uint64_t) json_integer_value(json_object_get(line, "id"));
-    const char *kind = json_string_value(json_object_get(line, "kind"));
-    const char *key = json_string_value(json_object_get(line, "key"));
-    if (!j)
-        return;
-    if (strcmp(j, "start") == 0 || strcmp(j, "done") == 0) {
-        if (!kind || !key)
-            return;
-        cmd_t *c = s_find_key(self, key);
-        if (!c && !(c = s_add(self, id, kind, key)))
-            return;
-        if (strcmp(j, "start") == 0) {
-            json_t *payload = json_object_get(line, "payload");
-            json_decref(c->payload);
-            c->payload = json_is_object(payload) ? json_incref(payload) : NULL;
-            return;
-        }
-        const char *outcome = json_string_value(json_object_get(line, "outcome"));
-        json_t *detail = json_object_get(line, "detail");
-        c->state = CV_COMMAND_FINISHED;
-        c->done = outcome && strcmp(outcome, "done") == 0;
-        json_decref(c->detail);
-        c->detail = json_is_object(detail) ? json_incref(detail) : json_object();
-        c->finished_at = json_integer_value(json_object_get(line, "t"));
-        c->attempts = (int) json_integer_value(json_object_get(c->detail, "attempts"));
-        c->dup = json_is_true(json_object_get(c->detail, "possible_duplicate"));
-        json_decref(c->payload);
-        c->payload = NULL;
-        return;
-    }
-    cmd_t *c = s_find_id(self, id);
-    if (!c)
-        return;
-    if (strcmp(j, "acked") == 0) {
-        if (c->state == CV_COMMAND_FINISHED)
-            c->state = CV_COMMAND_ACKED;
-        return;
-    }
-    if (c->state != CV_COMMAND_RUNNING)
-        return;
-    int n = (int) json_integer_value(json_object_get(line, "n"));
-    if (n > c->attempts)
-        c->attempts = n;
-    if (strcmp(j, "try") == 0) {
-        c->pending_try = true;
-        c->dup |= json_is_true(json_object_get(line, "dup"));
-    }
-    else if (strcmp(j, "tried") == 0) {
-        c->pending_try = false;
-        c->uncertain |= json_is_true(json_object_get(line, "uncertain"));
-    }
-    else if (strcmp(j, "clear") == 0)
-        c->uncertain = false;
-    else if (strcmp(j, "state") == 0) {
-        c->uncertain = json_is_true(json_object_get(line, "uncertain"));
-        c->dup = json_is_true(json_object_get(line, "dup"));
-    }
-}
-
-static int s_read_journal(cv_commands_t *self, char *err, size_t errlen)
-{
-    int fd = openat(self->dir_fd, JOURNAL, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return errno == ENOENT ? 0 : (snprintf(err, errlen, "%s: %s", JOURNAL, strerror(errno)), -1);
-    struct stat st;
-    char *text = NULL;
-    size_t len = 0;
-    if (fstat(fd, &st) == 0 && st.st_size > 0 && (text = malloc((size_t) st.st_size + 1)))
-        while (len < (size_t) st.st_size) {
-            ssize_t n = read(fd, text + len, (size_t) st.st_size - len);
-            if (n <= 0)
-                break;
-            len += (size_t) n;
-        }
-    close(fd);
-    if (st.st_size > 0 && (!text || len != (size_t) st.st_size)) {
-        free(text);
-        snprintf(err, errlen, "%s: cannot read it", JOURNAL);
-        return -1;
-    }
-    size_t bad = 0;
-    for (size_t at = 0; at < len;) {
-        char *nl = memchr(text + at, '\n', len - at);
-        if (!nl) {
-            cv_warn(COMP, "%s: %s: torn last line ignored", self->name, JOURNAL);
-            break;
-        }
-        json_t *line = json_loadb(text + at, (size_t) (nl - text - at), 0, NULL);
-        if (json_is_object(line))
-            s_replay_line(self, line);
-        else
-            bad++;
-        json_decref(line);
-        at = (size_t) (nl - text) + 1;
-    }
-    free(text);
-    if (bad)
-        cv_warn(COMP, "%s: %s: %zu unreadable line(s) skipped", self->name, JOURNAL, bad);
-    return 0;
-}
-
-/* Rewrites the journal from memory; drops acknowledged results older than
-   keep_days. */
-static int s_rewrite(cv_commands_t *self)
-{
-    int64_t horizon = (int64_t) time(NULL) - (int64_t) self->conf->keep_days * 86400;
-    for (cmd_t **p = &self->head; *p;) {
-        cmd_t *c = *p;
-        if (c->state == CV_COMMAND_ACKED && c->finished_at < horizon) {
-            *p = c->next;
-            s_free(c);
-        }
-        else
-            p = &c->next;
-    }
-    int fd = openat(self->dir_fd, JOURNAL_NEW, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    uint64_t bytes = 0;
-    int rc = fd < 0 ? -1 : 0;
-    for (cmd_t *c = self->head; rc == 0 && c; c = c->next) {
-        if (c->state == CV_COMMAND_RUNNING) {
-            rc = s_line_to(fd, s_start_line(c), &bytes);
-            if (rc == 0)
-                rc = s_line_to(fd, json_pack("{s:s, s:I, s:i, s:b, s:b}", "j", "state", "id", (json_int_t) c->id,
-                                             "n", c->attempts, "uncertain", c->uncertain || c->pending_try,
-                                             "dup", c->dup), &bytes);
-            continue;
-        }
-        rc = s_line_to(fd, s_done_line(c), &bytes);
-        if (rc == 0 && c->state == CV_COMMAND_ACKED)
-            rc = s_line_to(fd, json_pack("{s:s, s:I}", "j", "acked", "id", (json_int_t) c->id), &bytes);
-    }
-    if (rc == 0 && (fdatasync(fd) < 0 || renameat(self->dir_fd, JOURNAL_NEW, self->dir_fd, JOURNAL) < 0
-                    || fsync(self->dir_fd) < 0))
-        rc = -1;
-    if (rc < 0) {
-        cv_error(COMP, "%s: cannot rewrite %s: %s", self->name, JOURNAL, strerror(errno));
-        if (fd >= 0)
-            close(fd);
-        return -1;
-    }
-    close(fd);
-    if (self->fd >= 0)
-        close(self->fd);
-    self->fd = openat(self->dir_fd, JOURNAL, O_WRONLY | O_APPEND | O_CLOEXEC);
-    self->journal_bytes = bytes;
-    return self->fd < 0 ? -1 : 0;
-}
-
 /* ---- public API ------------------------------------------------------------------------ */
 
 cv_commands_t *cv_commands_new(const cv_commands_conf_t *conf, const char *dir, const char *name,
@@ -932,7 +483,7 @@ cv_commands_t *cv_commands_new(const cv_commands_conf_t *conf, const char *dir, 
         return NULL;
     }
     char why[256] = "";
-    if (s_read_journal(self, why, sizeof why) < 0 || s_rewrite(self) < 0) {
+    if (cv_commands__read_journal(self, why, sizeof why) < 0 || cv_commands__rewrite(self) < 0) {
         snprintf(err, errlen, "commands: %s/%s: %s", dir, JOURNAL, why[0] ? why : strerror(errno));
         cv_commands_destroy(&self);
         return NULL;
@@ -973,7 +524,7 @@ void cv_commands_destroy(cv_commands_t **self_p)
             curl_easy_cleanup(c->easy);
             curl_slist_free_all(c->headers);
         }
-        s_free(c);
+        cv_commands__free(c);
     }
     if (self->multi) {
         curl_multi_cleanup(self->multi);
@@ -1014,7 +565,7 @@ void cv_commands_receive(cv_commands_t *self, uint64_t id, const char *kind, con
         cv_warn(COMP, "%s: command %" PRIu64 " ignored: malformed kind or key", self->name, id);
         return;
     }
-    cmd_t *c = s_find_key(self, key);
+    cmd_t *c = cv_commands__find_key(self, key);
     if (c) {
         if (c->state == CV_COMMAND_RUNNING) {
             cv_debug(COMP, "%s: command %" PRIu64 " delivered again while running: left alone", self->name, id);
@@ -1026,20 +577,20 @@ void cv_commands_receive(cv_commands_t *self, uint64_t id, const char *kind, con
         s_send_result(self, c);
         return;
     }
-    if (!(c = s_add(self, id, kind, key))) {
+    if (!(c = cv_commands__add(self, id, kind, key))) {
         cv_error(COMP, "%s: out of memory: command %" PRIu64 " left for a later delivery", self->name, id);
         return;
     }
     json_t *parsed = json_loadb(payload, len, 0, NULL);
     c->payload = json_is_object(parsed) ? parsed : (json_decref(parsed), NULL);
-    if (s_journal(self, s_start_line(c), true) < 0)
+    if (cv_commands__journal(self, cv_commands__start_line(c), true) < 0)
         return;
     cv_info(COMP, "%s: command %" PRIu64 " (%s) received", self->name, id, kind);
 }
 
 void cv_commands_result_ack(cv_commands_t *self, uint64_t id, const char *reason)
 {
-    cmd_t *c = s_find_id(self, id);
+    cmd_t *c = cv_commands__find_id(self, id);
     if (!c || c->state != CV_COMMAND_FINISHED)
         return;
     c->state = CV_COMMAND_ACKED;
@@ -1047,7 +598,7 @@ void cv_commands_result_ack(cv_commands_t *self, uint64_t id, const char *reason
         cv_warn(COMP, "%s: the hub refused the result of command %" PRIu64 ": %s", self->name, id, reason);
     else
         cv_debug(COMP, "%s: result of command %" PRIu64 " recorded by the hub", self->name, id);
-    s_journal(self, json_pack("{s:s, s:I}", "j", "acked", "id", (json_int_t) id), false);
+    cv_commands__journal(self, json_pack("{s:s, s:I}", "j", "acked", "id", (json_int_t) id), false);
 }
 
 void cv_commands_session(cv_commands_t *self)
@@ -1087,7 +638,7 @@ int cv_commands_step(cv_commands_t *self)
     }
     if (self->inflight > 0 && next > 10)
         next = 10;
-    if (self->journal_bytes > COMPACT_BYTES && self->inflight == 0 && s_rewrite(self) < 0)
+    if (self->journal_bytes > COMPACT_BYTES && self->inflight == 0 && cv_commands__rewrite(self) < 0)
         self->failed = true;
     return self->failed ? -1 : (int) next;
 }
@@ -1095,7 +646,7 @@ int cv_commands_step(cv_commands_t *self)
 cv_command_info_t cv_commands_info(const cv_commands_t *self, uint64_t id)
 {
     cv_command_info_t info = { 0 };
-    const cmd_t *c = s_find_id(self, id);
+    const cmd_t *c = cv_commands__find_id(self, id);
     if (!c)
         return info;
     info.state = c->state;
