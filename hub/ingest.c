@@ -546,12 +546,9 @@ static void s_on_message(cv_ingest_t *self)
         zframe_destroy(&sid);
         break;
     }
-    case CV_CMD_INVALID:
-        if (s_frame_is(cmdf, "RESULT")) {
-            s_on_result(self, src, routing, msg);
-            break;
-        }
-        /* fall through */
+    case CV_CMD_RESULT:
+        s_on_result(self, src, routing, msg);
+        break;
     default:
         s_send_error(self, routing, "malformed", "unknown command");
         cv_warn("ingest", "source %s: unknown command dropped", source->name);

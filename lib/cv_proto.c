@@ -11,11 +11,13 @@ static const char *s_names[] = {
     [CV_CMD_HELLO] = "HELLO", [CV_CMD_EVENT] = "EVENT", [CV_CMD_PING] = "PING",
     [CV_CMD_BYE] = "BYE", [CV_CMD_WELCOME] = "WELCOME", [CV_CMD_ACK] = "ACK",
     [CV_CMD_NACK] = "NACK", [CV_CMD_PONG] = "PONG", [CV_CMD_ERROR] = "ERROR",
+    [CV_CMD_COMMAND] = "COMMAND", [CV_CMD_RESULT] = "RESULT", [CV_CMD_RESULT_ACK] = "RESULT_ACK",
+    [CV_CMD_RESULT_NACK] = "RESULT_NACK",
 };
 
 cv_cmd_t cv_proto_cmd(const void *data, size_t len)
 {
-    for (int c = CV_CMD_HELLO; c <= CV_CMD_ERROR; c++)
+    for (int c = CV_CMD_HELLO; c <= CV_CMD_LAST; c++)
         if (strlen(s_names[c]) == len && memcmp(s_names[c], data, len) == 0)
             return (cv_cmd_t) c;
     return CV_CMD_INVALID;
@@ -23,7 +25,7 @@ cv_cmd_t cv_proto_cmd(const void *data, size_t len)
 
 const char *cv_proto_cmd_name(cv_cmd_t cmd)
 {
-    return (cmd >= CV_CMD_INVALID && cmd <= CV_CMD_ERROR) ? s_names[cmd] : "INVALID";
+    return (cmd >= CV_CMD_INVALID && cmd <= CV_CMD_LAST) ? s_names[cmd] : "INVALID";
 }
 
 int cv_proto_parse_u64(const void *data, size_t len, uint64_t *out)

@@ -17,7 +17,10 @@
 typedef enum {
     CV_CMD_INVALID = 0,
     CV_CMD_HELLO, CV_CMD_EVENT, CV_CMD_PING, CV_CMD_BYE,
-    CV_CMD_WELCOME, CV_CMD_ACK, CV_CMD_NACK, CV_CMD_PONG, CV_CMD_ERROR
+    CV_CMD_WELCOME, CV_CMD_ACK, CV_CMD_NACK, CV_CMD_PONG, CV_CMD_ERROR,
+    /* outbound commands (docs/commands.md) */
+    CV_CMD_COMMAND, CV_CMD_RESULT, CV_CMD_RESULT_ACK, CV_CMD_RESULT_NACK,
+    CV_CMD_LAST = CV_CMD_RESULT_NACK
 } cv_cmd_t;
 
 /* Command from the bytes of frame 0 (not NUL-terminated); CV_CMD_INVALID if unknown. */

@@ -633,11 +633,11 @@ static void s_handle(cv_client_t *self, zmsg_t *msg)
         s_on_ack(self, msg);
     else if (cmd == CV_CMD_NACK)
         s_on_nack(self, msg);
-    else if (cmd == CV_CMD_INVALID && s_frame_is(head, "COMMAND"))
+    else if (cmd == CV_CMD_COMMAND)
         s_on_command(self, msg);
-    else if (cmd == CV_CMD_INVALID && s_frame_is(head, "RESULT_ACK"))
+    else if (cmd == CV_CMD_RESULT_ACK)
         s_on_result_ack(self, msg, true);
-    else if (cmd == CV_CMD_INVALID && s_frame_is(head, "RESULT_NACK"))
+    else if (cmd == CV_CMD_RESULT_NACK)
         s_on_result_ack(self, msg, false);
     else if (cmd != CV_CMD_PONG)
         cv_warn(COMP, "%s: ignoring unexpected %s from the hub", s_name(self), cv_proto_cmd_name(cmd));

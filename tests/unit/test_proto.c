@@ -16,6 +16,14 @@ static void test_commands(void **state)
     assert_int_equal(cv_proto_cmd("EVENTS", 6), CV_CMD_INVALID);
     assert_int_equal(cv_proto_cmd("hello", 5), CV_CMD_INVALID);
     assert_string_equal(cv_proto_cmd_name(CV_CMD_NACK), "NACK");
+    /* the outbound-command messages are commands like the others */
+    assert_int_equal(cv_proto_cmd("RESULT", 6), CV_CMD_RESULT);
+    assert_int_equal(cv_proto_cmd("RESULT_ACK", 10), CV_CMD_RESULT_ACK);
+    assert_int_equal(cv_proto_cmd("RESULT_NACK", 11), CV_CMD_RESULT_NACK);
+    assert_int_equal(cv_proto_cmd("COMMAND", 7), CV_CMD_COMMAND);
+    assert_int_equal(cv_proto_cmd("RESULT_", 7), CV_CMD_INVALID);
+    assert_string_equal(cv_proto_cmd_name(CV_CMD_RESULT_NACK), "RESULT_NACK");
+    assert_string_equal(cv_proto_cmd_name(CV_CMD_LAST + 1), "INVALID");
 }
 
 static void test_numbers(void **state)
