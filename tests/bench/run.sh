@@ -548,7 +548,7 @@ perf_report() {
     [ -f "$T/perf.data" ] || return 0
     {
         echo "# hub threads (share of the hub's samples)"
-        perf report -i "$T/perf.data" --stdio --no-children --sort pid,tid -g none 2>/dev/null | grep '%'
+        perf report -i "$T/perf.data" --stdio --no-children --sort pid -g none 2>/dev/null | grep '%'
         echo "# hub, self time by library"
         perf report -i "$T/perf.data" --stdio --no-children --sort dso -g none \
             --percent-limit 0.5 2>/dev/null | grep "%"
