@@ -19,8 +19,9 @@
     prepared statements, parse the JSON rows, filter them by the caller's
     view, audit reads of citizens' data (503 if the audit queue refuses),
     answer. The timeline skips the parse and the filter: its statement,
-    generated from the access table, returns the answer filtered already. Unknown ids answer 404; a citizen an agent's service never dealt
-    with is 404 too (existence is not revealed). */
+    generated from the access table, returns the answer filtered already.
+    Unknown ids answer 404; a citizen an agent's service never dealt with
+    is 404 too (existence is not revealed). */
 #include "api_server.h"
 
 #include "api_db.h"
