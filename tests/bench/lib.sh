@@ -13,7 +13,7 @@
 #   new_db NAME [migrate]        fresh database; with `migrate` the civibus schema
 #                                ($SCHEMAS: run.sh's copy of schemas/sql)
 #   checkpoint DB                CHECKPOINT (each measurement starts from a clean one)
-#   quiesce DB                   waits for autovacuum on DB to finish, then CHECKPOINT
+#   quiesce DB                   VACUUM (ANALYZE) of DB, then CHECKPOINT: the steady state
 #   vmhwm PID                    peak resident set (kB) of a running process
 #   cpu_ticks PID...             CPU time (utime + stime, clock ticks) of running processes
 #   pg_pids                      the cluster's processes (postmaster and its children)
@@ -46,15 +46,21 @@ new_db() {
 
 checkpoint() { q "$1" "CHECKPOINT" >/dev/null || die "CHECKPOINT failed"; }
 
-# Waits (up to 300 s) until no autovacuum worker runs on DB, then CHECKPOINT.
+# The steady state a measurement starts from: the bulk load's debts paid. A bulk load
+# leaves its tables for autovacuum (10 million inserted events, millions of updated
+# requests), and the launcher starts a worker when it gets round to it, possibly in the
+# middle of a measurement: one core vacuuming for minutes, the WAL it writes. Waiting
+# for "no worker right now" missed the ones that had not started yet (the 10 M run of
+# f9db5e2: timeline p90 194 ms, send-to-ACK stalls with 10 ms spool syncs). So VACUUM
+# (ANALYZE) the database here, unthrottled: it leaves autovacuum nothing to do, marks
+# the pages all-visible (index-only scans), as autovacuum does for a database in
+# service, and a worker already running is cancelled by it (PostgreSQL cancels an
+# autovacuum that blocks a lock request). Then CHECKPOINT.
 quiesce() {
-    local i
-    for i in $(seq 1 300); do
-        [ "$(q "$1" "SELECT count(*) FROM pg_stat_activity
-                     WHERE backend_type = 'autovacuum worker' AND datname = current_database()")" = 0 ] && break
-        [ "$i" = 1 ] && say "waiting for autovacuum to finish on $1"
-        sleep 1
-    done
+    local t0
+    t0=$(now)
+    q "$1" "VACUUM (ANALYZE)" >/dev/null || die "VACUUM (ANALYZE) of $1 failed"
+    say "quiesce: VACUUM (ANALYZE) of $1 in $(seconds_since "$t0") s"
     checkpoint "$1"
 }
 

@@ -347,7 +347,7 @@ dump_rows() {
 }
 
 # ---- 3. send-to-ACK latency at a steady rate -------------------------------------------
-# Steady state: not the bulk load's debts (its checkpoint, the autovacuum it triggers).
+# Steady state: not the bulk load's debts (its vacuum and its checkpoint: quiesce, lib.sh).
 run_latency() {
     quiesce bench_civibus
     say "latency: $LAT_RATE events/s for $LAT_SECONDS s (source dechets, on top of $EVENTS events)"
