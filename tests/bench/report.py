@@ -239,6 +239,10 @@ def table(r):
         "postgresql: " + " ".join("%s=%s" % kv for kv in pg.items()),
         "hub: " + " ".join("%s=%s" % kv for kv in hub.items()),
     ]
+    pw = r["http"]["api"].get("prewarm")
+    if pw:
+        out.append("http: after pg_prewarm of the database (%s MB read through shared_buffers in %.1f s)"
+                   % (num(pw["pages"] * 8 // 1024), pw["seconds"]))
     if r["http"]["api"].get("extra_sql"):
         out.append("NOTE: BENCH_HTTP_SQL ran before the HTTP stage (not the schema as shipped): "
                    + r["http"]["api"]["extra_sql"])

@@ -376,6 +376,7 @@ run_http() {
             || die "BENCH_HTTP_SQL failed"
     fi
     quiesce bench_civibus
+    prewarm bench_civibus
     printf 'postgres:\n  conninfo: "host=%s port=%s user=%s dbname=bench_civibus"\nlisten:\n  address: 127.0.0.1\n  port: 0\nhttp:\n  threads: 4\ntracking:\n  per_minute: 100000\n' \
         "$PGHOST" "$PGPORT" "$PGUSER" >"$T/api.yaml"
     (( HTTP_RATE * HTTP_SECONDS + 50 <= 100000 )) \
@@ -397,8 +398,8 @@ run_http() {
         >"$T/paths-status" || die "cannot pick tracking codes"
     http_run timeline "$T/paths-timeline" "http://127.0.0.1:$port" --token-file "$T/api-token"
     http_run status "$T/paths-status" "http://127.0.0.1:$port"
-    printf '{"api_rss_kb": %d, "threads": 4, "tracking_per_minute": 100000, "extra_sql": %s}\n' \
-        "$(vmhwm "$API_PID")" "$(python3 -c 'import json, sys; print(json.dumps(sys.argv[1] or None))' \
+    printf '{"api_rss_kb": %d, "threads": 4, "tracking_per_minute": 100000, "prewarm": %s, "extra_sql": %s}\n' \
+        "$(vmhwm "$API_PID")" "$PREWARM_JSON" "$(python3 -c 'import json, sys; print(json.dumps(sys.argv[1] or None))' \
         "${BENCH_HTTP_SQL:-}")" >"$T/m/api_rss.json"
     kill -TERM "$API_PID"
     wait "$API_PID" || die "civibus-api did not stop cleanly (exit $?)"
