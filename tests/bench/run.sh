@@ -38,8 +38,9 @@
 #                -> one transaction per batch -> ACK; events/s from the first send to the
 #                last ACK (adapter start to adapter exit: nothing is left out)
 #   3. latency   send-to-ACK p50/p99 at a steady 1,000 events/s into the same, now
-#                full, database (tests/bench/latency.c: scheduled send times)
-#   4. http      civibus-api on the civibus database (now 1M + 30,000 events at scale 1):
+#                full, database, vacuumed (tests/bench/latency.c: scheduled send times)
+#   4. http      civibus-api on the civibus database (now 1M + 30,000 events at scale 1),
+#                vacuumed and read through shared_buffers first (lib.sh: prewarm):
 #                the agent timeline and the citizen status (tracking code) of random real
 #                citizens and requests at a paced 1,000 requests/s each for 30 s (3 s
 #                tiny), latency from the scheduled send time (tests/bench/http_load.c);
