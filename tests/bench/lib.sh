@@ -51,8 +51,9 @@ checkpoint() { q "$1" "CHECKPOINT" >/dev/null || die "CHECKPOINT failed"; }
 # leaves its tables for autovacuum (10 million inserted events, millions of updated
 # requests), and the launcher starts a worker when it gets round to it, possibly in the
 # middle of a measurement: one core vacuuming for minutes, the WAL it writes. Waiting
-# for "no worker right now" missed the ones that had not started yet (the 10 M run of
-# f9db5e2: timeline p90 194 ms, send-to-ACK stalls with 10 ms spool syncs). So VACUUM
+# for "no worker right now" missed the ones that had not started yet (most likely what
+# the 10 M run of f9db5e2 met: timeline p90 194 ms for 1 ms of CPU per timeline,
+# send-to-ACK stalls of 500 ms while its spool syncs took 10 ms at most). So VACUUM
 # (ANALYZE) the database here, unthrottled: it leaves autovacuum nothing to do, marks
 # the pages all-visible (index-only scans), as autovacuum does for a database in
 # service, and a worker already running is cancelled by it (PostgreSQL cancels an
@@ -69,8 +70,8 @@ quiesce() {
 # docs/operations.md says (shared_buffers a quarter of the RAM, the page cache for the
 # rest): every table, then every index, read through shared_buffers (pg_prewarm, in
 # PostgreSQL's contrib). Without it the stage measured whatever the bulk load happened
-# to leave cached: at 10 M events the same code answered the status lookup with a p99
-# of 1.4 ms in one run and 250 ms in the next. Sets PREWARM_JSON for the results.
+# to leave cached: at 10 M events the same hub and API answered the status lookup with
+# a p99 of 1.4 ms in one run and 250 ms in the next. Sets PREWARM_JSON for the results.
 prewarm() {
     local t0 pages
     t0=$(now)
