@@ -73,15 +73,16 @@ quiesce() {
 # to leave cached: at 10 M events the same hub and API answered the status lookup with
 # a p99 of 1.4 ms in one run and 250 ms in the next. Sets PREWARM_JSON for the results.
 prewarm() {
-    local t0 pages
+    local t0 pages secs
     t0=$(now)
     q "$1" "CREATE EXTENSION IF NOT EXISTS pg_prewarm" >/dev/null || die "pg_prewarm is not available"
     pages=$(q "$1" "SELECT sum(x.n)::bigint FROM (SELECT pg_prewarm(c.oid::regclass, 'buffer') AS n
                     FROM pg_class c WHERE c.relkind IN ('r', 'i')
                     AND c.relnamespace = 'public'::regnamespace ORDER BY c.relkind DESC, c.relname) x") \
         || die "pg_prewarm failed"
-    PREWARM_JSON=$(printf '{"pages": %d, "seconds": %s}' "${pages:-0}" "$(seconds_since "$t0")")
-    say "prewarm: $pages pages of $1 read through shared_buffers in $(seconds_since "$t0") s"
+    secs=$(seconds_since "$t0")
+    PREWARM_JSON=$(printf '{"pages": %d, "seconds": %s}' "${pages:-0}" "$secs")
+    say "prewarm: ${pages:-0} pages of $1 read through shared_buffers in $secs s"
 }
 
 vmhwm() {
