@@ -322,24 +322,29 @@ static void s_citizen_search(cv_api_req_t *req, const cv_api_principal_t *who)
     cv_api_reply(req, 200, s_paged(items, limit, offset));
 }
 
-/* The whole timeline is one prepared statement per role, generated from the
+/* A timeline page is one prepared statement per role, generated from the
    access table (api_sql.c): PostgreSQL returns the answer as JSON text, each
    request and event already in the caller's view, and it is sent unparsed
-   (only the whitespace between tokens is squeezed out, in the copy). */
+   (only the whitespace between tokens is squeezed out, in the copy). Pages
+   hold the latest requests first: limit / offset as for every list. */
 static void s_citizen_timeline(cv_api_req_t *req, const cv_api_principal_t *who, const char *id)
 {
-    int64_t cid;
+    int64_t cid, limit, offset;
     if (!cv_api_parse_int(id, 1, INT64_MAX, &cid)) {
         cv_api_error(req, 404, "not_found", "no such citizen");
         return;
     }
-    char cs[24];
+    if (s_page(req, &limit, &offset) != 0)
+        return;
+    char cs[24], ls[24], os[24];
     snprintf(cs, sizeof cs, "%lld", (long long) cid);
+    snprintf(ls, sizeof ls, "%lld", (long long) limit);
+    snprintf(os, sizeof os, "%lld", (long long) offset);
     /* an agent token always has a service; an empty one sees no citizen */
-    const char *v[2] = { cs, who->service[0] ? who->service : NULL };
+    const char *v[4] = { cs, ls, os, who->service[0] ? who->service : NULL };
     cv_sql_t stmt = who->role == CV_API_ADMIN ? CV_SQL_TIMELINE_ADMIN
                   : who->role == CV_API_SUPERVISOR ? CV_SQL_TIMELINE_SUPERVISOR : CV_SQL_TIMELINE_AGENT;
-    PGresult *r = s_one_row(req, stmt, stmt == CV_SQL_TIMELINE_AGENT ? 2 : 1, v, "no such citizen");
+    PGresult *r = s_one_row(req, stmt, stmt == CV_SQL_TIMELINE_AGENT ? 4 : 3, v, "no such citizen");
     if (!r)
         return;
     int nrequests = (int) strtol(PQgetvalue(r, 0, 1), NULL, 10);

@@ -189,28 +189,40 @@ static const char *s_search_identity = SEARCH(
     " WHERE i.kind = 'phone' AND i.value = cv_norm_phone($3))",
     "cs.search_address LIKE '%' || coalesce(cv_fold($4), '') || '%'");
 
-/* A citizen's timeline, whole: one row (the answer
-   {"citizen", "requests", "events"} as text, the number of requests) or
-   none (no such citizen; for an agent, none with a request of the agent's
-   service: existence is not revealed). $1 citizen id, $2 (agent only) the
-   agent's service. The objects are generated from the access table, per
-   role; requests in creation order, events in occurrence order. Each array
-   is json_agg() over a sorted subquery with nothing else at the aggregate's
-   level (no join, no grouping, which PostgreSQL's documentation names as
-   what could reorder such input), so it aggregates in the subquery's
-   order; json_agg(... ORDER BY ...) sorts inside the aggregate and took
-   about 40% more PostgreSQL CPU per timeline. tests/it/api.sh checks the
-   order. */
+/* A citizen's timeline, one page: one row (the answer
+   {"citizen", "requests", "events", "limit", "offset", "next_offset"} as
+   text, the number of requests in it) or none (no such citizen; for an
+   agent, none with a request of the agent's service: existence is not
+   revealed). $1 citizen id, $2 limit, $3 offset, $4 (agent only) the
+   agent's service. A page is the limit requests that come after offset
+   others, counting from the newest (creation time, then id): the first
+   page is the latest activity, next_offset (null on the last page) goes
+   back in time. The page's requests are read once (cr, with one row more
+   than the page: next_offset) and listed in creation order; the events
+   are those of the page's requests, in occurrence order. The objects are
+   generated from the access table, per role. Each array is json_agg()
+   over a sorted subquery with nothing else at the aggregate's level (no
+   join, no grouping, which PostgreSQL's documentation names as what could
+   reorder such input), so it aggregates in the subquery's order;
+   json_agg(... ORDER BY ...) sorts inside the aggregate and took about
+   40% more PostgreSQL CPU per timeline. tests/it/api.sh checks the order
+   and the pages. */
 #define TIMELINE_SQL \
-    "SELECT json_build_object('citizen', %s, 'requests', rq.items, 'events', ev.items)::text, rq.n" \
+    "WITH cr AS MATERIALIZED (SELECT r.*, row_number() OVER (ORDER BY r.created_at DESC, r.id DESC) AS k" \
+    " FROM requests r WHERE r.citizen_id = $1::bigint" \
+    " ORDER BY r.created_at DESC, r.id DESC LIMIT $2::int + 1 OFFSET $3::bigint)" \
+    " SELECT json_build_object('citizen', %s, 'requests', rq.items, 'events', ev.items," \
+    " 'limit', $2::int, 'offset', $3::bigint, 'next_offset'," \
+    " CASE WHEN EXISTS (SELECT 1 FROM cr WHERE cr.k > $3::bigint + $2::int) THEN $3::bigint + $2::int END)::text," \
+    " rq.n" \
     " FROM (SELECT $1::bigint AS id) c," \
     " LATERAL (SELECT coalesce(json_agg(x.o), '[]') AS items, count(*) AS n" \
-    " FROM (SELECT %s AS o FROM requests r WHERE r.citizen_id = c.id ORDER BY r.created_at, r.id) x) rq," \
+    " FROM (SELECT %s AS o FROM cr r WHERE r.k <= $3::bigint + $2::int ORDER BY r.created_at, r.id) x) rq," \
     " LATERAL (SELECT coalesce(json_agg(x.o), '[]') AS items" \
-    " FROM (SELECT %s AS o FROM requests r JOIN events e ON e.request_id = r.id" \
-    " WHERE r.citizen_id = c.id ORDER BY e.occurred_at, e.id) x) ev" \
+    " FROM (SELECT %s AS o FROM cr r JOIN events e ON e.request_id = r.id" \
+    " WHERE r.k <= $3::bigint + $2::int ORDER BY e.occurred_at, e.id) x) ev" \
     " WHERE %s"
-#define TIMELINE_SEEN_BY "EXISTS (SELECT 1 FROM requests WHERE citizen_id = $1::bigint AND service = $2::text)"
+#define TIMELINE_SEEN_BY "EXISTS (SELECT 1 FROM requests WHERE citizen_id = $1::bigint AND service = $4::text)"
 #define TIMELINE_EXISTS "EXISTS (SELECT 1 FROM citizens WHERE id = $1::bigint)"
 #define TIMELINE_CAP 32768
 
@@ -223,9 +235,9 @@ static bool s_timeline_build(char *buf, size_t cap, cv_api_role_t role)
     static char cit[2048], req[12288], ev[8192];       /* under pthread_once: one builder */
     if (cv_api_sql_object_for(cit, sizeof cit, "citizen", role, NULL, NULL, s_citizen_cols,
                               NCOLS(s_citizen_cols)) < 0
-        || cv_api_sql_object_for(req, sizeof req, "request", role, "r.service", "$2::text",
+        || cv_api_sql_object_for(req, sizeof req, "request", role, "r.service", "$4::text",
                                  s_request_cols, NCOLS(s_request_cols)) < 0
-        || cv_api_sql_object_for(ev, sizeof ev, "event", role, "e.service", "$2::text", s_event_cols,
+        || cv_api_sql_object_for(ev, sizeof ev, "event", role, "e.service", "$4::text", s_event_cols,
                                  NCOLS(s_event_cols)) < 0)
         return false;
     int n = snprintf(buf, cap, TIMELINE_SQL, cit, req, ev,
