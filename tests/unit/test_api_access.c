@@ -191,9 +191,9 @@ static void test_timeline_statements(void **state)
     const char *sup = cv_api_sql_text(CV_SQL_TIMELINE_SUPERVISOR, false);
     const char *adm = cv_api_sql_text(CV_SQL_TIMELINE_ADMIN, true);
     assert_non_null(strstr(agent, "json_build_object('citizen', json_build_object('id', c.id, 'identities', "));
-    assert_int_equal(s_count(agent, "CASE WHEN r.service = $2::text THEN "), 1);
-    assert_int_equal(s_count(agent, "CASE WHEN e.service = $2::text THEN "), 1);
-    assert_non_null(strstr(agent, "service = $2::text)"));                /* seen by the agent's service */
+    assert_int_equal(s_count(agent, "CASE WHEN r.service = $4::text THEN "), 1);
+    assert_int_equal(s_count(agent, "CASE WHEN e.service = $4::text THEN "), 1);
+    assert_non_null(strstr(agent, "service = $4::text)"));                /* seen by the agent's service */
     char other[4096];
     s_between(strstr(agent, "CASE WHEN r.service"), " ELSE ", " END", other, sizeof other);
     assert_int_equal(s_count(other, "'summary'"), 0);
@@ -204,10 +204,14 @@ static void test_timeline_statements(void **state)
     assert_int_equal(s_count(other, "'kind'"), 0);
     assert_int_equal(s_count(other, "'source_status'"), 0);
     assert_int_equal(s_count(other, "'occurred_at'"), 1);
+    const char *all[] = { agent, sup, adm };                              /* one page: $2 limit, $3 offset */
+    for (int i = 0; i < 3; i++)
+        assert_non_null(strstr(all[i], "LIMIT $2::int + 1 OFFSET $3::bigint"));
     const char *full[] = { sup, adm };
     for (int i = 0; i < 2; i++) {
-        assert_null(strstr(full[i], "CASE WHEN"));
-        assert_null(strstr(full[i], "$2"));
+        assert_null(strstr(full[i], "CASE WHEN r.service"));
+        assert_null(strstr(full[i], "CASE WHEN e.service"));
+        assert_null(strstr(full[i], "$4"));
         assert_int_equal(s_count(full[i], "'summary'"), 1);
         assert_int_equal(s_count(full[i], "'source_status'"), 1);
         assert_non_null(strstr(full[i], "FROM citizens WHERE id = $1::bigint"));
