@@ -243,6 +243,10 @@ def table(r):
     if pw:
         out.append("http: after pg_prewarm of the database (%s MB read through shared_buffers in %.1f s)"
                    % (num(pw["pages"] * 8 // 1024), pw["seconds"]))
+    tp = r["http"]["api"].get("timeline_page")
+    if tp:
+        out.append("http: the timeline answers its first page (%d requests): %s citizens have more "
+                   "(most requests of one: %s)" % (tp["limit"], num(tp["citizens_over"]), num(tp["max_requests"])))
     if r["http"]["api"].get("extra_sql"):
         out.append("NOTE: BENCH_HTTP_SQL ran before the HTTP stage (not the schema as shipped): "
                    + r["http"]["api"]["extra_sql"])

@@ -397,10 +397,17 @@ run_http() {
         >"$T/paths-timeline" || die "cannot pick citizens"
     q bench_civibus "SELECT '/v1/track/' || tracking_code FROM requests ORDER BY random() LIMIT 10000" \
         >"$T/paths-status" || die "cannot pick tracking codes"
+    # the timeline answers its first page (the API's default limit, 50 requests): how many
+    # citizens have more, i.e. an answer shorter than their whole history
+    local pages
+    pages=$(q bench_civibus "SELECT json_build_object('limit', 50, 'citizens_over', count(*) FILTER (WHERE n > 50),
+                                     'max_requests', coalesce(max(n), 0))
+                             FROM (SELECT count(*) AS n FROM requests WHERE citizen_id IS NOT NULL
+                                   GROUP BY citizen_id) x") || die "cannot count the timeline pages"
     http_run timeline "$T/paths-timeline" "http://127.0.0.1:$port" --token-file "$T/api-token"
     http_run status "$T/paths-status" "http://127.0.0.1:$port"
-    printf '{"api_rss_kb": %d, "threads": 4, "tracking_per_minute": 100000, "prewarm": %s, "extra_sql": %s}\n' \
-        "$(vmhwm "$API_PID")" "$PREWARM_JSON" "$(python3 -c 'import json, sys; print(json.dumps(sys.argv[1] or None))' \
+    printf '{"api_rss_kb": %d, "threads": 4, "tracking_per_minute": 100000, "prewarm": %s, "timeline_page": %s, "extra_sql": %s}\n' \
+        "$(vmhwm "$API_PID")" "$PREWARM_JSON" "$pages" "$(python3 -c 'import json, sys; print(json.dumps(sys.argv[1] or None))' \
         "${BENCH_HTTP_SQL:-}")" >"$T/m/api_rss.json"
     kill -TERM "$API_PID"
     wait "$API_PID" || die "civibus-api did not stop cleanly (exit $?)"
