@@ -218,7 +218,8 @@ static void s_track(cv_api_req_t *req, const char *code_in)
     cv_api_reply(req, 200, o);
 }
 
-/* A signed citizen link: that citizen's requests, nothing else. */
+/* A signed citizen link: that citizen's requests, nothing else, in pages as a
+   timeline: the latest requests first (limit / offset), listed in creation order. */
 static void s_me(cv_api_req_t *req, const char *link)
 {
     if (!cv_api_ratelimit_hit(req->ctx->track_limit, req->client, req->client_len, time(NULL))) {
@@ -247,14 +248,20 @@ static void s_me(cv_api_req_t *req, const char *link)
         cv_api_error(req, 410, "revoked", "this link was revoked; ask for a new one");
         return;
     }
-    char cs[24];
+    int64_t limit, offset;
+    if (s_page(req, &limit, &offset) != 0)
+        return;
+    char cs[24], ls[24], os[24];
     snprintf(cs, sizeof cs, "%lld", (long long) cid);
-    v[0] = cs;
-    r = cv_api_sql(req, CV_SQL_LINK_REQUESTS, 1, v);
+    snprintf(ls, sizeof ls, "%lld", (long long) limit + 1);
+    snprintf(os, sizeof os, "%lld", (long long) offset);
+    const char *pv[3] = { cs, ls, os };
+    r = cv_api_sql(req, CV_SQL_LINK_REQUESTS, 3, pv);
     if (!r)
         return;
+    bool more = PQntuples(r) > limit;              /* the extra row is the oldest, first */
     json_t *items = json_array();
-    for (int i = 0; i < PQntuples(r); i++) {
+    for (int i = more ? 1 : 0; i < PQntuples(r); i++) {
         json_t *o = s_row_json(r, i, 0);
         if (o)
             json_array_append_new(items, o);
@@ -265,7 +272,9 @@ static void s_me(cv_api_req_t *req, const char *link)
         json_decref(items);
         return;
     }
-    cv_api_reply(req, 200, json_pack("{s:o}", "requests", items));
+    cv_api_reply(req, 200, json_pack("{s:o, s:I, s:I, s:o}", "requests", items, "limit", (json_int_t) limit,
+                                      "offset", (json_int_t) offset, "next_offset",
+                                      more ? json_integer(offset + limit) : json_null()));
 }
 
 /* ---- agents ---- */

@@ -135,12 +135,16 @@ static const char *const s_sql[CV_SQL_COUNT] = {
         " ARRAY[NULL::text], ARRAY[$6::text], ARRAY[NULL::text], ARRAY[$7::text], ARRAY[$8::text])",
     [CV_SQL_LINK_REVOKED] =
         "SELECT 1 FROM api_revoked_links WHERE link_id = $1",
+    /* A page of a citizen's requests, as a timeline page: $2 (limit + 1)
+       requests after $3 newer ones, listed in creation order (the extra,
+       oldest row first). */
     [CV_SQL_LINK_REQUESTS] =
         "SELECT json_build_object('tracking_code', r.tracking_code, 'service', r.service,"
         " 'category', r.category, 'status', r.status, 'status_at', r.status_occurred_at,"
         " 'due_at', r.due_at, 'created_at', r.created_at)::text, r.id"
-        " FROM requests r WHERE r.citizen_id ="
+        " FROM (SELECT * FROM requests WHERE citizen_id ="
         " (SELECT coalesce(c.merged_into, c.id) FROM citizens c WHERE c.id = $1::bigint)"   /* merges are followed */
+        " ORDER BY created_at DESC, id DESC LIMIT $2::int OFFSET $3::bigint) r"
         " ORDER BY r.created_at, r.id",
 };
 

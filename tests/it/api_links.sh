@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Signed citizen links over real HTTP: civibusctl makes one for a citizen; it shows that
-# citizen's requests (all of them, no one else's, no personal data) and is audited; an
+# citizen's requests (in pages, latest first; no one else's, no personal data) and is audited; an
 # altered link is 404, a revoked one 410; links are off without a key; a link for a citizen
 # that does not exist is refused by civibusctl.
 . "$(dirname "$0")/lib.sh"
@@ -22,7 +22,27 @@ get "$LINK"; expect 200 "citizen link"
 grep -qiE 'usager|DUPONT|@|identity|summary' "$W/body" && fail "personal data via the link"
 sleep 0.3
 [ "$(q "select count(*) from api_audit where action = 'citizen_link' and citizen_id = $CID and role = 'citizen'")" = 1 ] || fail "link read not audited"
-ok "a link shows its citizen's requests only, audited"
+[ "$(js "(d['limit'], d['offset'], d['next_offset'])")" = "(50, 0, None)" ] || fail "link default page: $(head -c 300 "$W/body")"
+# pages of one request: newest first, until next_offset is null (a page is read like any
+# other: rate limited and audited)
+NEWEST=$(q "select string_agg(tracking_code, ',' order by created_at desc, id desc) from requests where citizen_id = $CID")
+[ "$(echo "$NEWEST" | tr ',' '\n' | wc -l)" -ge 2 ] || fail "the paging test needs a citizen with 2 requests or more"
+off=0; seen=""
+while :; do
+    get "$LINK?limit=1&offset=$off"; expect 200 "link page at $off"
+    [ "$(js "len(d['requests'])")" = 1 ] || fail "link page $off: $(head -c 300 "$W/body")"
+    seen="${seen:+$seen,}$(js "d['requests'][0]['tracking_code']")"
+    next=$(js "d['next_offset']")
+    [ "$next" = None ] && break
+    [ "$next" = $((off + 1)) ] || fail "link next_offset $next after $off"
+    off=$next
+done
+[ "$seen" = "$NEWEST" ] || fail "link pages gave $seen, expected newest first $NEWEST"
+get "$LINK?limit=2"; expect 200 "link page of 2"
+[ "$(js "[r['tracking_code'] for r in d['requests']]")" = "$(echo "$NEWEST" | cut -d, -f1,2 | python3 -c 'import sys; print(list(reversed(sys.stdin.read().strip().split(","))))')" ] \
+    || fail "a link page lists its requests in creation order: $(head -c 300 "$W/body")"
+get "$LINK?limit=0"; expect 400 "link limit 0"
+ok "a link shows its citizen's requests only, audited, in pages of the latest requests"
 
 # the citizen is merged into another one by a supervisor: the link follows the merge
 OTHERCID=$(q "select citizen_id from requests where citizen_id is not null and citizen_id <> $CID order by id limit 1")
