@@ -23,8 +23,7 @@ grep -qiE 'usager|DUPONT|@|identity|summary' "$W/body" && fail "personal data vi
 sleep 0.3
 [ "$(q "select count(*) from api_audit where action = 'citizen_link' and citizen_id = $CID and role = 'citizen'")" = 1 ] || fail "link read not audited"
 [ "$(js "(d['limit'], d['offset'], d['next_offset'])")" = "(50, 0, None)" ] || fail "link default page: $(head -c 300 "$W/body")"
-# pages of one request: newest first, until next_offset is null (a page is read like any
-# other: rate limited and audited)
+# pages of one request: newest first, until next_offset is null
 NEWEST=$(q "select string_agg(tracking_code, ',' order by created_at desc, id desc) from requests where citizen_id = $CID")
 [ "$(echo "$NEWEST" | tr ',' '\n' | wc -l)" -ge 2 ] || fail "the paging test needs a citizen with 2 requests or more"
 off=0; seen=""
