@@ -36,7 +36,11 @@ def load_http(mdir, name):
     h = load(mdir, "http_" + name)
     cpu = os.path.join(mdir, "http_%s_cpu.json" % name)
     if os.path.exists(cpu) and h["answered"]:
-        h["cpu_ms_per_request"] = {k: round(v * 1e3 / h["answered"], 3) for k, v in load(mdir, "http_%s_cpu" % name).items()}
+        c = load(mdir, "http_%s_cpu" % name)
+        secs = c.pop("seconds", None)
+        h["cpu_ms_per_request"] = {k: round(v * 1e3 / h["answered"], 3) for k, v in c.items()}
+        if secs:                        # CPU seconds per wall-clock second: cores kept busy
+            h["busy_cores"] = {k: round(v / secs, 2) for k, v in c.items()}
     if h["errors"] or h["non2xx"] or h["ok"] + h["unanswered"] != h["requests"]:
         sys.exit("report.py: invalid run: HTTP %s: %d errors, %d non-2xx answers of %d requests (status %s)"
                  % (name, h["errors"], h["non2xx"], h["requests"], json.dumps(h["status"])))
@@ -205,9 +209,12 @@ def table(r):
             ("%s p50 (HTTP) at %s req/s" % (label, num(h["rate"])), "%.2f ms" % h["p50_ms"],
              "%s requests, %s req/s achieved, %d connections, p90 %.2f, p99.9 %.2f, max %.1f ms%s"
              % (num(h["requests"]), num(h["achieved_rps"]), h["connections"], h["p90_ms"], h["p999_ms"],
-                h["max_ms"], "; CPU per request: API %.2f ms, PostgreSQL %.2f ms"
+                h["max_ms"], ("; CPU per request: API %.2f ms, PostgreSQL %.2f ms"
                 % (h["cpu_ms_per_request"]["api"], h["cpu_ms_per_request"]["postgresql"])
-                if "cpu_ms_per_request" in h else "")),
+                if "cpu_ms_per_request" in h else "")
+                + ("; cores busy: API %.2f, PostgreSQL %.2f of %d"
+                   % (h["busy_cores"]["api"], h["busy_cores"]["postgresql"], r["machine"]["nproc"])
+                   if "busy_cores" in h else ""))),
             ("%s p99 (HTTP) at %s req/s" % (label, num(h["rate"])), "%.2f ms" % h["p99_ms"],
              "target < 5 ms: %s" % met["timeline_p99"] if name == "timeline"
              else "no error, every answer 2xx"),

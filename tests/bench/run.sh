@@ -426,14 +426,16 @@ http_run() {
     grep -q '"non2xx": 0, "errors": 0,' "$T/http-$name-warmup.json" \
         || die "HTTP $name warm-up failed: $(cat "$T/http-$name-warmup.json" "$T/http-$name.log")"
     say "http: $name at $HTTP_RATE requests/s for $HTTP_SECONDS s, $HTTP_CONNS connections"
-    local api0 pg0 hz
-    hz=$(getconf CLK_TCK) api0=$(cpu_ticks "$API_PID") pg0=$(pg_cpu_ticks)
+    local api0 pg0 hz t0
+    hz=$(getconf CLK_TCK) api0=$(cpu_ticks "$API_PID") pg0=$(pg_cpu_ticks) t0=$(now)
     run_fg "$T/http_load" --base "$base" --paths "$paths" --rate "$HTTP_RATE" --duration "$HTTP_SECONDS" \
         --connections "$HTTP_CONNS" --timeout "$HTTP_DRAIN" --samples "$T/http-$name-samples.txt" "$@" \
         >"$T/m/http_$name.json" 2>>"$T/http-$name.log"
     [ -s "$T/m/http_$name.json" ] || { cat "$T/http-$name.log" >&2; die "the HTTP load tool failed ($name)"; }
-    printf '{"api": %s, "postgresql": %s}\n' "$(ticks_s $(( $(cpu_ticks "$API_PID") - api0 )) "$hz")" \
-        "$(ticks_s $(( $(pg_cpu_ticks) - pg0 )) "$hz")" >"$T/m/http_${name}_cpu.json"
+    # CPU seconds of the API and of PostgreSQL over the run's wall-clock seconds (drain
+    # included): how busy each was, which tells a CPU-bound stage from one that waits
+    printf '{"api": %s, "postgresql": %s, "seconds": %s}\n' "$(ticks_s $(( $(cpu_ticks "$API_PID") - api0 )) "$hz")" \
+        "$(ticks_s $(( $(pg_cpu_ticks) - pg0 )) "$hz")" "$(seconds_since "$t0")" >"$T/m/http_${name}_cpu.json"
 }
 
 # ---- 5. ceiling: COPY of the same rows ---------------------------------------------------
