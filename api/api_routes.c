@@ -106,30 +106,40 @@ int cv_api_audit_read(cv_api_req_t *req, const cv_api_principal_t *who, const ch
     return 0;
 }
 
-/* limit / offset query parameters. */
-static int s_page(cv_api_req_t *req, int64_t *limit, int64_t *offset)
+/* A page of a list: the limit / offset query parameters, and the same as
+   SQL parameter texts. Lists fetch limit + 1 rows: the extra one tells
+   whether a next page exists. */
+typedef struct {
+    int64_t limit, offset;
+    char limit_text[24], fetch_text[24], offset_text[24];   /* limit, limit + 1, offset */
+} page_t;
+
+static int s_page(cv_api_req_t *req, page_t *page)
 {
     const char *l = cv_api_query(req, "limit"), *o = cv_api_query(req, "offset");
-    *limit = 50;
-    *offset = 0;
-    if (*limit > req->ctx->config->page_max)
-        *limit = req->ctx->config->page_max;
-    if (l && !cv_api_parse_int(l, 1, req->ctx->config->page_max, limit))
+    page->limit = 50;
+    page->offset = 0;
+    if (page->limit > req->ctx->config->page_max)
+        page->limit = req->ctx->config->page_max;
+    if (l && !cv_api_parse_int(l, 1, req->ctx->config->page_max, &page->limit))
         return cv_api_error(req, 400, "bad_parameter", "limit: an integer from 1 to the page maximum");
-    if (o && !cv_api_parse_int(o, 0, 1000000000, offset))
+    if (o && !cv_api_parse_int(o, 0, 1000000000, &page->offset))
         return cv_api_error(req, 400, "bad_parameter", "offset: a non-negative integer");
+    snprintf(page->limit_text, sizeof page->limit_text, "%lld", (long long) page->limit);
+    snprintf(page->fetch_text, sizeof page->fetch_text, "%lld", (long long) page->limit + 1);
+    snprintf(page->offset_text, sizeof page->offset_text, "%lld", (long long) page->offset);
     return 0;
 }
 
 /* {items, limit, offset, next_offset}: rows holds up to limit + 1 items. */
-static json_t *s_paged(json_t *items, int64_t limit, int64_t offset)
+static json_t *s_paged(json_t *items, const page_t *page)
 {
-    bool more = (int64_t) json_array_size(items) > limit;
+    bool more = (int64_t) json_array_size(items) > page->limit;
     if (more)
         json_array_remove(items, json_array_size(items) - 1);
-    return json_pack("{s:o, s:I, s:I, s:o}", "items", items, "limit", (json_int_t) limit,
-                     "offset", (json_int_t) offset, "next_offset",
-                     more ? json_integer(offset + limit) : json_null());
+    return json_pack("{s:o, s:I, s:I, s:o}", "items", items, "limit", (json_int_t) page->limit,
+                     "offset", (json_int_t) page->offset, "next_offset",
+                     more ? json_integer(page->offset + page->limit) : json_null());
 }
 
 /* Requests as rows (JSON, service), each filtered by the caller's view. */
@@ -248,18 +258,16 @@ static void s_me(cv_api_req_t *req, const char *link)
         cv_api_error(req, 410, "revoked", "this link was revoked; ask for a new one");
         return;
     }
-    int64_t limit, offset;
-    if (s_page(req, &limit, &offset) != 0)
+    page_t page;
+    if (s_page(req, &page) != 0)
         return;
-    char cs[24], ls[24], os[24];
+    char cs[24];
     snprintf(cs, sizeof cs, "%lld", (long long) cid);
-    snprintf(ls, sizeof ls, "%lld", (long long) limit + 1);
-    snprintf(os, sizeof os, "%lld", (long long) offset);
-    const char *pv[3] = { cs, ls, os };
+    const char *pv[3] = { cs, page.fetch_text, page.offset_text };
     r = cv_api_sql(req, CV_SQL_LINK_REQUESTS, 3, pv);
     if (!r)
         return;
-    bool more = PQntuples(r) > limit;              /* the extra row is the oldest, first */
+    bool more = PQntuples(r) > page.limit;         /* the extra row is the oldest, first */
     json_t *items = json_array();
     for (int i = more ? 1 : 0; i < PQntuples(r); i++) {
         json_t *o = s_row_json(r, i, 0);
@@ -272,9 +280,9 @@ static void s_me(cv_api_req_t *req, const char *link)
         json_decref(items);
         return;
     }
-    cv_api_reply(req, 200, json_pack("{s:o, s:I, s:I, s:o}", "requests", items, "limit", (json_int_t) limit,
-                                      "offset", (json_int_t) offset, "next_offset",
-                                      more ? json_integer(offset + limit) : json_null()));
+    cv_api_reply(req, 200, json_pack("{s:o, s:I, s:I, s:o}", "requests", items, "limit", (json_int_t) page.limit,
+                                      "offset", (json_int_t) page.offset, "next_offset",
+                                      more ? json_integer(page.offset + page.limit) : json_null()));
 }
 
 /* ---- agents ---- */
@@ -298,19 +306,16 @@ static void s_citizen_search(cv_api_req_t *req, const cv_api_principal_t *who)
         cv_api_error(req, 400, "bad_parameter", "tracking_code: 10 characters of the code alphabet");
         return;
     }
-    int64_t limit, offset;
-    if (s_page(req, &limit, &offset) != 0)
+    page_t page;
+    if (s_page(req, &page) != 0)
         return;
-    char l[24], o[24];
-    snprintf(l, sizeof l, "%lld", (long long) limit + 1);
-    snprintf(o, sizeof o, "%lld", (long long) offset);
     const char *v[8] = { name, email, phone, address, tc ? code : NULL,
-                         s_sees_all(who) ? NULL : who->service, l, o };
+                         s_sees_all(who) ? NULL : who->service, page.fetch_text, page.offset_text };
     PGresult *r = cv_api_sql(req, CV_SQL_CITIZEN_SEARCH, 8, v);
     if (!r)
         return;
     json_t *items = json_array();
-    int n = PQntuples(r) > limit ? (int) limit : PQntuples(r);
+    int n = PQntuples(r) > page.limit ? (int) page.limit : PQntuples(r);
     for (int i = 0; i < PQntuples(r); i++) {
         json_t *c = s_row_json(r, i, 0);
         if (c)
@@ -328,7 +333,7 @@ static void s_citizen_search(cv_api_req_t *req, const cv_api_principal_t *who)
         json_decref(items);
         return;
     }
-    cv_api_reply(req, 200, s_paged(items, limit, offset));
+    cv_api_reply(req, 200, s_paged(items, &page));
 }
 
 /* A timeline page is one prepared statement per role, generated from the
@@ -338,19 +343,18 @@ static void s_citizen_search(cv_api_req_t *req, const cv_api_principal_t *who)
    hold the latest requests first: limit / offset as for every list. */
 static void s_citizen_timeline(cv_api_req_t *req, const cv_api_principal_t *who, const char *id)
 {
-    int64_t cid, limit, offset;
+    int64_t cid;
     if (!cv_api_parse_int(id, 1, INT64_MAX, &cid)) {
         cv_api_error(req, 404, "not_found", "no such citizen");
         return;
     }
-    if (s_page(req, &limit, &offset) != 0)
+    page_t page;
+    if (s_page(req, &page) != 0)
         return;
-    char cs[24], ls[24], os[24];
+    char cs[24];
     snprintf(cs, sizeof cs, "%lld", (long long) cid);
-    snprintf(ls, sizeof ls, "%lld", (long long) limit);
-    snprintf(os, sizeof os, "%lld", (long long) offset);
     /* an agent token always has a service; an empty one sees no citizen */
-    const char *v[4] = { cs, ls, os, who->service[0] ? who->service : NULL };
+    const char *v[4] = { cs, page.limit_text, page.offset_text, who->service[0] ? who->service : NULL };
     cv_sql_t stmt = who->role == CV_API_ADMIN ? CV_SQL_TIMELINE_ADMIN
                   : who->role == CV_API_SUPERVISOR ? CV_SQL_TIMELINE_SUPERVISOR : CV_SQL_TIMELINE_AGENT;
     PGresult *r = s_one_row(req, stmt, stmt == CV_SQL_TIMELINE_AGENT ? 4 : 3, v, "no such citizen");
@@ -425,13 +429,10 @@ static void s_request_list(cv_api_req_t *req, const cv_api_principal_t *who, con
         cv_api_error(req, 400, "bad_parameter", "service: 1 to 200 characters");
         return;
     }
-    int64_t limit, offset;
-    if (s_page(req, &limit, &offset) != 0)
+    page_t page;
+    if (s_page(req, &page) != 0)
         return;
-    char l[24], o[24];
-    snprintf(l, sizeof l, "%lld", (long long) limit + 1);
-    snprintf(o, sizeof o, "%lld", (long long) offset);
-    const char *v[3] = { service, l, o };
+    const char *v[3] = { service, page.fetch_text, page.offset_text };
     PGresult *r = cv_api_sql(req, overdue ? CV_SQL_OVERDUE : CV_SQL_SERVICE_OPEN, 3, v);
     if (!r)
         return;
@@ -442,7 +443,7 @@ static void s_request_list(cv_api_req_t *req, const cv_api_principal_t *who, con
         json_decref(items);
         return;
     }
-    cv_api_reply(req, 200, s_paged(items, limit, offset));
+    cv_api_reply(req, 200, s_paged(items, &page));
 }
 
 static void s_merge_proposals(cv_api_req_t *req, const cv_api_principal_t *who)
@@ -451,8 +452,8 @@ static void s_merge_proposals(cv_api_req_t *req, const cv_api_principal_t *who)
         cv_api_error(req, 403, "forbidden", "merge proposals are for supervisors and admins");
         return;
     }
-    int64_t limit, offset;
-    if (s_page(req, &limit, &offset) != 0)
+    page_t page;
+    if (s_page(req, &page) != 0)
         return;
     PGresult *r = cv_api_sql(req, CV_SQL_HAS_PROPOSALS, 0, NULL);
     if (!r)
@@ -463,10 +464,7 @@ static void s_merge_proposals(cv_api_req_t *req, const cv_api_principal_t *who)
         cv_api_error(req, 404, "not_available", "identity resolution (004_identity.sql) is not installed");
         return;
     }
-    char l[24], o[24];
-    snprintf(l, sizeof l, "%lld", (long long) limit + 1);
-    snprintf(o, sizeof o, "%lld", (long long) offset);
-    const char *v[2] = { l, o };
+    const char *v[2] = { page.fetch_text, page.offset_text };
     r = cv_api_db_exec_params(
         "SELECT json_build_object('id', p.id, 'citizen_a', p.citizen_a, 'citizen_b', p.citizen_b,"
         " 'rule', p.rule, 'confidence', p.confidence, 'status', p.status,"
@@ -488,7 +486,7 @@ static void s_merge_proposals(cv_api_req_t *req, const cv_api_principal_t *who)
         json_decref(items);
         return;
     }
-    cv_api_reply(req, 200, s_paged(items, limit, offset));
+    cv_api_reply(req, 200, s_paged(items, &page));
 }
 
 /* ---- merge and split (identity, docs/identity.md) ---- */

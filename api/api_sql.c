@@ -201,9 +201,10 @@ static const char *s_search_identity = SEARCH(
    agent's service. A page is the limit requests that come after offset
    others, counting from the newest (creation time, then id, a stable
    order): the first page holds the most recent requests, next_offset
-   (null on the last page) goes back in time. The page's requests are read once (cr, with one row more
-   than the page: next_offset) and listed in creation order; the events
-   are those of the page's requests, in occurrence order. The objects are
+   (null on the last page) goes back in time. The page's requests are
+   read once (cr, with one row more than the page: next_offset) and
+   listed in creation order; the events are those of the page's requests,
+   in occurrence order. The objects are
    generated from the access table, per role. Each array is json_agg()
    over a sorted subquery with nothing else at the aggregate's level (no
    join, no grouping, which PostgreSQL's documentation names as what could
