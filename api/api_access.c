@@ -1,12 +1,10 @@
 /*  api_access — see api_access.h. The table below IS the policy; each row
     is (object, field, own, other, supervisor, admin). cv_api_filter()
-    applies it to JSON objects; cv_api_sql_object*() derive from it the SQL
-    that builds the timeline (api_sql.c), so neither path has a policy of
-    its own. */
+    applies it to JSON objects; the timeline (api_timeline.c) asks
+    cv_api_field_allowed() for each of its columns, so neither path has a
+    policy of its own. */
 #include "api_access.h"
 
-#include <stdarg.h>
-#include <stdio.h>
 #include <string.h>
 
 typedef struct {
@@ -124,80 +122,4 @@ bool cv_api_access_entry(int i, const char **object, const char **field)
     *object = s_rules[i].object;
     *field = s_rules[i].field;
     return true;
-}
-
-/* Appends to buf at *len; false (and *len past cap) when it does not fit. */
-static bool s_append(char *buf, size_t cap, size_t *len, const char *fmt, ...)
-{
-    if (*len >= cap)
-        return false;
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(buf + *len, cap - *len, fmt, ap);
-    va_end(ap);
-    if (n < 0 || (size_t) n >= cap - *len) {
-        *len = cap;
-        return false;
-    }
-    *len += (size_t) n;
-    return true;
-}
-
-static bool s_object(char *buf, size_t cap, size_t *len, const char *object, cv_api_view_t view,
-                     const cv_api_column_t *cols, size_t ncols)
-{
-    bool first = true;
-    if (!s_append(buf, cap, len, "json_build_object("))
-        return false;
-    for (size_t i = 0; i < ncols; i++) {
-        const rule_t *r = view < CV_API_VIEW_COUNT ? s_rule(object, cols[i].field) : NULL;
-        if (!r || !r->show[view])
-            continue;
-        if (!s_append(buf, cap, len, "%s'%s', %s", first ? "" : ", ", r->field, cols[i].expr))
-            return false;
-        first = false;
-    }
-    return s_append(buf, cap, len, ")");
-}
-
-int cv_api_sql_object(char *buf, size_t cap, const char *object, cv_api_view_t view,
-                      const cv_api_column_t *cols, size_t ncols)
-{
-    size_t len = 0;
-    if (cap == 0 || !s_object(buf, cap, &len, object, view, cols, ncols))
-        return -1;
-    return (int) len;
-}
-
-int cv_api_sql_object_for(char *buf, size_t cap, const char *object, cv_api_role_t role,
-                          const char *service, const char *param, const cv_api_column_t *cols,
-                          size_t ncols)
-{
-    size_t len = 0;
-    bool ok;
-    if (cap == 0)
-        return -1;
-    switch (role) {
-    case CV_API_SUPERVISOR:
-        ok = s_object(buf, cap, &len, object, CV_API_VIEW_SUPERVISOR, cols, ncols);
-        break;
-    case CV_API_ADMIN:
-        ok = s_object(buf, cap, &len, object, CV_API_VIEW_ADMIN, cols, ncols);
-        break;
-    case CV_API_AGENT:
-        if (!service) {
-            ok = s_object(buf, cap, &len, object, CV_API_VIEW_OWN, cols, ncols);
-            break;
-        }
-        ok = param && s_append(buf, cap, &len, "CASE WHEN %s = %s THEN ", service, param)
-             && s_object(buf, cap, &len, object, CV_API_VIEW_OWN, cols, ncols)
-             && s_append(buf, cap, &len, " ELSE ")
-             && s_object(buf, cap, &len, object, CV_API_VIEW_OTHER, cols, ncols)
-             && s_append(buf, cap, &len, " END");
-        break;
-    default:
-        ok = s_object(buf, cap, &len, object, CV_API_VIEW_OTHER, cols, ncols);
-        break;
-    }
-    return ok ? (int) len : -1;
 }

@@ -8,11 +8,10 @@
     - most handlers build objects in full from SQL, then every object goes
       through cv_api_filter(), which deletes the fields the principal may
       not see (filtering after the query: a new query cannot forget it);
-    - the timeline, the API's biggest answer, is built whole by PostgreSQL
-      from SQL GENERATED from the table (cv_api_sql_object*(): the
-      json_build_object() of an object lists only the fields a view may
-      see; for an agent a CASE on the row's service picks the own or the
-      other view), so it is sent as PostgreSQL returns it, unparsed.
+    - the timeline, the API's biggest answer, is written from plain rows
+      (api_timeline.c): each request and event in the view its service
+      gives (cv_api_view_for), with the fields the table shows for that
+      view (cv_api_field_allowed), never parsed nor filtered afterwards.
 
     Views: an agent reading a request of their own service gets the OWN
     view; of another service, the OTHER view (what kind of request, its
@@ -54,34 +53,5 @@ void cv_api_filter(json_t *obj, const char *object, cv_api_view_t view);
 
 /* Iterates the table: the i-th (object, field), false past the end. */
 bool cv_api_access_entry(int i, const char **object, const char **field);
-
-/* One SQL column of an object: a field name and the fixed SQL expression
-   of its value (api_sql.c's tables; never anything a client sent). */
-typedef struct {
-    const char *field;
-    const char *expr;
-} cv_api_column_t;
-
-/* Writes into buf (cap bytes) the SQL expression
-       json_build_object('field', expr, ...)
-   of `object` as `view` shows it: the columns, in their order, whose field
-   the table shows for the view (a column whose field has no rule is never
-   shown). The field names written are the table's own. Returns the length,
-   or -1 when buf is too small. */
-int cv_api_sql_object(char *buf, size_t cap, const char *object, cv_api_view_t view,
-                      const cv_api_column_t *cols, size_t ncols);
-
-/* The same for what a principal of `role` sees of a row: supervisor and
-   admin their view; an agent, when `service` (a column expression such as
-   "e.service") is given,
-       CASE WHEN <service> = <param> THEN <own view> ELSE <other view> END
-   (`param`: the statement parameter holding the agent's service, e.g.
-   "$2"; a NULL service is the other view, as in cv_api_view_for()), and
-   when `service` is NULL the own view (an object reached only through the
-   agent's own service, such as the citizen of a timeline). Other roles: the
-   other view. Returns the length, or -1 when buf is too small. */
-int cv_api_sql_object_for(char *buf, size_t cap, const char *object, cv_api_role_t role,
-                          const char *service, const char *param, const cv_api_column_t *cols,
-                          size_t ncols);
 
 #endif

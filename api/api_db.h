@@ -2,9 +2,8 @@
     statement of the API prepared on it once (api_sql.c lists them).
 
     A worker connects on its first request (session time zone UTC, a
-    statement timeout), prepares everything (the timeline's statements,
-    one per role, are generated once from the access table: api_sql.c),
-    and keeps the connection until
+    statement timeout), prepares everything (api_sql.c), and keeps the
+    connection until
     the thread ends (a pthread key destructor closes it). A broken
     connection is dropped and reopened on the next request. Nothing reaches
     SQL but through parameters of these prepared statements. */
@@ -18,7 +17,7 @@
 /* Statement names (indexes into the table of api_sql.c). */
 typedef enum {
     CV_SQL_TOKEN = 0, CV_SQL_REQUEST, CV_SQL_REQUEST_EVENTS, CV_SQL_SERVICE_OPEN, CV_SQL_OVERDUE,
-    CV_SQL_TIMELINE_AGENT, CV_SQL_TIMELINE_SUPERVISOR, CV_SQL_TIMELINE_ADMIN,   /* in this order */
+    CV_SQL_TIMELINE, CV_SQL_TIMELINE_AGENT,
     CV_SQL_CITIZEN_SEARCH, CV_SQL_TRACK,
     CV_SQL_HAS_PROPOSALS, CV_SQL_O311_SERVICES, CV_SQL_O311_SERVICE_OF, CV_SQL_O311_REQUESTS,
     CV_SQL_O311_REQUEST, CV_SQL_O311_INGEST, CV_SQL_LINK_REVOKED, CV_SQL_LINK_REQUESTS,
@@ -26,10 +25,31 @@ typedef enum {
 } cv_sql_t;
 
 /* The SQL text of a statement (api_sql.c); `identity`: identity resolution
-   (004_identity.sql) is installed, so the citizen search can use it. The
-   timeline statements are generated from the access table on first use
-   (thread-safe). */
+   (004_identity.sql) is installed, so the citizen search can use it. */
 const char *cv_api_sql_text(cv_sql_t stmt, bool identity);
+
+/* How a column's text (PostgreSQL's text output) is written as JSON: a
+   string, a number or a boolean as it is, a timestamp in the form
+   PostgreSQL's JSON gives it, JSON text (compacted). */
+typedef enum { CV_API_COL_STR, CV_API_COL_NUM, CV_API_COL_BOOL, CV_API_COL_TIME, CV_API_COL_JSON }
+    cv_api_col_kind_t;
+
+/* One column of an object: its field name (the access table's) and kind. */
+typedef struct {
+    const char *field;
+    cv_api_col_kind_t kind;
+} cv_api_column_t;
+
+/* The columns of "request", "event" or "citizen", in the order the
+   statements give them; NULL (and *n 0) for another object. */
+const cv_api_column_t *cv_api_sql_columns(const char *object, size_t *n);
+
+/* The timeline's rows (api_sql.c, CV_SQL_TIMELINE*): part, rank, the
+   object's columns from CV_TIMELINE_VALUES on, CV_TIMELINE_NCOLS in all. */
+#define CV_TIMELINE_PART 0
+#define CV_TIMELINE_RANK 1
+#define CV_TIMELINE_VALUES 2
+#define CV_TIMELINE_NCOLS 17
 
 int cv_api_db_init(const char *conninfo);
 void cv_api_db_term(void);

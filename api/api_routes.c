@@ -18,14 +18,15 @@
     Each handler: check the parameters (400), authenticate (401), run
     prepared statements, parse the JSON rows, filter them by the caller's
     view, audit reads of citizens' data (503 if the audit queue refuses),
-    answer. The timeline skips the parse and the filter: its statement,
-    generated from the access table, returns the answer filtered already.
+    answer. The timeline skips the parse and the filter: its statement
+    returns plain rows, which api_timeline.c writes in the caller's view.
     Unknown ids answer 404; a citizen an agent's service never dealt with
     is 404 too (existence is not revealed). */
 #include "api_server.h"
 
 #include "api_db.h"
 #include "api_link.h"
+#include "api_timeline.h"
 #include "api_util.h"
 #include "cv_log.h"
 
@@ -336,11 +337,10 @@ static void s_citizen_search(cv_api_req_t *req, const cv_api_principal_t *who)
     cv_api_reply(req, 200, s_paged(items, &page));
 }
 
-/* A timeline page is one prepared statement per role, generated from the
-   access table (api_sql.c): PostgreSQL returns the answer as JSON text, each
-   request and event already in the caller's view, and it is sent unparsed
-   (only the whitespace between tokens is squeezed out, in the copy). Pages
-   hold the latest requests first: limit / offset as for every list. */
+/* A timeline page: one statement returns its rows (the citizen, the page's
+   requests, their events) and api_timeline.c writes the answer in the
+   caller's view, without a JSON tree. Pages hold the latest requests
+   first: limit / offset as for every list. */
 static void s_citizen_timeline(cv_api_req_t *req, const cv_api_principal_t *who, const char *id)
 {
     int64_t cid;
@@ -355,19 +355,19 @@ static void s_citizen_timeline(cv_api_req_t *req, const cv_api_principal_t *who,
     snprintf(cs, sizeof cs, "%lld", (long long) cid);
     /* an agent token always has a service; an empty one sees no citizen */
     const char *v[4] = { cs, page.limit_text, page.offset_text, who->service[0] ? who->service : NULL };
-    cv_sql_t stmt = who->role == CV_API_ADMIN ? CV_SQL_TIMELINE_ADMIN
-                  : who->role == CV_API_SUPERVISOR ? CV_SQL_TIMELINE_SUPERVISOR : CV_SQL_TIMELINE_AGENT;
-    PGresult *r = s_one_row(req, stmt, stmt == CV_SQL_TIMELINE_AGENT ? 4 : 3, v, "no such citizen");
+    bool agent = who->role == CV_API_AGENT;
+    PGresult *r = cv_api_sql(req, agent ? CV_SQL_TIMELINE_AGENT : CV_SQL_TIMELINE, agent ? 4 : 3, v);
     if (!r)
         return;
-    int nrequests = (int) strtol(PQgetvalue(r, 0, 1), NULL, 10);
-    size_t len = (size_t) PQgetlength(r, 0, 0);
-    char *body = malloc(len + 1);
-    if (body)
-        cv_api_json_compact(body, PQgetvalue(r, 0, 0), len);   /* the bytes jansson would send */
+    char *body;
+    int nrequests;
+    int rc = cv_api_timeline_json(r, who, page.limit, page.offset, &body, &nrequests);
     PQclear(r);
-    if (!body) {
-        cv_api_error(req, 503, "unavailable", "out of memory");
+    if (rc != 0) {
+        if (rc > 0)
+            cv_api_error(req, 404, "not_found", "no such citizen");
+        else
+            cv_api_error(req, 503, "unavailable", "out of memory");
         return;
     }
     if (cv_api_audit_read(req, who, "citizen_timeline", cid, 0, nrequests) != 0) {

@@ -6,7 +6,7 @@
     "..", splits the path into segments and hands a cv_api_req_t to the
     router (api_routes.c). The router fills `status` and `reply` (a JSON
     object) or `text` (with its content type: ready JSON text, such as the
-    timeline PostgreSQL builds whole, goes this way, unparsed); the server
+    timeline api_timeline.c writes from rows, goes this way); the server
     sends it with no-store caching headers.
     Every error is a JSON object {"error": {"code", "message"}} with a 4xx
     status; a 5xx only when PostgreSQL fails (503) — never a crash. */

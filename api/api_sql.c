@@ -1,54 +1,50 @@
 /*  api_sql — every statement the API prepares (see api_db.h). Each returns
     its rows as JSON text built by PostgreSQL (json_build_object), which the
     handlers parse, filter by role (api_access) and send — except the
-    timeline: its three statements (one per role: agent, supervisor, admin)
-    are generated once, on first use, from the access table
-    (cv_api_sql_object_for) and the column tables below, and return the
-    whole answer as one text that the handler sends unparsed. Timestamps
-    are UTC (the session time zone). Pages ask for limit + 1 rows to tell
-    whether a next page exists. */
+    timeline, the API's biggest answer: its statement returns plain rows (the
+    citizen, the page's requests, their events, every value as text), which
+    api_timeline.c writes as JSON in the caller's view. Both kinds come from
+    the same column tables below. Timestamps are UTC (the session time
+    zone). Pages ask for limit + 1 rows to tell whether a next page exists. */
 #include "api_db.h"
 
-#include "api_access.h"
-#include "cv_log.h"
-
-#include <pthread.h>
-#include <stdio.h>
+#include <string.h>
 
 #define OPEN_STATUSES "('received', 'acknowledged', 'in_progress', 'waiting_citizen')"
 
-/* The columns of each object, once: X(field, SQL expression), SEP between
-   them. They give both the full objects of the parse-and-filter statements
-   (REQUEST_JSON, EVENT_JSON) and the column tables the timeline's SQL is
-   generated from. */
+/* The columns of each object, once: X(field, JSON kind, SQL expression),
+   SEP between them. They give both the full objects of the parse-and-filter
+   statements (REQUEST_JSON, EVENT_JSON) and the timeline's rows and column
+   tables (cv_api_sql_columns). */
 #define REQUEST_COLUMNS(X, SEP) \
-    X("id", "r.id") SEP X("tracking_code", "r.tracking_code") SEP X("service", "r.service") SEP \
-    X("category", "r.category") SEP X("channel", "r.channel") SEP X("status", "r.status") SEP \
-    X("status_at", "r.status_occurred_at") SEP X("due_at", "r.due_at") SEP \
-    X("created_at", "r.created_at") SEP X("updated_at", "r.updated_at") SEP \
-    X("request_ref", "r.request_ref") SEP X("citizen_id", "r.citizen_id") SEP \
-    X("flagged", "r.flagged") SEP \
-    X("overdue", "coalesce(r.due_at < now() AND r.status IN " OPEN_STATUSES ", false)") SEP \
-    X("summary", "(SELECT sr.summary FROM request_sources rs" \
+    X("id", NUM, "r.id") SEP X("tracking_code", STR, "r.tracking_code") SEP X("service", STR, "r.service") SEP \
+    X("category", STR, "r.category") SEP X("channel", STR, "r.channel") SEP X("status", STR, "r.status") SEP \
+    X("status_at", TIME, "r.status_occurred_at") SEP X("due_at", TIME, "r.due_at") SEP \
+    X("created_at", TIME, "r.created_at") SEP X("updated_at", TIME, "r.updated_at") SEP \
+    X("request_ref", STR, "r.request_ref") SEP X("citizen_id", NUM, "r.citizen_id") SEP \
+    X("flagged", BOOL, "r.flagged") SEP \
+    X("overdue", BOOL, "coalesce(r.due_at < now() AND r.status IN " OPEN_STATUSES ", false)") SEP \
+    X("summary", STR, "(SELECT sr.summary FROM request_sources rs" \
                  " JOIN source_records sr ON sr.source = rs.source AND sr.source_record_id = rs.source_record_id" \
                  " WHERE rs.request_id = r.id ORDER BY sr.record_at DESC LIMIT 1)")
 
 #define EVENT_COLUMNS(X, SEP) \
-    X("id", "e.id") SEP X("request_id", "e.request_id") SEP X("service", "e.service") SEP \
-    X("category", "e.category") SEP X("kind", "e.kind") SEP X("source", "e.source") SEP \
-    X("status", "e.status") SEP X("source_status", "e.source_status") SEP \
-    X("occurred_at", "e.occurred_at") SEP X("due_at", "e.due_at") SEP \
-    X("received_at", "e.received_at") SEP X("transition_flagged", "e.transition_flagged")
+    X("id", NUM, "e.id") SEP X("request_id", NUM, "e.request_id") SEP X("service", STR, "e.service") SEP \
+    X("category", STR, "e.category") SEP X("kind", STR, "e.kind") SEP X("source", STR, "e.source") SEP \
+    X("status", STR, "e.status") SEP X("source_status", STR, "e.source_status") SEP \
+    X("occurred_at", TIME, "e.occurred_at") SEP X("due_at", TIME, "e.due_at") SEP \
+    X("received_at", TIME, "e.received_at") SEP X("transition_flagged", BOOL, "e.transition_flagged")
 
 /* A timeline's citizen: c.id is the citizen asked for. */
 #define CITIZEN_COLUMNS(X, SEP) \
-    X("id", "c.id") SEP \
-    X("identities", "(SELECT coalesce(json_agg(json_build_object('source', s.source, 'identity', s.identity)" \
+    X("id", NUM, "c.id") SEP \
+    X("identities", JSON, "(SELECT coalesce(json_agg(json_build_object('source', s.source, 'identity', s.identity)" \
                     " ORDER BY s.source, s.source_citizen_id), '[]')" \
                     " FROM citizen_sources s WHERE s.citizen_id = c.id)")
 
-#define SQL_PAIR(field, expr) "'" field "', " expr
-#define COLUMN(field, expr) { field, expr }
+#define SQL_PAIR(field, kind, expr) "'" field "', " expr
+#define SQL_TEXT(field, kind, expr) expr "::text"
+#define COLUMN(field, kind, expr) { field, CV_API_COL_##kind }
 #define COMMA ,
 
 #define REQUEST_JSON "json_build_object(" REQUEST_COLUMNS(SQL_PAIR, ", ") ")::text"
@@ -59,6 +55,24 @@ static const cv_api_column_t s_event_cols[] = { EVENT_COLUMNS(COLUMN, COMMA) };
 static const cv_api_column_t s_citizen_cols[] = { CITIZEN_COLUMNS(COLUMN, COMMA) };
 #define NCOLS(a) (sizeof a / sizeof a[0])
 
+const cv_api_column_t *cv_api_sql_columns(const char *object, size_t *n)
+{
+    if (strcmp(object, "request") == 0) {
+        *n = NCOLS(s_request_cols);
+        return s_request_cols;
+    }
+    if (strcmp(object, "event") == 0) {
+        *n = NCOLS(s_event_cols);
+        return s_event_cols;
+    }
+    if (strcmp(object, "citizen") == 0) {
+        *n = NCOLS(s_citizen_cols);
+        return s_citizen_cols;
+    }
+    *n = 0;
+    return NULL;
+}
+
 /* Open311 GeoReport v2 field names; service_request_id is the tracking code. */
 #define O311_JSON \
     "json_build_object('service_request_id', r.tracking_code," \
@@ -66,6 +80,36 @@ static const cv_api_column_t s_citizen_cols[] = { CITIZEN_COLUMNS(COLUMN, COMMA)
     " 'status_notes', r.status, 'service_name', r.category, 'service_code', r.category," \
     " 'agency_responsible', r.service, 'requested_datetime', r.created_at," \
     " 'updated_datetime', r.updated_at, 'expected_datetime', r.due_at)::text"
+
+/* A citizen's timeline, one page, as rows (api_timeline.c writes the
+   answer): $1 citizen id, $2 limit, $3 offset, $4 (agent only) the agent's
+   service. Every row has CV_TIMELINE_NCOLS columns: its part (0 the
+   citizen, 1 a request, 2 an event), a request's rank counting from the
+   newest, then the object's columns in table order as text (NULL past
+   them); sorted by part, then creation or occurrence. No part-0 row: no such citizen or, for an
+   agent, none with a request of the agent's service (existence is not
+   revealed). A page is the limit requests that come after offset others,
+   counting from the newest (creation time, then id, a stable order): the
+   first page holds the most recent requests, next_offset goes back in
+   time. The page's requests are read once (cr, with one row more than the
+   page, the oldest, ranked past offset + limit: a next page exists) and
+   listed in creation order; the events are those of the page's requests,
+   in occurrence order. tests/it/api.sh checks the order and the pages. */
+#define NULLS2 "NULL::text, NULL::text"
+#define NULLS3 NULLS2 ", NULL::text"
+#define NULLS13 NULLS3 ", " NULLS3 ", " NULLS3 ", " NULLS2 ", " NULLS2
+#define VALUES_15 "v1, v2, v3, v4, v5, v6, v7, v8, v9, v10, v11, v12, v13, v14, v15"
+#define TIMELINE_SQL(SEEN) \
+    "WITH cr AS MATERIALIZED (SELECT r.*, row_number() OVER (ORDER BY r.created_at DESC, r.id DESC) AS k" \
+    " FROM requests r WHERE r.citizen_id = $1::bigint" \
+    " ORDER BY r.created_at DESC, r.id DESC LIMIT $2::int + 1 OFFSET $3::bigint)" \
+    " SELECT part, k, " VALUES_15 " FROM (SELECT 0, NULL::bigint, " CITIZEN_COLUMNS(SQL_TEXT, ", ") ", " NULLS13 ", NULL::timestamptz, NULL::bigint" \
+    " FROM (SELECT $1::bigint AS id) c WHERE " SEEN \
+    " UNION ALL SELECT 1, r.k, " REQUEST_COLUMNS(SQL_TEXT, ", ") ", r.created_at, r.id FROM cr r" \
+    " UNION ALL SELECT 2, NULL, " EVENT_COLUMNS(SQL_TEXT, ", ") ", " NULLS3 ", e.occurred_at, e.id" \
+    " FROM cr r JOIN events e ON e.request_id = r.id WHERE r.k <= $3::bigint + $2::int)" \
+    " x(part, k, " VALUES_15 ", t, i)" \
+    " ORDER BY part, t, i"
 
 static const char *const s_sql[CV_SQL_COUNT] = {
     [CV_SQL_TOKEN] =
@@ -96,6 +140,10 @@ static const char *const s_sql[CV_SQL_COUNT] = {
         "   'occurred_at', e.occurred_at) ORDER BY e.occurred_at, e.id), '[]')"
         "   FROM events e WHERE e.request_id = r.id))::text, r.id, r.citizen_id"
         " FROM requests r WHERE r.tracking_code = $1",
+    [CV_SQL_TIMELINE] =
+        TIMELINE_SQL("EXISTS (SELECT 1 FROM citizens WHERE id = $1::bigint)"),
+    [CV_SQL_TIMELINE_AGENT] =
+        TIMELINE_SQL("EXISTS (SELECT 1 FROM requests WHERE citizen_id = $1::bigint AND service = $4::text)"),
     [CV_SQL_HAS_PROPOSALS] =
         "SELECT to_regclass('merge_proposals') IS NOT NULL",
     /* Open311: a service is a category (its group: the service that handles
@@ -193,83 +241,9 @@ static const char *s_search_identity = SEARCH(
     " WHERE i.kind = 'phone' AND i.value = cv_norm_phone($3))",
     "cs.search_address LIKE '%' || coalesce(cv_fold($4), '') || '%'");
 
-/* A citizen's timeline, one page: one row (the answer
-   {"citizen", "requests", "events", "limit", "offset", "next_offset"} as
-   text, the number of requests in it) or none (no such citizen; for an
-   agent, none with a request of the agent's service: existence is not
-   revealed). $1 citizen id, $2 limit, $3 offset, $4 (agent only) the
-   agent's service. A page is the limit requests that come after offset
-   others, counting from the newest (creation time, then id, a stable
-   order): the first page holds the most recent requests, next_offset
-   (null on the last page) goes back in time. The page's requests are
-   read once (cr, with one row more than the page: next_offset) and
-   listed in creation order; the events are those of the page's requests,
-   in occurrence order. The objects are
-   generated from the access table, per role. Each array is json_agg()
-   over a sorted subquery with nothing else at the aggregate's level (no
-   join, no grouping, which PostgreSQL's documentation names as what could
-   reorder such input), so it aggregates in the subquery's order;
-   json_agg(... ORDER BY ...) sorts inside the aggregate and took about
-   40% more PostgreSQL CPU per timeline. tests/it/api.sh checks the order
-   and the pages. */
-#define TIMELINE_SQL \
-    "WITH cr AS MATERIALIZED (SELECT r.*, row_number() OVER (ORDER BY r.created_at DESC, r.id DESC) AS k" \
-    " FROM requests r WHERE r.citizen_id = $1::bigint" \
-    " ORDER BY r.created_at DESC, r.id DESC LIMIT $2::int + 1 OFFSET $3::bigint)" \
-    " SELECT json_build_object('citizen', %s, 'requests', rq.items, 'events', ev.items," \
-    " 'limit', $2::int, 'offset', $3::bigint, 'next_offset'," \
-    " CASE WHEN EXISTS (SELECT 1 FROM cr WHERE cr.k > $3::bigint + $2::int) THEN $3::bigint + $2::int END)::text," \
-    " rq.n" \
-    " FROM (SELECT $1::bigint AS id) c," \
-    " LATERAL (SELECT coalesce(json_agg(x.o), '[]') AS items, count(*) AS n" \
-    " FROM (SELECT %s AS o FROM cr r WHERE r.k <= $3::bigint + $2::int ORDER BY r.created_at, r.id) x) rq," \
-    " LATERAL (SELECT coalesce(json_agg(x.o), '[]') AS items" \
-    " FROM (SELECT %s AS o FROM cr r JOIN events e ON e.request_id = r.id" \
-    " WHERE r.k <= $3::bigint + $2::int ORDER BY e.occurred_at, e.id) x) ev" \
-    " WHERE %s"
-#define TIMELINE_SEEN_BY "EXISTS (SELECT 1 FROM requests WHERE citizen_id = $1::bigint AND service = $4::text)"
-#define TIMELINE_EXISTS "EXISTS (SELECT 1 FROM citizens WHERE id = $1::bigint)"
-#define TIMELINE_CAP 32768
-
-static char s_timeline[3][TIMELINE_CAP];        /* agent, supervisor, admin */
-static bool s_timeline_ok[3];
-static pthread_once_t s_timeline_once = PTHREAD_ONCE_INIT;
-
-static bool s_timeline_build(char *buf, size_t cap, cv_api_role_t role)
-{
-    static char cit[2048], req[12288], ev[8192];       /* under pthread_once: one builder */
-    if (cv_api_sql_object_for(cit, sizeof cit, "citizen", role, NULL, NULL, s_citizen_cols,
-                              NCOLS(s_citizen_cols)) < 0
-        || cv_api_sql_object_for(req, sizeof req, "request", role, "r.service", "$4::text",
-                                 s_request_cols, NCOLS(s_request_cols)) < 0
-        || cv_api_sql_object_for(ev, sizeof ev, "event", role, "e.service", "$4::text", s_event_cols,
-                                 NCOLS(s_event_cols)) < 0)
-        return false;
-    int n = snprintf(buf, cap, TIMELINE_SQL, cit, req, ev,
-                     role == CV_API_AGENT ? TIMELINE_SEEN_BY : TIMELINE_EXISTS);
-    return n > 0 && (size_t) n < cap;
-}
-
-static void s_timeline_init(void)
-{
-    static const cv_api_role_t roles[3] = { CV_API_AGENT, CV_API_SUPERVISOR, CV_API_ADMIN };
-    for (int i = 0; i < 3; i++) {
-        s_timeline_ok[i] = s_timeline_build(s_timeline[i], sizeof s_timeline[i], roles[i]);
-        if (!s_timeline_ok[i])
-            cv_error("sql", "the %s timeline statement does not fit in %d bytes",
-                     cv_api_role_name(roles[i]), TIMELINE_CAP);
-    }
-}
-
 const char *cv_api_sql_text(cv_sql_t stmt, bool identity)
 {
     if (stmt == CV_SQL_CITIZEN_SEARCH)
         return identity ? s_search_identity : s_search_plain;
-    if (stmt >= CV_SQL_TIMELINE_AGENT && stmt <= CV_SQL_TIMELINE_ADMIN) {
-        pthread_once(&s_timeline_once, s_timeline_init);
-        int i = (int) (stmt - CV_SQL_TIMELINE_AGENT);
-        /* a statement that fails to prepare: the API refuses to serve rather than guess */
-        return s_timeline_ok[i] ? s_timeline[i] : "SELECT cv_timeline_statement_too_long()";
-    }
     return stmt < CV_SQL_COUNT && s_sql[stmt] ? s_sql[stmt] : "SELECT 1";
 }

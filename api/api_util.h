@@ -1,7 +1,8 @@
 /*  api_util — small checks the API applies to everything that comes in:
     UTF-8 validity, tracking-code shape, integer parameters, and bearer
     tokens (256-bit random, shown once as 64 hex digits, stored as SHA-256);
-    and the compaction of JSON text PostgreSQL built (the timeline). */
+    and the compaction of JSON text PostgreSQL built (the timeline's
+    identities). */
 #ifndef CV_API_UTIL_H
 #define CV_API_UTIL_H
 

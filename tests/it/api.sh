@@ -127,7 +127,7 @@ get "/v1/citizens/$CID/timeline" "$T_DECH"; expect 200 "timeline"
 [ "$(js '[("summary" in r) for r in d["requests"] if r["service"] == "voirie"]')" = "[False]" ] && [ "$(js 'all("kind" not in e for e in d["events"] if e["service"] == "voirie")')" = True ] || fail "voirie content shown to déchets"
 [ "$(js 'all("summary" in r for r in d["requests"] if r["service"] == "dechets")')" = True ] || fail "own content missing"
 # the timeline's objects carry exactly the fields of docs/access.md's table for each view
-# (PostgreSQL builds it from SQL generated from that table): own and other service for an
+# (api/api_timeline.c writes it from rows with that table): own and other service for an
 # agent, everything for a supervisor
 keysets() { js "sorted(set(','.join(sorted(o.keys())) for o in d['$1'] if $2))"; }
 REQ_OWN="['category,channel,citizen_id,created_at,due_at,flagged,id,overdue,request_ref,service,status,status_at,summary,tracking_code,updated_at']"

@@ -1,10 +1,9 @@
 /*  test_api_access — the API's pure parts: the access table against
-    docs/access.md (both must agree, field by field), the filter, the SQL
-    generated from the table for the timeline, UTF-8 and tracking-code
-    checks, JSON compaction, tokens, the rate limiter, config errors. */
+    docs/access.md (both must agree, field by field), the filter, UTF-8
+    and tracking-code checks, JSON compaction, tokens, the rate limiter,
+    config errors. (The timeline's writer: test_api_timeline.c.) */
 #include "api_access.h"
 #include "api_config.h"
-#include "api_db.h"
 #include "api_ratelimit.h"
 #include "api_util.h"
 #include "cv_hash.h"
@@ -81,141 +80,6 @@ static void test_filter_views(void **state)
     assert_true(cv_api_role_parse("supervisor", &role) && role == CV_API_SUPERVISOR);
     assert_false(cv_api_role_parse("citizen", &role));
     assert_false(cv_api_role_parse(NULL, &role));
-}
-
-/* Occurrences of needle in hay. */
-static int s_count(const char *hay, const char *needle)
-{
-    int n = 0;
-    for (const char *p = strstr(hay, needle); p; p = strstr(p + 1, needle))
-        n++;
-    return n;
-}
-
-/* Every rule field of `object` as a column "t.<field>", plus one field the
-   table does not know. */
-static size_t s_columns(const char *object, cv_api_column_t *cols, char exprs[][80], size_t cap)
-{
-    size_t n = 0;
-    const char *o, *f;
-    for (int i = 0; cv_api_access_entry(i, &o, &f) && n + 1 < cap; i++)
-        if (strcmp(o, object) == 0) {
-            snprintf(exprs[n], 80, "t.%s", f);
-            cols[n].field = f;
-            cols[n].expr = exprs[n];
-            n++;
-        }
-    cols[n].field = "not_a_rule";
-    cols[n].expr = "t.secret";
-    return n + 1;
-}
-
-/* Every field of the table appears in the generated object exactly where
-   the view shows it, once; unknown fields never. */
-static void test_sql_object_follows_table(void **state)
-{
-    static const char *objects[] = { "request", "event", "citizen" };
-    cv_api_column_t cols[64];
-    char exprs[64][80], sql[8192], pair[128];
-    for (size_t k = 0; k < 3; k++) {
-        size_t n = s_columns(objects[k], cols, exprs, 64);
-        for (int v = 0; v < CV_API_VIEW_COUNT; v++) {
-            int len = cv_api_sql_object(sql, sizeof sql, objects[k], (cv_api_view_t) v, cols, n);
-            assert_true(len > 0 && (size_t) len == strlen(sql));
-            assert_true(strncmp(sql, "json_build_object(", 18) == 0 && sql[len - 1] == ')');
-            for (size_t i = 0; i + 1 < n; i++) {
-                snprintf(pair, sizeof pair, "'%s', t.%s", cols[i].field, cols[i].field);
-                int want = cv_api_field_allowed(objects[k], cols[i].field, (cv_api_view_t) v) ? 1 : 0;
-                if (s_count(sql, pair) != want)
-                    fail_msg("%s.%s appears %d times for %s (want %d): %s", objects[k], cols[i].field,
-                             s_count(sql, pair), cv_api_view_name((cv_api_view_t) v), want, sql);
-            }
-            assert_int_equal(s_count(sql, "not_a_rule"), 0);
-            assert_int_equal(s_count(sql, "t.secret"), 0);
-        }
-    }
-    /* too small a buffer, no columns */
-    assert_int_equal(cv_api_sql_object(sql, 20, "request", CV_API_VIEW_ADMIN, cols, 1), -1);
-    assert_int_equal(cv_api_sql_object(sql, sizeof sql, "request", CV_API_VIEW_ADMIN, cols, 0), 19);
-    assert_string_equal(sql, "json_build_object()");
-}
-
-/* The part of an agent's CASE expression between `from` and `to`. */
-static void s_between(const char *sql, const char *from, const char *to, char *out, size_t cap)
-{
-    const char *a = strstr(sql, from);
-    assert_non_null(a);
-    a += strlen(from);
-    const char *b = strstr(a, to);
-    assert_non_null(b);
-    assert_true((size_t) (b - a) < cap);
-    memcpy(out, a, (size_t) (b - a));
-    out[b - a] = 0;
-}
-
-static void test_sql_object_per_role(void **state)
-{
-    static const cv_api_column_t req[] = {
-        { "id", "r.id" }, { "tracking_code", "r.tracking_code" }, { "service", "r.service" },
-        { "status", "r.status" }, { "summary", "(SELECT 'x')" },
-    };
-    char sql[4096], own[2048], other[2048];
-    /* agent: CASE on the row's service, own view then other view */
-    assert_true(cv_api_sql_object_for(sql, sizeof sql, "request", CV_API_AGENT, "r.service", "$2", req, 5) > 0);
-    assert_true(strncmp(sql, "CASE WHEN r.service = $2 THEN json_build_object(", 48) == 0);
-    s_between(sql, " THEN ", " ELSE ", own, sizeof own);
-    s_between(sql, " ELSE ", " END", other, sizeof other);
-    assert_string_equal(own, "json_build_object('id', r.id, 'tracking_code', r.tracking_code, "
-                             "'service', r.service, 'status', r.status, 'summary', (SELECT 'x'))");
-    assert_string_equal(other, "json_build_object('id', r.id, 'service', r.service, 'status', r.status)");
-    assert_int_equal(s_count(other, "summary"), 0);
-    assert_int_equal(s_count(other, "tracking_code"), 0);
-    /* supervisor, admin: everything, no CASE */
-    assert_true(cv_api_sql_object_for(sql, sizeof sql, "request", CV_API_SUPERVISOR, "r.service", "$2", req, 5) > 0);
-    assert_string_equal(sql, own);
-    assert_true(cv_api_sql_object_for(sql, sizeof sql, "request", CV_API_ADMIN, "r.service", "$2", req, 5) > 0);
-    assert_string_equal(sql, own);
-    /* an agent's citizen (no service column): the own view */
-    static const cv_api_column_t cit[] = { { "id", "c.id" }, { "identities", "(SELECT '[]'::json)" } };
-    assert_true(cv_api_sql_object_for(sql, sizeof sql, "citizen", CV_API_AGENT, NULL, NULL, cit, 2) > 0);
-    assert_string_equal(sql, "json_build_object('id', c.id, 'identities', (SELECT '[]'::json))");
-    assert_true(cv_api_sql_object_for(sql, sizeof sql, "citizen", CV_API_CITIZEN, NULL, NULL, cit, 2) > 0);
-    assert_string_equal(sql, "json_build_object()");       /* the other view shows no citizen */
-    assert_int_equal(cv_api_sql_object_for(sql, 60, "request", CV_API_AGENT, "r.service", "$2", req, 5), -1);
-}
-
-/* The timeline statements api_sql.c generates at start-up. */
-static void test_timeline_statements(void **state)
-{
-    const char *agent = cv_api_sql_text(CV_SQL_TIMELINE_AGENT, false);
-    const char *sup = cv_api_sql_text(CV_SQL_TIMELINE_SUPERVISOR, false);
-    const char *adm = cv_api_sql_text(CV_SQL_TIMELINE_ADMIN, true);
-    assert_non_null(strstr(agent, "json_build_object('citizen', json_build_object('id', c.id, 'identities', "));
-    assert_int_equal(s_count(agent, "CASE WHEN r.service = $4::text THEN "), 1);
-    assert_int_equal(s_count(agent, "CASE WHEN e.service = $4::text THEN "), 1);
-    assert_non_null(strstr(agent, "service = $4::text)"));                /* seen by the agent's service */
-    char other[4096];
-    s_between(strstr(agent, "CASE WHEN r.service"), " ELSE ", " END", other, sizeof other);
-    assert_int_equal(s_count(other, "'summary'"), 0);
-    assert_int_equal(s_count(other, "'tracking_code'"), 0);
-    assert_int_equal(s_count(other, "'citizen_id'"), 0);
-    assert_int_equal(s_count(other, "'status'"), 1);
-    s_between(strstr(agent, "CASE WHEN e.service"), " ELSE ", " END", other, sizeof other);
-    assert_int_equal(s_count(other, "'kind'"), 0);
-    assert_int_equal(s_count(other, "'source_status'"), 0);
-    assert_int_equal(s_count(other, "'occurred_at'"), 1);
-    const char *all[] = { agent, sup, adm };                              /* one page: $2 limit, $3 offset */
-    for (int i = 0; i < 3; i++)
-        assert_non_null(strstr(all[i], "LIMIT $2::int + 1 OFFSET $3::bigint"));
-    const char *full[] = { sup, adm };
-    for (int i = 0; i < 2; i++) {
-        assert_null(strstr(full[i], "CASE WHEN r.service"));
-        assert_null(strstr(full[i], "CASE WHEN e.service"));
-        assert_null(strstr(full[i], "$4"));
-        assert_int_equal(s_count(full[i], "'summary'"), 1);
-        assert_int_equal(s_count(full[i], "'source_status'"), 1);
-        assert_non_null(strstr(full[i], "FROM citizens WHERE id = $1::bigint"));
-    }
 }
 
 static void test_json_compact(void **state)
@@ -337,9 +201,6 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_table_matches_doc),
         cmocka_unit_test(test_filter_views),
-        cmocka_unit_test(test_sql_object_follows_table),
-        cmocka_unit_test(test_sql_object_per_role),
-        cmocka_unit_test(test_timeline_statements),
         cmocka_unit_test(test_json_compact),
         cmocka_unit_test(test_utf8),
         cmocka_unit_test(test_tracking_and_ints),
