@@ -248,8 +248,10 @@ def table(r):
     ]
     pw = r["http"]["api"].get("prewarm")
     if pw:
-        out.append("http: after pg_prewarm of the database (%s MB read through shared_buffers in %.1f s)"
-                   % (num(pw["pages"] * 8 // 1024), pw["seconds"]))
+        out.append("http: after pg_prewarm of the database (%s MB read through shared_buffers in %.1f s; "
+                   "last, the %d relations the API reads: %s MB)"
+                   % (num(pw["pages"] * 8 // 1024), pw["seconds"], len(pw.get("last", [])),
+                      num(pw.get("last_pages", 0) * 8 // 1024)))
     tp = r["http"]["api"].get("timeline_page")
     if tp:
         out.append("http: the timeline answers its first page (%d requests): %s citizens have more "
