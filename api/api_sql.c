@@ -17,8 +17,9 @@
    statements (REQUEST_JSON, EVENT_JSON) and the timeline's rows and column
    tables (cv_api_sql_columns). */
 #define REQUEST_COLUMNS(X, SEP) \
-    X("id", NUM, "r.id") SEP X("tracking_code", STR, "r.tracking_code") SEP X("service", STR, "r.service") SEP \
-    X("category", STR, "r.category") SEP X("channel", STR, "r.channel") SEP X("status", STR, "r.status") SEP \
+    X("id", NUM, "r.id") SEP X("tracking_code", STR, "r.tracking_code") SEP \
+    X("service", STR, "r.service") SEP X("category", STR, "r.category") SEP \
+    X("channel", STR, "r.channel") SEP X("status", STR, "r.status") SEP \
     X("status_at", TIME, "r.status_occurred_at") SEP X("due_at", TIME, "r.due_at") SEP \
     X("created_at", TIME, "r.created_at") SEP X("updated_at", TIME, "r.updated_at") SEP \
     X("request_ref", STR, "r.request_ref") SEP X("citizen_id", NUM, "r.citizen_id") SEP \
@@ -86,9 +87,9 @@ const cv_api_column_t *cv_api_sql_columns(const char *object, size_t *n)
    service. Every row has CV_TIMELINE_NCOLS columns: its part (0 the
    citizen, 1 a request, 2 an event), a request's rank counting from the
    newest, then the object's columns in table order as text (NULL past
-   them); sorted by part, then creation or occurrence. No part-0 row: no such citizen or, for an
-   agent, none with a request of the agent's service (existence is not
-   revealed). A page is the limit requests that come after offset others,
+   them); sorted by part, then creation or occurrence. No part-0 row: no
+   such citizen or, for an agent, none with a request of the agent's
+   service (existence is not revealed). A page is the limit requests that come after offset others,
    counting from the newest (creation time, then id, a stable order): the
    first page holds the most recent requests, next_offset goes back in
    time. The page's requests are read once (cr, with one row more than the
@@ -103,7 +104,9 @@ const cv_api_column_t *cv_api_sql_columns(const char *object, size_t *n)
     "WITH cr AS MATERIALIZED (SELECT r.*, row_number() OVER (ORDER BY r.created_at DESC, r.id DESC) AS k" \
     " FROM requests r WHERE r.citizen_id = $1::bigint" \
     " ORDER BY r.created_at DESC, r.id DESC LIMIT $2::int + 1 OFFSET $3::bigint)" \
-    " SELECT part, k, " VALUES_15 " FROM (SELECT 0, NULL::bigint, " CITIZEN_COLUMNS(SQL_TEXT, ", ") ", " NULLS13 ", NULL::timestamptz, NULL::bigint" \
+    " SELECT part, k, " VALUES_15 \
+    " FROM (SELECT 0, NULL::bigint, " CITIZEN_COLUMNS(SQL_TEXT, ", ") ", " NULLS13 \
+    ", NULL::timestamptz, NULL::bigint" \
     " FROM (SELECT $1::bigint AS id) c WHERE " SEEN \
     " UNION ALL SELECT 1, r.k, " REQUEST_COLUMNS(SQL_TEXT, ", ") ", r.created_at, r.id FROM cr r" \
     " UNION ALL SELECT 2, NULL, " EVENT_COLUMNS(SQL_TEXT, ", ") ", " NULLS3 ", e.occurred_at, e.id" \
