@@ -55,6 +55,8 @@ static void s_init(void)
             for (int v = 0; v < CV_API_VIEW_COUNT; v++)
                 t->show[v][i] = cv_api_field_allowed(s_objects[o], t->cols[i].field, (cv_api_view_t) v);
         }
+        if (o != OBJ_CITIZEN && t->service < 0)
+            s_ok = false;                           /* a request's or event's view needs its service */
     }
 }
 
