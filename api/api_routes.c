@@ -367,7 +367,7 @@ static void s_citizen_timeline(cv_api_req_t *req, const cv_api_principal_t *who,
         if (rc > 0)
             cv_api_error(req, 404, "not_found", "no such citizen");
         else
-            cv_api_error(req, 503, "unavailable", "out of memory");
+            cv_api_error(req, 503, "unavailable", "the timeline could not be written");
         return;
     }
     if (cv_api_audit_read(req, who, "citizen_timeline", cid, 0, nrequests) != 0) {
