@@ -203,13 +203,11 @@ int cv_api_timeline_json(const PGresult *res, const cv_api_principal_t *who, int
         cv_buf_addstr(&b, "],\"events\":[");
         *nrequests = n;
     }
-    char tail[96];
+    char tail[96], next[24] = "null";
     if (more)
-        snprintf(tail, sizeof tail, "],\"limit\":%lld,\"offset\":%lld,\"next_offset\":%lld}",
-                 (long long) limit, (long long) offset, (long long) last_rank);
-    else
-        snprintf(tail, sizeof tail, "],\"limit\":%lld,\"offset\":%lld,\"next_offset\":null}",
-                 (long long) limit, (long long) offset);
+        snprintf(next, sizeof next, "%lld", (long long) last_rank);
+    snprintf(tail, sizeof tail, "],\"limit\":%lld,\"offset\":%lld,\"next_offset\":%s}",
+             (long long) limit, (long long) offset, next);
     cv_buf_addstr(&b, tail);
     if (b.failed) {
         cv_buf_free(&b);

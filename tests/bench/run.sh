@@ -378,8 +378,9 @@ run_http() {
             || die "BENCH_HTTP_SQL failed"
     fi
     quiesce bench_civibus
-    printf 'postgres:\n  conninfo: "host=%s port=%s user=%s dbname=bench_civibus"\nlisten:\n  address: 127.0.0.1\n  port: 0\nhttp:\n  threads: 4\ntracking:\n  per_minute: 100000\n' \
-        "$PGHOST" "$PGPORT" "$PGUSER" >"$T/api.yaml"
+    local threads=4
+    printf 'postgres:\n  conninfo: "host=%s port=%s user=%s dbname=bench_civibus"\nlisten:\n  address: 127.0.0.1\n  port: 0\nhttp:\n  threads: %d\ntracking:\n  per_minute: 100000\n' \
+        "$PGHOST" "$PGPORT" "$PGUSER" "$threads" >"$T/api.yaml"
     (( HTTP_RATE * HTTP_SECONDS + 50 <= 100000 )) \
         || die "BENCH_HTTP_RATE x seconds exceeds the API's tracking.per_minute maximum (100,000)"
     start_bg API_PID "$BIN/civibus-api" --config "$T/api.yaml" >"$T/api.log" 2>&1
@@ -406,21 +407,21 @@ run_http() {
                                    GROUP BY citizen_id) x") || die "cannot count the timeline pages"
     # the relations the API reads: those whose block counters a warm-up of both loads moves
     # (backends report their counters within 10 s once idle) by more than the planner's
-    # reads (each of the 4 workers reads the metapage of every index of the tables its
-    # statements name, once, when it prepares them), read last by the prewarm
+    # reads (each worker reads the metapage of every index of the tables its statements
+    # name, once, when it prepares them), read last by the prewarm
     local before api_rels
     before=$(blocks_read bench_civibus) || die "cannot read the block counters"
     http_warmup timeline "$T/paths-timeline" "http://127.0.0.1:$port" --token-file "$T/api-token"
     http_warmup status "$T/paths-status" "http://127.0.0.1:$port"
     sleep 11
     api_rels=$(blocks_read bench_civibus | awk -F'|' 'NR == FNR { was[$1] = $2; next }
-                                                      $2 - was[$1] > 4 { printf "%s%s", sep, $1; sep = "," }' \
-               <(echo "$before") -) || die "cannot tell the API's relations"
+                                                      $2 - was[$1] > t { printf "%s%s", sep, $1; sep = "," }' \
+               t="$threads" <(echo "$before") -) || die "cannot tell the API's relations"
     prewarm bench_civibus "$api_rels"
     http_run timeline "$T/paths-timeline" "http://127.0.0.1:$port" --token-file "$T/api-token"
     http_run status "$T/paths-status" "http://127.0.0.1:$port"
-    printf '{"api_rss_kb": %d, "threads": 4, "tracking_per_minute": 100000, "prewarm": %s, "timeline_page": %s, "extra_sql": %s}\n' \
-        "$(vmhwm "$API_PID")" "$PREWARM_JSON" "$pages" "$(python3 -c 'import json, sys; print(json.dumps(sys.argv[1] or None))' \
+    printf '{"api_rss_kb": %d, "threads": %d, "tracking_per_minute": 100000, "prewarm": %s, "timeline_page": %s, "extra_sql": %s}\n' \
+        "$(vmhwm "$API_PID")" "$threads" "$PREWARM_JSON" "$pages" "$(python3 -c 'import json, sys; print(json.dumps(sys.argv[1] or None))' \
         "${BENCH_HTTP_SQL:-}")" >"$T/m/api_rss.json"
     kill -TERM "$API_PID"
     wait "$API_PID" || die "civibus-api did not stop cleanly (exit $?)"
@@ -439,12 +440,11 @@ http_warmup() {
         || die "HTTP $name warm-up failed: $(cat "$T/http-$name-warmup.json" "$T/http-$name.log")"
 }
 
-# NAME PATHS BASE [http_load options]: a warm-up, then HTTP_RATE/s for HTTP_SECONDS.
+# NAME PATHS BASE [http_load options]: HTTP_RATE/s for HTTP_SECONDS, after http_warmup.
 # Errors and non-2xx answers of the measured run are for report.py to refuse.
 http_run() {
     local name=$1 paths=$2 base=$3
     shift 3
-    http_warmup "$name" "$paths" "$base" "$@"
     say "http: $name at $HTTP_RATE requests/s for $HTTP_SECONDS s, $HTTP_CONNS connections"
     local api0 pg0 hz t0
     hz=$(getconf CLK_TCK) api0=$(cpu_ticks "$API_PID") pg0=$(pg_cpu_ticks) t0=$(now)
