@@ -388,6 +388,8 @@ static const char *s_citizen_key(const json_t *event, char hashkey[80], size_t *
     return hashkey;
 }
 
+static int s_elem_json(cv_buf_t *b, const json_t *value, bool as_json, bool null_on_error);
+
 static char *s_dump_value(const json_t *value, size_t *len)
 {
     *len = 0;
@@ -412,10 +414,16 @@ int cv_store_item_prepare(cv_store_item_t *it)
     const char *key = s_citizen_key(it->event, hashkey, &key_len);
     if (key && key_len >= sizeof it->citizen_key)
         return 0;                          /* longer than the model allows: the store decides */
-    const json_t *citizen = json_object_get(it->event, "citizen"), *extra = json_object_get(it->event, "extra");
+    const json_t *citizen = json_object_get(it->event, "citizen");
     it->citizen_json = s_dump_value(citizen, &it->citizen_json_len);
-    it->extra_json = s_dump_value(extra, &it->extra_json_len);
-    if ((citizen && !json_is_null(citizen) && !it->citizen_json) || (extra && !json_is_null(extra) && !it->extra_json)) {
+    cv_buf_t fields = { 0 };
+    bool failed = citizen && !json_is_null(citizen) && !it->citizen_json;
+    for (int f = P_EVENT_ID; f < P_CITIZEN && !failed; f++)
+        failed = s_elem_json(&fields, json_object_get(it->event, s_fields[f - P_EVENT_ID]),
+                             f == P_EXTRA, false) < 0;
+    it->fields = fields.data;
+    it->fields_len = fields.len;
+    if (failed || fields.failed) {
         cv_store_item_release(it);
         return -1;
     }
@@ -428,9 +436,9 @@ int cv_store_item_prepare(cv_store_item_t *it)
 void cv_store_item_release(cv_store_item_t *it)
 {
     free(it->citizen_json);
-    free(it->extra_json);
-    it->citizen_json = it->extra_json = NULL;
-    it->citizen_json_len = it->extra_json_len = 0;
+    free(it->fields);
+    it->citizen_json = it->fields = NULL;
+    it->citizen_json_len = it->fields_len = 0;
     it->citizen_key[0] = '\0';
     it->prepared = false;
 }
@@ -502,6 +510,37 @@ static void s_put32(cv_buf_t *b, uint32_t v)
     cv_buf_add(b, &be, sizeof be);
 }
 
+/* Appends one array element for a JSON value (see s_col_json): 1 when it
+   is NULL. A value cv_json cannot write gives the text null when
+   null_on_error, else -1 (and b as it was). */
+static int s_elem_json(cv_buf_t *b, const json_t *value, bool as_json, bool null_on_error)
+{
+    if (!value || json_is_null(value)) {
+        s_put32(b, UINT32_MAX);
+        return 1;
+    }
+    if (json_is_string(value) && !as_json) {
+        s_put32(b, (uint32_t) json_string_length(value));
+        cv_buf_add(b, json_string_value(value), json_string_length(value));
+        return 0;
+    }
+    size_t at = b->len;
+    s_put32(b, 0);
+    if (cv_json_to_buf(value, false, b) != 0) {
+        b->len = at + sizeof(uint32_t);
+        if (!null_on_error) {
+            b->len = at;
+            return -1;
+        }
+        s_buf_str(b, "null");
+    }
+    if (!b->failed) {
+        uint32_t be = htonl((uint32_t) (b->len - at - sizeof be));
+        memcpy(b->data + at, &be, sizeof be);
+    }
+    return 0;
+}
+
 static void s_col_start(column_t *c)
 {
     static const char header[20];
@@ -540,16 +579,26 @@ static void s_col_finish(column_t *c, uint32_t element_oid)
 
 /* A JSON value as a text element: strings as they are (unless as_json),
    anything else as compact JSON text; null or absent is NULL. */
-static void s_col_json(cv_store_t *self, column_t *c, const json_t *value, bool as_json)
+static void s_col_json(column_t *c, const json_t *value, bool as_json)
 {
-    if (!value || json_is_null(value))
-        s_col_text(c, NULL, 0);
-    else if (json_is_string(value) && !as_json)
-        s_col_text(c, json_string_value(value), json_string_length(value));
-    else {
-        self->buf.len = 0;
-        s_buf_json(&self->buf, value);
-        s_col_text(c, self->buf.data, self->buf.len);
+    c->has_null |= s_elem_json(&c->data, value, as_json, true) == 1;
+    c->count++;
+}
+
+/* Copies the prepared elements of an item's fields (cv_store_item_prepare)
+   into their columns, P_EVENT_ID .. P_EXTRA. */
+static void s_col_fields(column_t *p, const cv_store_item_t *it)
+{
+    const char *at = it->fields;
+    for (int f = P_EVENT_ID; f < P_CITIZEN; f++) {
+        uint32_t len;
+        memcpy(&len, at, sizeof len);
+        len = ntohl(len);
+        size_t size = sizeof len + (len == UINT32_MAX ? 0 : len);
+        cv_buf_add(&p[f].data, at, size);
+        p[f].has_null |= len == UINT32_MAX;
+        p[f].count++;
+        at += size;
     }
 }
 
@@ -606,16 +655,16 @@ static int s_build(cv_store_t *self, cv_store_item_t *items, size_t lo, size_t h
         s_col_text(&p[P_CITIZEN_KEY], key, key_len);
         self->pair[k] = key && self->idcache ? cv_idcache_key(self->idcache, it->source, key, key_len) : 0;
         self->current[k] = false;
-        for (int f = P_EVENT_ID; f < P_CITIZEN; f++)
-            if (it->prepared && f == P_EXTRA)
-                s_col_text(&p[f], it->extra_json, it->extra_json_len);
-            else
-                s_col_json(self, &p[f], json_object_get(it->event, s_fields[f - P_EVENT_ID]), f == P_EXTRA);
+        if (it->prepared)
+            s_col_fields(p, it);
+        else
+            for (int f = P_EVENT_ID; f < P_CITIZEN; f++)
+                s_col_json(&p[f], json_object_get(it->event, s_fields[f - P_EVENT_ID]), f == P_EXTRA);
         s_col_citizen(self, &p[P_CITIZEN], it, k);
         if (it->raw)
             s_col_text(&p[P_RAW], it->raw, it->raw_len);
         else
-            s_col_json(self, &p[P_RAW], it->record, true);
+            s_col_json(&p[P_RAW], it->record, true);
     }
     bool oom = false;
     for (int k = 0; k < N_PARAMS; k++) {

@@ -64,8 +64,11 @@ typedef struct {
     char detail[256];        /* non-personal detail for the dead letter */
     /* optional, filled by cv_store_item_prepare off the writer thread */
     bool prepared;
-    char *citizen_json, *extra_json;  /* compact JSON text, or NULL (absent/null); owned */
-    size_t citizen_json_len, extra_json_len;
+    char *citizen_json;      /* compact JSON text, or NULL (absent/null); owned */
+    size_t citizen_json_len;
+    char *fields;            /* the event's fields from event_id to extra, as cv_ingest's
+                                array elements, ready to copy; owned */
+    size_t fields_len;
     char citizen_key[CV_STORE_KEY_MAX];  /* "" when the event has no citizen block */
     /* outputs */
     cv_outcome_t outcome;
@@ -76,8 +79,9 @@ typedef struct {
 } cv_store_item_t;
 
 /* Serialises what the store would otherwise serialise on its own thread
-   (the citizen block and extra as JSON text, the citizen key), so the
-   ingest loop does it while PostgreSQL works on the previous batch. For an
+   (the event's fields as cv_ingest's array elements, the citizen block as
+   JSON text, the citizen key), so the ingest loop does it while PostgreSQL
+   works on the previous batch: the writer thread then only copies. For an
    EVENT item with its event; -1 when out of memory (the store then does it
    itself). cv_store_item_release frees it. */
 int cv_store_item_prepare(cv_store_item_t *it);

@@ -836,6 +836,12 @@ static void test_prepared_items(void **state)
                    " UNION ALL SELECT source_record_id, extra FROM source_records WHERE source = 't_prep0'"
                    " INTERSECT SELECT source_record_id, extra FROM source_records WHERE source = 't_prep1') x",
                    NULL, NULL);
+    pgf_expect("3", "SELECT count(*) FROM ("      /* every field of the events, equal */
+                   " SELECT event_id, kind, source_record_id, service, category, channel, status,"
+                   "        source_status, source_channel, occurred_at, due_at FROM events WHERE source = 't_prep0'"
+                   " INTERSECT SELECT event_id, kind, source_record_id, service, category, channel, status,"
+                   "        source_status, source_channel, occurred_at, due_at FROM events WHERE source = 't_prep1') x",
+                   NULL, NULL);
     pgf_expect("l’été « chaud »", "SELECT extra->>'note' FROM source_records "
                    "WHERE source = 't_prep1' AND source_record_id = 'RP2'", NULL, NULL);
     for (size_t i = 0; i < 6; i++)
