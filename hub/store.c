@@ -527,11 +527,11 @@ static int s_elem_json(cv_buf_t *b, const json_t *value, bool as_json, bool null
     size_t at = b->len;
     s_put32(b, 0);
     if (cv_json_to_buf(value, false, b) != 0) {
-        b->len = at + sizeof(uint32_t);
         if (!null_on_error) {
             b->len = at;
             return -1;
         }
+        b->len = at + sizeof(uint32_t);
         s_buf_str(b, "null");
     }
     if (!b->failed) {
