@@ -29,6 +29,10 @@ for k in ("copy_eps", "naive_eps", "civibus_eps", "ack_p50_ms", "ack_p99_ms", "h
           "adapter_rss_kb", "timeline_p50_ms", "timeline_p99_ms", "timeline_rps", "status_p50_ms",
           "status_p99_ms", "status_rps", "api_rss_kb"):
     number(k)
+per = r["cpu_us_per_event"]["civibus"]
+bound = r["cpu_bound_eps"]
+assert bound["all_cores"] == round(r["machine"]["nproc"] * 1e6 / sum(per.values())), bound
+assert bound["one_postgresql_core"] == round(1e6 / per["postgresql"]), bound
 for name in ("timeline", "status"):
     h = r["http"][name]
     assert h["requests"] == 3000 and h["errors"] == 0 and h["non2xx"] == 0, h
