@@ -50,7 +50,7 @@ TEST_BIN    := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 TOOL_SRC    := $(wildcard tests/tools/*.c)
 TOOL_BIN    := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
 
-.PHONY: all deps run stop test unit valgrind chaos clean bench
+.PHONY: all deps run stop test test-ready unit valgrind chaos clean bench
 all: $(BIN)/civibus-hub $(BIN)/civibus-adapter $(API_BINS)
 
 $(BUILD)/libcivibus.a: $(LIB_OBJ)
@@ -102,26 +102,22 @@ test:
 	@bash deploy/deps.sh test
 	@bash tests/run.sh
 
-# Each installs what it needs first, then builds: on a fresh machine the
-# build itself needs the test packages (cmocka).
-unit:
+# Installs the test packages, then builds: on a fresh machine the build of
+# the test binaries itself needs them (cmocka).
+test-ready:
 	@bash deploy/deps.sh test
 	@$(MAKE) --no-print-directory all tests-bin
+
+unit: test-ready
 	@bash tests/run.sh unit
 
-valgrind:
-	@bash deploy/deps.sh test
-	@$(MAKE) --no-print-directory all tests-bin
+valgrind: test-ready
 	@bash tests/run.sh valgrind
 
-chaos:
-	@bash deploy/deps.sh test
-	@$(MAKE) --no-print-directory all tests-bin
+chaos: test-ready
 	@CHAOS=long bash tests/run.sh chaos
 
-bench:
-	@bash deploy/deps.sh test
-	@$(MAKE) --no-print-directory all tests-bin
+bench: test-ready
 	@bash tests/bench/run.sh
 
 clean:
