@@ -146,8 +146,9 @@ cleanup() {
 pg_settings() {
     q postgres "SELECT json_object_agg(name, current_setting(name) ORDER BY ord)
                 FROM unnest(ARRAY['server_version', 'fsync', 'synchronous_commit', 'full_page_writes',
-                     'wal_level', 'wal_sync_method', 'wal_compression', 'shared_buffers', 'wal_buffers',
-                     'max_wal_size', 'checkpoint_timeout', 'work_mem', 'effective_cache_size', 'jit'])
+                     'wal_level', 'wal_sync_method', 'wal_compression', 'wal_writer_delay',
+                     'shared_buffers', 'wal_buffers', 'max_wal_size', 'checkpoint_timeout', 'work_mem',
+                     'effective_cache_size', 'jit'])
                      WITH ORDINALITY AS s(name, ord)"
 }
 
