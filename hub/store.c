@@ -422,7 +422,6 @@ int cv_store_item_prepare(cv_store_item_t *it)
         failed = s_elem_json(&fields, json_object_get(it->event, s_fields[f - P_EVENT_ID]),
                              f == P_EXTRA, false) < 0;
     it->fields = fields.data;
-    it->fields_len = fields.len;
     if (failed || fields.failed) {
         cv_store_item_release(it);
         return -1;
@@ -438,7 +437,7 @@ void cv_store_item_release(cv_store_item_t *it)
     free(it->citizen_json);
     free(it->fields);
     it->citizen_json = it->fields = NULL;
-    it->citizen_json_len = it->fields_len = 0;
+    it->citizen_json_len = 0;
     it->citizen_key[0] = '\0';
     it->prepared = false;
 }
@@ -526,13 +525,11 @@ static int s_elem_json(cv_buf_t *b, const json_t *value, bool as_json, bool null
     }
     size_t at = b->len;
     s_put32(b, 0);
-    if (cv_json_to_buf(value, false, b) != 0) {
-        if (!null_on_error) {
-            b->len = at;
-            return -1;
-        }
-        b->len = at + sizeof(uint32_t);
-        s_buf_str(b, "null");
+    if (null_on_error)
+        s_buf_json(b, value);
+    else if (cv_json_to_buf(value, false, b) != 0) {
+        b->len = at;
+        return -1;
     }
     if (!b->failed) {
         uint32_t be = htonl((uint32_t) (b->len - at - sizeof be));

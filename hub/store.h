@@ -68,7 +68,6 @@ typedef struct {
     size_t citizen_json_len;
     char *fields;            /* the event's fields from event_id to extra, as cv_ingest's
                                 array elements, ready to copy; owned */
-    size_t fields_len;
     char citizen_key[CV_STORE_KEY_MAX];  /* "" when the event has no citizen block */
     /* outputs */
     cv_outcome_t outcome;

@@ -172,10 +172,8 @@ def build(mdir, workdir):
     # busy with civibus, or PostgreSQL's part on the one core its single writer uses.
     total_us = sum(r["cpu_us_per_event"]["civibus"].values())
     pg_us = r["cpu_us_per_event"]["civibus"]["postgresql"]
-    r["cpu_bound_eps"] = {
-        "all_cores": round(r["machine"]["nproc"] * 1e6 / total_us) if total_us else None,
-        "one_postgresql_core": round(1e6 / pg_us) if pg_us else None,
-    }
+    r["cpu_bound_eps"] = {"all_cores": round(r["machine"]["nproc"] * 1e6 / total_us),
+                          "one_postgresql_core": round(1e6 / pg_us)}
     r["ratio_civibus_copy"] = r["civibus_eps"] / r["copy_eps"]
     r["ratio_civibus_naive"] = r["civibus_eps"] / r["naive_eps"]
     r["city_year_seconds"] = CITY_YEAR_EVENTS / r["civibus_eps"]
@@ -281,9 +279,9 @@ def table(r):
                per["civibus"]["adapters"], per["copy"]["postgresql"]),
             "what that CPU allows: %s ev/s with all %d cores busy (%.0f %% of COPY); "
             "%s ev/s with PostgreSQL's part on one core (its single writer)"
-            % (num(r["cpu_bound_eps"]["all_cores"] or 0), r["machine"]["nproc"],
-               100.0 * (r["cpu_bound_eps"]["all_cores"] or 0) / r["copy_eps"],
-               num(r["cpu_bound_eps"]["one_postgresql_core"] or 0)),
+            % (num(r["cpu_bound_eps"]["all_cores"]), r["machine"]["nproc"],
+               100.0 * r["cpu_bound_eps"]["all_cores"] / r["copy_eps"],
+               num(r["cpu_bound_eps"]["one_postgresql_core"])),
             "machine during the civibus run: busy %.1f of %.1f core-seconds (other processes included)"
             % (cpu["machine_busy"], cpu["machine_available"]),
             "storage after the civibus run: database %s MB (%.0f bytes/event), adapter spools %s MB"
