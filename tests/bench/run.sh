@@ -8,7 +8,8 @@
 #   BENCH_PERF=1             profile the hub with perf during the civibus run (DIR/perf-hub.txt)
 #   BENCH_PGSS=1             profile PostgreSQL during the civibus run: pg_stat_statements
 #                            (track = all, nested statements included), the top statements
-#                            in microseconds per event in DIR/pgss.txt (adds its own overhead)
+#                            in microseconds per event in DIR/pgss.txt, then the functions
+#                            by their own time (track_functions; adds its own overhead)
 #   BENCH_SHARED_BUFFERS=SIZE  PostgreSQL's shared_buffers (256MB; printed with the results)
 #   BENCH_HUB_WRAP=CMD       start the hub under CMD, e.g. "valgrind --tool=callgrind
 #                            --callgrind-out-file=/tmp/hub.cg" with BENCH_TINY=1: instruction
@@ -105,6 +106,7 @@ setup() {
             && bash deploy/pgctl.sh restart "$T/pg" >>"$T/pg-start.log" 2>&1 \
             && q postgres "ALTER SYSTEM SET pg_stat_statements.track = 'all'" \
             && q postgres "ALTER SYSTEM SET pg_stat_statements.track_planning = on" \
+            && q postgres "ALTER SYSTEM SET track_functions = 'all'" \
             && q postgres "SELECT pg_reload_conf()" >/dev/null \
             || die "BENCH_PGSS=1: cannot load pg_stat_statements"
     fi
@@ -251,6 +253,15 @@ run_civibus() {
                                 || ')  calls ' || calls || '  ' || left(regexp_replace(query, '\s+', ' ', 'g'), 110)
                          FROM pg_stat_statements ORDER BY total_exec_time + total_plan_time DESC LIMIT 40" \
             >"$OUT/pgss.txt" || die "cannot read pg_stat_statements"
+        # Functions, by their own time (self: without the functions they call), for the
+        # plpgsql helpers that pg_stat_statements does not separate from their callers
+        # (an idle backend flushes its counters within a second or so).
+        sleep 2
+        q bench_civibus "SELECT round((self_time * 1000 / $EVENTS)::numeric, 1) || ' us/event self, '
+                                || round((total_time * 1000 / $EVENTS)::numeric, 1) || ' total  calls '
+                                || calls || '  ' || funcname
+                         FROM pg_stat_user_functions ORDER BY self_time DESC LIMIT 25" \
+            >>"$OUT/pgss.txt" || die "cannot read pg_stat_user_functions"
         say "PostgreSQL profile: $OUT/pgss.txt"
     fi
 
