@@ -247,6 +247,15 @@ run_civibus() {
     if [ -n "${PERF_PID:-}" ]; then kill -INT "$PERF_PID"; wait "$PERF_PID"; forget "$PERF_PID"; fi
     [ "$REPLAY_FAILED" = 0 ] || { tail -n 5 "$T"/replay-*.log >&2; die "a replay adapter failed"; }
     check_civibus "$T/replay" "${SOURCES[@]}"
+    # The statistics below come from the writer's backend, which reports them when idle
+    # within 10 s (PostgreSQL's idle interval): wait until its counters show every stored
+    # event, or read them as they are after 15 s.
+    local stored tries=0
+    stored=$(q bench_civibus "SELECT count(*) FROM events") || die "cannot count the stored events"
+    until [ "$(q bench_civibus "SELECT n_tup_ins >= $stored FROM pg_stat_user_tables
+                                WHERE relname = 'events'")" = t ] || [ $((tries += 1)) -gt 15 ]; do
+        sleep 1
+    done
     if [ "${BENCH_PGSS:-0}" = 1 ]; then
         q bench_civibus "SELECT round(((total_exec_time + total_plan_time) * 1000 / $EVENTS)::numeric, 1)
                                 || ' us/event (plan ' || round((total_plan_time * 1000 / $EVENTS)::numeric, 1)
@@ -254,9 +263,7 @@ run_civibus() {
                          FROM pg_stat_statements ORDER BY total_exec_time + total_plan_time DESC LIMIT 40" \
             >"$OUT/pgss.txt" || die "cannot read pg_stat_statements"
         # Functions, by their own time (self: without the functions they call), for the
-        # plpgsql helpers that pg_stat_statements does not separate from their callers
-        # (an idle backend flushes its counters within a second or so).
-        sleep 2
+        # plpgsql helpers that pg_stat_statements does not separate from their callers.
         q bench_civibus "SELECT round((self_time * 1000 / $EVENTS)::numeric, 1) || ' us/event self, '
                                 || round((total_time * 1000 / $EVENTS)::numeric, 1) || ' total  calls '
                                 || calls || '  ' || funcname
@@ -266,7 +273,6 @@ run_civibus() {
     fi
 
     # Rows written per table, and how many updates were HOT (no index entry written).
-    sleep 1     # backends flush their table statistics at most once a second when idle
     q bench_civibus "SELECT rpad(relname, 22) || ' inserts ' || lpad(n_tup_ins::text, 9)
                             || '  updates ' || lpad(n_tup_upd::text, 9) || '  hot ' || lpad(n_tup_hot_upd::text, 9)
                      FROM pg_stat_user_tables WHERE n_tup_ins + n_tup_upd > 0 ORDER BY relname" \
