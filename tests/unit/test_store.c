@@ -624,7 +624,7 @@ static void test_tracking_codes(void **state)
     /* a candidate code already taken is redrawn (cv_ingest called directly,
        with the code of an existing request as its only candidate) */
     char *taken = pgf_value("SELECT tracking_code FROM requests ORDER BY id LIMIT 1", NULL, NULL);
-    pgf_expect("stored", "SELECT o_outcome FROM cv_ingest(ARRAY[0], ARRAY['t_code'], ARRAY['h'], "
+    char *answer = pgf_value("SELECT o_outcome || ' ' || o_tracking_code FROM cv_ingest(ARRAY[0], ARRAY['t_code'], ARRAY['h'], "
                    "ARRAY[NULL], convert_to($1, 'UTF8'), ARRAY['C1'], ARRAY['k'], ARRAY['RC1'], "
                    "ARRAY[NULL], ARRAY['voirie'], ARRAY['nid'], ARRAY['web'], ARRAY['received'], "
                    "ARRAY[NULL], ARRAY[NULL], ARRAY['2024-03-04T09:00:00Z'], ARRAY[NULL], "
@@ -634,6 +634,12 @@ static void test_tracking_codes(void **state)
                             NULL, NULL);
     assert_non_null(redrawn);
     assert_string_not_equal(redrawn, taken);
+    /* ... and the outcome names the code the request got, not the candidate */
+    char expected[32];
+    snprintf(expected, sizeof expected, "stored %s", redrawn);
+    assert_non_null(answer);
+    assert_string_equal(answer, expected);
+    free(answer);
     assert_int_equal(strspn(redrawn, alphabet), 10);
     assert_int_equal(strlen(redrawn), 10);
     free(taken);
