@@ -624,11 +624,12 @@ static void test_tracking_codes(void **state)
     /* a candidate code already taken is redrawn (cv_ingest called directly,
        with the code of an existing request as its only candidate) */
     char *taken = pgf_value("SELECT tracking_code FROM requests ORDER BY id LIMIT 1", NULL, NULL);
-    char *answer = pgf_value("SELECT o_outcome || ' ' || o_tracking_code FROM cv_ingest(ARRAY[0], ARRAY['t_code'], ARRAY['h'], "
-                   "ARRAY[NULL], convert_to($1, 'UTF8'), ARRAY['C1'], ARRAY['k'], ARRAY['RC1'], "
-                   "ARRAY[NULL], ARRAY['voirie'], ARRAY['nid'], ARRAY['web'], ARRAY['received'], "
-                   "ARRAY[NULL], ARRAY[NULL], ARRAY['2024-03-04T09:00:00Z'], ARRAY[NULL], "
-                   "ARRAY[NULL], ARRAY[NULL], ARRAY[NULL], ARRAY['{}'])", taken, NULL);
+    char *answer = pgf_value("SELECT o_outcome || ' ' || o_tracking_code "
+                             "FROM cv_ingest(ARRAY[0], ARRAY['t_code'], ARRAY['h'], "
+                             "ARRAY[NULL], convert_to($1, 'UTF8'), ARRAY['C1'], ARRAY['k'], ARRAY['RC1'], "
+                             "ARRAY[NULL], ARRAY['voirie'], ARRAY['nid'], ARRAY['web'], ARRAY['received'], "
+                             "ARRAY[NULL], ARRAY[NULL], ARRAY['2024-03-04T09:00:00Z'], ARRAY[NULL], "
+                             "ARRAY[NULL], ARRAY[NULL], ARRAY[NULL], ARRAY['{}'])", taken, NULL);
     char *redrawn = pgf_value("SELECT r.tracking_code FROM requests r JOIN request_sources s "
                             "ON s.request_id = r.id WHERE s.source = 't_code' AND s.source_record_id = 'RC1'",
                             NULL, NULL);
