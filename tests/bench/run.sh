@@ -248,12 +248,12 @@ run_civibus() {
     [ "$REPLAY_FAILED" = 0 ] || { tail -n 5 "$T"/replay-*.log >&2; die "a replay adapter failed"; }
     check_civibus "$T/replay" "${SOURCES[@]}"
     # The statistics below come from the writer's backend, which reports them when idle
-    # within 10 s (PostgreSQL's idle interval): wait until its counters show every stored
-    # event, or read them as they are after 15 s.
-    local stored tries=0
-    stored=$(q bench_civibus "SELECT count(*) FROM events") || die "cannot count the stored events"
-    until [ "$(q bench_civibus "SELECT n_tup_ins >= $stored FROM pg_stat_user_tables
-                                WHERE relname = 'events'")" = t ] || [ $((tries += 1)) -gt 15 ]; do
+    # within 10 s (PostgreSQL's idle interval): wait until its counters show the EVENTS
+    # events check_civibus found stored, or read them as they are after 15 s.
+    local try
+    for try in $(seq 15); do
+        [ "$(q bench_civibus "SELECT n_tup_ins >= $EVENTS FROM pg_stat_user_tables
+                              WHERE relname = 'events'")" = t ] && break
         sleep 1
     done
     if [ "${BENCH_PGSS:-0}" = 1 ]; then
