@@ -8,11 +8,24 @@
 #   make valgrind   unit tests under valgrind
 #   make chaos      the long crash test (10 kills, 1,000,000 events)
 #   make bench      ingest benchmark against the PostgreSQL ceiling (docs/performance.md)
+#   make fresh-check  proves `make run` and `make test` on a bare Debian 12 root (tests/fresh/)
 #
+# The targets that install packages (run, test, unit, valgrind, chaos, bench, deps) do so
+# first and then build through a fresh $(MAKE), whose flags are computed once the libraries
+# are there. Every other goal checks the libraries before anything (deploy/deps.sh check)
+# and names the missing Debian package instead of failing at the link.
 # SAN=1 builds into build-san/ with AddressSanitizer and UndefinedBehaviorSanitizer.
 
 CC      ?= cc
-PKGS    := libzmq libczmq jansson yaml-0.1 libpq libsodium libcurl libmicrohttpd expat
+# Goals that install or only run things: they compute no flags themselves.
+NOBUILD_GOALS := deps run stop test test-ready unit valgrind chaos bench clean fresh-check
+BUILD_GOALS   := $(filter-out $(NOBUILD_GOALS),$(or $(MAKECMDGOALS),all))
+ifneq ($(BUILD_GOALS),)
+ifneq ($(shell bash deploy/deps.sh check $(if $(filter tests-bin %/tests/% %/tools/%,$(BUILD_GOALS)),test,build) >&2 || echo missing),)
+$(error a library is missing (above): nothing was built)
+endif
+endif
+PKGS    := $(filter-out jemalloc,$(shell bash deploy/deps.sh modules))
 WARN    := -std=c11 -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
 CFLAGS_BASE := $(WARN) -D_GNU_SOURCE -g -Ilib -Ihub -Iadapters/runtime -Iapi \
                $(shell pkg-config --cflags $(PKGS) 2>/dev/null) -I$(shell pg_config --includedir 2>/dev/null || echo /usr/include/postgresql)
@@ -50,7 +63,7 @@ TEST_BIN    := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 TOOL_SRC    := $(wildcard tests/tools/*.c)
 TOOL_BIN    := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
 
-.PHONY: all deps run stop test test-ready unit valgrind chaos clean bench
+.PHONY: all deps run stop test test-ready unit valgrind chaos clean bench fresh-check
 all: $(BIN)/civibus-hub $(BIN)/civibus-adapter $(API_BINS)
 
 $(BUILD)/libcivibus.a: $(LIB_OBJ)
@@ -73,7 +86,7 @@ $(BIN)/civibusctl: $(BUILD)/api/civibusctl.o $(API_OBJ) $(BUILD)/libcivibus.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/tests/%: tests/unit/%.c $(HUB_OBJ) $(RUNTIME_OBJ) $(API_OBJ) $(BUILD)/libcivibus.a
+$(BUILD)/tests/%: tests/unit/%.c $(wildcard tests/unit/*.h) $(HUB_OBJ) $(RUNTIME_OBJ) $(API_OBJ) $(BUILD)/libcivibus.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(HUB_OBJ) $(RUNTIME_OBJ) $(API_OBJ) $(BUILD)/libcivibus.a $(LDLIBS) -lcmocka
 
@@ -92,7 +105,10 @@ tests-bin: $(TEST_BIN) $(TOOL_BIN)
 deps:
 	@bash deploy/deps.sh
 
-run: deps all
+# Installs, then builds in a fresh make: this one's flags were computed before the
+# libraries were there.
+run: deps
+	@$(MAKE) --no-print-directory all
 	@bash deploy/run.sh
 
 stop:
@@ -119,6 +135,10 @@ chaos: test-ready
 
 bench: test-ready
 	@bash tests/bench/run.sh
+
+# A bare Debian 12 root (debootstrap) runs `make run`, `make stop`, then `make test`.
+fresh-check:
+	@bash tests/fresh/run.sh
 
 clean:
 	rm -rf build build-san bin

@@ -1,16 +1,60 @@
 #!/usr/bin/env bash
-# deploy/deps.sh [run|test] — makes sure the Debian 12 packages civibus needs are here.
+# deploy/deps.sh [run|test|check [build|test]] — the Debian 12 packages civibus needs.
 #
-# As root, installs what is missing (apt-get, non-interactive). Otherwise names the
-# missing packages and the command to install them, and exits 1.
+#   run, test    makes sure the packages for `make run` (or `make test`) are installed.
+#                As root, installs what is missing (apt-get, non-interactive); otherwise
+#                names the missing packages and the command to install them, exits 1.
+#   check KIND   installs nothing: asks pkg-config for every library the build links
+#                (KIND test adds cmocka) and the compiler; names the Debian package of each
+#                one missing and exits 1. The Makefile runs it before it computes its flags,
+#                so a machine without a library gets one line naming the package, never a
+#                wall of linker errors.
+#
+# The build's libraries are listed once, below, as pkg-config module = Debian package;
+# the Makefile takes its module list from `deps.sh modules`.
 set -euo pipefail
 
-build=(gcc make pkg-config libzmq3-dev libczmq-dev libjansson-dev libyaml-dev libpq-dev
-       libsodium-dev libcurl4-openssl-dev libmicrohttpd-dev libexpat1-dev libjemalloc-dev python3
-       postgresql postgresql-client)
+# pkg-config module : Debian package that ships its .pc file
+libs=(libzmq:libzmq3-dev libczmq:libczmq-dev jansson:libjansson-dev yaml-0.1:libyaml-dev
+      libpq:libpq-dev libsodium:libsodium-dev libcurl:libcurl4-openssl-dev
+      libmicrohttpd:libmicrohttpd-dev expat:libexpat1-dev jemalloc:libjemalloc-dev)
+test_libs=(cmocka:libcmocka-dev)
+
+build=(gcc make pkg-config python3 postgresql postgresql-client)
+for l in "${libs[@]}"; do build+=("${l#*:}"); done
 test_extra=(libcmocka-dev valgrind procps psmisc curl python3-yaml)
+
+mode=${1:-run}
+case "$mode" in
+modules)    # the pkg-config modules the build links, for the Makefile
+    for l in "${libs[@]}"; do printf '%s ' "${l%%:*}"; done; echo
+    exit 0 ;;
+check)
+    want=("${libs[@]}")
+    [ "${2:-build}" = test ] && want+=("${test_libs[@]}")
+    missing=()
+    command -v "${CC:-cc}" >/dev/null 2>&1 || missing+=(gcc)
+    if ! command -v pkg-config >/dev/null 2>&1; then
+        missing+=(pkg-config)
+        for l in "${want[@]}"; do missing+=("${l#*:}"); done
+    else
+        for l in "${want[@]}"; do
+            pkg-config --exists "${l%%:*}" 2>/dev/null || missing+=("${l#*:}")
+        done
+    fi
+    command -v pg_config >/dev/null 2>&1 || [ -f /usr/include/postgresql/libpq-fe.h ] || missing+=(libpq-dev)
+    [ ${#missing[@]} -eq 0 ] && exit 0
+    mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
+    echo "civibus cannot be built: these Debian packages are missing: ${missing[*]}" >&2
+    echo "  install them with 'make deps' as root, or: sudo apt-get install ${missing[*]}" >&2
+    echo "  ('make run' and 'make test' install them themselves when run as root)" >&2
+    exit 1 ;;
+run|test) ;;
+*)  echo "usage: deploy/deps.sh [run|test|check [build|test]|modules]" >&2; exit 2 ;;
+esac
+
 want=("${build[@]}")
-[ "${1:-run}" = test ] && want+=("${test_extra[@]}")
+[ "$mode" = test ] && want+=("${test_extra[@]}")
 
 missing=()
 for p in "${want[@]}"; do
@@ -23,7 +67,7 @@ if [ "$(id -u)" -ne 0 ]; then
     echo "install them with: sudo apt-get install ${missing[*]}" >&2
     exit 1
 fi
-echo "installing Debian packages: ${missing[*]}"
+echo "installing Debian packages (${#missing[@]}, a few minutes on a bare machine): ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq </dev/null
 apt-get install -y -qq --no-install-recommends "${missing[@]}" </dev/null >/dev/null
