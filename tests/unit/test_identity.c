@@ -634,6 +634,141 @@ static void test_detach(void **state)
     free(n);
 }
 
+/* ---- self-declared identities (015_identity_declared.sql) ------------------ */
+
+/* Declares `source` self-declared, as a city lists its web forms. */
+static void s_declared_source(const char *source)
+{
+    pgf_expect("1", "WITH i AS (INSERT INTO identity_declared_sources (source, channel) "
+             "VALUES ($1, 'test form') RETURNING 1) SELECT count(*) FROM i", source, NULL);
+}
+
+/* The rule and status of the proposals between two citizens ("" if none). */
+static char *s_proposal(long long a, long long b)
+{
+    char sa[24], sb[24];
+    snprintf(sa, sizeof sa, "%lld", a < b ? a : b);
+    snprintf(sb, sizeof sb, "%lld", a < b ? b : a);
+    return pgf_value("SELECT coalesce(string_agg(rule || ':' || status, ','), '') FROM merge_proposals "
+                     "WHERE citizen_a = $1::bigint AND citizen_b = $2::bigint", sa, sb);
+}
+
+static void s_expect_proposal(const char *expected, long long a, long long b)
+{
+    char *got = s_proposal(a, b);
+    if (strcmp(got, expected) != 0)
+        print_error("proposal %lld-%lld: '%s', expected '%s'\n", a, b, got, expected);
+    assert_string_equal(got, expected);
+    free(got);
+}
+
+static void test_declared_never_attaches(void **state)
+{
+    /* a citizen the civil registry knows well */
+    tbatch_t b = { 0 };
+    s_add(&b, "sd_ec", "D1", "received", "2024-03-04T09:00:00Z",
+          "{\"source_citizen_id\": \"D-1\", \"family_name\": \"MOREAU\", \"given_names\": \"Claire\","
+          " \"birth_date\": \"1975-05-05\", \"email\": \"claire.moreau@example.fr\","
+          " \"phone\": \"06 22 33 44 55\"}");
+    s_write(&b);
+    long long victim = s_citizen("sd_ec", "D-1");
+    assert_true(victim > 0);
+    s_declared_source("sd_web");
+
+    /* an anonymous form with her e-mail and no first name: no veto could
+       stop it, yet it is not linked; a proposal waits for an agent */
+    s_add(&b, "sd_web", "W1", "received", "2024-03-05T09:00:00Z",
+          "{\"source_citizen_id\": \"W-1\", \"family_name\": \"Moreau\","
+          " \"email\": \"Claire.Moreau@EXAMPLE.fr\"}");
+    s_write(&b);
+    long long w1 = s_citizen("sd_web", "W-1");
+    assert_true(w1 > 0 && w1 != victim);
+    pgf_expect("new:true", "SELECT rule || ':' || declared FROM citizen_sources WHERE source = 'sd_web'", NULL, NULL);
+    pgf_expect("t", "SELECT bool_and(declared) FROM citizen_identifiers WHERE source = 'sd_web'", NULL, NULL);
+    s_expect_proposal("declared_email:open", victim, w1);
+    char sv[24];
+    snprintf(sv, sizeof sv, "%lld", victim);
+    assert_int_equal(pgf_number("SELECT count(*) FROM requests WHERE citizen_id = $1::bigint", sv, NULL), 1);
+    assert_int_equal(pgf_number("SELECT count(*) FROM events WHERE citizen_id = $1::bigint", sv, NULL), 1);
+
+    /* her name, first name and birth date, typed in: the same */
+    s_add(&b, "sd_web", "W2", "received", "2024-03-05T10:00:00Z",
+          "{\"source_citizen_id\": \"W-2\", \"family_name\": \"moreau\", \"given_names\": \"claire\","
+          " \"birth_date\": \"1975-05-05\", \"phone\": \"+33622334455\"}");
+    s_write(&b);
+    long long w2 = s_citizen("sd_web", "W-2");
+    assert_true(w2 != victim && w2 != w1);
+    s_expect_proposal("declared_name_birth:open", victim, w2);      /* the strongest of the two */
+
+    /* an agent says "not the same person": never proposed again */
+    char sa[24], sb[24];
+    snprintf(sa, sizeof sa, "%lld", victim < w1 ? victim : w1);
+    snprintf(sb, sizeof sb, "%lld", victim < w1 ? w1 : victim);
+    pgf_expect("1", "WITH u AS (UPDATE merge_proposals SET status = 'rejected', decided_by = 'agent-1',"
+             " decided_at = now() WHERE citizen_a = $1::bigint AND citizen_b = $2::bigint RETURNING 1)"
+             " SELECT count(*) FROM u", sa, sb);
+    pgf_number("SELECT cv_identity_propose()", NULL, NULL);
+    s_expect_proposal("declared_email:rejected", victim, w1);
+    assert_int_equal(s_citizen("sd_web", "W-1"), w1);
+    assert_int_equal(s_citizen("sd_ec", "D-1"), victim);
+}
+
+static void test_declared_is_no_link_target(void **state)
+{
+    s_declared_source("sn_web");
+    /* the form comes first, with somebody's e-mail and phone */
+    tbatch_t b = { 0 };
+    s_add(&b, "sn_web", "W1", "received", "2024-03-04T09:00:00Z",
+          "{\"source_citizen_id\": \"W-1\", \"family_name\": \"ROUX\","
+          " \"email\": \"paul.roux@example.fr\", \"phone\": \"07 55 66 77 88\"}");
+    s_write(&b);
+    long long w = s_citizen("sn_web", "W-1");
+    assert_true(w > 0);
+
+    /* then the real person, from a back-office software: not attached to
+       what the form declared */
+    s_add(&b, "sn_ec", "E1", "received", "2024-03-05T09:00:00Z",
+          "{\"source_citizen_id\": \"E-1\", \"family_name\": \"Roux\", \"given_names\": \"Paul\","
+          " \"email\": \"paul.roux@example.fr\"}");
+    s_write(&b);
+    long long p = s_citizen("sn_ec", "E-1");
+    assert_true(p > 0 && p != w);
+    pgf_expect("new", "SELECT rule FROM citizen_sources WHERE source = 'sn_ec'", NULL, NULL);
+    assert_true(pgf_number("SELECT cv_identity_propose()", NULL, NULL) >= 1);
+    s_expect_proposal("declared_email:open", w, p);
+
+    /* both in one batch, sharing a phone: apart, and proposed */
+    s_add(&b, "sn_web", "W3", "received", "2024-03-06T09:00:00Z",
+          "{\"source_citizen_id\": \"W-3\", \"family_name\": \"Petit\", \"phone\": \"01 40 50 60 70\"}");
+    s_add(&b, "sn_dech", "E3", "received", "2024-03-06T09:00:01Z",
+          "{\"source_citizen_id\": \"E-3\", \"family_name\": \"PETIT\", \"given_names\": \"Lou\","
+          " \"phone\": \"+33140506070\"}");
+    s_write(&b);
+    long long w3 = s_citizen("sn_web", "W-3"), e3 = s_citizen("sn_dech", "E-3");
+    assert_true(w3 > 0 && e3 > 0 && w3 != e3);
+    s_expect_proposal("declared_phone:open", w3, e3);
+
+    /* the form's sender writes again with another e-mail: that one is
+       declared too, and no later record links to it */
+    s_add(&b, "sn_web", "W1", "in_progress", "2024-03-07T09:00:00Z",
+          "{\"source_citizen_id\": \"W-1\", \"family_name\": \"ROUX\","
+          " \"email\": \"p.roux@example.org\", \"phone\": \"07 55 66 77 88\"}");
+    s_write(&b);
+    pgf_expect("t", "SELECT bool_and(declared) FROM citizen_identifiers WHERE source = 'sn_web'", NULL, NULL);
+    s_add(&b, "sn_urba", "U1", "received", "2024-03-08T09:00:00Z",
+          "{\"source_citizen_id\": \"U-1\", \"family_name\": \"Roux\", \"email\": \"p.roux@example.org\"}");
+    s_write(&b);
+    long long u = s_citizen("sn_urba", "U-1");
+    assert_true(u != w && u != p);
+
+    /* and a trusted pair still links to a trusted citizen as before */
+    s_add(&b, "sn_dech", "E4", "received", "2024-03-09T09:00:00Z",
+          "{\"source_citizen_id\": \"E-4\", \"family_name\": \"ROUX\", \"given_names\": \"P.\","
+          " \"email\": \"PAUL.ROUX@example.fr\"}");
+    s_write(&b);
+    assert_int_equal(s_citizen("sn_dech", "E-4"), p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -648,6 +783,8 @@ int main(void)
         cmocka_unit_test(test_veto_inside_batch),
         cmocka_unit_test(test_known_pair_null_citizen),
         cmocka_unit_test(test_detach),
+        cmocka_unit_test(test_declared_never_attaches),
+        cmocka_unit_test(test_declared_is_no_link_target),
     };
     return cmocka_run_group_tests(tests, s_group_setup, s_group_teardown);
 }
