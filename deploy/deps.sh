@@ -20,9 +20,9 @@ libs=(libzmq:libzmq3-dev libczmq:libczmq-dev jansson:libjansson-dev yaml-0.1:lib
       libmicrohttpd:libmicrohttpd-dev expat:libexpat1-dev jemalloc:libjemalloc-dev)
 test_libs=(cmocka:libcmocka-dev)
 
-build=(gcc make pkg-config python3 postgresql postgresql-client)
+build=(gcc make pkg-config python3 postgresql postgresql-client curl)   # curl: what make run's banner says to try
 for l in "${libs[@]}"; do build+=("${l#*:}"); done
-test_extra=(libcmocka-dev valgrind procps psmisc curl python3-yaml)
+test_extra=(libcmocka-dev valgrind procps psmisc python3-yaml)
 
 mode=${1:-run}
 case "$mode" in

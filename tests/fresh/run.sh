@@ -58,6 +58,9 @@ mirror() {
 MIRROR=$(mirror | head -n 1)
 [ -n "$MIRROR" ] || MIRROR=http://deb.debian.org/debian
 
+# A cached root older than 30 days is made again (apt-get upgrades it anyway, but a root
+# that old would spend the run downloading what changed).
+[ -s "$CACHE" ] && [ -n "$(find "$CACHE" -mtime +30 2>/dev/null)" ] && rm -f "$CACHE"
 if [ ! -s "$CACHE" ]; then
     if ! command -v debootstrap >/dev/null 2>&1; then
         say "installing debootstrap on this machine"
