@@ -8,6 +8,7 @@
 # would on a new machine:
 #
 #   apt-get install make           the one thing the README asks for before `make run`
+#   make                           a build alone names the missing Debian packages
 #   make run DETACH=1              must work the first time: installs, builds, starts
 #   the three simulated softwares' events are in PostgreSQL; the API answers a timeline
 #   make stop                      and then no process is left running in the root
@@ -20,7 +21,8 @@
 #
 # Exit 0 when all passed, 1 when something failed, 77 when the root could not be made (no
 # debootstrap, no mirror): .ci/run then falls back to `make test` on the host.
-# FRESH_KEEP=1 keeps the root for a look afterwards (it is still unmounted).
+# FRESH_KEEP=1 keeps the root for a look afterwards (it is still unmounted); FRESH_MIRROR
+# and FRESH_CACHE override the mirror and the cached tarball.
 set -u
 cd "$(dirname "$0")/../.."
 SRC=$(pwd)
@@ -55,7 +57,7 @@ mirror() {
     cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null |
         awk '$1 == "deb" && $0 ~ / bookworm / { for (i = 2; i <= NF; i++) if ($i ~ /^[a-z]+:\/\//) { print $i; exit } }'
 }
-MIRROR=$(mirror | head -n 1)
+MIRROR=${FRESH_MIRROR:-$(mirror | head -n 1)}
 [ -n "$MIRROR" ] || MIRROR=http://deb.debian.org/debian
 
 # A cached root older than 30 days is made again (apt-get upgrades it anyway, but a root
@@ -140,6 +142,16 @@ inroot() {  # command line: runs in the root, in the clone, with a clean environ
 start=$SECONDS
 inroot 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq make >/dev/null' >"$LOG/make.log" 2>&1
 record "apt-get install make" $? "$LOG/make.log"
+
+# 1b. A plain build before anything is installed stops at once and names the packages.
+inroot 'make' >"$LOG/build-bare.log" 2>&1
+rc=$?
+if [ $rc -ne 0 ] && grep -q "these Debian packages are missing: .*libzmq3-dev" "$LOG/build-bare.log" \
+        && ! grep -q "undefined reference" "$LOG/build-bare.log"; then
+    record "a build without the libraries names the missing Debian packages" 0
+else
+    record "a build without the libraries names the missing Debian packages" 1 "$LOG/build-bare.log"
+fi
 
 # 2. make run DETACH=1, at the first try.
 start=$SECONDS
