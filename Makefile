@@ -27,7 +27,10 @@ endif
 endif
 PKGS    := $(filter-out jemalloc,$(shell bash deploy/deps.sh modules))
 WARN    := -std=c11 -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
-CFLAGS_BASE := $(WARN) -D_GNU_SOURCE -g -Ilib -Ihub -Iadapters/runtime -Iapi \
+# Include paths: lib/ for everyone; each program its own folder, so that a hub file names
+# the stage it uses ("store/cv_store.h"). A header used only inside its folder is found
+# next to its includer and is on nobody's path (a driver's private header stays private).
+CFLAGS_BASE := $(WARN) -D_GNU_SOURCE -g -MMD -MP -Ilib \
                $(shell pkg-config --cflags $(PKGS) 2>/dev/null) -I$(shell pg_config --includedir 2>/dev/null || echo /usr/include/postgresql)
 LDLIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpq -lpthread -lm
 # The hub allocates and frees a JSON tree per event (jansson): jemalloc instead of glibc's
@@ -48,18 +51,23 @@ LDFLAGS :=
 BIN     := bin
 endif
 
+# Every .c of a program's folders (hub/ and adapters/ have a folder per stage or driver).
 LIB_SRC     := $(wildcard lib/*.c)
-HUB_SRC     := $(filter-out hub/main.c,$(wildcard hub/*.c))
-RUNTIME_SRC := $(wildcard adapters/runtime/*.c)
+HUB_SRC     := $(filter-out hub/main.c,$(sort $(shell find hub -name '*.c')))
+RUNTIME_SRC := $(filter-out adapters/civibus_adapter.c,$(sort $(shell find adapters -name '*.c')))
 API_SRC     := $(filter-out api/main.c api/civibusctl.c,$(wildcard api/*.c))
-TEST_SRC    := $(wildcard tests/unit/test_*.c)
+TEST_SRC    := $(sort $(shell find tests/unit -name 'test_*.c'))
 
 LIB_OBJ     := $(LIB_SRC:%.c=$(BUILD)/%.o)
 HUB_OBJ     := $(HUB_SRC:%.c=$(BUILD)/%.o)
 RUNTIME_OBJ := $(RUNTIME_SRC:%.c=$(BUILD)/%.o)
 API_OBJ     := $(API_SRC:%.c=$(BUILD)/%.o)
 API_BINS    := $(if $(wildcard api/main.c),$(BIN)/civibus-api) $(if $(wildcard api/civibusctl.c),$(BIN)/civibusctl)
-TEST_BIN    := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+# tests/unit/{lib,hub,adapters,api}/test_X.c -> $(BUILD)/tests/test_X
+TEST_BIN    := $(addprefix $(BUILD)/tests/,$(notdir $(TEST_SRC:.c=)))
+vpath test_%.c $(sort $(dir $(TEST_SRC)))
+# Tests and tools reach any program's headers, by their path from the program's folder.
+TEST_CFLAGS  = $(CFLAGS) -Itests/unit -Ihub -Iadapters -Iapi
 TOOL_SRC    := $(wildcard tests/tools/*.c)
 TOOL_BIN    := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
 
@@ -86,18 +94,25 @@ $(BIN)/civibusctl: $(BUILD)/api/civibusctl.o $(API_OBJ) $(BUILD)/libcivibus.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/tests/%: tests/unit/%.c $(wildcard tests/unit/*.h) $(HUB_OBJ) $(RUNTIME_OBJ) $(API_OBJ) $(BUILD)/libcivibus.a
+$(BUILD)/tests/test_%: test_%.c $(HUB_OBJ) $(RUNTIME_OBJ) $(API_OBJ) $(BUILD)/libcivibus.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(HUB_OBJ) $(RUNTIME_OBJ) $(API_OBJ) $(BUILD)/libcivibus.a $(LDLIBS) -lcmocka
+	$(CC) $(TEST_CFLAGS) $(LDFLAGS) -MF $@.d -o $@ $< $(HUB_OBJ) $(RUNTIME_OBJ) $(API_OBJ) $(BUILD)/libcivibus.a $(LDLIBS) -lcmocka
 
 $(BUILD)/tools/%: tests/tools/%.c $(HUB_OBJ) $(RUNTIME_OBJ) $(API_OBJ) $(BUILD)/libcivibus.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(HUB_OBJ) $(RUNTIME_OBJ) $(API_OBJ) $(BUILD)/libcivibus.a $(LDLIBS)
+	$(CC) $(TEST_CFLAGS) $(LDFLAGS) -MF $@.d -o $@ $< $(HUB_OBJ) $(RUNTIME_OBJ) $(API_OBJ) $(BUILD)/libcivibus.a $(LDLIBS)
 
-$(BUILD)/%.o: %.c $(wildcard lib/*.h hub/*.h adapters/runtime/*.h api/*.h)
+# hub/... gets -Ihub, adapters/... -Iadapters, api/... -Iapi, lib/... nothing more.
+INC_hub      := -Ihub
+INC_adapters := -Iadapters
+INC_api      := -Iapi
+$(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	@echo "  CC $<"
-	@$(CC) $(CFLAGS) -c -o $@ $<
+	@$(CC) $(CFLAGS) $(INC_$(firstword $(subst /, ,$<))) -c -o $@ $<
+
+# header dependencies, written by the compiler (-MMD)
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
 
 tests-bin: $(TEST_BIN) $(TOOL_BIN)
 .PHONY: tests-bin

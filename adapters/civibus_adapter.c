@@ -19,10 +19,10 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "adapter_config.h"
-#include "cv_client.h"
-#include "cv_run.h"
 #include "cv_log.h"
+#include "runtime/cv_adapter_config.h"
+#include "runtime/cv_client.h"
+#include "runtime/cv_run.h"
 
 #define EXIT_FATAL   1
 #define EXIT_USAGE   2

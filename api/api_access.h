@@ -1,5 +1,5 @@
 /*  api_access — who sees which field (docs/access.md is the same table in
-    prose; tests/unit/test_api_access.c checks that both agree).
+    prose; tests/unit/api/test_api_access.c checks that both agree).
 
     A principal is what a bearer token resolves to: a role and, for an
     agent, a service. The table in api_access.c is the only statement of

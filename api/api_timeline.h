@@ -18,7 +18,7 @@
     PostgreSQL's JSON gives them ("2024-01-11T04:46:00+00:00"), the
     citizen's identities (JSON built by PostgreSQL) compacted. Compact
     output, the bytes jansson's JSON_COMPACT would write.
-    tests/unit/test_api_timeline.c checks it on built results,
+    tests/unit/api/test_api_timeline.c checks it on built results,
     tests/it/api.sh through the real API. */
 #ifndef CV_API_TIMELINE_H
 #define CV_API_TIMELINE_H

@@ -11,10 +11,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cv_hub_config.h"
 #include "cv_log.h"
-#include "hub_config.h"
-#include "ingest.h"
-#include "store.h"
+#include "receive/cv_ingest.h"
+#include "store/cv_store.h"
 
 static void s_usage(FILE *out)
 {

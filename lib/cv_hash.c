@@ -3,7 +3,7 @@
     into a string: the hub hashes every record it receives. It is
     byte-identical to jansson's json_dumps(COMPACT | SORT_KEYS |
     ENCODE_ANY), over which the stored content hashes were taken
-    (tests/unit/test_json.c). */
+    (tests/unit/lib/test_json.c). */
 #include "cv_hash.h"
 
 #include <sodium.h>

@@ -8,7 +8,7 @@
     guarantees. It exists because jansson's dumper walks strings code point
     by code point and grows a string for each value: the hub serialises
     every event's citizen block and extra fields, and hashes every record,
-    so that cost showed in its profile. tests/unit/test_json.c checks the
+    so that cost showed in its profile. tests/unit/lib/test_json.c checks the
     output against json_dumps. */
 #ifndef CV_JSON_H
 #define CV_JSON_H

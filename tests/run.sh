@@ -7,7 +7,8 @@
 #   valgrind  unit tests under valgrind (leaks are errors)
 #   chaos     the long crash test (CHAOS=long: 10 hub kills, 1,000,000 events)
 #
-# Each test program or script counts once. The last line is "N passed, N failed".
+# Each unit test (one process per test: tests/unit/cv_test.h) and each integration script
+# counts once. The last line is "N passed, N failed".
 # The PostgreSQL cluster lives in a fresh temporary folder and is stopped on every exit.
 set -u
 cd "$(dirname "$0")/.."
@@ -52,16 +53,23 @@ start_pg() {
     eval "$(bash deploy/pgctl.sh env "$TMP/pg")"
 }
 
+# Each unit test in a process of its own, under its own timeout (tests/unit/cv_test.h):
+# the program lists its tests, then runs once per test name. A test that hangs or
+# crashes is named; the others still run.
 unit_tests() {  # build dir, wrapper...
     local dir=$1; shift
     for t in "$dir"/tests/test_*; do
-        [ -x "$t" ] || continue
-        local name; name="unit $(basename "$t")${SANTAG:-}"
-        local log="$TMP/$(basename "$t")${SANTAG:-}.log"
-        timeout 600 "$@" "$t" >"$log" 2>&1
-        local rc=$?
-        grep -E '^\[  (PASSED|FAILED)  \]|^\[==========\] .* run' "$log" | tail -n 2 | sed 's/^/    /'
-        record "$name" $rc "$log"
+        [ -x "$t" ] && [ -f "$t" ] || continue
+        local prog; prog=$(basename "$t")
+        local names; names=$("$t" --list 2>"$TMP/$prog.list.err") && [ -n "$names" ] || {
+            record "unit $prog --list${SANTAG:-}" 1 "$TMP/$prog.list.err"; continue; }
+        for name in $names; do
+            local log="$TMP/$prog.$name${SANTAG:-}.log"
+            timeout "${UNIT_TIMEOUT:-300}" "$@" "$t" "$name" >"$log" 2>&1
+            local rc=$?
+            [ $rc -eq 124 ] && echo "timed out after ${UNIT_TIMEOUT:-300} s" >>"$log"
+            record "unit $prog $name${SANTAG:-}" $rc "$log"
+        done
     done
 }
 

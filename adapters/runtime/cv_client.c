@@ -2,7 +2,7 @@
 
     Design. Three small structures carry all the state:
 
-    - the spool (lib/cv_spool.c) is the truth: a record is unsettled until
+    - the spool (adapters/spool/cv_spool.c) is the truth: a record is unsettled until
       an ACK or NACK settles it there; nothing else needs to survive a crash.
     - the in-flight ring maps the sequence numbers of the open session to
       spool ids. Seqs are dense, so a power-of-two array indexed by
@@ -29,89 +29,21 @@
 
     Outbound commands ride the same session: COMMAND, RESULT_ACK and
     RESULT_NACK go to the cv_commands module, which sends RESULTs through
-    s_send_result and is stepped by every poll; each WELCOME makes it send
+    cv_client__send_result and is stepped by every poll; each WELCOME makes it send
     again the results the hub has not acknowledged. */
-#include "cv_client.h"
+#include "cv_client_int.h"
 
-#include <czmq.h>
-#include <errno.h>
-#include <inttypes.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/stat.h>
-
-#include "cv_log.h"
-#include "cv_proto.h"
-
-#define DEFAULT_WINDOW        1000
-#define DEFAULT_HEARTBEAT_MS  2000
-#define DEFAULT_EVENT_BYTES   262144
-#define BACKOFF_MIN_MS        100
-#define BACKOFF_MAX_MS        2000
-#define CACHE_SLOTS           8192            /* fixed FIFO size */
-#define CACHE_MIN             256             /* cached records allowed: 2 x window, */
-#define CACHE_MAX_BYTES       (32u << 20)     /* within these bounds */
-#define RECV_BURST            10000           /* messages handled per wake-up */
-#define GC_EVERY_MS           60000           /* cv_spool_gc period */
-#define SETTLE_SYNC_MS        200             /* settlements alone synced at most this often */
-#define COMP                  "client"
-
-typedef struct { uint64_t id; void *data; size_t len; } s_rec_t;
-
-typedef enum { S_DOWN = 0, S_HELLO, S_READY } s_state_t;
-
-struct cv_client {
-    char *endpoint, *hub_key, *description, *name;
-    zcert_t *cert;
-    cv_spool_t *spool;
-    uint32_t cfg_max_event_bytes;
-
-    /* connection */
-    zsock_t *dealer, *monitor;
-    s_state_t state;
-    char session[CV_SESSION_ID_LEN + 1];
-    uint32_t window, hub_max_event_bytes, heartbeat_ms;
-    bool welcomed;                     /* a first session was opened */
-    int backoff_ms;
-    int64_t reconnect_at, last_send, alive_at;
-    bool ping_out;
-    int64_t next_gc;
-
-    /* in flight: seq -> spool id for seqs in [low_seq, next_seq) */
-    uint64_t *ring;
-    size_t ring_cap;                   /* power of two */
-    uint64_t low_seq, next_seq, inflight;
-
-    /* records submitted here, not yet sent, in spool id order */
-    s_rec_t *cache;
-    size_t cache_head, cache_count, cache_bytes;
-    bool overflow;                     /* newer records than the cache tail are on disk only */
-    bool disk_pending;                 /* records before the cache head must be read back */
-    uint64_t send_after;               /* spool id of the last record sent in this session */
-    uint64_t unsynced_from;            /* first id appended since the last sync (0: none) */
-    bool position_dirty;               /* a source position waits for the next sync */
-    bool settled_dirty;                /* settlements wait for the next sync */
-    int64_t next_settle_sync;          /* when settlements alone are worth a sync */
-    uint64_t first_own_id, max_sent_id;/* to tell resends from first sends */
-
-    cv_commands_t *commands;           /* outbound commands, or NULL */
-
-    cv_client_error_t error;
-    cv_client_stats_t stats;
-};
-
-static int64_t s_now(void)
+int64_t cv_client__now(void)
 {
     return zclock_mono();
 }
 
-static const char *s_name(const cv_client_t *self)
+const char *cv_client__name(const cv_client_t *self)
 {
     return self->name ? self->name : "adapter";
 }
 
-static void s_fail(cv_client_t *self, cv_client_error_t error)
+void cv_client__fail(cv_client_t *self, cv_client_error_t error)
 {
     if (self->error == CV_CLIENT_OK)
         self->error = error;
@@ -119,7 +51,7 @@ static void s_fail(cv_client_t *self, cv_client_error_t error)
 
 /* ---------------------------------------------------------------- in flight */
 
-static uint64_t *s_slot(cv_client_t *self, uint64_t seq)
+uint64_t *cv_client__slot(cv_client_t *self, uint64_t seq)
 {
     return &self->ring[seq & (self->ring_cap - 1)];
 }
@@ -127,7 +59,7 @@ static uint64_t *s_slot(cv_client_t *self, uint64_t seq)
 static void s_ring_reset(cv_client_t *self)
 {
     for (uint64_t seq = self->low_seq; seq < self->next_seq; seq++)
-        *s_slot(self, seq) = 0;
+        *cv_client__slot(self, seq) = 0;
     self->low_seq = self->next_seq = 1;
     self->inflight = 0;
 }
@@ -142,23 +74,23 @@ static int s_ring_reserve(cv_client_t *self)
     if (!ring)
         return -1;
     for (uint64_t seq = self->low_seq; seq < self->next_seq; seq++)
-        ring[seq & (cap - 1)] = *s_slot(self, seq);
+        ring[seq & (cap - 1)] = *cv_client__slot(self, seq);
     free(self->ring);
     self->ring = ring;
     self->ring_cap = cap;
     return 0;
 }
 
-static void s_settle(cv_client_t *self, uint64_t seq, bool acked)
+void cv_client__settle(cv_client_t *self, uint64_t seq, bool acked)
 {
     if (seq < self->low_seq || seq >= self->next_seq)
         return;
-    uint64_t *slot = s_slot(self, seq);
+    uint64_t *slot = cv_client__slot(self, seq);
     if (*slot == 0)
         return;
     if (cv_spool_settle(self->spool, *slot) < 0) {
-        cv_error(COMP, "%s: cannot mark spool record %" PRIu64 " settled", s_name(self), *slot);
-        s_fail(self, CV_CLIENT_ERR_IO);
+        cv_error(COMP, "%s: cannot mark spool record %" PRIu64 " settled", cv_client__name(self), *slot);
+        cv_client__fail(self, CV_CLIENT_ERR_IO);
         return;
     }
     *slot = 0;
@@ -170,7 +102,7 @@ static void s_settle(cv_client_t *self, uint64_t seq, bool acked)
         self->stats.nacked++;
 }
 
-static void s_settle_range(uint64_t lo, uint64_t hi, void *arg)
+void cv_client__settle_range(uint64_t lo, uint64_t hi, void *arg)
 {
     cv_client_t *self = arg;
     if (lo < self->low_seq)
@@ -178,12 +110,12 @@ static void s_settle_range(uint64_t lo, uint64_t hi, void *arg)
     if (hi >= self->next_seq)
         hi = self->next_seq - 1;
     for (uint64_t seq = lo; seq <= hi && seq >= lo; seq++)
-        s_settle(self, seq, true);
+        cv_client__settle(self, seq, true);
 }
 
-static void s_ring_advance(cv_client_t *self)
+void cv_client__ring_advance(cv_client_t *self)
 {
-    while (self->low_seq < self->next_seq && *s_slot(self, self->low_seq) == 0)
+    while (self->low_seq < self->next_seq && *cv_client__slot(self, self->low_seq) == 0)
         self->low_seq++;
 }
 
@@ -206,16 +138,16 @@ static bool s_cache_push(cv_client_t *self, uint64_t id, const void *data, size_
     if (!copy)
         return false;
     memcpy(copy, data, len);
-    s_rec_t *rec = &self->cache[(self->cache_head + self->cache_count) % CACHE_SLOTS];
-    *rec = (s_rec_t) { id, copy, len };
+    cv_client__rec_t *rec = &self->cache[(self->cache_head + self->cache_count) % CACHE_SLOTS];
+    *rec = (cv_client__rec_t) { id, copy, len };
     self->cache_count++;
     self->cache_bytes += len;
     return true;
 }
 
-static s_rec_t s_cache_pop(cv_client_t *self)
+static cv_client__rec_t s_cache_pop(cv_client_t *self)
 {
-    s_rec_t rec = self->cache[self->cache_head];
+    cv_client__rec_t rec = self->cache[self->cache_head];
     self->cache_head = (self->cache_head + 1) % CACHE_SLOTS;
     self->cache_count--;
     self->cache_bytes -= rec.len;
@@ -284,21 +216,21 @@ static int s_connect(cv_client_t *self, char *err, size_t errlen)
         return -1;
     }
     self->state = S_HELLO;
-    self->alive_at = self->last_send = s_now();
-    cv_debug(COMP, "%s: connecting to %s", s_name(self), self->endpoint);
+    self->alive_at = self->last_send = cv_client__now();
+    cv_debug(COMP, "%s: connecting to %s", cv_client__name(self), self->endpoint);
     return 0;
 }
 
 /* Forgets the session: what was in flight stays unsettled in the spool and
    is resent, from the first unsettled record, on the next session. */
-static void s_drop(cv_client_t *self, const char *why)
+void cv_client__drop(cv_client_t *self, const char *why)
 {
     if (self->state == S_READY)
         cv_warn(COMP, "%s: session %s lost (%s), %" PRIu64 " in flight; reconnecting",
-                s_name(self), self->session, why, self->inflight);
+                cv_client__name(self), self->session, why, self->inflight);
     else
         cv_warn(COMP, "%s: no session with the hub (%s); retrying in %d ms",
-                s_name(self), why, self->backoff_ms);
+                cv_client__name(self), why, self->backoff_ms);
     s_close_socket(self);
     s_ring_reset(self);
     self->state = S_DOWN;
@@ -306,7 +238,7 @@ static void s_drop(cv_client_t *self, const char *why)
     self->send_after = 0;
     self->disk_pending = true;
     self->ping_out = false;
-    self->reconnect_at = s_now() + self->backoff_ms;
+    self->reconnect_at = cv_client__now() + self->backoff_ms;
     self->backoff_ms = self->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : self->backoff_ms * 2;
 }
 
@@ -318,7 +250,7 @@ static bool s_durable(const cv_client_t *self, uint64_t id)
 }
 
 /* The next record to send: 1 (rec filled, caller owns rec->data), 0 none. */
-static int s_next_record(cv_client_t *self, s_rec_t *rec)
+static int s_next_record(cv_client_t *self, cv_client__rec_t *rec)
 {
     if (self->disk_pending) {
         uint64_t id;
@@ -326,8 +258,8 @@ static int s_next_record(cv_client_t *self, s_rec_t *rec)
         size_t len;
         int rc = cv_spool_next_unsettled(self->spool, self->send_after, &id, &data, &len);
         if (rc < 0) {
-            cv_error(COMP, "%s: cannot read back spool record after %" PRIu64, s_name(self), self->send_after);
-            s_fail(self, CV_CLIENT_ERR_IO);
+            cv_error(COMP, "%s: cannot read back spool record after %" PRIu64, cv_client__name(self), self->send_after);
+            cv_client__fail(self, CV_CLIENT_ERR_IO);
             return 0;
         }
         if (rc == 0)
@@ -341,7 +273,7 @@ static int s_next_record(cv_client_t *self, s_rec_t *rec)
             return 0;
         }
         else {
-            *rec = (s_rec_t) { id, data, len };
+            *rec = (cv_client__rec_t) { id, data, len };
             return 1;
         }
     }
@@ -357,7 +289,7 @@ static void s_free_data(void *data, void *hint)
 }
 
 /* Sends one EVENT; the record's bytes are handed to ZeroMQ (zero copy). */
-static int s_send_event(cv_client_t *self, s_rec_t *rec)
+static int s_send_event(cv_client_t *self, cv_client__rec_t *rec)
 {
     if (s_ring_reserve(self) < 0) {
         free(rec->data);
@@ -383,12 +315,12 @@ static int s_send_event(cv_client_t *self, s_rec_t *rec)
         return -1;
     }
     if (self->inflight == 0 && !self->ping_out)
-        self->alive_at = s_now();        /* we start waiting for the hub now */
-    *s_slot(self, self->next_seq) = rec->id;
+        self->alive_at = cv_client__now();        /* we start waiting for the hub now */
+    *cv_client__slot(self, self->next_seq) = rec->id;
     self->next_seq++;
     self->inflight++;
     self->send_after = rec->id;
-    self->last_send = s_now();
+    self->last_send = cv_client__now();
     self->stats.sent++;
     if (rec->id <= self->max_sent_id || rec->id < self->first_own_id)
         self->stats.resent++;
@@ -400,12 +332,12 @@ static int s_send_event(cv_client_t *self, s_rec_t *rec)
 static void s_send_more(cv_client_t *self)
 {
     while (self->state == S_READY && self->inflight < self->window && !self->error) {
-        s_rec_t rec;
+        cv_client__rec_t rec;
         if (s_next_record(self, &rec) == 0)
             return;
         if (s_send_event(self, &rec) < 0) {
             /* the record is still in the spool: read it back next session */
-            s_drop(self, "cannot send an EVENT");
+            cv_client__drop(self, "cannot send an EVENT");
             return;
         }
     }
@@ -417,295 +349,13 @@ static void s_send_ping(cv_client_t *self)
     zmsg_addstr(msg, "PING");
     zmsg_addmem(msg, self->session, CV_SESSION_ID_LEN);
     if (zmsg_send(&msg, self->dealer) < 0) {
-        s_drop(self, "cannot send PING");
+        cv_client__drop(self, "cannot send PING");
         return;
     }
     if (self->inflight == 0 && !self->ping_out)
-        self->alive_at = s_now();
+        self->alive_at = cv_client__now();
     self->ping_out = true;
-    self->last_send = s_now();
-}
-
-/* --------------------------------------------------------------- receive */
-
-static bool s_frame_is(zframe_t *frame, const char *text)
-{
-    size_t len = strlen(text);
-    return frame && zframe_size(frame) == len && memcmp(zframe_data(frame), text, len) == 0;
-}
-
-static int s_frame_u64(zframe_t *frame, uint64_t *out)
-{
-    return frame ? cv_proto_parse_u64(zframe_data(frame), zframe_size(frame), out) : -1;
-}
-
-static bool s_is_session(zframe_t *frame)
-{
-    if (!frame || zframe_size(frame) != CV_SESSION_ID_LEN)
-        return false;
-    const char *p = (const char *) zframe_data(frame);
-    for (size_t i = 0; i < CV_SESSION_ID_LEN; i++)
-        if (!strchr("0123456789abcdefABCDEF", p[i]) || p[i] == '\0')
-            return false;
-    return true;
-}
-
-static void s_on_welcome(cv_client_t *self, zmsg_t *msg)
-{
-    if (self->state != S_HELLO)
-        return;
-    zframe_t *session = zmsg_next(msg);
-    uint64_t window, max_bytes, heartbeat;
-    if (!s_is_session(session) || s_frame_u64(zmsg_next(msg), &window) < 0
-        || s_frame_u64(zmsg_next(msg), &max_bytes) < 0 || s_frame_u64(zmsg_next(msg), &heartbeat) < 0
-        || window == 0 || window > 1000000 || max_bytes == 0 || heartbeat == 0 || heartbeat > 3600000) {
-        cv_error(COMP, "%s: malformed WELCOME from the hub", s_name(self));
-        s_drop(self, "malformed WELCOME");
-        return;
-    }
-    memcpy(self->session, zframe_data(session), CV_SESSION_ID_LEN);
-    self->session[CV_SESSION_ID_LEN] = '\0';
-    self->window = (uint32_t) window;
-    self->hub_max_event_bytes = max_bytes > UINT32_MAX ? UINT32_MAX : (uint32_t) max_bytes;
-    self->heartbeat_ms = (uint32_t) heartbeat;
-    self->state = S_READY;
-    self->backoff_ms = BACKOFF_MIN_MS;
-    if (self->welcomed)
-        self->stats.reconnects++;
-    self->welcomed = true;
-    cv_info(COMP, "%s: session %s open (window %u, max_event_bytes %u, heartbeat %u ms), %" PRIu64 " unsettled in spool",
-            s_name(self), self->session, self->window, self->hub_max_event_bytes, self->heartbeat_ms,
-            cv_spool_unsettled_count(self->spool));
-    if (self->commands)
-        cv_commands_session(self->commands);
-}
-
-static void s_on_ack(cv_client_t *self, zmsg_t *msg)
-{
-    zframe_t *ranges = zmsg_next(msg);
-    if (!ranges || cv_ranges_parse((const char *) zframe_data(ranges), zframe_size(ranges),
-                                   s_settle_range, self) < 0)
-        cv_warn(COMP, "%s: ignoring an ACK with malformed ranges", s_name(self));
-    s_ring_advance(self);
-}
-
-static void s_on_nack(cv_client_t *self, zmsg_t *msg)
-{
-    uint64_t seq;
-    if (s_frame_u64(zmsg_next(msg), &seq) < 0) {
-        cv_warn(COMP, "%s: ignoring a NACK with a malformed sequence number", s_name(self));
-        return;
-    }
-    zframe_t *reason = zmsg_next(msg);
-    char code[64] = "?";
-    if (reason) {
-        size_t n = zframe_size(reason) < sizeof code - 1 ? zframe_size(reason) : sizeof code - 1;
-        memcpy(code, zframe_data(reason), n);
-        code[n] = '\0';
-    }
-    uint64_t id = seq >= self->low_seq && seq < self->next_seq ? *s_slot(self, seq) : 0;
-    cv_debug(COMP, "%s: record %" PRIu64 " (seq %" PRIu64 ") rejected by the hub: %s",
-             s_name(self), id, seq, code);
-    s_settle(self, seq, false);
-    s_ring_advance(self);
-}
-
-/* ------------------------------------------------------------- commands */
-
-/* The sender cv_commands uses: RESULT | session | id | outcome | detail. */
-static int s_send_result(void *arg, uint64_t id, const char *outcome, const char *detail)
-{
-    cv_client_t *self = arg;
-    if (self->state != S_READY)
-        return 1;
-    zmsg_t *msg = zmsg_new();
-    zmsg_addstr(msg, "RESULT");
-    zmsg_addmem(msg, self->session, CV_SESSION_ID_LEN);
-    zmsg_addstrf(msg, "%" PRIu64, id);
-    zmsg_addstr(msg, outcome);
-    zmsg_addstr(msg, detail);
-    if (zmsg_send(&msg, self->dealer) < 0) {
-        zmsg_destroy(&msg);
-        return -1;
-    }
-    self->last_send = s_now();
-    return 0;
-}
-
-/* A frame as a NUL-terminated string (malloc'd), or NULL. */
-static char *s_frame_str(zframe_t *frame)
-{
-    return frame ? zframe_strdup(frame) : NULL;
-}
-
-static void s_on_command(cv_client_t *self, zmsg_t *msg)
-{
-    uint64_t id;
-    zframe_t *idf = zmsg_next(msg);
-    char *kind = s_frame_str(zmsg_next(msg)), *key = s_frame_str(zmsg_next(msg));
-    zframe_t *payload = zmsg_next(msg);
-    if (s_frame_u64(idf, &id) < 0 || !kind || !key || !payload)
-        cv_warn(COMP, "%s: ignoring a malformed COMMAND", s_name(self));
-    else if (!self->commands) {
-        /* nothing performed, nothing to journal: a lost answer is asked again */
-        cv_warn(COMP, "%s: command %" PRIu64 " refused: this adapter's config has no 'commands' section",
-                s_name(self), id);
-        s_send_result(self, id, "failed", "{\"attempts\":0,\"error\":\"this adapter performs no "
-                      "commands (no 'commands' section in its config)\"}");
-    }
-    else
-        cv_commands_receive(self->commands, id, kind, key, (const char *) zframe_data(payload),
-                            zframe_size(payload));
-    free(kind);
-    free(key);
-}
-
-static void s_on_result_ack(cv_client_t *self, zmsg_t *msg, bool acked)
-{
-    uint64_t id;
-    if (s_frame_u64(zmsg_next(msg), &id) < 0) {
-        cv_warn(COMP, "%s: ignoring a RESULT_%s with a malformed command id", s_name(self), acked ? "ACK" : "NACK");
-        return;
-    }
-    char *reason = acked ? NULL : s_frame_str(zmsg_next(msg));
-    if (self->commands)
-        cv_commands_result_ack(self->commands, id, acked ? NULL : reason ? reason : "?");
-    free(reason);
-}
-
-/* Steps the commands module: the milliseconds it may wait. */
-static int64_t s_commands_step(cv_client_t *self)
-{
-    if (!self->commands || self->error)
-        return INT64_MAX;
-    int wait = cv_commands_step(self->commands);
-    if (wait < 0) {
-        s_fail(self, CV_CLIENT_ERR_IO);
-        return 0;
-    }
-    return wait;
-}
-
-static void s_on_error(cv_client_t *self, zmsg_t *msg)
-{
-    zframe_t *code = zmsg_next(msg), *text = zmsg_next(msg);
-    char what[160] = "";
-    if (text) {
-        size_t n = zframe_size(text) < sizeof what - 1 ? zframe_size(text) : sizeof what - 1;
-        memcpy(what, zframe_data(text), n);
-        what[n] = '\0';
-    }
-    if (s_frame_is(code, "unknown_session"))
-        s_drop(self, "the hub does not know our session");
-    else if (s_frame_is(code, "bad_protocol")) {
-        cv_error(COMP, "%s: the hub refused protocol %s: %s", s_name(self), CV_PROTO_VERSION, what);
-        s_fail(self, CV_CLIENT_ERR_PROTOCOL);
-    }
-    else {
-        cv_error(COMP, "%s: ERROR from the hub (%.*s): %s", s_name(self),
-                 code ? (int) (zframe_size(code) > 64 ? 64 : zframe_size(code)) : 1,
-                 code ? (const char *) zframe_data(code) : "?", what);
-        s_drop(self, "ERROR from the hub");
-    }
-}
-
-static void s_handle(cv_client_t *self, zmsg_t *msg)
-{
-    zframe_t *head = zmsg_first(msg);
-    cv_cmd_t cmd = head ? cv_proto_cmd(zframe_data(head), zframe_size(head)) : CV_CMD_INVALID;
-    self->alive_at = s_now();
-    self->ping_out = false;
-    if (cmd == CV_CMD_WELCOME) {
-        s_on_welcome(self, msg);
-        return;
-    }
-    if (cmd == CV_CMD_ERROR) {
-        s_on_error(self, msg);
-        return;
-    }
-    zframe_t *session = zmsg_next(msg);
-    if (self->state != S_READY || !session || zframe_size(session) != CV_SESSION_ID_LEN
-        || memcmp(zframe_data(session), self->session, CV_SESSION_ID_LEN) != 0) {
-        cv_debug(COMP, "%s: ignoring %s outside our session", s_name(self), cv_proto_cmd_name(cmd));
-        return;
-    }
-    if (cmd == CV_CMD_ACK)
-        s_on_ack(self, msg);
-    else if (cmd == CV_CMD_NACK)
-        s_on_nack(self, msg);
-    else if (cmd == CV_CMD_COMMAND)
-        s_on_command(self, msg);
-    else if (cmd == CV_CMD_RESULT_ACK)
-        s_on_result_ack(self, msg, true);
-    else if (cmd == CV_CMD_RESULT_NACK)
-        s_on_result_ack(self, msg, false);
-    else if (cmd != CV_CMD_PONG)
-        cv_warn(COMP, "%s: ignoring unexpected %s from the hub", s_name(self), cv_proto_cmd_name(cmd));
-}
-
-static void s_on_monitor(cv_client_t *self)
-{
-    bool drop = false;
-    while (self->monitor && (zsock_events(self->monitor) & ZMQ_POLLIN)) {
-        zmsg_t *msg = zmsg_recv(self->monitor);
-        zframe_t *head = msg ? zmsg_first(msg) : NULL;
-        if (!head || zframe_size(head) < 6) {
-            zmsg_destroy(&msg);
-            break;
-        }
-        uint16_t event;
-        uint32_t value;
-        memcpy(&event, zframe_data(head), 2);
-        memcpy(&value, zframe_data(head) + 2, 4);
-        zmsg_destroy(&msg);
-        if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH && value != 400)
-            cv_warn(COMP, "%s: the hub's authentication failed temporarily (ZAP status %u)",
-                    s_name(self), value);
-        else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) {
-            cv_error(COMP, "%s: the hub refused this adapter's key %s (CURVE handshake, ZAP status %u)",
-                     s_name(self), zcert_public_txt(self->cert), value);
-            s_fail(self, CV_CLIENT_ERR_AUTH);
-            return;
-        }
-        else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL || event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL)
-            cv_warn(COMP, "%s: CURVE handshake with the hub failed (check hub.public_key)", s_name(self));
-        else if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED)
-            cv_debug(COMP, "%s: secure connection to the hub established", s_name(self));
-        else if (event == ZMQ_EVENT_DISCONNECTED)
-            drop = true;
-    }
-    if (drop && self->state != S_DOWN)
-        s_drop(self, "disconnected");
-}
-
-/* Waits up to wait_ms for the hub or the monitor; returns the number of
-   hub messages handled. */
-static int s_read(cv_client_t *self, int64_t wait_ms)
-{
-    if (!self->dealer) {
-        if (wait_ms > 0)
-            zclock_sleep((int) wait_ms);
-        return 0;
-    }
-    zmq_pollitem_t items[] = {
-        { zsock_resolve(self->dealer), 0, ZMQ_POLLIN, 0 },
-        { zsock_resolve(self->monitor), 0, ZMQ_POLLIN, 0 },
-    };
-    if (zmq_poll(items, 2, (long) wait_ms) <= 0)
-        return 0;
-    int handled = 0;
-    while (handled < RECV_BURST && self->dealer && !self->error
-           && (zsock_events(self->dealer) & ZMQ_POLLIN)) {
-        zmsg_t *msg = zmsg_recv(self->dealer);
-        if (!msg)
-            break;
-        s_handle(self, msg);
-        zmsg_destroy(&msg);
-        handled++;
-    }
-    if (!self->error)
-        s_on_monitor(self);
-    return handled;
+    self->last_send = cv_client__now();
 }
 
 /* ---------------------------------------------------------------- timers */
@@ -725,29 +375,29 @@ static void s_gc(cv_client_t *self, int64_t now)
     self->position_dirty = false;
     self->settled_dirty = false;
     if (deleted < 0) {
-        cv_error(COMP, "%s: spool clean-up failed", s_name(self));
-        s_fail(self, CV_CLIENT_ERR_IO);
+        cv_error(COMP, "%s: spool clean-up failed", cv_client__name(self));
+        cv_client__fail(self, CV_CLIENT_ERR_IO);
     }
     else if (deleted > 0)
-        cv_info(COMP, "%s: deleted %d settled spool segments past retention", s_name(self), deleted);
+        cv_info(COMP, "%s: deleted %d settled spool segments past retention", cv_client__name(self), deleted);
 }
 
 static void s_timers(cv_client_t *self)
 {
-    int64_t now = s_now();
+    int64_t now = cv_client__now();
     if (now >= self->next_gc)
         s_gc(self, now);
     if (self->state == S_DOWN && now >= self->reconnect_at) {
         char err[256];
         if (s_connect(self, err, sizeof err) < 0) {
-            cv_warn(COMP, "%s: %s", s_name(self), err);
+            cv_warn(COMP, "%s: %s", cv_client__name(self), err);
             self->reconnect_at = now + self->backoff_ms;
             self->backoff_ms = self->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : self->backoff_ms * 2;
         }
         return;
     }
     if (s_waiting(self) && now - self->alive_at >= 3 * (int64_t) self->heartbeat_ms) {
-        s_drop(self, self->state == S_HELLO ? "no WELCOME" : "the hub is silent");
+        cv_client__drop(self, self->state == S_HELLO ? "no WELCOME" : "the hub is silent");
         return;
     }
     if (self->state == S_READY && !self->ping_out && now - self->last_send >= self->heartbeat_ms)
@@ -849,22 +499,22 @@ cv_client_t *cv_client_new(const cv_client_opts_t *opts, char *err, size_t errle
         return NULL;
     }
     if (opts->commands) {
-        self->commands = cv_commands_new(opts->commands, opts->spool_dir, s_name(self), err, errlen);
+        self->commands = cv_commands_new(opts->commands, opts->spool_dir, cv_client__name(self), err, errlen);
         if (!self->commands) {
             cv_client_destroy(&self);
             return NULL;
         }
-        cv_commands_set_sender(self->commands, s_send_result, self);
+        cv_commands_set_sender(self->commands, cv_client__send_result, self);
     }
     if (s_connect(self, err, errlen) < 0) {
         cv_client_destroy(&self);
         return NULL;
     }
-    self->next_gc = s_now();                 /* at the first poll */
+    self->next_gc = cv_client__now();                 /* at the first poll */
     uint64_t left = cv_spool_unsettled_count(self->spool);
     if (left > 0)
         cv_info(COMP, "%s: %" PRIu64 " unsettled records from a previous run will be sent first",
-                s_name(self), left);
+                cv_client__name(self), left);
     return self;
 }
 
@@ -876,7 +526,7 @@ void cv_client_destroy(cv_client_t **self_p)
     cv_commands_destroy(&self->commands);
     if (self->spool && (self->unsynced_from || self->position_dirty || self->settled_dirty)
         && cv_spool_sync(self->spool) < 0)
-        cv_error(COMP, "%s: cannot sync the spool on close", s_name(self));
+        cv_error(COMP, "%s: cannot sync the spool on close", cv_client__name(self));
     if (self->state == S_READY) {
         zmsg_t *msg = zmsg_new();
         zmsg_addstr(msg, "BYE");
@@ -888,7 +538,7 @@ void cv_client_destroy(cv_client_t **self_p)
     if (self->spool)
         cv_info(COMP, "%s: closing: submitted %" PRIu64 " refused %" PRIu64 " sent %" PRIu64
                 " (resent %" PRIu64 ") acked %" PRIu64 " nacked %" PRIu64 ", %" PRIu64 " unsettled",
-                s_name(self), self->stats.submitted, self->stats.refused, self->stats.sent,
+                cv_client__name(self), self->stats.submitted, self->stats.refused, self->stats.sent,
                 self->stats.resent, self->stats.acked, self->stats.nacked,
                 cv_spool_unsettled_count(self->spool));
     while (self->cache && self->cache_count > 0)
@@ -911,14 +561,14 @@ int cv_client_submit(cv_client_t *self, const void *data, size_t len)
         return -1;
     if (len > cv_client_max_event_bytes(self)) {
         self->stats.refused++;
-        cv_debug(COMP, "%s: refused a record of %zu bytes (limit %u)", s_name(self), len,
+        cv_debug(COMP, "%s: refused a record of %zu bytes (limit %u)", cv_client__name(self), len,
                  cv_client_max_event_bytes(self));
         return 1;
     }
     uint64_t id;
     if (cv_spool_append(self->spool, data, len, &id) < 0) {
-        cv_error(COMP, "%s: cannot append to the spool", s_name(self));
-        s_fail(self, CV_CLIENT_ERR_IO);
+        cv_error(COMP, "%s: cannot append to the spool", cv_client__name(self));
+        cv_client__fail(self, CV_CLIENT_ERR_IO);
         return -1;
     }
     self->stats.submitted++;
@@ -950,17 +600,17 @@ int cv_client_flush(cv_client_t *self)
        comes (the driver waits for ACKs, or the source is idle) they are
        synced on their own every SETTLE_SYNC_MS, so a crash resends at most
        that much more than the unacknowledged tail. */
-    bool settle_due = self->settled_dirty && s_now() >= self->next_settle_sync;
+    bool settle_due = self->settled_dirty && cv_client__now() >= self->next_settle_sync;
     if (self->unsynced_from || self->position_dirty || settle_due) {
         if (cv_spool_sync(self->spool) < 0) {
-            cv_error(COMP, "%s: cannot sync the spool", s_name(self));
-            s_fail(self, CV_CLIENT_ERR_IO);
+            cv_error(COMP, "%s: cannot sync the spool", cv_client__name(self));
+            cv_client__fail(self, CV_CLIENT_ERR_IO);
             return -1;
         }
         self->unsynced_from = 0;
         self->position_dirty = false;
         self->settled_dirty = false;
-        self->next_settle_sync = s_now() + SETTLE_SYNC_MS;
+        self->next_settle_sync = cv_client__now() + SETTLE_SYNC_MS;
     }
     s_send_more(self);
     return self->error ? -1 : 0;
@@ -970,14 +620,14 @@ int cv_client_poll(cv_client_t *self, int timeout_ms)
 {
     if (cv_client_flush(self) < 0)
         return -1;
-    int64_t deadline = timeout_ms < 0 ? INT64_MAX : s_now() + timeout_ms;
+    int64_t deadline = timeout_ms < 0 ? INT64_MAX : cv_client__now() + timeout_ms;
     while (true) {
         s_timers(self);
         s_send_more(self);
-        int64_t commands_wait = s_commands_step(self);
+        int64_t commands_wait = cv_client__commands_step(self);
         if (self->error)
             return -1;
-        int64_t now = s_now();
+        int64_t now = cv_client__now();
         int64_t until = s_next_timer(self);
         if (until > deadline)
             until = deadline;
@@ -986,14 +636,14 @@ int cv_client_poll(cv_client_t *self, int timeout_ms)
         int64_t wait = until > now ? until - now : 0;
         if (wait > 1000)
             wait = 1000;
-        int handled = s_read(self, wait);
+        int handled = cv_client__read(self, wait);
         if (self->error)
             return -1;
         if (handled > 0) {
             s_send_more(self);
             return self->error ? -1 : 0;
         }
-        if (s_now() >= deadline)
+        if (cv_client__now() >= deadline)
             return 0;
     }
 }
@@ -1005,9 +655,9 @@ bool cv_client_settled(const cv_client_t *self)
 
 int cv_client_wait_settled(cv_client_t *self, int timeout_ms)
 {
-    int64_t deadline = timeout_ms < 0 ? INT64_MAX : s_now() + timeout_ms;
+    int64_t deadline = timeout_ms < 0 ? INT64_MAX : cv_client__now() + timeout_ms;
     while (!cv_client_settled(self)) {
-        int64_t left = deadline - s_now();
+        int64_t left = deadline - cv_client__now();
         if (left <= 0)
             return 1;
         if (cv_client_poll(self, left > 1000 ? 1000 : (int) left) < 0)

@@ -1,7 +1,7 @@
 /*  cv_client — the adapter side of the CIVIBUS/1 protocol (docs/protocol.md).
 
     Every adapter links this runtime. It owns the adapter's durable spool
-    (lib/cv_spool.h) and one CURVE DEALER connection to the hub:
+    (adapters/spool/cv_spool.h) and one CURVE DEALER connection to the hub:
 
         cv_client_t *c = cv_client_new(&opts, err, sizeof err);
         while (records to read && cv_client_can_accept(c)) {
@@ -40,8 +40,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "cv_commands.h"
-#include "cv_spool.h"
+#include "commands/cv_commands.h"
+#include "spool/cv_spool.h"
 
 typedef struct cv_client cv_client_t;
 

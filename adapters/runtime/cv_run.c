@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "adapter_config.h"
+#include "cv_adapter_config.h"
 #include "cv_driver.h"
 #include "cv_log.h"
 

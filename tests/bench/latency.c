@@ -33,9 +33,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "adapter_config.h"
-#include "cv_client.h"
 #include "cv_log.h"
+#include "runtime/cv_adapter_config.h"
+#include "runtime/cv_client.h"
 
 typedef struct {
     const char *config, *source, *file, *samples;

@@ -172,11 +172,11 @@ make_var() {
 
 build_tool() {
     local name=$1 cflags ldlibs
-    if ! cflags=$(make_var CFLAGS) || ! ldlibs=$(make_var LDLIBS); then
+    if ! cflags=$(make_var TEST_CFLAGS) || ! ldlibs=$(make_var LDLIBS); then
         die "cannot read CFLAGS/LDLIBS from the Makefile"
     fi
     # shellcheck disable=SC2086   # flag lists
-    cc $cflags -o "$T/$name" "tests/bench/$name.c" "$BUILD"/adapters/runtime/*.o "$BUILD/libcivibus.a" $ldlibs \
+    cc $cflags -o "$T/$name" "tests/bench/$name.c" $(find "$BUILD/adapters" -name "*.o" ! -name civibus_adapter.o) "$BUILD/libcivibus.a" $ldlibs \
         2>"$T/$name.build.log" || { cat "$T/$name.build.log" >&2; die "cannot compile tests/bench/$name.c"; }
 }
 

@@ -16,7 +16,7 @@ sim_stop() { [ -n "$SIM_PID" ] && { kill -TERM "$SIM_PID" 2>/dev/null; wait "$SI
 ada_kill() { [ -n "$ADA_PID" ] && { kill -9 "$ADA_PID" 2>/dev/null; wait "$ADA_PID" 2>/dev/null; }; ADA_PID=; }
 at_exit "ada_kill; sim_stop"
 
-grep -rqil biblioth "$ROOT"/adapters/runtime "$ROOT"/adapters/*.c "$ROOT"/hub "$ROOT"/lib \
+grep -rqil --include="*.[ch]" biblioth "$ROOT"/adapters "$ROOT"/hub "$ROOT"/lib \
     && fail "some C file knows about the bibliothèque: it must need YAML only"
 
 it_setup adapter_yaml_only "bibliotheque:$DIR/mapping.yaml"

@@ -17,7 +17,7 @@
       - the position is never ahead of the records: every id <= it that
         is never settled is present.
     A last line without its newline (killed mid-print) is ignored. */
-#include "cv_spool.h"
+#include "spool/cv_spool.h"
 
 #include <inttypes.h>
 #include <stdarg.h>

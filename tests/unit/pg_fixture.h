@@ -6,7 +6,7 @@
 
     Header-only (static inline): each test program includes it once; the
     Makefile links every tests/unit/test_*.c on its own. Needs cmocka.h,
-    libpq-fe.h and store.h first. */
+    libpq-fe.h and cv_store.h first. */
 #ifndef PG_FIXTURE_H
 #define PG_FIXTURE_H
 

@@ -1,0 +1,166 @@
+/*  driver_filedrop — the parts of the file-drop driver (`kind: filedrop`,
+    docs/drivers/filedrop.md) and what they share.
+
+    A back-office software drops export files (CSV or XML) into a folder;
+    the driver takes each complete file in turn, checks that the whole file
+    parses, then submits one raw record (a JSON object of strings) per CSV
+    row or XML record element, and moves the file to done/ once the hub has
+    settled every record of it, or to error/ with a <name>.reason file when
+    it cannot be read. The parts:
+
+      cv_filedrop.c           the driver: phases of a file, position, settlement
+      cv_filedrop_conf.c      the `driver:` section of adapter.yaml
+      cv_filedrop_inbox.c     the folder: which file next, moves to done/ and error/
+      cv_filedrop_position.c  the position text kept in the spool
+      cv_filedrop_csv.c       a push CSV parser (cv_filedrop_csv.h)
+      cv_filedrop_xml.c       a push XML reader on expat (cv_filedrop_xml.h)
+      cv_filedrop_text.c      encodings (UTF-8, Windows-1252, ISO-8859-15),
+                                  a growable buffer, record values
+
+    Both parsers are fed chunks of the file and call an cv_filedrop_emit_fn for each
+    record, so a file of any size is read with bounded memory, twice: once
+    to check it, once to submit it. Nothing here logs or reports a value
+    read from a file: errors name a line, a column or an element. */
+#ifndef DRIVER_FILEDROP_H
+#define DRIVER_FILEDROP_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cv_buf.h"
+#include "cv_yaml.h"
+
+/* ---- text: encodings ----------------------------------------------------- */
+
+typedef enum { CV_FILEDROP_ENC_UTF8, CV_FILEDROP_ENC_CP1252, CV_FILEDROP_ENC_LATIN9, CV_FILEDROP_ENC_AUTO } cv_filedrop_encoding_t;
+
+/* "utf-8", "windows-1252" (also cp1252, iso-8859-1, latin1: files labelled
+   Latin-1 are Windows-1252 in practice), "iso-8859-15" (latin9), "auto"
+   (UTF-8 when the whole file is valid UTF-8, else Windows-1252); case does
+   not matter. Returns 0 or -1. */
+int cv_filedrop_text_encoding_parse(const char *name, cv_filedrop_encoding_t *out);
+const char *cv_filedrop_text_encoding_name(cv_filedrop_encoding_t enc);
+
+/* The Unicode code point of byte b in a single-byte encoding, or -1 when
+   the encoding leaves the byte undefined (Windows-1252: 81 8D 8F 90 9D). */
+int cv_filedrop_text_codepoint(cv_filedrop_encoding_t enc, unsigned char b);
+
+/* Length of the UTF-8 sequence at s (1 to 4) when it is valid, 0 when the
+   n bytes are a valid but incomplete start, -1 when invalid (overlong
+   forms, surrogates and code points past U+10FFFF are invalid). */
+int cv_filedrop_text_utf8_seq(const unsigned char *s, size_t n);
+
+/* ---- text: a growable byte buffer with a limit (lib/cv_buf.h) ------------- */
+
+typedef cv_buf_t cv_filedrop_buf_t;
+
+/* Appends the UTF-8 form of n bytes in enc (not AUTO); -1 with *bad the
+   offset of the first byte that is not valid in enc, or (size_t) -1 when
+   the limit or memory is the problem. A NUL byte is invalid. */
+int cv_filedrop_text_buf_decode(cv_filedrop_buf_t *b, cv_filedrop_encoding_t enc, const char *p, size_t n, size_t *bad);
+
+/* ---- records ------------------------------------------------------------- */
+
+typedef enum { CV_FILEDROP_EMPTY_OMIT, CV_FILEDROP_EMPTY_NULL, CV_FILEDROP_EMPTY_KEEP } cv_filedrop_empty_t;
+
+typedef struct {
+    bool trim;                    /* cut surrounding blanks (ASCII, U+00A0) */
+    cv_filedrop_empty_t empty;             /* what an empty value becomes */
+} cv_filedrop_values_t;
+
+/* Moves *p and *n past the blanks around the text (ASCII white space,
+   U+00A0 and U+202F, the no-break spaces French texts are full of). */
+void cv_filedrop_text_trim(const char **p, size_t *n);
+
+/* The value of the UTF-8 text p[0..n), trimmed and with the empty rule
+   applied: *out is a new string, null, or NULL when the value is left
+   out. Returns 0, -1 when out of memory. */
+int cv_filedrop_text_value_make(const char *p, size_t n, const cv_filedrop_values_t *v, json_t **out);
+/* Sets obj[key] to that value (or sets nothing). 0, or -1 (memory). */
+int cv_filedrop_text_value_put(json_t *obj, const char *key, const char *p, size_t n, const cv_filedrop_values_t *v);
+
+/* A parser hands over each record it completes (the callee owns it):
+   line is where the record starts (1-based), index its rank in the file
+   (1-based). Returns 0 to go on, -1 to stop the parser. */
+typedef int (*cv_filedrop_emit_fn)(void *arg, json_t *record, long line, long index);
+
+/* ---- conf: the `driver:` section (cv_filedrop_conf.c) ------------------ */
+
+typedef enum { CV_FILEDROP_FMT_NONE, CV_FILEDROP_FMT_CSV, CV_FILEDROP_FMT_XML } cv_filedrop_format_t;
+
+enum { CV_FILEDROP_ORIGIN_FILE = 1, CV_FILEDROP_ORIGIN_FORMAT = 2, CV_FILEDROP_ORIGIN_LINE = 4, CV_FILEDROP_ORIGIN_RECORD = 8 };
+
+typedef struct {
+    char **v;
+    size_t n;
+} cv_filedrop_strs_t;
+
+typedef struct {
+    char *inbox, *done_dir, *error_dir;   /* resolved paths */
+    int poll_ms;
+    bool order_mtime;                     /* else by name */
+    int64_t min_age_ms;
+    cv_filedrop_strs_t ignore;                     /* fnmatch patterns of names never read */
+    cv_filedrop_values_t values;
+    char *origin_key;                     /* NULL: no origin field */
+    unsigned origin_fields;               /* CV_FILEDROP_ORIGIN_* */
+    size_t max_record_bytes;
+    int batch;                            /* records submitted per step at most */
+    bool csv_on, xml_on;
+    cv_filedrop_strs_t csv_match, xml_match;       /* fnmatch patterns, case-insensitive */
+    char csv_separator, csv_quote;
+    bool csv_header;
+    cv_filedrop_strs_t csv_columns;
+    cv_filedrop_encoding_t csv_encoding;
+    char *xml_record, *xml_encoding, *xml_attribute_prefix, *xml_text_key;
+} cv_filedrop_conf_t;
+
+/* Reads the section (unknown keys and bad values: "file:line: reason");
+   relative paths are taken from dir. Creates done_dir and error_dir. */
+int cv_filedrop_conf_load(cv_filedrop_conf_t *conf, const cv_yaml_doc_t *doc, const cv_yaml_node_t *section, const char *dir,
+                 char *err, size_t errlen);
+void cv_filedrop_conf_free(cv_filedrop_conf_t *conf);
+
+/* ---- inbox: the folder (cv_filedrop_inbox.c) ---------------------------- */
+
+/* The format a file name has under the conf (csv first), or CV_FILEDROP_FMT_NONE. */
+cv_filedrop_format_t cv_filedrop_inbox_format(const cv_filedrop_conf_t *conf, const char *name);
+/* The next complete file to read, in the configured order, leaving out
+   ignored names, files younger than min_age_ms and those skip() refuses.
+   Returns 1 with a malloc'd name, 0 when there is none, -1 when the
+   folder cannot be read (errno set). */
+int cv_filedrop_inbox_next(const cv_filedrop_conf_t *conf, bool (*skip)(void *arg, const char *name), void *arg,
+                  char **name_out);
+/* Moves inbox/name to done_dir (ok) or error_dir, under a free name
+   (name, then name-2.ext, name-3.ext ...); writes <that name>.reason
+   beside it when reason is not NULL. The final name goes to moved (may be
+   NULL). Returns 0, or -1 with a reason in err. */
+int cv_filedrop_inbox_move(const cv_filedrop_conf_t *conf, const char *name, bool ok, const char *reason,
+                  char *moved, size_t movedlen, char *err, size_t errlen);
+
+/* ---- position: the text kept in the spool (cv_filedrop_position.c) ---- */
+
+#define CV_FILEDROP_SHA_HEX 16                     /* hex digits of the file's SHA-256 kept */
+
+typedef struct {
+    char *name;                           /* file name in the inbox */
+    char sha[CV_FILEDROP_SHA_HEX + 1];             /* its content's SHA-256, first digits */
+    long done;                            /* records submitted (or skipped) */
+    long total;                           /* records in the file (-1: not yet known) */
+    uint64_t first, last;                 /* spool ids of its first and last submitted record (0: none) */
+    uint64_t checked;                     /* not kept: ids below it are known settled */
+    long refused;                         /* not kept: records the client refused (too large) */
+    long refused_line;                    /* not kept: line of the first of them */
+} cv_filedrop_entry_t;
+
+/* {"filedrop":1,"files":[{"name":..,"sha":..,"done":..,"total":..,"first":..,"last":..}]}
+   Returns a malloc'd text, NULL when out of memory. */
+char *cv_filedrop_position_encode(const cv_filedrop_entry_t *files, size_t n);
+/* Parses a position text into a malloc'd array (names malloc'd too).
+   Returns 0, or -1 when the text is not a file-drop position. */
+int cv_filedrop_position_decode(const char *text, cv_filedrop_entry_t **files, size_t *n);
+void cv_filedrop_position_entries_free(cv_filedrop_entry_t **files, size_t *n);
+
+#endif

@@ -1,0 +1,45 @@
+/*  handle_hello — HELLO | protocol version: opens (or replaces) the
+    source's session and answers WELCOME | session | window |
+    max_event_bytes | heartbeat_ms (docs/protocol.md). The source is the
+    one owning the message's CURVE key (read_handle.c), never anything the
+    adapter writes. A new HELLO replaces the source's open session: what
+    that session had in flight is not answered, and the adapter resends. */
+#include "cv_ingest_int.h"
+
+#include <inttypes.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cv_log.h"
+
+void cv_ingest__handle_hello(cv_ingest_t *self, int src, zframe_t *routing, zmsg_t *msg)
+{
+    char *proto = zmsg_popstr(msg);
+    bool ok = proto && strcmp(proto, CV_PROTO_VERSION) == 0;
+    free(proto);
+    if (!ok) {
+        cv_ingest__send_error(self, routing, "bad_protocol", "expected " CV_PROTO_VERSION);
+        return;
+    }
+    cv_ingest__session_t *s = &self->sessions[src];
+    if (s->open)
+        cv_info("ingest", "source %s: new session replaces %.8s…", self->config->sources[src].name, s->id);
+    unsigned char rnd[CV_SESSION_ID_LEN / 2];
+    randombytes_buf(rnd, sizeof rnd);
+    sodium_bin2hex(s->id, sizeof s->id, rnd, sizeof rnd);
+    zframe_destroy(&s->routing);
+    s->routing = zframe_dup(routing);
+    s->open = true;
+    s->last_seen_ms = zclock_mono();
+    cv_rangeset_clear(&s->acks);
+    char window[16], meb[24], hb[16];
+    snprintf(window, sizeof window, "%d", self->config->window);
+    snprintf(meb, sizeof meb, "%" PRId64, self->config->max_event_bytes);
+    snprintf(hb, sizeof hb, "%d", self->config->heartbeat_ms);
+    cv_ingest__send(self, s, "WELCOME", s->id, window, meb, hb);
+    cv_info("ingest", "source %s: session %.8s… opened", self->config->sources[src].name, s->id);
+    cv_metrics_session(self->metrics, src, true);
+    cv_commander_session(self->commander, src, true);
+}
