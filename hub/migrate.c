@@ -337,10 +337,10 @@ static int s_check_partial(PGconn *conn, const char *dir, const manifest_t *m,
     }
     PQclear(res);
     if (missing) {
-        snprintf(err, errlen, "%s: the database stopped before version %d, which was rewritten "
-                 "when the functions moved to %s/ (" MANIFEST_FILE "): bring it to the last "
-                 "version listed there with a hub from before that change first",
-                 dir, missing, REPEATABLE_DIR);
+        snprintf(err, errlen, "%s: version %d is pending on a database migrated with the former "
+                 "files, and was rewritten when the functions moved to %s/ (" MANIFEST_FILE
+                 "): bring the database to the last version listed there with a hub from "
+                 "before that change first", dir, missing, REPEATABLE_DIR);
         PQclear(PQexec(conn, "ROLLBACK"));
         return -1;
     }
