@@ -1,6 +1,6 @@
 /*  store — see store.h.
 
-    The work is done in SQL by cv_ingest (schemas/sql/002_ingest.sql); this
+    The work is done in SQL by cv_ingest (schemas/sql/functions/ingest.sql); this
     file moves batches in and outcomes out, and owns the transaction:
 
       BEGIN
@@ -61,7 +61,7 @@ typedef struct {
     bool has_null;
 } column_t;
 
-/* cv_ingest's parameters, in order (002_ingest.sql). */
+/* cv_ingest's parameters, in order (functions/ingest.sql). */
 enum {
     P_IDX, P_SOURCE, P_HASH, P_CITIZEN_KEY, P_CODES,
     P_EVENT_ID, P_KIND, P_RECORD_ID, P_REQUEST_REF, P_SERVICE, P_CATEGORY, P_CHANNEL,

@@ -35,7 +35,7 @@ END $fn$;
 CREATE OR REPLACE FUNCTION cv_identity_add_known(p_source text[], p_citizen_key text[], p_citizen text[])
 RETURNS void
 LANGUAGE plpgsql
--- a batch x index probes, never a scan of citizen_sources (as in 002)
+-- a batch x index probes, never a scan of citizen_sources (as in cv_ingest_core)
 SET enable_hashjoin = off
 SET enable_mergejoin = off
 AS $fn$
@@ -54,7 +54,7 @@ BEGIN
                         AND ci.kind = x.kind AND ci.value = x.value);
 END $fn$;
 
--- 004's resolution of new pairs, with the veto. Steps, all set-based:
+-- The resolution of new pairs, with the veto. Steps, all set-based:
 --   1. new pairs (latest non-NULL block of the batch), their identifiers,
 --      birth date and initial (v_born, v_init, indexed by pair);
 --   2. classes (cv_id_class) and connected components inside the batch;
@@ -62,7 +62,8 @@ END $fn$;
 --      probes); an e-mail / phone hit is vetoed when the component's and
 --      the citizen's birth dates or initials clash (the citizen's come from
 --      its pairs' identity blocks: one index probe per citizen hit);
---   4. links from the hits that are not vetoed, as in 004; new citizens;
+--   4. links from the hits that are not vetoed: each component links to the
+--      one citizen its strongest matching kind points at; new citizens;
 --   5. vetoed matches, and batch pairs sharing an e-mail / phone that ended
 --      up apart, become open proposals (rule '<kind>_conflict').
 -- Caller holds the writer lock.

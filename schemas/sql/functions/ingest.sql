@@ -40,8 +40,9 @@
 -- types (cv_item, cv_data, cv_plan: 002_ingest.sql; cv_ingest_out: 010_identity_cache.sql)
 -- stay in the numbered migrations.
 --
--- cv_ingest's result gained o_identity_current in 010; its arguments never changed, so
--- CREATE OR REPLACE keeps it (no older signature is left to drop).
+-- cv_ingest's result gained o_identity_current in 010_identity_cache.sql, which dropped
+-- and recreated it; its arguments never changed, so every database has exactly this
+-- signature and CREATE OR REPLACE keeps it (no older one is left to drop).
 --
 -- A repeatable file (docs/schema.md, "Functions"): hub/migrate.c runs it again, after
 -- the numbered migrations, whenever its text changes. It holds the current definition
