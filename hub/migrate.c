@@ -306,6 +306,30 @@ static bool s_ran(PGresult *res)
     return st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK || st == PGRES_EMPTY_QUERY;
 }
 
+/* Inside s_begin's transaction: runs the file's text, then record_sql (which
+   records it), and commits. 1: applied, -1: error (rolled back). */
+static int s_run(PGconn *conn, const migration_t *m, const char *text, const char *record_sql,
+                 int nparams, const char *const *params, const char *what, char *err, size_t errlen)
+{
+    PGresult *res = PQexec(conn, text);
+    if (s_ran(res)) {
+        PQclear(res);
+        res = PQexecParams(conn, record_sql, nparams, NULL, params, NULL, NULL, 0);
+        if (PQresultStatus(res) == PGRES_COMMAND_OK) {
+            PQclear(res);
+            if (s_exec(conn, "COMMIT", m->path, err, errlen) < 0)
+                return -1;
+            cv_info("store", "applied %s %s", what, m->name);
+            return 1;
+        }
+        s_sql_error(conn, res, m->path, NULL, err, errlen);
+    } else
+        s_sql_error(conn, res, m->path, text, err, errlen);
+    PQclear(res);
+    PQclear(PQexec(conn, "ROLLBACK"));
+    return -1;
+}
+
 /* A database that applied the files listed in the manifest in their former
    content (one of its versions still has its former checksum) but not all
    of them: the rewritten files cannot finish it (their backfills needed the
@@ -396,23 +420,9 @@ static int s_apply(PGconn *conn, const migration_t *m, const manifest_t *manifes
         goto done;
     }
     PQclear(res);
-
-    res = PQexec(conn, text);
-    if (!s_ran(res)) {
-        s_sql_error(conn, res, m->path, text, err, errlen);
-        goto rollback;
-    }
-    PQclear(res);
-    res = PQexecParams(conn, "INSERT INTO schema_migrations (version, name, checksum) "
-                       "VALUES ($1::int, $2, $3)", 3, NULL, params, NULL, NULL, 0);
-    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-        s_sql_error(conn, res, m->path, NULL, err, errlen);
-        goto rollback;
-    }
-    if (s_exec(conn, "COMMIT", m->path, err, errlen) < 0)
-        goto done;
-    cv_info("store", "applied migration %s", m->name);
-    rc = 1;
+    res = NULL;
+    rc = s_run(conn, m, text, "INSERT INTO schema_migrations (version, name, checksum) "
+               "VALUES ($1::int, $2, $3)", 3, params, "migration", err, errlen);
     goto done;
 
 rollback:
@@ -449,24 +459,10 @@ static int s_apply_repeatable(PGconn *conn, const migration_t *m, char *err, siz
         goto done;
     }
     PQclear(res);
-
-    res = PQexec(conn, text);
-    if (!s_ran(res)) {
-        s_sql_error(conn, res, m->path, text, err, errlen);
-        goto rollback;
-    }
-    PQclear(res);
-    res = PQexecParams(conn, "INSERT INTO schema_repeatables (name, checksum) VALUES ($1, $2) "
-                       "ON CONFLICT (name) DO UPDATE SET checksum = EXCLUDED.checksum, applied_at = now()",
-                       2, NULL, params, NULL, NULL, 0);
-    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-        s_sql_error(conn, res, m->path, NULL, err, errlen);
-        goto rollback;
-    }
-    if (s_exec(conn, "COMMIT", m->path, err, errlen) < 0)
-        goto done;
-    cv_info("store", "applied repeatable %s", m->name);
-    rc = 1;
+    res = NULL;
+    rc = s_run(conn, m, text, "INSERT INTO schema_repeatables (name, checksum) VALUES ($1, $2) "
+               "ON CONFLICT (name) DO UPDATE SET checksum = EXCLUDED.checksum, applied_at = now()",
+               2, params, "repeatable", err, errlen);
     goto done;
 
 rollback:
