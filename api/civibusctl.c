@@ -192,7 +192,7 @@ static int s_link_revoke(PGconn *pg, const char *id)
     return 0;
 }
 
-/* Deletes a citizen's personal data (cv_citizen_erase, 008_erasure.sql);
+/* Deletes a citizen's personal data (cv_citizen_erase, functions/erasure.sql);
    the timeline keeps its events. Prints the number of rows deleted. */
 static int s_erase(PGconn *pg, const char *id)
 {

@@ -63,7 +63,7 @@ void cv_command_clear(cv_command_t *command);
 
 /* The writer side, called by the store inside the batch's transaction:
    records every CV_ITEM_RESULT item of items[0..n) with cv_command_results
-   (003_commands.sql) and sets its outcome: STORED (recorded now; event,
+   (functions/commands.sql) and sets its outcome: STORED (recorded now; event,
    event_seq, request_id and tracking_code are set when the command has a
    request), DUPLICATE (recorded before) or DEAD_LETTERED (reason
    unknown_command, or data_error when PostgreSQL refuses the values).

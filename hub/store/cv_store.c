@@ -1,6 +1,6 @@
 /*  store — see cv_store.h.
 
-    The work is done in SQL by cv_ingest (schemas/sql/002_ingest.sql); this
+    The work is done in SQL by cv_ingest (schemas/sql/functions/ingest.sql); this
     file moves batches in and outcomes out, and owns the transaction:
 
       BEGIN

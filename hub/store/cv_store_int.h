@@ -18,7 +18,7 @@ typedef struct {
     bool has_null;
 } cv_store__column_t;
 
-/* cv_ingest's parameters, in order (002_ingest.sql). */
+/* cv_ingest's parameters, in order (schemas/sql/functions/ingest.sql). */
 enum {
     P_IDX, P_SOURCE, P_HASH, P_CITIZEN_KEY, P_CODES,
     P_EVENT_ID, P_KIND, P_RECORD_ID, P_REQUEST_REF, P_SERVICE, P_CATEGORY, P_CHANNEL,

@@ -8,12 +8,14 @@
 --
 -- No foreign keys, on purpose: each FK check is a query per inserted row
 -- (about 15 us), which the 35,000 events/s target cannot afford; the only
--- writer, cv_ingest (002), writes every reference together with its target
--- in one transaction. References are named in comments and docs/schema.md.
+-- writer, cv_ingest (functions/ingest.sql), writes every reference together
+-- with its target in one transaction. References are named in comments and
+-- docs/schema.md.
 --
 -- Migrations run inside one transaction each (hub/migrate.c): no BEGIN/COMMIT
 -- here, no CREATE INDEX CONCURRENTLY. schema_migrations is created by the
--- runner itself.
+-- runner itself. Functions and triggers are not defined in numbered
+-- migrations but in the repeatable files of functions/ (docs/schema.md).
 
 CREATE DOMAIN cv_status AS text
     CHECK (VALUE IN ('received', 'acknowledged', 'in_progress', 'waiting_citizen',
@@ -145,17 +147,7 @@ CREATE TABLE events (
 );
 CREATE INDEX events_request ON events (request_id, occurred_at, id);
 CREATE INDEX events_citizen ON events (citizen_id, occurred_at) WHERE citizen_id IS NOT NULL;
-
-CREATE FUNCTION cv_events_append_only() RETURNS trigger
-LANGUAGE plpgsql AS $$
-BEGIN
-    RAISE EXCEPTION 'events is append-only: % refused', TG_OP
-        USING HINT = 'Personal data lives in citizen_sources and source_records; erase it there.';
-END $$;
-
-CREATE TRIGGER events_append_only
-    BEFORE UPDATE OR DELETE OR TRUNCATE ON events
-    FOR EACH STATEMENT EXECUTE FUNCTION cv_events_append_only();
+-- UPDATE, DELETE and TRUNCATE are refused by a trigger: functions/timeline.sql.
 
 -- Records the hub could not store. PERSONAL DATA: payload (the bytes as
 -- received; the first 1 KiB only for reason too_large).

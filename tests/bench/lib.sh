@@ -11,7 +11,8 @@
 #   now / seconds_since T0       wall clock ($EPOCHREALTIME), elapsed seconds
 #   q DB SQL                     one value (psql, unaligned)
 #   new_db NAME [migrate]        fresh database; with `migrate` the civibus schema
-#                                ($SCHEMAS: run.sh's copy of schemas/sql)
+#                                ($SCHEMAS: run.sh's copy of schemas/sql): the numbered
+#                                migrations, then the repeatable functions/*.sql
 #   checkpoint DB                CHECKPOINT (each measurement starts from a clean one)
 #   quiesce DB                   VACUUM (ANALYZE) of DB, then CHECKPOINT: the steady state
 #   prewarm DB                   DB's tables and indexes read through shared_buffers
@@ -40,7 +41,7 @@ new_db() {
         >/dev/null || die "cannot create database $1"
     [ "${2:-}" = migrate ] || return 0
     local f
-    for f in "${SCHEMAS:-$ROOT/schemas/sql}"/[0-9]*.sql; do
+    for f in "${SCHEMAS:-$ROOT/schemas/sql}"/[0-9]*.sql "${SCHEMAS:-$ROOT/schemas/sql}"/functions/*.sql; do
         psql -X -q -v ON_ERROR_STOP=1 -1 -d "$1" -f "$f" >/dev/null || die "$f: migration failed on $1"
     done
 }
