@@ -5,6 +5,7 @@
     data, when the request is routed and answered. */
 #include "api_server.h"
 
+#include "api_route.h"
 #include "api_util.h"
 #include "cv_log.h"
 
@@ -62,11 +63,13 @@ int cv_api_error(cv_api_req_t *req, int status, const char *code, const char *me
 }
 
 static enum MHD_Result s_send(struct MHD_Connection *conn, cv_api_ctx_t *ctx, int status,
-                              char *body, const char *type)
+                              char *body, const char *type, const char *allow)
 {
     struct MHD_Response *resp = MHD_create_response_from_buffer(strlen(body), body,
                                                                 MHD_RESPMEM_MUST_FREE);
     MHD_add_response_header(resp, "Content-Type", type);
+    if (allow && *allow)
+        MHD_add_response_header(resp, "Allow", allow);
     MHD_add_response_header(resp, "Cache-Control", "no-store");
     MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
     enum MHD_Result rc = MHD_queue_response(conn, (unsigned) status, resp);
@@ -82,7 +85,7 @@ static enum MHD_Result s_send_error(struct MHD_Connection *conn, cv_api_ctx_t *c
     json_t *j = json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", message);
     char *body = json_dumps(j, JSON_COMPACT);
     json_decref(j);
-    return s_send(conn, ctx, status, body, "application/json; charset=utf-8");
+    return s_send(conn, ctx, status, body, "application/json; charset=utf-8", NULL);
 }
 
 /* Path → segments. Refuses invalid UTF-8, control characters, "." and ".."
@@ -173,7 +176,7 @@ static enum MHD_Result s_handle(void *cls, struct MHD_Connection *conn, const ch
         return s_send_error(conn, ctx, 413, "too_large", "the body is over the size limit");
     cv_api_req_t req = { .ctx = ctx, .conn = conn, .method = method, .body = up->body,
                          .body_len = up->len, .status = 500 };
-    char path[2048];
+    char path[CV_API_PATH_MAX];
     bool bad_arg = false;
     MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, s_check_arg, &bad_arg);
     if (!s_split(url, path, sizeof path, &req) || bad_arg)
@@ -185,12 +188,14 @@ static enum MHD_Result s_handle(void *cls, struct MHD_Connection *conn, const ch
     enum MHD_Result rc;
     if (req.text) {
         rc = s_send(conn, ctx, req.status, req.text,
-                    req.content_type ? req.content_type : "text/plain; version=0.0.4; charset=utf-8");
+                    req.content_type ? req.content_type : "text/plain; version=0.0.4; charset=utf-8",
+                    req.allow);
     } else {
         if (!req.reply)
             cv_api_error(&req, 500, "internal", "no reply");
         char *body = json_dumps(req.reply, JSON_COMPACT);
-        rc = body ? s_send(conn, ctx, req.status, body, "application/json; charset=utf-8") : MHD_NO;
+        rc = body ? s_send(conn, ctx, req.status, body, "application/json; charset=utf-8", req.allow)
+                  : MHD_NO;
     }
     json_decref(req.reply);
     return rc;
