@@ -119,6 +119,16 @@ static enum MHD_Result s_check_arg(void *cls, enum MHD_ValueKind kind, const cha
     return MHD_YES;
 }
 
+/* MHD's %HH decoding of the path and the query values, except that %00
+   becomes the byte 0xFF: a NUL would cut the C string short (the id
+   "1%00x" read as "1"), while 0xFF is invalid UTF-8, refused with 400. */
+static size_t s_unescape(void *cls, struct MHD_Connection *conn, char *s)
+{
+    for (char *p = s; (p = strstr(p, "%00")) != NULL; p += 3)
+        p[1] = p[2] = 'F';
+    return MHD_http_unescape(s);
+}
+
 static void s_client(struct MHD_Connection *conn, cv_api_req_t *req)
 {
     const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
@@ -244,6 +254,7 @@ cv_api_server_t *cv_api_server_new(cv_api_ctx_t *ctx, char *err, size_t errlen)
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned) 64,
         MHD_OPTION_NOTIFY_COMPLETED, s_completed, NULL,
         MHD_OPTION_EXTERNAL_LOGGER, s_mhd_log, NULL,
+        MHD_OPTION_UNESCAPE_CALLBACK, s_unescape, NULL,
         MHD_OPTION_END);
     if (!self->daemon) {
         snprintf(err, errlen, "cannot listen on %s:%d", cfg->address, cfg->port);
