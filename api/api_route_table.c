@@ -32,26 +32,26 @@
 
 static const cv_api_route_t s_routes[] = {
     /* public */
-    { "GET",  "/healthz",                       cv_api_healthz,          CV_API_PUBLIC,      NULL,               CV_API_LIMIT_NONE },
-    { "GET",  "/metrics",                       cv_api_metrics,          CV_API_PUBLIC,      NULL,               CV_API_LIMIT_NONE },
-    { "GET",  "/v1/track/{code}",               cv_api_track,            CV_API_PUBLIC,      "track",            CV_API_LIMIT_LOOKUP },
-    { "GET",  "/v1/me/{link}",                  cv_api_me,               CV_API_PUBLIC,      "citizen_link",     CV_API_LIMIT_LOOKUP },
+    { "GET",  "/healthz",                                    cv_api_healthz,          CV_API_PUBLIC,      NULL,               CV_API_LIMIT_NONE },
+    { "GET",  "/metrics",                                    cv_api_metrics,          CV_API_PUBLIC,      NULL,               CV_API_LIMIT_NONE },
+    { "GET",  "/v1/track/{code}",                            cv_api_track,            CV_API_PUBLIC,      "track",            CV_API_LIMIT_LOOKUP },
+    { "GET",  "/v1/me/{link}",                               cv_api_me,               CV_API_PUBLIC,      "citizen_link",     CV_API_LIMIT_LOOKUP },
     /* agents */
-    { "GET",  "/v1/citizens",                   cv_api_citizen_search,   CV_API_STAFF,       "citizen_search",   CV_API_LIMIT_NONE },
-    { "GET",  "/v1/citizens/{id}/timeline",     cv_api_citizen_timeline, CV_API_STAFF,       "citizen_timeline", CV_API_LIMIT_NONE },
-    { "GET",  "/v1/requests/overdue",           cv_api_overdue_requests, CV_API_STAFF,       "overdue_requests", CV_API_LIMIT_NONE },
-    { "GET",  "/v1/requests/{id}",              cv_api_request,          CV_API_STAFF,       "request",          CV_API_LIMIT_NONE },
-    { "GET",  "/v1/services/{service}/requests", cv_api_service_requests, CV_API_STAFF,      "service_requests", CV_API_LIMIT_NONE },
+    { "GET",  "/v1/citizens",                                cv_api_citizen_search,   CV_API_STAFF,       "citizen_search",   CV_API_LIMIT_NONE },
+    { "GET",  "/v1/citizens/{id}/timeline",                  cv_api_citizen_timeline, CV_API_STAFF,       "citizen_timeline", CV_API_LIMIT_NONE },
+    { "GET",  "/v1/requests/overdue",                        cv_api_overdue_requests, CV_API_STAFF,       "overdue_requests", CV_API_LIMIT_NONE },
+    { "GET",  "/v1/requests/{id}",                           cv_api_request,          CV_API_STAFF,       "request",          CV_API_LIMIT_NONE },
+    { "GET",  "/v1/services/{service}/requests",             cv_api_service_requests, CV_API_STAFF,       "service_requests", CV_API_LIMIT_NONE },
     /* identity (docs/identity.md) */
-    { "GET",  "/v1/merge-proposals",            cv_api_merge_proposals,  CV_API_SUPERVISORS, "merge_proposals",  CV_API_LIMIT_NONE },
-    { "POST", "/v1/citizens/{id}/merge",        cv_api_merge,            CV_API_SUPERVISORS, "citizen_merge",    CV_API_LIMIT_NONE },
-    { "POST", "/v1/merges/{id}/split",          cv_api_split,            CV_API_SUPERVISORS, "citizen_split",    CV_API_LIMIT_NONE },
-    { "POST", "/v1/citizens/{id}/detach",       cv_api_detach,           CV_API_SUPERVISORS, "citizen_detach",   CV_API_LIMIT_NONE },
+    { "GET",  "/v1/merge-proposals",                         cv_api_merge_proposals,  CV_API_SUPERVISORS, "merge_proposals",  CV_API_LIMIT_NONE },
+    { "POST", "/v1/citizens/{id}/merge",                     cv_api_merge,            CV_API_SUPERVISORS, "citizen_merge",    CV_API_LIMIT_NONE },
+    { "POST", "/v1/merges/{id}/split",                       cv_api_split,            CV_API_SUPERVISORS, "citizen_split",    CV_API_LIMIT_NONE },
+    { "POST", "/v1/citizens/{id}/detach",                    cv_api_detach,           CV_API_SUPERVISORS, "citizen_detach",   CV_API_LIMIT_NONE },
     /* Open311 GeoReport v2 (api_open311.c) */
-    { "GET",  "/open311/v2/services.{format:json|xml}",      cv_api_o311_services, CV_API_PUBLIC, NULL,      CV_API_LIMIT_NONE },
-    { "GET",  "/open311/v2/requests.{format:json|xml}",      cv_api_o311_requests, CV_API_STAFF,  "open311_requests", CV_API_LIMIT_NONE },
-    { "POST", "/open311/v2/requests.{format:json|xml}",      cv_api_o311_post,     CV_API_PUBLIC, NULL,      CV_API_LIMIT_SUBMIT },
-    { "GET",  "/open311/v2/requests/{id}.{format:json|xml}", cv_api_o311_request,  CV_API_PUBLIC, "open311_request", CV_API_LIMIT_LOOKUP },
+    { "GET",  "/open311/v2/services.{format:json|xml}",      cv_api_o311_services,    CV_API_PUBLIC,      NULL,               CV_API_LIMIT_NONE },
+    { "GET",  "/open311/v2/requests.{format:json|xml}",      cv_api_o311_requests,    CV_API_STAFF,       "open311_requests", CV_API_LIMIT_NONE },
+    { "POST", "/open311/v2/requests.{format:json|xml}",      cv_api_o311_post,        CV_API_PUBLIC,      NULL,               CV_API_LIMIT_SUBMIT },
+    { "GET",  "/open311/v2/requests/{id}.{format:json|xml}", cv_api_o311_request,     CV_API_PUBLIC,      "open311_request",  CV_API_LIMIT_LOOKUP },
 };
 
 const cv_api_route_t *cv_api_routes(size_t *n)
