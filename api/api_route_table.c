@@ -6,21 +6,25 @@
 
     - method: "GET" (which serves HEAD too) or "POST".
     - pattern: the path, '/'-separated segments, matched segment by segment
-      against the request's decoded segments (api_server.c splits the path;
-      the segment counts must be equal). In a segment, text matches itself
+      against the request's decoded segments (api_server.c splits the path
+      and drops empty segments: "//v1/requests/1/" is /v1/requests/1; the
+      segment counts must be equal). In a segment, text matches itself
       and {name} captures one or more characters into the path parameter
       `name` (cv_api_param). A capture ends where the rest of the pattern's
       segment matches, the furthest such place first: {id}.{format} splits
       "a.b.json" into "a.b" and "json". {name:a|b} captures only one of the
-      alternatives. Captures never hold a '/'; two captures in a row, empty
-      names and unbalanced braces are refused by cv_api_routes_check.
+      alternatives. Names are [a-z_]+; captures never hold a '/'; two
+      captures in a row, a bad name, empty alternatives and unbalanced
+      braces are refused by cv_api_routes_check (civibus-api checks the
+      table at start-up, tests/unit/test_api_route.c at every build).
     - roles: CV_API_PUBLIC (no token), or a set of token roles: CV_API_STAFF
       (agent, supervisor, admin), CV_API_SUPERVISORS (supervisor, admin).
       The router answers 401 without a valid token, 403 for another role;
       the finer checks (an agent's service, the fields of each view) stay in
       the handlers.
     - audit: the action of the api_audit rows the handler writes
-      (cv_api_audit), NULL for routes that read no one's data.
+      (cv_api_audit); NULL when the route reads no one's data (the Open311
+      POST writes an event, its own record).
     - limit: the per-address rate limit the router applies first (429).
 
     The first entry matching the method and the path serves it, so a route
