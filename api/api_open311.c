@@ -1,21 +1,21 @@
 /*  api_open311 — Open311 GeoReport v2 under /open311/v2/ (docs/api.md).
-
-        GET  /open311/v2/services.{format}          public: the categories (group = service)
-        GET  /open311/v2/requests.{format}          bearer: filters service_request_id,
-                                                    service_code, start_date, end_date,
-                                                    status, updated_after, updated_before
-        GET  /open311/v2/requests/{id}.{format}     public, rate limited like /v1/track
-        POST /open311/v2/requests.{format}          public, rate limited: a web request
-                                                    enters the timeline
-
-    {format} is json or xml.
+    The routes, their roles and rate limits are in the route table
+    (api_route_table.c): services and one request by its id are public
+    (the latter rate limited like /v1/track), the list needs a token, a
+    POST (public, rate limited) enters the timeline. Each path ends in
+    .{format:json|xml}: the pattern takes the suffix off, so a handler reads
+    the format from the path parameter and answers in it; another suffix
+    matches no route (404).
 
     service_request_id is the request's public tracking code (random, not
     guessable); the internal id never leaves. A service_code is a category.
     Answers use the specification's field names; errors its format,
-    [{"code": 400, "description": "..."}] or <errors><error>...</error></errors>.
-    The list shows each request through the caller's view (docs/access.md):
-    the id (the tracking code) only where the view shows tracking_code.
+    [{"code": 400, "description": "..."}] or <errors><error>...</error></errors>:
+    the handlers write their own that way, and the router passes every
+    other error under /open311/ (401, 404, 405, 429, 503 ...) through
+    cv_api_o311_reformat. The list shows each request through the caller's
+    view (docs/access.md): the id (the tracking code) only where the view
+    shows tracking_code.
 
     POST takes form fields (application/x-www-form-urlencoded, as the
     specification says) or a JSON object with the same names, and writes a
@@ -23,7 +23,7 @@
     and its projection — as source "open311", channel web, status received.
     The description and the person's fields are personal data: stored where
     the store keeps them (source_records, citizen_sources), never logged. */
-#include "api_server.h"
+#include "api_handler.h"
 
 #include "api_util.h"
 #include "cv_hash.h"
@@ -33,12 +33,28 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 typedef struct {
     cv_api_req_t *req;
     bool xml;
 } o311_t;
+
+/* The answer's format: the route's {format}, or for a path no route
+   matched its last segment's suffix. */
+static bool s_wants_xml(const cv_api_req_t *req)
+{
+    const char *format = cv_api_param(req, "format");
+    if (format)
+        return strcmp(format, "xml") == 0;
+    const char *last = req->nseg ? req->seg[req->nseg - 1] : "";
+    size_t n = strlen(last);
+    return n > 4 && strcmp(last + n - 4, ".xml") == 0;
+}
+
+static o311_t s_o311(cv_api_req_t *req)
+{
+    return (o311_t) { .req = req, .xml = s_wants_xml(req) };
+}
 
 /* ---- output ---- */
 
@@ -108,17 +124,18 @@ static void s_error(o311_t *o, int status, const char *description)
              "errors", "error");
 }
 
-/* After a shared helper answered with the API's error object: re-answer in
-   Open311's format with the same status and message. */
-static void s_reformat(o311_t *o)
+void cv_api_o311_reformat(cv_api_req_t *req)
 {
-    json_t *msg = json_object_get(json_object_get(o->req->reply, "error"), "message");
+    json_t *msg = json_object_get(json_object_get(req->reply, "error"), "message");
+    if (!msg)
+        return;                         /* not the API's error object */
     char text[256];
-    snprintf(text, sizeof text, "%s", msg ? json_string_value(msg) : "error");
-    int status = o->req->status;
-    json_decref(o->req->reply);
-    o->req->reply = NULL;
-    s_error(o, status, text);
+    snprintf(text, sizeof text, "%s", json_string_value(msg) ? json_string_value(msg) : "error");
+    int status = req->status;
+    json_decref(req->reply);
+    req->reply = NULL;
+    o311_t o = s_o311(req);
+    s_error(&o, status, text);
 }
 
 static json_t *s_rows(PGresult *r)
@@ -134,16 +151,15 @@ static json_t *s_rows(PGresult *r)
 
 /* ---- GET ---- */
 
-static void s_services(o311_t *o)
+void cv_api_o311_services(cv_api_req_t *req, const cv_api_principal_t *who)
 {
-    PGresult *r = cv_api_sql(o->req, CV_SQL_O311_SERVICES, 0, NULL);
-    if (!r) {
-        s_reformat(o);
+    o311_t o = s_o311(req);
+    PGresult *r = cv_api_sql(req, CV_SQL_O311_SERVICES, 0, NULL);
+    if (!r)
         return;
-    }
     json_t *items = s_rows(r);
     PQclear(r);
-    s_answer(o, 200, items, "services", "service");
+    s_answer(&o, 200, items, "services", "service");
 }
 
 /* A W3C date-time as Open311 sends it: 2024-03-01, 2024-03-01T10:00:00Z,
@@ -159,14 +175,9 @@ static bool s_datetime_ok(const char *s)
     return s[4] == '-' && s[7] == '-';
 }
 
-static void s_requests(o311_t *o)
+void cv_api_o311_requests(cv_api_req_t *req, const cv_api_principal_t *who)
 {
-    cv_api_req_t *req = o->req;
-    cv_api_principal_t who;
-    if (cv_api_authenticate(req, &who) != 0) {
-        s_reformat(o);
-        return;
-    }
+    o311_t oo = s_o311(req), *o = &oo;
     const char *names[7] = { "service_request_id", "service_code", "start_date", "end_date",
                              "status", "updated_after", "updated_before" };
     const char *v[8];
@@ -194,47 +205,37 @@ static void s_requests(o311_t *o)
     }
     v[7] = "1000";
     PGresult *r = cv_api_sql(req, CV_SQL_O311_REQUESTS, 8, v);
-    if (!r) {
-        s_reformat(o);
+    if (!r)
         return;
-    }
     json_t *items = json_array();
     for (int i = 0; i < PQntuples(r); i++) {
         json_t *j = json_loads(PQgetvalue(r, i, 0), 0, NULL);
         if (!j)
             continue;
-        if (!cv_api_field_allowed("request", "tracking_code", cv_api_view_for(&who, PQgetvalue(r, i, 1))))
+        if (!cv_api_field_allowed("request", "tracking_code", cv_api_view_for(who, PQgetvalue(r, i, 1))))
             json_object_del(j, "service_request_id");
         json_array_append_new(items, j);
     }
     PQclear(r);
-    if (cv_api_audit_read(req, &who, "open311_requests", 0, 0, (int) json_array_size(items)) != 0) {
+    if (cv_api_audit(req, who, 0, 0, (int) json_array_size(items)) != 0) {
         json_decref(items);
-        s_reformat(o);
         return;
     }
     s_answer(o, 200, items, "service_requests", "request");
 }
 
-static void s_request(o311_t *o, const char *code_in)
+void cv_api_o311_request(cv_api_req_t *req, const cv_api_principal_t *who)
 {
-    cv_api_req_t *req = o->req;
-    if (!cv_api_ratelimit_hit(req->ctx->track_limit, req->client, req->client_len, time(NULL))) {
-        atomic_fetch_add(&req->ctx->track_limited, 1);
-        s_error(o, 429, "too many lookups from this address; wait a minute");
-        return;
-    }
+    o311_t oo = s_o311(req), *o = &oo;
     char code[11];
-    if (!cv_api_tracking_code(code_in, code)) {
+    if (!cv_api_tracking_code(cv_api_param(req, "id"), code)) {
         s_error(o, 404, "no request has this id");
         return;
     }
     const char *v[1] = { code };
     PGresult *r = cv_api_sql(req, CV_SQL_O311_REQUEST, 1, v);
-    if (!r) {
-        s_reformat(o);
+    if (!r)
         return;
-    }
     if (PQntuples(r) != 1) {
         PQclear(r);
         s_error(o, 404, "no request has this id");
@@ -244,10 +245,8 @@ static void s_request(o311_t *o, const char *code_in)
     int64_t cid = PQgetisnull(r, 0, 2) ? 0 : strtoll(PQgetvalue(r, 0, 2), NULL, 10);
     json_t *items = s_rows(r);
     PQclear(r);
-    cv_api_principal_t citizen = { .role = CV_API_CITIZEN };
-    if (cv_api_audit_read(req, &citizen, "open311_request", cid, rid, 1) != 0) {
+    if (cv_api_audit(req, who, cid, rid, 1) != 0) {
         json_decref(items);
-        s_reformat(o);
         return;
     }
     s_answer(o, 200, items, "service_requests", "request");
@@ -343,14 +342,9 @@ static bool s_text(json_t *f, const char *key, size_t max, const char **out)
     return strlen(*out) <= max && cv_api_utf8_valid(*out, strlen(*out), true);
 }
 
-static void s_post(o311_t *o)
+void cv_api_o311_post(cv_api_req_t *req, const cv_api_principal_t *who)
 {
-    cv_api_req_t *req = o->req;
-    if (!cv_api_ratelimit_hit(req->ctx->track_limit, req->client, req->client_len, time(NULL))) {
-        atomic_fetch_add(&req->ctx->track_limited, 1);
-        s_error(o, 429, "too many requests from this address; wait a minute");
-        return;
-    }
+    o311_t oo = s_o311(req), *o = &oo;
     const char *why = NULL;
     json_t *f = s_post_fields(req, &why);
     if (!f) {
@@ -380,7 +374,6 @@ static void s_post(o311_t *o)
     PGresult *r = cv_api_sql(req, CV_SQL_O311_SERVICE_OF, 1, sv);
     if (!r) {
         json_decref(f);
-        s_reformat(o);
         return;
     }
     if (PQntuples(r) != 1) {
@@ -427,10 +420,8 @@ static void s_post(o311_t *o)
     free(cit);
     json_decref(citizen);
     json_decref(f);
-    if (!r) {
-        s_reformat(o);
+    if (!r)
         return;
-    }
     if (PQntuples(r) != 1 || strcmp(PQgetvalue(r, 0, 0), "stored") != 0) {
         PQclear(r);
         s_error(o, 503, "the request could not be stored; try again");
@@ -441,47 +432,4 @@ static void s_post(o311_t *o)
     cv_info("open311", "web request stored as request %s", PQgetvalue(r, 0, 2));
     PQclear(r);
     s_answer(o, 201, out, "service_requests", "request");
-}
-
-/* ---- routing ---- */
-
-/* "name.json" / "name.xml" → name (in place) and the format. */
-static bool s_format(char *seg, bool *xml)
-{
-    char *dot = strrchr(seg, '.');
-    if (!dot)
-        return false;
-    if (strcmp(dot, ".json") == 0)
-        *xml = false;
-    else if (strcmp(dot, ".xml") == 0)
-        *xml = true;
-    else
-        return false;
-    *dot = 0;
-    return true;
-}
-
-void cv_api_open311(cv_api_req_t *req)
-{
-    o311_t o = { .req = req };
-    bool get = strcmp(req->method, "GET") == 0, post = strcmp(req->method, "POST") == 0;
-    if (req->nseg < 3 || req->nseg > 4 || strcmp(req->seg[1], "v2") != 0
-        || !s_format(req->seg[req->nseg - 1], &o.xml)) {
-        s_error(&o, 404, "no such endpoint");
-        return;
-    }
-    const char *what = req->seg[2];
-    if (req->nseg == 3 && strcmp(what, "services") == 0 && get)
-        s_services(&o);
-    else if (req->nseg == 3 && strcmp(what, "requests") == 0 && get)
-        s_requests(&o);
-    else if (req->nseg == 3 && strcmp(what, "requests") == 0 && post)
-        s_post(&o);
-    else if (req->nseg == 4 && strcmp(what, "requests") == 0 && get)
-        s_request(&o, req->seg[3]);
-    else if ((req->nseg == 3 && (strcmp(what, "services") == 0 || strcmp(what, "requests") == 0))
-             || (req->nseg == 4 && strcmp(what, "requests") == 0))
-        s_error(&o, 405, "method not allowed");
-    else
-        s_error(&o, 404, "no such endpoint");
 }

@@ -5,6 +5,7 @@
     data, when the request is routed and answered. */
 #include "api_server.h"
 
+#include "api_route.h"
 #include "api_util.h"
 #include "cv_log.h"
 
@@ -62,11 +63,13 @@ int cv_api_error(cv_api_req_t *req, int status, const char *code, const char *me
 }
 
 static enum MHD_Result s_send(struct MHD_Connection *conn, cv_api_ctx_t *ctx, int status,
-                              char *body, const char *type)
+                              char *body, const char *type, const char *allow)
 {
     struct MHD_Response *resp = MHD_create_response_from_buffer(strlen(body), body,
                                                                 MHD_RESPMEM_MUST_FREE);
     MHD_add_response_header(resp, "Content-Type", type);
+    if (allow && *allow)
+        MHD_add_response_header(resp, "Allow", allow);
     MHD_add_response_header(resp, "Cache-Control", "no-store");
     MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
     enum MHD_Result rc = MHD_queue_response(conn, (unsigned) status, resp);
@@ -82,7 +85,7 @@ static enum MHD_Result s_send_error(struct MHD_Connection *conn, cv_api_ctx_t *c
     json_t *j = json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", message);
     char *body = json_dumps(j, JSON_COMPACT);
     json_decref(j);
-    return s_send(conn, ctx, status, body, "application/json; charset=utf-8");
+    return s_send(conn, ctx, status, body, "application/json; charset=utf-8", NULL);
 }
 
 /* Path → segments. Refuses invalid UTF-8, control characters, "." and ".."
@@ -114,6 +117,16 @@ static enum MHD_Result s_check_arg(void *cls, enum MHD_ValueKind kind, const cha
         return MHD_NO;
     }
     return MHD_YES;
+}
+
+/* MHD's %HH decoding of the path and the query values, except that %00
+   becomes the byte 0xFF: a NUL would cut the C string short (the id
+   "1%00x" read as "1"), while 0xFF is invalid UTF-8, refused with 400. */
+static size_t s_unescape(void *cls, struct MHD_Connection *conn, char *s)
+{
+    for (char *p = s; (p = strstr(p, "%00")) != NULL; p += 3)
+        p[1] = p[2] = 'F';
+    return MHD_http_unescape(s);
 }
 
 static void s_client(struct MHD_Connection *conn, cv_api_req_t *req)
@@ -173,7 +186,7 @@ static enum MHD_Result s_handle(void *cls, struct MHD_Connection *conn, const ch
         return s_send_error(conn, ctx, 413, "too_large", "the body is over the size limit");
     cv_api_req_t req = { .ctx = ctx, .conn = conn, .method = method, .body = up->body,
                          .body_len = up->len, .status = 500 };
-    char path[2048];
+    char path[CV_API_PATH_MAX];
     bool bad_arg = false;
     MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, s_check_arg, &bad_arg);
     if (!s_split(url, path, sizeof path, &req) || bad_arg)
@@ -185,12 +198,14 @@ static enum MHD_Result s_handle(void *cls, struct MHD_Connection *conn, const ch
     enum MHD_Result rc;
     if (req.text) {
         rc = s_send(conn, ctx, req.status, req.text,
-                    req.content_type ? req.content_type : "text/plain; version=0.0.4; charset=utf-8");
+                    req.content_type ? req.content_type : "text/plain; version=0.0.4; charset=utf-8",
+                    req.allow);
     } else {
         if (!req.reply)
             cv_api_error(&req, 500, "internal", "no reply");
         char *body = json_dumps(req.reply, JSON_COMPACT);
-        rc = body ? s_send(conn, ctx, req.status, body, "application/json; charset=utf-8") : MHD_NO;
+        rc = body ? s_send(conn, ctx, req.status, body, "application/json; charset=utf-8", req.allow)
+                  : MHD_NO;
     }
     json_decref(req.reply);
     return rc;
@@ -239,6 +254,7 @@ cv_api_server_t *cv_api_server_new(cv_api_ctx_t *ctx, char *err, size_t errlen)
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned) 64,
         MHD_OPTION_NOTIFY_COMPLETED, s_completed, NULL,
         MHD_OPTION_EXTERNAL_LOGGER, s_mhd_log, NULL,
+        MHD_OPTION_UNESCAPE_CALLBACK, s_unescape, NULL,
         MHD_OPTION_END);
     if (!self->daemon) {
         snprintf(err, errlen, "cannot listen on %s:%d", cfg->address, cfg->port);

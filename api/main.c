@@ -1,6 +1,7 @@
 /*  civibus-api — the read side of civibus over HTTP (docs/api.md).
 
         civibus-api --config deploy/api.yaml
+        civibus-api --routes          prints the route table (api_route_table.c)
 
     Start-up: load the config (file:line errors, exit 2), check that the
     database holds migration 005 (the hub applies migrations; exit 1
@@ -10,6 +11,7 @@
 #include "api_config.h"
 #include "api_db.h"
 #include "api_link.h"
+#include "api_route.h"
 #include "api_server.h"
 #include "cv_log.h"
 
@@ -22,19 +24,28 @@ int main(int argc, char **argv)
 {
     cv_log_init("api", CV_LOG_INFO);
     const char *path = NULL;
+    bool routes = false, usage = false;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
             path = argv[++i];
-        else {
-            fprintf(stderr, "usage: civibus-api --config FILE\n");
-            return 2;
-        }
-    }
-    if (!path) {
-        fprintf(stderr, "usage: civibus-api --config FILE\n");
-        return 2;
+        else if (strcmp(argv[i], "--routes") == 0)
+            routes = true;
+        else
+            usage = true;
     }
     char err[1024];
+    if (cv_api_routes_check(err, sizeof err) < 0) {     /* a bug of the build: say so at once */
+        fprintf(stderr, "%s\n", err);
+        return 1;
+    }
+    if (routes && !usage) {
+        cv_api_routes_print(stdout);
+        return 0;
+    }
+    if (!path || usage) {
+        fprintf(stderr, "usage: civibus-api --config FILE | --routes\n");
+        return 2;
+    }
     cv_api_config_t *cfg = cv_api_config_load(path, err, sizeof err);
     if (!cfg) {
         fprintf(stderr, "%s\n", err);

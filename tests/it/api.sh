@@ -3,8 +3,8 @@
 # tokens and roles (docs/access.md: an agent sees other services' requests without their
 # content), citizen search and timeline, a request and its events, open and overdue requests,
 # audit rows for every read of a citizen's data, tracking codes (one request only, rate
-# limited), bad input (413, invalid UTF-8, traversal, SQL metacharacters, unknown ids → 4xx
-# JSON, never 5xx).
+# limited), bad input (413, invalid UTF-8, traversal, SQL metacharacters, a NUL, unknown ids →
+# 4xx JSON, never 5xx; 405 with its Allow header).
 . "$(dirname "$0")/lib.sh"
 API=$ROOT/$BIN/civibus-api
 CTL=$ROOT/$BIN/civibusctl
@@ -231,7 +231,10 @@ get "/v1/citizens?email=%FF%FE" "$T_SUP"; expect 400 "invalid utf-8 query"
 get "/v1/citizens?limit=abc&name=ab" "$T_SUP"; expect 400 "bad limit"
 get "/v1/services/dechets/requests?offset=-1" "$T_SUP"; expect 400 "bad offset"
 get "/v1/nothing" "$T_SUP"; expect 404 "unknown path"
-S=$(curl -s -o "$W/body" -w '%{http_code}' -X DELETE -H "Authorization: Bearer $T_SUP" "$U/v1/requests/1"); expect 405 "DELETE"
+S=$(curl -s -o "$W/body" -w '%{http_code}' -X DELETE -D "$W/headers" -H "Authorization: Bearer $T_SUP" "$U/v1/requests/$RD"); expect 405 "DELETE"
+grep -qi '^Allow: GET, HEAD' "$W/headers" || fail "405 without its Allow header: $(cat "$W/headers")"
+get "/v1/requests/$RD%00" "$T_SUP"; expect 400 "NUL in an id"
+get "/v1/citizens?name=ab%00cd" "$T_SUP"; expect 400 "NUL in a query value"
 [ "$(q "select count(*) from events")" -gt 0 ] || fail "events gone"
 ! grep -qiE 'DUPONT|usager[0-9]+@|Église' "$W/api.log" || fail "personal data in the API log"
 kill -0 $API_PID || fail "API died"

@@ -1,0 +1,73 @@
+/*  api_handler — what the API's handlers share, and the handlers the route
+    table (api_route_table.c) names, by file:
+
+        api_public.c     health, metrics, tracking codes, citizen links
+        api_citizens.c   citizen search, a citizen's timeline
+        api_requests.c   a request, a service's open requests, overdue ones
+        api_identity.c   merge proposals, merge, split, detach
+        api_open311.c    Open311 GeoReport v2
+
+    Each handler: check the parameters (400), run prepared statements,
+    parse the JSON rows, filter them by the caller's view, audit reads of
+    citizens' data (503 if the audit queue refuses), answer. The router has
+    already authenticated the caller, checked the role and the rate limit
+    of the route's table entry. Unknown ids answer 404; a citizen an agent's
+    service never dealt with is 404 too (existence is not revealed). */
+#ifndef CV_API_HANDLER_H
+#define CV_API_HANDLER_H
+
+#include "api_db.h"
+#include "api_route.h"
+#include "api_server.h"
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#define CV_API_DB_DOWN(req) cv_api_error(req, 503, "unavailable", "the database is not reachable")
+
+/* A prepared statement's rows; NULL after answering 503 (or 400 for a value
+   PostgreSQL refuses, SQLSTATE class 22). */
+PGresult *cv_api_sql(cv_api_req_t *req, cv_sql_t stmt, int n, const char *const *values);
+/* The statement's one row, or NULL when it failed (answered already) or
+   found nothing (answered 404 with the message not_found). */
+PGresult *cv_api_sql_row(cv_api_req_t *req, cv_sql_t stmt, int n, const char *const *values,
+                         const char *not_found);
+/* Column col of row `row` parsed as JSON (NULL if it is not). */
+json_t *cv_api_row_json(PGresult *r, int row, int col);
+
+/* Bearer token → principal; 0, or the error status already answered (401/503). */
+int cv_api_authenticate(cv_api_req_t *req, cv_api_principal_t *who);
+/* Queues an audit row with the action of the request's route (its table
+   entry); 0, or 503 already answered. citizen_id / request_id 0 = none. */
+int cv_api_audit(cv_api_req_t *req, const cv_api_principal_t *who, int64_t citizen_id,
+                 int64_t request_id, int results);
+
+/* A page of a list: the limit / offset query parameters, and the same as
+   SQL parameter texts. Lists fetch limit + 1 rows: the extra one tells
+   whether a next page exists. */
+typedef struct {
+    int64_t limit, offset;
+    char limit_text[24], fetch_text[24], offset_text[24];   /* limit, limit + 1, offset */
+} cv_api_page_t;
+
+/* Reads limit / offset; 0, or 400 answered. */
+int cv_api_page(cv_api_req_t *req, cv_api_page_t *page);
+/* {items, limit, offset, next_offset}: items holds up to limit + 1 rows (taken). */
+json_t *cv_api_paged(json_t *items, const cv_api_page_t *page);
+
+/* api_public.c */
+cv_api_handler_t cv_api_healthz, cv_api_metrics, cv_api_track, cv_api_me;
+/* api_citizens.c */
+cv_api_handler_t cv_api_citizen_search, cv_api_citizen_timeline;
+/* api_requests.c */
+cv_api_handler_t cv_api_request, cv_api_service_requests, cv_api_overdue_requests;
+/* api_identity.c */
+cv_api_handler_t cv_api_merge_proposals, cv_api_merge, cv_api_split, cv_api_detach;
+/* api_open311.c */
+cv_api_handler_t cv_api_o311_services, cv_api_o311_requests, cv_api_o311_request, cv_api_o311_post;
+/* Rewrites an API error reply ({"error": {...}}) in Open311's format (JSON
+   or XML after the path's suffix): the router applies it under /open311/. */
+void cv_api_o311_reformat(cv_api_req_t *req);
+
+#endif

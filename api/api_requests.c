@@ -1,0 +1,96 @@
+/*  api_requests — a request with its events, a service's open requests,
+    overdue requests (tokens). Every request and event goes through the
+    caller's view (cv_api_filter, docs/access.md): another service's
+    requests show what kind they are, where they stand, their dates. */
+#include "api_handler.h"
+
+#include "api_util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void cv_api_request(cv_api_req_t *req, const cv_api_principal_t *who)
+{
+    int64_t rid;
+    if (!cv_api_parse_int(cv_api_param(req, "id"), 1, INT64_MAX, &rid)) {
+        cv_api_error(req, 404, "not_found", "no such request");
+        return;
+    }
+    char rs[24];
+    snprintf(rs, sizeof rs, "%lld", (long long) rid);
+    const char *v[1] = { rs };
+    PGresult *r = cv_api_sql_row(req, CV_SQL_REQUEST, 1, v, "no such request");
+    if (!r)
+        return;
+    json_t *o = cv_api_row_json(r, 0, 0);
+    cv_api_view_t view = cv_api_view_for(who, PQgetisnull(r, 0, 1) ? NULL : PQgetvalue(r, 0, 1));
+    int64_t cid = PQgetisnull(r, 0, 2) ? 0 : strtoll(PQgetvalue(r, 0, 2), NULL, 10);
+    PQclear(r);
+    PGresult *evs = cv_api_sql(req, CV_SQL_REQUEST_EVENTS, 1, v);
+    if (!evs || !o) {
+        json_decref(o);
+        PQclear(evs);
+        if (!req->reply)
+            CV_API_DB_DOWN(req);
+        return;
+    }
+    json_t *events = json_array();
+    for (int i = 0; i < PQntuples(evs); i++) {
+        json_t *e = cv_api_row_json(evs, i, 0);
+        if (!e)
+            continue;
+        cv_api_filter(e, "event", view);
+        json_array_append_new(events, e);
+    }
+    PQclear(evs);
+    json_object_set_new(o, "events", events);
+    cv_api_filter(o, "request", view);
+    /* the other-service view shows nothing of the citizen: not audited as a citizen read */
+    if (cv_api_audit(req, who, view == CV_API_VIEW_OTHER ? 0 : cid, rid, 1) != 0) {
+        json_decref(o);
+        return;
+    }
+    cv_api_reply(req, 200, o);
+}
+
+/* Open requests of a service, or overdue ones (service optional). */
+static void s_request_list(cv_api_req_t *req, const cv_api_principal_t *who, const char *service,
+                           cv_sql_t stmt)
+{
+    if (service && (!*service || strlen(service) > 200)) {
+        cv_api_error(req, 400, "bad_parameter", "service: 1 to 200 characters");
+        return;
+    }
+    cv_api_page_t page;
+    if (cv_api_page(req, &page) != 0)
+        return;
+    const char *v[3] = { service, page.fetch_text, page.offset_text };
+    PGresult *r = cv_api_sql(req, stmt, 3, v);
+    if (!r)
+        return;
+    json_t *items = json_array();
+    for (int i = 0; i < PQntuples(r); i++) {
+        json_t *o = cv_api_row_json(r, i, 0);
+        if (!o)
+            continue;
+        cv_api_filter(o, "request", cv_api_view_for(who, PQgetvalue(r, i, 1)));
+        json_array_append_new(items, o);
+    }
+    PQclear(r);
+    if (cv_api_audit(req, who, 0, 0, (int) json_array_size(items)) != 0) {
+        json_decref(items);
+        return;
+    }
+    cv_api_reply(req, 200, cv_api_paged(items, &page));
+}
+
+void cv_api_service_requests(cv_api_req_t *req, const cv_api_principal_t *who)
+{
+    s_request_list(req, who, cv_api_param(req, "service"), CV_SQL_SERVICE_OPEN);
+}
+
+void cv_api_overdue_requests(cv_api_req_t *req, const cv_api_principal_t *who)
+{
+    s_request_list(req, who, cv_api_query(req, "service"), CV_SQL_OVERDUE);
+}
