@@ -2,6 +2,7 @@
     whole by the writer thread, so a handler holds the mutex for one copy. */
 #include "api_audit.h"
 
+#include "cv_alloc.h"
 #include "cv_log.h"
 
 #include <libpq-fe.h>
@@ -151,10 +152,10 @@ static void *s_run(void *arg)
 
 cv_api_audit_t *cv_api_audit_new(const char *conninfo, int flush_ms)
 {
-    cv_api_audit_t *self = calloc(1, sizeof *self);
+    cv_api_audit_t *self = cv_zcalloc(1, sizeof *self);
     if (!self)
         return NULL;
-    self->conninfo = strdup(conninfo);
+    self->conninfo = cv_zstrdup(conninfo);
     self->flush_ms = flush_ms > 0 ? flush_ms : 200;
     pthread_mutex_init(&self->lock, NULL);
     pthread_cond_init(&self->wake, NULL);

@@ -2,6 +2,7 @@
     postgres.conninfo; unknown keys are refused at every level. */
 #include "api_config.h"
 
+#include "cv_alloc.h"
 #include "cv_yaml.h"
 
 #include <stdio.h>
@@ -33,7 +34,7 @@ static int s_load(cv_api_config_t *self, const cv_yaml_doc_t *doc, char *err, si
         || cv_yaml_check_keys(doc, n, pg, "'postgres'", err, errlen) < 0
         || cv_yaml_str(doc, n, "conninfo", true, NULL, &s, err, errlen) < 0)
         return -1;
-    self->conninfo = strdup(s);
+    self->conninfo = cv_zstrdup(s);
 
     n = cv_yaml_get(root, "listen");
     if (n && (cv_yaml_expect(doc, n, CV_YAML_MAP, "'listen'", err, errlen) < 0
@@ -41,7 +42,7 @@ static int s_load(cv_api_config_t *self, const cv_yaml_doc_t *doc, char *err, si
         return -1;
     if (cv_yaml_str(doc, n, "address", false, "127.0.0.1", &s, err, errlen) < 0)
         return -1;
-    self->address = strdup(s);
+    self->address = cv_zstrdup(s);
     if (cv_yaml_int(doc, n, "port", false, 8480, 0, 65535, &v, err, errlen) < 0)
         return -1;
     self->port = (int) v;
@@ -85,7 +86,7 @@ static int s_load(cv_api_config_t *self, const cv_yaml_doc_t *doc, char *err, si
     if (s) {                    /* relative to the config file's folder */
         const char *slash = strrchr(doc->file, '/');
         if (s[0] == '/' || !slash)
-            self->link_key_file = strdup(s);
+            self->link_key_file = cv_zstrdup(s);
         else if (asprintf(&self->link_key_file, "%.*s/%s", (int) (slash - doc->file), doc->file, s) < 0)
             self->link_key_file = NULL;
     }
@@ -100,12 +101,12 @@ cv_api_config_t *cv_api_config_load(const char *path, char *err, size_t errlen)
     cv_yaml_doc_t *doc = cv_yaml_load(path, err, errlen);
     if (!doc)
         return NULL;
-    cv_api_config_t *self = calloc(1, sizeof *self);
+    cv_api_config_t *self = cv_zcalloc(1, sizeof *self);
     if (!self) {
         cv_yaml_destroy(&doc);
         return NULL;
     }
-    self->file = strdup(path);
+    self->file = cv_zstrdup(path);
     int rc = doc->root ? s_load(self, doc, err, errlen)
                        : cv_yaml_fail(doc, NULL, err, errlen, "empty configuration");
     cv_yaml_destroy(&doc);

@@ -1,6 +1,7 @@
 /*  api_db — see api_db.h. */
 #include "api_db.h"
 
+#include "cv_alloc.h"
 #include "cv_log.h"
 
 #include <pthread.h>
@@ -22,7 +23,7 @@ static void s_close(void *pg)
 int cv_api_db_init(const char *conninfo)
 {
     free(s_conninfo);
-    s_conninfo = strdup(conninfo);
+    s_conninfo = cv_zstrdup(conninfo);
     if (!s_key_made && pthread_key_create(&s_key, s_close) != 0)
         return -1;
     s_key_made = true;

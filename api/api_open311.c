@@ -311,8 +311,16 @@ static json_t *s_post_fields(cv_api_req_t *req, const char **why)
         *why = "send application/x-www-form-urlencoded or application/json";
         return NULL;
     }
+    if (req->body_len && memchr(req->body, 0, req->body_len)) {
+        *why = "a form field contains a NUL byte";
+        return NULL;
+    }
+    char *copy = strndup(req->body ? req->body : "", req->body_len), *save = NULL;
+    if (!copy) {
+        *why = "the form could not be read (out of memory)";
+        return NULL;
+    }
     json_t *j = json_object();
-    char *copy = strndup(req->body, req->body_len), *save = NULL;
     for (char *pair = strtok_r(copy, "&", &save); pair; pair = strtok_r(NULL, "&", &save)) {
         char *eq = strchr(pair, '=');
         if (eq)

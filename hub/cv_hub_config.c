@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cv_alloc.h"
 #include "cv_yaml.h"
 
 #ifndef CV_SCHEMA_DIR
@@ -20,13 +21,13 @@
 static char *s_path(const char *cfgfile, const char *p)
 {
     if (p[0] == '/')
-        return strdup(p);
+        return cv_zstrdup(p);
     const char *slash = strrchr(cfgfile, '/');
     if (!slash)
-        return strdup(p);
+        return cv_zstrdup(p);
     size_t dlen = (size_t) (slash - cfgfile);
     size_t len = dlen + 1 + strlen(p) + 1;
-    char *out = malloc(len);
+    char *out = cv_zmalloc(len);
     snprintf(out, len, "%.*s/%s", (int) dlen, cfgfile, p);
     return out;
 }
@@ -69,7 +70,7 @@ static int s_metrics_listen(cv_hub_config_t *self, const cv_yaml_doc_t *doc, con
     if (inet_pton(AF_INET, host, ip) != 1 && inet_pton(AF_INET6, host, ip) != 1)
         return cv_yaml_fail(doc, node, err, errlen,
                             "'listen.metrics': '%s' is not an IPv4 or IPv6 address", host);
-    self->metrics_address = strdup(host);
+    self->metrics_address = cv_zstrdup(host);
     self->metrics_port = (int) port;
     return 0;
 }
@@ -130,7 +131,7 @@ static int s_load_sources(cv_hub_config_t *self, const cv_yaml_doc_t *doc,
         return -1;
     if (list->count > CV_MAX_SOURCES)
         return cv_yaml_fail(doc, list, err, errlen, "at most %d sources", CV_MAX_SOURCES);
-    self->sources = calloc(list->count ? list->count : 1, sizeof *self->sources);
+    self->sources = cv_zcalloc(list->count ? list->count : 1, sizeof *self->sources);
     static const char *const keys[] = { "name", "mapping", "keys", NULL };
     for (const cv_yaml_node_t *s = list->child; s; s = s->next) {
         if (cv_yaml_expect(doc, s, CV_YAML_MAP, "a source", err, errlen) < 0
@@ -150,7 +151,7 @@ static int s_load_sources(cv_hub_config_t *self, const cv_yaml_doc_t *doc,
         const cv_yaml_node_t *keylist = cv_yaml_get(s, "keys");
         if (!keylist)
             return cv_yaml_fail(doc, s, err, errlen, "source '%s' needs 'keys' (its adapter's CURVE public keys)", name);
-        src->name = strdup(name);
+        src->name = cv_zstrdup(name);
         src->mapping_path = s_path(doc->file, mapping);
         self->nsources++;
         char what[96];
@@ -227,10 +228,10 @@ static int s_load(cv_hub_config_t *self, const cv_yaml_doc_t *doc, char *err, si
         return cv_yaml_fail(doc, cv_yaml_get(n_limits, "max_event_bytes"), err, errlen,
                             "max_event_bytes (%lld) must be lower than max_message_bytes (%lld)",
                             (long long) meb, (long long) mmb);
-    self->conninfo = strdup(conninfo);
-    self->migrations_dir = migrations ? s_path(doc->file, migrations) : strdup(CV_SCHEMA_DIR);
-    self->adapters_endpoint = strdup(adapters);
-    self->publish_endpoint = publish ? strdup(publish) : NULL;
+    self->conninfo = cv_zstrdup(conninfo);
+    self->migrations_dir = migrations ? s_path(doc->file, migrations) : cv_zstrdup(CV_SCHEMA_DIR);
+    self->adapters_endpoint = cv_zstrdup(adapters);
+    self->publish_endpoint = publish ? cv_zstrdup(publish) : NULL;
     self->publish_curve = publish && !s_loopback(publish);
     if (metrics && s_metrics_listen(self, doc, cv_yaml_get(n_listen, "metrics"), metrics, err, errlen) < 0)
         return -1;
@@ -278,8 +279,8 @@ cv_hub_config_t *cv_hub_config_load(const char *path, char *err, size_t errlen)
     cv_yaml_doc_t *doc = cv_yaml_load(path, err, errlen);
     if (!doc)
         return NULL;
-    cv_hub_config_t *self = calloc(1, sizeof *self);
-    self->file = strdup(path);
+    cv_hub_config_t *self = cv_zcalloc(1, sizeof *self);
+    self->file = cv_zstrdup(path);
     int rc = s_load(self, doc, err, errlen);
     cv_yaml_destroy(&doc);
     if (rc < 0)

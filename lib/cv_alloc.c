@@ -49,3 +49,16 @@ char *cv_zstrdup(const char *s)
     memcpy(d, s, n);
     return d;
 }
+
+char *cv_zstrndup(const char *s, size_t n)
+{
+    if (!s)
+        return NULL;
+    size_t len = strnlen(s, n);
+    char *d = malloc(len + 1);
+    if (!d)
+        s_out_of_memory(len + 1);
+    memcpy(d, s, len);
+    d[len] = '\0';
+    return d;
+}

@@ -26,4 +26,7 @@ void *cv_zrealloc(void *p, size_t size);
 /* strdup. Never NULL (NULL gives NULL). */
 char *cv_zstrdup(const char *s);
 
+/* strndup: at most n bytes of s, NUL-terminated. Never NULL (NULL gives NULL). */
+char *cv_zstrndup(const char *s, size_t n);
+
 #endif

@@ -6,6 +6,8 @@
     value, so a pending key is kept on the stack entry. */
 
 #include "cv_yaml.h"
+#include "cv_alloc.h"
+
 
 #include <errno.h>
 #include <limits.h>
@@ -104,10 +106,10 @@ static int s_attach(cv_yaml_doc_t *doc, frame_t *stack, int depth, cv_yaml_node_
 
 cv_yaml_doc_t *cv_yaml_parse(const char *name, const char *text, size_t len, char *err, size_t errlen)
 {
-    cv_yaml_doc_t *doc = calloc(1, sizeof *doc);
+    cv_yaml_doc_t *doc = cv_zcalloc(1, sizeof *doc);
     if (!doc)
         return NULL;
-    doc->file = strdup(name);
+    doc->file = cv_zstrdup(name);
     yaml_parser_t parser;
     yaml_parser_initialize(&parser);
     yaml_parser_set_input_string(&parser, (const unsigned char *) text, len);
@@ -143,10 +145,10 @@ cv_yaml_doc_t *cv_yaml_parse(const char *name, const char *text, size_t len, cha
             ok = false;
             break;
         case YAML_SCALAR_EVENT: {
-            cv_yaml_node_t *n = calloc(1, sizeof *n);
+            cv_yaml_node_t *n = cv_zcalloc(1, sizeof *n);
             n->type = CV_YAML_SCALAR;
             n->line = line;
-            n->value = strndup((const char *) ev.data.scalar.value, ev.data.scalar.length);
+            n->value = cv_zstrndup((const char *) ev.data.scalar.value, ev.data.scalar.length);
             n->quoted = ev.data.scalar.style == YAML_SINGLE_QUOTED_SCALAR_STYLE
                      || ev.data.scalar.style == YAML_DOUBLE_QUOTED_SCALAR_STYLE;
             if (ev.data.scalar.anchor) {
@@ -166,7 +168,7 @@ cv_yaml_doc_t *cv_yaml_parse(const char *name, const char *text, size_t len, cha
                 ok = false;
                 break;
             }
-            cv_yaml_node_t *n = calloc(1, sizeof *n);
+            cv_yaml_node_t *n = cv_zcalloc(1, sizeof *n);
             n->type = ev.type == YAML_MAPPING_START_EVENT ? CV_YAML_MAP : CV_YAML_SEQ;
             n->line = line;
             int rc = s_attach(doc, stack, depth, n, err, errlen);

@@ -33,6 +33,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cv_alloc.h"
 #include "cv_log.h"
 
 #define MAX_ANSWER      (64 * 1024)
@@ -79,8 +80,8 @@ cmd_t *cv_commands__find_id(const cv_commands_t *self, uint64_t id)
 
 cmd_t *cv_commands__add(cv_commands_t *self, uint64_t id, const char *kind, const char *key)
 {
-    cmd_t *c = calloc(1, sizeof *c);
-    if (!c || !(c->kind = strdup(kind)) || !(c->key = strdup(key))) {
+    cmd_t *c = cv_zcalloc(1, sizeof *c);
+    if (!c || !(c->kind = cv_zstrdup(kind)) || !(c->key = cv_zstrdup(key))) {
         if (c)
             free(c->kind);
         free(c);
@@ -463,30 +464,27 @@ static void s_on_done(cv_commands_t *self, CURL *easy, CURLcode rc)
 cv_commands_t *cv_commands_new(const cv_commands_conf_t *conf, const char *dir, const char *name,
                                char *err, size_t errlen)
 {
-    cv_commands_t *self = calloc(1, sizeof *self);
+    cv_commands_t *self = cv_zcalloc(1, sizeof *self);
     if (!self) {
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
     self->conf = conf;
     self->fd = -1;
-    self->name = strdup(name ? name : "adapter");
+    self->name = cv_zstrdup(name ? name : "adapter");
     self->dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (self->dir_fd < 0) {
         snprintf(err, errlen, "commands: cannot open folder '%s': %s", dir, strerror(errno));
-        cv_commands_destroy(&self);
-        return NULL;
+        goto fail;
     }
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK || !(self->multi = curl_multi_init())) {
         snprintf(err, errlen, "commands: cannot initialise libcurl");
-        cv_commands_destroy(&self);
-        return NULL;
+        goto fail;
     }
     char why[256] = "";
     if (cv_commands__read_journal(self, why, sizeof why) < 0 || cv_commands__rewrite(self) < 0) {
         snprintf(err, errlen, "commands: %s/%s: %s", dir, JOURNAL, why[0] ? why : strerror(errno));
-        cv_commands_destroy(&self);
-        return NULL;
+        goto fail;
     }
     size_t resumed = 0, waiting = 0;
     for (cmd_t *c = self->head; c; c = c->next) {
@@ -509,6 +507,9 @@ cv_commands_t *cv_commands_new(const cv_commands_conf_t *conf, const char *dir, 
     if (waiting)
         cv_info(COMP, "%s: %zu command result(s) from a previous run wait for the hub", self->name, waiting);
     return self;
+fail:
+    cv_commands_destroy(&self);
+    return NULL;
 }
 
 void cv_commands_destroy(cv_commands_t **self_p)

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cv_alloc.h"
 #include "cv_yaml.h"
 
 #define MiB (1024LL * 1024LL)
@@ -18,10 +19,10 @@ static char *s_resolve(const char *config_file, const char *path)
 {
     const char *slash = strrchr(config_file, '/');
     if (path[0] == '/' || !slash)
-        return strdup(path);
+        return cv_zstrdup(path);
     size_t dirlen = (size_t) (slash - config_file);
     size_t len = dirlen + 1 + strlen(path) + 1;
-    char *out = malloc(len);
+    char *out = cv_zmalloc(len);
     if (out)
         snprintf(out, len, "%.*s/%s", (int) dirlen, config_file, path);
     return out;
@@ -50,7 +51,7 @@ static int s_read_hub(cv_adapter_config_t *self, const cv_yaml_doc_t *doc, char 
     if (!strstr(endpoint, "://"))
         return cv_yaml_fail(doc, cv_yaml_get(hub, "endpoint"), err, errlen,
                             "'endpoint' must look like tcp://host:port, not '%s'", endpoint);
-    if (!(self->endpoint = strdup(endpoint)))
+    if (!(self->endpoint = cv_zstrdup(endpoint)))
         return cv_yaml_fail(doc, hub, err, errlen, "out of memory");
     if ((key_file != NULL) == (key != NULL)) {
         cv_yaml_node_t at = { .line = hub->key_line };
@@ -108,7 +109,7 @@ static int s_read_source(cv_adapter_source_t *src, const cv_yaml_doc_t *doc, con
         || cv_yaml_str(doc, node, "spool_dir", true, NULL, &spool, err, errlen) < 0)
         return -1;
     src->secret_line = cv_yaml_get(node, "secret_key_file")->line;
-    src->name = strdup(node->key);
+    src->name = cv_zstrdup(node->key);
     src->secret_key_file = s_resolve(doc->file, secret);
     src->spool_dir = s_resolve(doc->file, spool);
     if (!src->name || !src->secret_key_file || !src->spool_dir)
@@ -126,7 +127,7 @@ static int s_read_sources(cv_adapter_config_t *self, const cv_yaml_doc_t *doc, c
     if (sources->count == 0)
         return cv_yaml_fail(doc, sources, err, errlen, "'sources' must list at least one source");
     self->sources_line = sources->key_line;
-    self->sources = calloc(sources->count, sizeof *self->sources);
+    self->sources = cv_zcalloc(sources->count, sizeof *self->sources);
     if (!self->sources)
         return cv_yaml_fail(doc, sources, err, errlen, "out of memory");
     for (const cv_yaml_node_t *n = sources->child; n; n = n->next) {
@@ -186,8 +187,8 @@ static int s_read_driver(cv_adapter_config_t *self, const cv_yaml_doc_t *doc, ch
         return cv_yaml_fail(doc, cv_yaml_get(driver, "source"), err, errlen,
                             "driver source '%s' is not listed under 'sources'", source);
     self->driver = driver;
-    self->driver_kind = strdup(kind);
-    self->driver_source = strdup(source);
+    self->driver_kind = cv_zstrdup(kind);
+    self->driver_source = cv_zstrdup(source);
     return 0;
 }
 
@@ -217,7 +218,7 @@ static int s_template(const cv_yaml_doc_t *doc, const cv_yaml_node_t *map, const
         return cv_yaml_fail(doc, cv_yaml_get(map, key), err, errlen, "'%s': %s", key, why);
     if (url && strncmp(value, "http://", 7) != 0 && strncmp(value, "https://", 8) != 0)
         return cv_yaml_fail(doc, cv_yaml_get(map, key), err, errlen, "'%s' must start with http:// or https://", key);
-    *out = strdup(value);
+    *out = cv_zstrdup(value);
     return *out ? 0 : cv_yaml_fail(doc, map, err, errlen, "out of memory");
 }
 
@@ -227,7 +228,7 @@ static int s_opt_str(const cv_yaml_doc_t *doc, const cv_yaml_node_t *map, const 
     const char *value;
     if (cv_yaml_str(doc, map, key, false, NULL, &value, err, errlen) < 0)
         return -1;
-    if (value && !(*out = strdup(value)))
+    if (value && !(*out = cv_zstrdup(value)))
         return cv_yaml_fail(doc, map, err, errlen, "out of memory");
     return 0;
 }
@@ -249,7 +250,7 @@ static int s_read_kind(cv_command_kind_t *k, const cv_yaml_doc_t *doc, const cv_
     if (cv_yaml_expect(doc, node, CV_YAML_MAP, where, err, errlen) < 0
         || cv_yaml_check_keys(doc, node, keys, where, err, errlen) < 0)
         return -1;
-    if (!(k->name = strdup(node->key)))
+    if (!(k->name = cv_zstrdup(node->key)))
         return cv_yaml_fail(doc, node, err, errlen, "out of memory");
     const char *method;
     if (cv_yaml_str(doc, node, "method", false, "POST", &method, err, errlen) < 0)
@@ -260,7 +261,7 @@ static int s_read_kind(cv_command_kind_t *k, const cv_yaml_doc_t *doc, const cv_
     if (!methods[m])
         return cv_yaml_fail(doc, cv_yaml_get(node, "method"), err, errlen,
                             "'method' must be POST, PUT, PATCH, DELETE or GET, not '%s'", method);
-    k->method = strdup(methods[m]);
+    k->method = cv_zstrdup(methods[m]);
     bool body_default = strcmp(method, "GET") != 0 && strcmp(method, "DELETE") != 0;
     if (cv_yaml_bool(doc, node, "body", false, body_default, &k->body, err, errlen) < 0
         || s_template(doc, node, "url", true, true, &k->url, err, errlen) < 0
@@ -286,8 +287,8 @@ static int s_read_kind(cv_command_kind_t *k, const cv_yaml_doc_t *doc, const cv_
         return 0;
     if (cv_yaml_expect(doc, headers, CV_YAML_MAP, "'headers'", err, errlen) < 0)
         return -1;
-    k->header_names = calloc(headers->count + 1, sizeof *k->header_names);
-    k->header_values = calloc(headers->count + 1, sizeof *k->header_values);
+    k->header_names = cv_zcalloc(headers->count + 1, sizeof *k->header_names);
+    k->header_values = cv_zcalloc(headers->count + 1, sizeof *k->header_values);
     if (!k->header_names || !k->header_values)
         return cv_yaml_fail(doc, headers, err, errlen, "out of memory");
     for (const cv_yaml_node_t *h = headers->child; h; h = h->next) {
@@ -299,8 +300,8 @@ static int s_read_kind(cv_command_kind_t *k, const cv_yaml_doc_t *doc, const cv_
         char why[200];
         if (cv_commands_template_check(h->value, why, sizeof why) < 0)
             return cv_yaml_fail(doc, h, err, errlen, "header '%s': %s", h->key, why);
-        k->header_names[k->nheaders] = strdup(h->key);
-        k->header_values[k->nheaders] = strdup(h->value);
+        k->header_names[k->nheaders] = cv_zstrdup(h->key);
+        k->header_values[k->nheaders] = cv_zstrdup(h->value);
         if (!k->header_names[k->nheaders++] || !k->header_values[k->nheaders - 1])
             return cv_yaml_fail(doc, h, err, errlen, "out of memory");
     }
@@ -317,7 +318,7 @@ static int s_read_commands(cv_adapter_config_t *self, const cv_yaml_doc_t *doc, 
     if (cv_yaml_expect(doc, node, CV_YAML_MAP, "'commands'", err, errlen) < 0
         || cv_yaml_check_keys(doc, node, keys, "'commands'", err, errlen) < 0)
         return -1;
-    cv_commands_conf_t *conf = self->commands = calloc(1, sizeof *conf);
+    cv_commands_conf_t *conf = self->commands = cv_zcalloc(1, sizeof *conf);
     if (!conf)
         return cv_yaml_fail(doc, node, err, errlen, "out of memory");
     int64_t timeout, attempts, backoff, backoff_max, concurrency, keep;
@@ -344,7 +345,7 @@ static int s_read_commands(cv_adapter_config_t *self, const cv_yaml_doc_t *doc, 
         return -1;
     if (kinds->count == 0)
         return cv_yaml_fail(doc, kinds, err, errlen, "'kinds' must list at least one kind of command");
-    if (!(conf->kinds = calloc(kinds->count, sizeof *conf->kinds)))
+    if (!(conf->kinds = cv_zcalloc(kinds->count, sizeof *conf->kinds)))
         return cv_yaml_fail(doc, kinds, err, errlen, "out of memory");
     for (const cv_yaml_node_t *k = kinds->child; k; k = k->next)
         if (s_read_kind(&conf->kinds[conf->nkinds++], doc, k, err, errlen) < 0)
@@ -385,8 +386,8 @@ cv_adapter_config_t *cv_adapter_config_load(const char *path, char *err, size_t 
     cv_yaml_doc_t *doc = cv_yaml_load(path, err, errlen);
     if (!doc)
         return NULL;
-    cv_adapter_config_t *self = calloc(1, sizeof *self);
-    int rc = self && (self->file = strdup(path)) ? 0 : cv_yaml_fail(doc, NULL, err, errlen, "out of memory");
+    cv_adapter_config_t *self = cv_zcalloc(1, sizeof *self);
+    int rc = self && (self->file = cv_zstrdup(path)) ? 0 : cv_yaml_fail(doc, NULL, err, errlen, "out of memory");
     if (rc == 0 && !doc->root)
         rc = cv_yaml_fail(doc, NULL, err, errlen, "the file is empty");
     if (rc == 0)

@@ -31,7 +31,9 @@
     RESULT_NACK go to the cv_commands module, which sends RESULTs through
     cv_client__send_result and is stepped by every poll; each WELCOME makes it send
     again the results the hub has not acknowledged. */
+#include "cv_alloc.h"
 #include "cv_client_int.h"
+
 
 int64_t cv_client__now(void)
 {
@@ -70,7 +72,7 @@ static int s_ring_reserve(cv_client_t *self)
     if (self->next_seq - self->low_seq < self->ring_cap)
         return 0;
     size_t cap = self->ring_cap * 2;
-    uint64_t *ring = calloc(cap, sizeof *ring);
+    uint64_t *ring = cv_zcalloc(cap, sizeof *ring);
     if (!ring)
         return -1;
     for (uint64_t seq = self->low_seq; seq < self->next_seq; seq++)
@@ -439,7 +441,7 @@ static int s_mkdirs(const char *path)
 
 static char *s_strdup(const char *s)
 {
-    return s ? strdup(s) : NULL;
+    return s ? cv_zstrdup(s) : NULL;
 }
 
 cv_client_t *cv_client_new(const cv_client_opts_t *opts, char *err, size_t errlen)
@@ -452,63 +454,57 @@ cv_client_t *cv_client_new(const cv_client_opts_t *opts, char *err, size_t errle
         snprintf(err, errlen, "the hub public key must be 40 Z85 characters");
         return NULL;
     }
-    cv_client_t *self = calloc(1, sizeof *self);
+    cv_client_t *self = cv_zcalloc(1, sizeof *self);
     if (!self) {
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
-    self->endpoint = strdup(opts->endpoint);
-    self->hub_key = strdup(opts->hub_public_key);
-    self->description = strdup(opts->description ? opts->description : "civibus-adapter/0.1");
+    self->endpoint = cv_zstrdup(opts->endpoint);
+    self->hub_key = cv_zstrdup(opts->hub_public_key);
+    self->description = cv_zstrdup(opts->description ? opts->description : "civibus-adapter/0.1");
     self->name = s_strdup(opts->name);
     self->cfg_max_event_bytes = opts->max_event_bytes ? opts->max_event_bytes : DEFAULT_EVENT_BYTES;
     self->window = DEFAULT_WINDOW;
     self->heartbeat_ms = DEFAULT_HEARTBEAT_MS;
     self->backoff_ms = BACKOFF_MIN_MS;
     self->ring_cap = 1024;
-    self->ring = calloc(self->ring_cap, sizeof *self->ring);
-    self->cache = calloc(CACHE_SLOTS, sizeof *self->cache);
+    self->ring = cv_zcalloc(self->ring_cap, sizeof *self->ring);
+    self->cache = cv_zcalloc(CACHE_SLOTS, sizeof *self->cache);
     self->low_seq = self->next_seq = 1;
     self->disk_pending = true;                /* leftovers of a previous run go first */
     self->first_own_id = UINT64_MAX;
     if (!self->endpoint || !self->hub_key || !self->description || (opts->name && !self->name)
         || !self->ring || !self->cache) {
         snprintf(err, errlen, "out of memory");
-        cv_client_destroy(&self);
-        return NULL;
+        goto fail;
     }
     self->cert = zcert_load(opts->secret_key_file);
     static const byte zero[32];
     if (!self->cert || memcmp(zcert_secret_key(self->cert), zero, sizeof zero) == 0) {
         snprintf(err, errlen, "cannot load a secret key from '%s'", opts->secret_key_file);
-        cv_client_destroy(&self);
-        return NULL;
+        goto fail;
     }
     cv_spool_opts_t spool_opts = opts->spool;
     spool_opts.max_record_bytes = self->cfg_max_event_bytes;
     char spool_err[256];
     if (s_mkdirs(opts->spool_dir) < 0) {
         snprintf(err, errlen, "cannot create spool directory '%s': %s", opts->spool_dir, strerror(errno));
-        cv_client_destroy(&self);
-        return NULL;
+        goto fail;
     }
     self->spool = cv_spool_open(opts->spool_dir, &spool_opts, spool_err, sizeof spool_err);
     if (!self->spool) {
         snprintf(err, errlen, "spool '%s': %s", opts->spool_dir, spool_err);
-        cv_client_destroy(&self);
-        return NULL;
+        goto fail;
     }
     if (opts->commands) {
         self->commands = cv_commands_new(opts->commands, opts->spool_dir, cv_client__name(self), err, errlen);
         if (!self->commands) {
-            cv_client_destroy(&self);
-            return NULL;
+            goto fail;
         }
         cv_commands_set_sender(self->commands, cv_client__send_result, self);
     }
     if (s_connect(self, err, errlen) < 0) {
-        cv_client_destroy(&self);
-        return NULL;
+        goto fail;
     }
     self->next_gc = cv_client__now();                 /* at the first poll */
     uint64_t left = cv_spool_unsettled_count(self->spool);
@@ -516,6 +512,9 @@ cv_client_t *cv_client_new(const cv_client_opts_t *opts, char *err, size_t errle
         cv_info(COMP, "%s: %" PRIu64 " unsettled records from a previous run will be sent first",
                 cv_client__name(self), left);
     return self;
+fail:
+    cv_client_destroy(&self);
+    return NULL;
 }
 
 void cv_client_destroy(cv_client_t **self_p)

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "cv_alloc.h"
 #include "cv_log.h"
 
 /* Dead-letter reason codes (docs/protocol.md, docs/schema.md); the last
@@ -283,7 +284,7 @@ static enum MHD_Result s_handler(void *cls, struct MHD_Connection *conn, const c
     else if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
         status = MHD_HTTP_METHOD_NOT_ALLOWED, refusal = "only GET\n";
     if (refusal)
-        return s_reply(conn, status, strdup(refusal), strlen(refusal), "text/plain; charset=utf-8");
+        return s_reply(conn, status, cv_zstrdup(refusal), strlen(refusal), "text/plain; charset=utf-8");
     size_t len = 0;
     char *text = cv_metrics_render(self, &len);
     return s_reply(conn, status, text, len, "text/plain; version=0.0.4; charset=utf-8");
@@ -351,12 +352,12 @@ static void s_histogram_init(histogram_t *h, const char *name, const char *help,
 
 cv_metrics_t *cv_metrics_new(const cv_hub_config_t *config)
 {
-    cv_metrics_t *self = calloc(1, sizeof *self);
+    cv_metrics_t *self = cv_zcalloc(1, sizeof *self);
     self->nsources = config->nsources;
-    self->sources = calloc(self->nsources ? self->nsources : 1, sizeof *self->sources);
+    self->sources = cv_zcalloc(self->nsources ? self->nsources : 1, sizeof *self->sources);
     for (size_t i = 0; i < self->nsources; i++) {
         source_t *s = &self->sources[i];
-        s->name = strdup(config->sources[i].name);
+        s->name = cv_zstrdup(config->sources[i].name);
         atomic_init(&s->received, 0);
         atomic_init(&s->stored, 0);
         atomic_init(&s->duplicate, 0);

@@ -1,6 +1,7 @@
 /*  monitor — see cv_monitor.h. */
 #include "cv_monitor.h"
 
+#include "cv_alloc.h"
 #include "cv_log.h"
 
 struct cv_monitor {
@@ -10,7 +11,7 @@ struct cv_monitor {
 
 cv_monitor_t *cv_monitor_new(zsock_t *watched, const char *name)
 {
-    cv_monitor_t *self = calloc(1, sizeof *self);
+    cv_monitor_t *self = cv_zcalloc(1, sizeof *self);
     snprintf(self->name, sizeof self->name, "%s", name);
     char endpoint[128];
     snprintf(endpoint, sizeof endpoint, "inproc://monitor-%s-%p", name, (void *) self);
@@ -48,7 +49,7 @@ void cv_monitor_handle(cv_monitor_t *self)
     if (ev && zframe_size(ev) >= 6) {
         uint16_t event;
         memcpy(&event, zframe_data(ev), sizeof event);
-        char *where = addr ? zframe_strdup(addr) : strdup("?");
+        char *where = addr ? zframe_strdup(addr) : cv_zstrdup("?");
         if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
             cv_warn(self->name, "refused a connection from %s: unknown CURVE key", where);
         else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL)

@@ -275,28 +275,27 @@ cv_store_t *cv_store_new(const char *conninfo, const char *sql_dir, char *err, s
     if (!self->conn || PQstatus(self->conn) != CONNECTION_OK) {
         const char *msg = self->conn ? PQerrorMessage(self->conn) : "out of memory";
         snprintf(err, errlen, "store: cannot connect to PostgreSQL: %.*s", (int) strcspn(msg, "\n"), msg);
-        cv_store_destroy(&self);
-        return NULL;
+        goto fail;
     }
     PQsetNoticeProcessor(self->conn, s_notice, NULL);
     if (s_check_durable(self) < 0) {
         snprintf(err, errlen, "store: %s", self->error);
-        cv_store_destroy(&self);
-        return NULL;
+        goto fail;
     }
     char why[512];
     int applied = cv_migrate(self->conn, sql_dir, why, sizeof why);
     if (applied < 0) {
         snprintf(err, errlen, "%s", why);
-        cv_store_destroy(&self);
-        return NULL;
+        goto fail;
     }
     if (s_session(self) < 0) {
         snprintf(err, errlen, "store: %s", self->error);
-        cv_store_destroy(&self);
-        return NULL;
+        goto fail;
     }
     return self;
+fail:
+    cv_store_destroy(&self);
+    return NULL;
 }
 
 void cv_store_destroy(cv_store_t **self_p)

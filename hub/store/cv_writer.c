@@ -2,6 +2,7 @@
     "p" (pointer) messages each way, and the $TERM command stops it. */
 #include "cv_writer.h"
 
+#include "cv_alloc.h"
 #include "cv_log.h"
 
 struct cv_writer {
@@ -65,7 +66,7 @@ static void s_actor(zsock_t *pipe, void *arg)
 
 cv_writer_t *cv_writer_new(cv_store_t *store)
 {
-    cv_writer_t *self = calloc(1, sizeof *self);
+    cv_writer_t *self = cv_zcalloc(1, sizeof *self);
     self->store = store;
     self->actor = zactor_new(s_actor, self);
     return self;

@@ -85,6 +85,9 @@ get "$O/requests.json?start_date=2024-13-45" "$T_SUP"; expect 400 "impossible da
 get "$O/requests.json?status=maybe" "$T_SUP"; expect 400 "bad status"
 get "$O/requests.csv"; expect 404 "unknown format"
 S=$(curl -s -o "$W/body" -w '%{http_code}' -X DELETE "$U$O/requests.json"); expect 405 "DELETE"
+S=$(printf 'service_code=encombrants&description=Canap\000Nuit' | curl -s -o "$W/body" -w '%{http_code}' \
+    -H 'Content-Type: application/x-www-form-urlencoded' --data-binary @- "$U$O/requests.json")
+expect 400 "a raw NUL byte in a form field"
 [ "$(q "select count(*) from events where source = 'open311'")" = 2 ] || fail "refused POSTs wrote something"
 ! grep -qiE 'WEBCITIZEN|zoe|Canap' "$W/api.log" || fail "personal data in the API log"
 ok "bad input: 4xx in Open311's error format (JSON and XML), nothing stored, nothing personal logged"

@@ -43,6 +43,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "cv_alloc.h"
 #include "cv_hash.h"
 #include "cv_log.h"
 
@@ -300,7 +301,7 @@ static int s_next_token(rest_t *self, json_t *root, size_t count)
     if (!token || same)
         return 0;                /* keep asking for this page: a change feed */
     free(self->token);
-    self->token = strdup(token);
+    self->token = cv_zstrdup(token);
     return self->token ? s_set_position(self, cv_rest_position_token(token)) : -1;
 }
 
@@ -443,7 +444,7 @@ static void *s_start(const cv_driver_ctx_t *ctx, char *err, size_t errlen)
         snprintf(err, errlen, "rest driver: cannot initialise libcurl");
         return NULL;
     }
-    rest_t *self = calloc(1, sizeof *self);
+    rest_t *self = cv_zcalloc(1, sizeof *self);
     if (!self) {
         snprintf(err, errlen, "rest driver: out of memory");
         curl_global_cleanup();
@@ -451,7 +452,7 @@ static void *s_start(const cv_driver_ctx_t *ctx, char *err, size_t errlen)
     }
     void *p = self;
     self->client = ctx->client;
-    self->source = strdup(ctx->source);
+    self->source = cv_zstrdup(ctx->source);
     self->config = cv_rest_config_new(ctx, err, errlen);
     if (!self->config || !self->source || !(self->http = cv_rest_http_new(self->config, err, errlen))) {
         s_stop(&p);

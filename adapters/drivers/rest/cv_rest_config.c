@@ -9,6 +9,7 @@
     never an expanded value. */
 #include "cv_rest.h"
 
+#include "cv_alloc.h"
 #include "cv_buf.h"
 
 #include <curl/curl.h>
@@ -127,7 +128,7 @@ static int s_str(reader_t *r, const cv_yaml_node_t *map, const char *key, const 
     const char *value;
     if (cv_yaml_str(r->doc, map, key, false, dflt, &value, r->err, r->errlen) < 0)
         return -1;
-    *out = value ? strdup(value) : NULL;
+    *out = value ? cv_zstrdup(value) : NULL;
     return 0;
 }
 
@@ -163,7 +164,7 @@ static int s_pairs(reader_t *r, const cv_yaml_node_t *map, const char *key, bool
         return 0;
     if (cv_yaml_expect(r->doc, node, CV_YAML_MAP, key, r->err, r->errlen) < 0)
         return -1;
-    *out = calloc(node->count ? node->count : 1, sizeof **out);
+    *out = cv_zcalloc(node->count ? node->count : 1, sizeof **out);
     if (!*out)
         return cv_yaml_fail(r->doc, node, r->err, r->errlen, "out of memory");
     for (const cv_yaml_node_t *c = node->child; c; c = c->next) {
@@ -173,7 +174,7 @@ static int s_pairs(reader_t *r, const cv_yaml_node_t *map, const char *key, bool
                        != strlen(c->key) || !*c->key))
             return cv_yaml_fail(r->doc, c, r->err, r->errlen, "'%s' is not a valid header name", c->key);
         cv_rest_pair_t *pair = &(*out)[(*count)++];
-        pair->name = strdup(c->key);
+        pair->name = cv_zstrdup(c->key);
         pair->value = s_expand(r, c);
         if (!pair->value)
             return -1;
@@ -373,7 +374,7 @@ static int s_read(reader_t *r, const cv_yaml_node_t *conf, cv_rest_config_t *sel
 
 cv_rest_config_t *cv_rest_config_new(const cv_driver_ctx_t *ctx, char *err, size_t errlen)
 {
-    cv_rest_config_t *self = calloc(1, sizeof *self);
+    cv_rest_config_t *self = cv_zcalloc(1, sizeof *self);
     if (!self) {
         snprintf(err, errlen, "out of memory");
         return NULL;

@@ -12,7 +12,9 @@
     The since value sent back is the cursor minus the overlap, written the
     way the source writes it (same separator, same offset), so the API
     compares like with like. The saved position is a small JSON object. */
+#include "cv_alloc.h"
 #include "cv_rest.h"
+
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -219,7 +221,7 @@ int cv_rest_position_parse(const char *text, cv_rest_mode_t mode, char **token, 
     int rc = -1;
     json_t *v;
     if (mode == CV_REST_TOKEN && (v = json_object_get(root, "token")) && json_is_string(v)) {
-        *token = strdup(json_string_value(v));
+        *token = cv_zstrdup(json_string_value(v));
         rc = *token ? 0 : -1;
     } else if (mode == CV_REST_SINCE && (v = json_object_get(root, "since"))) {
         rc = cv_rest_cursor_from_json(v, cursor) ? 0 : -1;
