@@ -63,7 +63,7 @@ static void s_on_welcome(cv_client_t *self, zmsg_t *msg)
 static void s_on_ack(cv_client_t *self, zmsg_t *msg)
 {
     zframe_t *ranges = zmsg_next(msg);
-    if (!ranges || cv_ranges_parse((const char *) zframe_data(ranges), zframe_size(ranges),
+    if (!ranges || cv_rangeset_parse((const char *) zframe_data(ranges), zframe_size(ranges),
                                    cv_client__settle_range, self) < 0)
         cv_warn(COMP, "%s: ignoring an ACK with malformed ranges", cv_client__name(self));
     cv_client__ring_advance(self);

@@ -376,7 +376,7 @@ int cv_commander_recv(cv_commander_t *self, cv_command_t *command)
                    &command->payload) < 0 || !cmd || strcmp(cmd, "COMMAND") != 0
         || !command->kind || !command->key || !command->payload) {
         free(cmd);
-        cv_command_clear(command);
+        cv_commander_command_clear(command);
         return -1;
     }
     free(cmd);
@@ -385,7 +385,7 @@ int cv_commander_recv(cv_commander_t *self, cv_command_t *command)
     return 0;
 }
 
-void cv_command_clear(cv_command_t *command)
+void cv_commander_command_clear(cv_command_t *command)
 {
     free(command->kind);
     free(command->key);

@@ -57,9 +57,9 @@ zsock_t *cv_commander_sock(cv_commander_t *self);
 void cv_commander_session(cv_commander_t *self, int source, bool open);
 
 /* Receives one command (call when the socket is readable). 0, or -1 when
-   nothing usable was read. Free with cv_command_clear. */
+   nothing usable was read. Free with cv_commander_command_clear. */
 int cv_commander_recv(cv_commander_t *self, cv_command_t *command);
-void cv_command_clear(cv_command_t *command);
+void cv_commander_command_clear(cv_command_t *command);
 
 /* The writer side, called by the store inside the batch's transaction:
    records every CV_ITEM_RESULT item of items[0..n) with cv_command_results

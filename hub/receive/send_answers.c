@@ -37,7 +37,7 @@ static void s_flush_acks(cv_ingest_t *self, cv_ingest__session_t *s)
 {
     char buf[8192];
     for (size_t from = 0; from < s->acks.n;) {
-        size_t k = cv_ranges_format(&s->acks, from, buf, sizeof buf);
+        size_t k = cv_rangeset_format(&s->acks, from, buf, sizeof buf);
         cv_ingest__send(self, s, "ACK", s->id, buf, NULL, NULL);
         from += k;
     }
@@ -155,5 +155,5 @@ void cv_ingest__send_command(cv_ingest_t *self)
         cv_debug("ingest", "source %s: command %" PRIu64 " (%s) sent", self->config->sources[c.source].name,
                  c.id, c.kind);
     }
-    cv_command_clear(&c);
+    cv_commander_command_clear(&c);
 }

@@ -281,7 +281,7 @@ static int s_set_position(rest_t *self, char *position)
 /* Token mode: the next token, after the page's records are submitted. */
 static int s_next_token(rest_t *self, json_t *root, size_t count)
 {
-    json_t *next = cv_rest_json_path(root, self->config->next_token_path);
+    json_t *next = cv_rest_config_json_path(root, self->config->next_token_path);
     char text[64];
     const char *token = NULL;
     if (json_is_string(next) && json_string_length(next) > 0) {
@@ -302,7 +302,7 @@ static int s_next_token(rest_t *self, json_t *root, size_t count)
         return 0;                /* keep asking for this page: a change feed */
     free(self->token);
     self->token = cv_zstrdup(token);
-    return self->token ? s_set_position(self, cv_rest_position_token(token)) : -1;
+    return self->token ? s_set_position(self, cv_rest_cursor_position_token(token)) : -1;
 }
 
 /* Since mode: the new cursor is the largest value of the page. */
@@ -315,7 +315,7 @@ static int s_next_since(rest_t *self, const cv_rest_cursor_t *max, size_t count)
         self->page_size = c->page_size;
         /* without page_size_param a page's fullness is unknown: ask again at once */
         self->caught_up = c->page_size_param && !full;
-        return s_set_position(self, cv_rest_position_since(&self->cursor));
+        return s_set_position(self, cv_rest_cursor_position_since(&self->cursor));
     }
     self->caught_up = true;
     if (!full)
@@ -347,7 +347,7 @@ static int s_on_page(rest_t *self, const cv_rest_reply_t *reply)
                  reply->status, reply->len, jerr.line, jerr.column);
         return 0;
     }
-    json_t *list = cv_rest_json_path(root, c->records_path);
+    json_t *list = cv_rest_config_json_path(root, c->records_path);
     if (!json_is_array(list)) {
         s_failed(self, false, "HTTP %ld but the body has no list at '%s'", reply->status,
                  c->records_path[0] ? c->records_path : "(body)");
@@ -369,7 +369,7 @@ static int s_on_page(rest_t *self, const cv_rest_reply_t *reply)
         sent += (size_t) rc;
         if (c->mode != CV_REST_SINCE)
             continue;
-        if (!cv_rest_cursor_from_json(cv_rest_json_path(record, c->cursor_field), &value)) {
+        if (!cv_rest_cursor_from_json(cv_rest_config_json_path(record, c->cursor_field), &value)) {
             no_cursor++;
             continue;
         }
@@ -427,7 +427,7 @@ static void s_restore(rest_t *self)
     const char *saved = cv_client_position(self->client);
     if (!saved)
         return;
-    if (cv_rest_position_parse(saved, self->config->mode, &self->token, &self->cursor) < 0) {
+    if (cv_rest_cursor_position_parse(saved, self->config->mode, &self->token, &self->cursor) < 0) {
         cv_warn("rest", "source %s: the saved position is not a %s position: starting from the first page",
                 self->source, self->config->mode == CV_REST_TOKEN ? "page token" : "since cursor");
         return;

@@ -68,7 +68,7 @@ cv_rest_config_t *cv_rest_config_new(const cv_driver_ctx_t *ctx, char *err, size
 void cv_rest_config_destroy(cv_rest_config_t **self_p);
 
 /* The value at a dotted path ("a.b.0.c"; "" is root), or NULL. */
-json_t *cv_rest_json_path(json_t *root, const char *path);
+json_t *cv_rest_config_json_path(json_t *root, const char *path);
 
 /* ---------------------------------------------------------------- cursor */
 
@@ -102,11 +102,11 @@ void cv_rest_cursor_since(const cv_rest_cursor_t *c, int64_t overlap, char *out,
 
 /* The position kept in the spool: {"token": "..."} or {"since": "..."}
    ({"since": 42} for an integer cursor). Returns a malloc'ed string. */
-char *cv_rest_position_token(const char *token);
-char *cv_rest_position_since(const cv_rest_cursor_t *c);
+char *cv_rest_cursor_position_token(const char *token);
+char *cv_rest_cursor_position_since(const cv_rest_cursor_t *c);
 /* Parses a saved position for `mode`: 0 with *token (malloc'ed) or
    *cursor filled, -1 when it is not a position of that mode. */
-int cv_rest_position_parse(const char *text, cv_rest_mode_t mode, char **token, cv_rest_cursor_t *cursor);
+int cv_rest_cursor_position_parse(const char *text, cv_rest_mode_t mode, char **token, cv_rest_cursor_t *cursor);
 
 /* ------------------------------------------------------------------ http */
 

@@ -421,7 +421,7 @@ void cv_rest_config_destroy(cv_rest_config_t **self_p)
     *self_p = NULL;
 }
 
-json_t *cv_rest_json_path(json_t *root, const char *path)
+json_t *cv_rest_config_json_path(json_t *root, const char *path)
 {
     json_t *node = root;
     const char *p = path;

@@ -203,19 +203,19 @@ static char *s_dump(json_t *obj)
     return text;
 }
 
-char *cv_rest_position_token(const char *token)
+char *cv_rest_cursor_position_token(const char *token)
 {
     return s_dump(json_pack("{s:s}", "token", token));
 }
 
-char *cv_rest_position_since(const cv_rest_cursor_t *c)
+char *cv_rest_cursor_position_since(const cv_rest_cursor_t *c)
 {
     if (c->is_int)
         return s_dump(json_pack("{s:I}", "since", (json_int_t) c->number));
     return s_dump(json_pack("{s:s}", "since", c->text));
 }
 
-int cv_rest_position_parse(const char *text, cv_rest_mode_t mode, char **token, cv_rest_cursor_t *cursor)
+int cv_rest_cursor_position_parse(const char *text, cv_rest_mode_t mode, char **token, cv_rest_cursor_t *cursor)
 {
     json_t *root = json_loads(text, 0, NULL);
     int rc = -1;

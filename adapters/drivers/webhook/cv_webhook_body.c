@@ -115,7 +115,7 @@ static void s_hmac(const void *key, size_t keylen, const void *body, size_t len,
     sodium_memzero(&state, sizeof state);
 }
 
-void cv_webhook_sign(const void *key, size_t keylen, const void *body, size_t len,
+void cv_webhook_body_sign(const void *key, size_t keylen, const void *body, size_t len,
                      char out[CV_WEBHOOK_SIG_HEX + 1])
 {
     unsigned char mac[crypto_auth_hmacsha256_BYTES];
@@ -123,7 +123,7 @@ void cv_webhook_sign(const void *key, size_t keylen, const void *body, size_t le
     sodium_bin2hex(out, CV_WEBHOOK_SIG_HEX + 1, mac, sizeof mac);
 }
 
-bool cv_webhook_signature_ok(const void *key, size_t keylen, const char *prefix,
+bool cv_webhook_body_signature_ok(const void *key, size_t keylen, const char *prefix,
                              const char *header, const void *body, size_t len)
 {
     size_t plen = strlen(prefix);

@@ -43,13 +43,13 @@ cv_webhook_verdict_t cv_webhook_body_split(const char *body, size_t len, bool ar
                                            cv_webhook_span_t **spans, size_t *count);
 
 /* HMAC-SHA256 of body under key, as 64 lower-case hex digits + NUL. */
-void cv_webhook_sign(const void *key, size_t keylen, const void *body, size_t len,
+void cv_webhook_body_sign(const void *key, size_t keylen, const void *body, size_t len,
                      char out[CV_WEBHOOK_SIG_HEX + 1]);
 
 /* True when header is prefix followed by the hex HMAC of body under key
    (either case of hex digits). NULL header: false. Constant time in the
    digest. */
-bool cv_webhook_signature_ok(const void *key, size_t keylen, const char *prefix,
+bool cv_webhook_body_signature_ok(const void *key, size_t keylen, const char *prefix,
                              const char *header, const void *body, size_t len);
 
 #endif

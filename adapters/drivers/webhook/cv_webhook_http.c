@@ -222,7 +222,7 @@ static enum MHD_Result s_end(cv_webhook_http_t *self, cv_webhook_post_t *post)
     if (post->len == 0)
         return s_reject(self, post, MHD_HTTP_BAD_REQUEST);
     const char *sig = MHD_lookup_connection_value(post->conn, MHD_HEADER_KIND, self->sig_header);
-    if (!cv_webhook_signature_ok(self->opts.secret, self->opts.secret_len, self->sig_prefix, sig,
+    if (!cv_webhook_body_signature_ok(self->opts.secret, self->opts.secret_len, self->sig_prefix, sig,
                                  post->body, post->len))
         return s_reject(self, post, MHD_HTTP_UNAUTHORIZED);
     cv_webhook_verdict_t verdict = cv_webhook_body_split(post->body, post->len, self->opts.array,

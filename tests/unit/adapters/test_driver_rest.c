@@ -98,38 +98,38 @@ static void test_position_round_trip(void **state)
     (void) state;
     char *token = NULL;
     cv_rest_cursor_t c;
-    char *pos = cv_rest_position_token("eyJwIjo0MH0=\"é");
-    assert_int_equal(cv_rest_position_parse(pos, CV_REST_TOKEN, &token, &c), 0);
+    char *pos = cv_rest_cursor_position_token("eyJwIjo0MH0=\"é");
+    assert_int_equal(cv_rest_cursor_position_parse(pos, CV_REST_TOKEN, &token, &c), 0);
     assert_string_equal(token, "eyJwIjo0MH0=\"é");
-    assert_int_equal(cv_rest_position_parse(pos, CV_REST_SINCE, &token, &c), -1);
+    assert_int_equal(cv_rest_cursor_position_parse(pos, CV_REST_SINCE, &token, &c), -1);
     free(token);
     free(pos);
     cv_rest_cursor_t in = s_cur("2024-03-31T03:05:00+02:00");
-    pos = cv_rest_position_since(&in);
-    assert_int_equal(cv_rest_position_parse(pos, CV_REST_SINCE, &token, &c), 0);
+    pos = cv_rest_cursor_position_since(&in);
+    assert_int_equal(cv_rest_cursor_position_parse(pos, CV_REST_SINCE, &token, &c), 0);
     assert_string_equal(c.text, "2024-03-31T03:05:00+02:00");
     assert_int_equal(cv_rest_cursor_cmp(&c, &in), 0);
     free(pos);
     assert_true(cv_rest_cursor_from_text("77", true, &in));
-    pos = cv_rest_position_since(&in);
+    pos = cv_rest_cursor_position_since(&in);
     assert_string_equal(pos, "{\"since\":77}");
-    assert_int_equal(cv_rest_position_parse(pos, CV_REST_SINCE, &token, &c), 0);
+    assert_int_equal(cv_rest_cursor_position_parse(pos, CV_REST_SINCE, &token, &c), 0);
     assert_true(c.is_int);
     assert_int_equal(c.number, 77);
     free(pos);
-    assert_int_equal(cv_rest_position_parse("not json", CV_REST_SINCE, &token, &c), -1);
+    assert_int_equal(cv_rest_cursor_position_parse("not json", CV_REST_SINCE, &token, &c), -1);
 }
 
 static void test_json_path(void **state)
 {
     (void) state;
     json_t *root = json_loads("{\"a\":{\"b\":[{\"c\":1},{\"c\":2}]},\"items\":[]}", 0, NULL);
-    assert_int_equal(json_integer_value(cv_rest_json_path(root, "a.b.1.c")), 2);
-    assert_ptr_equal(cv_rest_json_path(root, ""), root);
-    assert_true(json_is_array(cv_rest_json_path(root, "items")));
-    assert_null(cv_rest_json_path(root, "a.b.x"));
-    assert_null(cv_rest_json_path(root, "a.b.5.c"));
-    assert_null(cv_rest_json_path(root, "nope"));
+    assert_int_equal(json_integer_value(cv_rest_config_json_path(root, "a.b.1.c")), 2);
+    assert_ptr_equal(cv_rest_config_json_path(root, ""), root);
+    assert_true(json_is_array(cv_rest_config_json_path(root, "items")));
+    assert_null(cv_rest_config_json_path(root, "a.b.x"));
+    assert_null(cv_rest_config_json_path(root, "a.b.5.c"));
+    assert_null(cv_rest_config_json_path(root, "nope"));
     json_decref(root);
 }
 

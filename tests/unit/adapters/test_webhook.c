@@ -36,7 +36,7 @@ static void test_sign_rfc4231(void **state)
 {
     char hex[CV_WEBHOOK_SIG_HEX + 1];
     const char *data = "what do ya want for nothing?";
-    cv_webhook_sign("Jefe", 4, data, strlen(data), hex);
+    cv_webhook_body_sign("Jefe", 4, data, strlen(data), hex);
     assert_string_equal(hex, "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
 }
 
@@ -45,28 +45,28 @@ static void test_signature_checks(void **state)
     const char *body = "{\"nom\":\"LEFÈVRE\"}";
     size_t len = strlen(body);
     char hex[CV_WEBHOOK_SIG_HEX + 1], header[128];
-    cv_webhook_sign(KEY, strlen(KEY), body, len, hex);
+    cv_webhook_body_sign(KEY, strlen(KEY), body, len, hex);
     snprintf(header, sizeof header, "sha256=%s", hex);
-    assert_true(cv_webhook_signature_ok(KEY, strlen(KEY), "sha256=", header, body, len));
+    assert_true(cv_webhook_body_signature_ok(KEY, strlen(KEY), "sha256=", header, body, len));
     for (char *c = header + 7; *c; c++)          /* upper-case hex is the same digest */
         if (*c >= 'a' && *c <= 'f')
             *c = (char) (*c - 'a' + 'A');
-    assert_true(cv_webhook_signature_ok(KEY, strlen(KEY), "sha256=", header, body, len));
-    assert_true(cv_webhook_signature_ok(KEY, strlen(KEY), "", hex, body, len));
+    assert_true(cv_webhook_body_signature_ok(KEY, strlen(KEY), "sha256=", header, body, len));
+    assert_true(cv_webhook_body_signature_ok(KEY, strlen(KEY), "", hex, body, len));
 
-    assert_false(cv_webhook_signature_ok(KEY, strlen(KEY), "sha256=", NULL, body, len));
-    assert_false(cv_webhook_signature_ok(KEY, strlen(KEY), "sha256=", hex, body, len));          /* no prefix */
-    assert_false(cv_webhook_signature_ok(KEY, strlen(KEY), "sha256=", header, body, len - 1));   /* other body */
-    assert_false(cv_webhook_signature_ok("autre-secret-de-test-0123", 25, "sha256=", header, body, len));
+    assert_false(cv_webhook_body_signature_ok(KEY, strlen(KEY), "sha256=", NULL, body, len));
+    assert_false(cv_webhook_body_signature_ok(KEY, strlen(KEY), "sha256=", hex, body, len));          /* no prefix */
+    assert_false(cv_webhook_body_signature_ok(KEY, strlen(KEY), "sha256=", header, body, len - 1));   /* other body */
+    assert_false(cv_webhook_body_signature_ok("autre-secret-de-test-0123", 25, "sha256=", header, body, len));
     snprintf(header, sizeof header, "sha256=%.63s", hex);                                         /* short */
-    assert_false(cv_webhook_signature_ok(KEY, strlen(KEY), "sha256=", header, body, len));
+    assert_false(cv_webhook_body_signature_ok(KEY, strlen(KEY), "sha256=", header, body, len));
     snprintf(header, sizeof header, "sha256=%s0", hex);                                           /* long */
-    assert_false(cv_webhook_signature_ok(KEY, strlen(KEY), "sha256=", header, body, len));
+    assert_false(cv_webhook_body_signature_ok(KEY, strlen(KEY), "sha256=", header, body, len));
     snprintf(header, sizeof header, "sha256=%.63sg", hex);                                        /* not hex */
-    assert_false(cv_webhook_signature_ok(KEY, strlen(KEY), "sha256=", header, body, len));
+    assert_false(cv_webhook_body_signature_ok(KEY, strlen(KEY), "sha256=", header, body, len));
     snprintf(header, sizeof header, "sha256=%s", hex);
     header[7] = header[7] == '0' ? '1' : '0';                                                     /* one digit */
-    assert_false(cv_webhook_signature_ok(KEY, strlen(KEY), "sha256=", header, body, len));
+    assert_false(cv_webhook_body_signature_ok(KEY, strlen(KEY), "sha256=", header, body, len));
 }
 
 /* ---- bodies ------------------------------------------------------------------------- */
@@ -250,7 +250,7 @@ static cv_webhook_http_t *s_server(bool array, size_t max_body)
 static const char *s_sig(const char *body, char out[80])
 {
     char hex[CV_WEBHOOK_SIG_HEX + 1];
-    cv_webhook_sign(KEY, strlen(KEY), body, strlen(body), hex);
+    cv_webhook_body_sign(KEY, strlen(KEY), body, strlen(body), hex);
     snprintf(out, 80, "sha256=%s", hex);
     return out;
 }

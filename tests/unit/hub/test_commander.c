@@ -348,22 +348,22 @@ static void test_delivery(void **state)
     char *key = s_value("SELECT idempotency_key FROM commands WHERE id = %lld", first);
     assert_string_equal(c.key, key);
     free(key);
-    cv_command_clear(&c);
+    cv_commander_command_clear(&c);
     s_expect("sent|1", "SELECT status || '|' || deliveries FROM commands WHERE id = %lld", first);
 
     /* a new command while connected: soon (notification or the next tick) */
     long long second = s_command("livraison", "pickup", 0);
     c = s_next(commander, 3000);
     assert_int_equal(c.id, second);
-    cv_command_clear(&c);
+    cv_commander_command_clear(&c);
 
     /* no result within the timeout: both again, once each */
     c = s_next(commander, 4000);
     assert_int_equal(c.id, first);
-    cv_command_clear(&c);
+    cv_commander_command_clear(&c);
     c = s_next(commander, 2000);
     assert_int_equal(c.id, second);
-    cv_command_clear(&c);
+    cv_commander_command_clear(&c);
     s_expect("sent|2", "SELECT status || '|' || deliveries FROM commands WHERE id = %lld", first);
 
     /* a new session: every sent command again, at once; a finished one not */
@@ -371,7 +371,7 @@ static void test_delivery(void **state)
     cv_commander_session(commander, 0, true);
     c = s_next(commander, 900);
     assert_int_equal(c.id, first);
-    cv_command_clear(&c);
+    cv_commander_command_clear(&c);
     s_expect("3", "SELECT deliveries FROM commands WHERE id = %lld", first);
 
     /* closed: nothing more, and the other source's command never left */

@@ -49,16 +49,16 @@ static void test_rangeset_format(void **state)
     for (size_t i = 0; i < sizeof seqs / sizeof *seqs; i++)
         assert_int_equal(cv_rangeset_add(&s, seqs[i]), 0);
     char buf[64];
-    assert_int_equal(cv_ranges_format(&s, 0, buf, sizeof buf), 2);
+    assert_int_equal(cv_rangeset_format(&s, 0, buf, sizeof buf), 2);
     assert_string_equal(buf, "1-9,20");
     cv_rangeset_clear(&s);
     for (uint64_t i = 1; i <= 100; i += 2)
         cv_rangeset_add(&s, i);
     assert_int_equal(s.n, 50);
-    size_t k = cv_ranges_format(&s, 0, buf, 16);  /* "1,3,5,7,9,11,13" = 15 chars */
+    size_t k = cv_rangeset_format(&s, 0, buf, 16);  /* "1,3,5,7,9,11,13" = 15 chars */
     assert_int_equal(k, 7);
     assert_string_equal(buf, "1,3,5,7,9,11,13");
-    k = cv_ranges_format(&s, 7, buf, 16);
+    k = cv_rangeset_format(&s, 7, buf, 16);
     assert_string_equal(buf, "15,17,19,21,23");
     cv_rangeset_free(&s);
 }
@@ -74,13 +74,13 @@ static void s_acc(uint64_t lo, uint64_t hi, void *arg)
 static void test_ranges_parse(void **state)
 {
     acc_t a = { 0, 0 };
-    assert_int_equal(cv_ranges_parse("1-200,202,204-250", 17, s_acc, &a), 0);
+    assert_int_equal(cv_rangeset_parse("1-200,202,204-250", 17, s_acc, &a), 0);
     assert_int_equal(a.total, 200 + 1 + 47);
     assert_int_equal(a.calls, 3);
     const char *bad[] = { "", ",", "1,", "5-3", "1-3,2", "a", "1--2", "3,3", "1-" };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         acc_t b = { 0, 0 };
-        assert_int_equal(cv_ranges_parse(bad[i], strlen(bad[i]), s_acc, &b), -1);
+        assert_int_equal(cv_rangeset_parse(bad[i], strlen(bad[i]), s_acc, &b), -1);
     }
 }
 
