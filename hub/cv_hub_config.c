@@ -186,7 +186,7 @@ static int s_load(cv_hub_config_t *self, const cv_yaml_doc_t *doc, char *err, si
     static const char *const limits[] = { "max_message_bytes", "max_event_bytes", NULL };
     static const char *const proto[] = { "window", "heartbeat_ms", NULL };
     static const char *const commands[] = { "result_timeout_ms", NULL };
-    static const char *const identity[] = { "propose_interval_ms", "cache_pairs", NULL };
+    static const char *const identity[] = { "propose_interval_ms", "cache_pairs", "max_shared", "max_absorb", NULL };
     const cv_yaml_node_t *n_pg = cv_yaml_get(root, "postgres"), *n_listen = cv_yaml_get(root, "listen"),
                          *n_curve = cv_yaml_get(root, "curve"), *n_store = cv_yaml_get(root, "store"),
                          *n_limits = cv_yaml_get(root, "limits"), *n_proto = cv_yaml_get(root, "protocol"),
@@ -203,7 +203,7 @@ static int s_load(cv_hub_config_t *self, const cv_yaml_doc_t *doc, char *err, si
         return -1;
 
     const char *conninfo, *migrations, *adapters, *publish, *metrics, *server_cert, *runtime_dir;
-    int64_t bme, bmd, pmb, mmb, meb, win, hb, crt, ipi, icp;
+    int64_t bme, bmd, pmb, mmb, meb, win, hb, crt, ipi, icp, ims, ima;
     if (cv_yaml_str(doc, n_pg, "conninfo", false, "", &conninfo, err, errlen) < 0
         || cv_yaml_str(doc, n_pg, "migrations", false, NULL, &migrations, err, errlen) < 0
         || cv_yaml_str(doc, n_listen, "adapters", true, NULL, &adapters, err, errlen) < 0
@@ -222,7 +222,9 @@ static int s_load(cv_hub_config_t *self, const cv_yaml_doc_t *doc, char *err, si
                        err, errlen) < 0
         || cv_yaml_int(doc, n_identity, "propose_interval_ms", false, 60000, 0, 86400000, &ipi,
                        err, errlen) < 0
-        || cv_yaml_int(doc, n_identity, "cache_pairs", false, 262144, 0, 1LL << 28, &icp, err, errlen) < 0)
+        || cv_yaml_int(doc, n_identity, "cache_pairs", false, 262144, 0, 1LL << 28, &icp, err, errlen) < 0
+        || cv_yaml_int(doc, n_identity, "max_shared", false, 3, 1, 1000, &ims, err, errlen) < 0
+        || cv_yaml_int(doc, n_identity, "max_absorb", false, 20, 2, 100000, &ima, err, errlen) < 0)
         return -1;
     if (meb >= mmb)
         return cv_yaml_fail(doc, cv_yaml_get(n_limits, "max_event_bytes"), err, errlen,
@@ -247,6 +249,8 @@ static int s_load(cv_hub_config_t *self, const cv_yaml_doc_t *doc, char *err, si
     self->command_result_timeout_ms = crt;
     self->identity_propose_interval_ms = ipi;
     self->identity_cache_pairs = (size_t) icp;
+    self->identity_max_shared = (int) ims;
+    self->identity_max_absorb = (int) ima;
 
     const cv_yaml_node_t *subs = cv_yaml_get(n_listen, "subscriber_keys");
     if (subs && s_keys(doc, subs, "'listen.subscriber_keys'", self->subscriber_keys, 8,

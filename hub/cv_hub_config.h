@@ -52,6 +52,8 @@ typedef struct {
     int64_t command_result_timeout_ms;  /* deliver a `sent` command again after this */
     int64_t identity_propose_interval_ms; /* weak-match proposals job (0: off) */
     size_t identity_cache_pairs;          /* linked pairs the store remembers (0: off) */
+    int identity_max_shared;              /* holders after which a value stops linking */
+    int identity_max_absorb;              /* largest component of new pairs one batch links */
     /* sources */
     cv_source_conf_t *sources;
     size_t nsources;

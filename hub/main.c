@@ -66,7 +66,8 @@ int main(int argc, char **argv)
         cv_hub_config_destroy(&config);
         return 1;
     }
-    if (cv_store_set_identity_cache(store, config->identity_cache_pairs) < 0) {
+    if (cv_store_set_identity_cache(store, config->identity_cache_pairs) < 0
+        || cv_store_set_identity_limits(store, config->identity_max_shared, config->identity_max_absorb) < 0) {
         cv_error("hub", "%s", cv_store_error(store));
         cv_store_destroy(&store);
         cv_hub_config_destroy(&config);

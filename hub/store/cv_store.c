@@ -72,6 +72,7 @@ struct cv_store {
     cv_idcache_t *idcache;      /* stored blocks of pairs, or NULL */
     uint64_t idcache_epoch;     /* of s_forget when the cache was last emptied */
     _Atomic uint64_t idcache_hits, idcache_misses;   /* read by the ingest thread */
+    int max_shared, max_absorb; /* identity limits (0: the SQL defaults) */
     char sqlstate[6];           /* of the last data error */
     char error[512];
 };
@@ -249,6 +250,17 @@ static int s_prepare(cv_store_t *self, const char *name, const char *sql, int n,
 }
 
 /* Per-session state, after migrations and after every reconnect. */
+/* The identity limits as session settings (cv_identity_setting reads them). */
+static int s_limits(cv_store_t *self)
+{
+    if (self->max_shared <= 0)
+        return S_OK;                /* the SQL defaults */
+    char sql[160];                  /* plain integers: no value from outside */
+    snprintf(sql, sizeof sql, "SET civibus.identity_max_shared = %d; SET civibus.identity_max_absorb = %d",
+             self->max_shared, self->max_absorb);
+    return s_cmd(self, sql);
+}
+
 static int s_session(cv_store_t *self)
 {
     if (s_cmd(self, "SET TIME ZONE 'UTC'") != S_OK)
@@ -259,7 +271,14 @@ static int s_session(cv_store_t *self)
     if (s_prepare(self, "cv_ingest", s_ingest_sql, N_PARAMS, types) < 0
         || s_prepare(self, "cv_dead", s_dead_sql, 0, NULL) < 0)
         return S_FAIL;
-    return S_OK;
+    return s_limits(self);
+}
+
+int cv_store_set_identity_limits(cv_store_t *self, int max_shared, int max_absorb)
+{
+    self->max_shared = max_shared;
+    self->max_absorb = max_absorb;
+    return s_limits(self) == S_OK ? 0 : -1;
 }
 
 cv_store_t *cv_store_new(const char *conninfo, const char *sql_dir, char *err, size_t errlen)

@@ -105,6 +105,12 @@ int cv_store_reconnect(cv_store_t *self);
    out of memory. */
 int cv_store_set_identity_cache(cv_store_t *self, size_t pairs);
 
+/* The identity limits of docs/identity.md, set on this store's session (and
+   again after every reconnection): a value held by more than max_shared
+   holders stops linking; new pairs of one batch that would join into a
+   component larger than max_absorb stay apart. -1 on a database error. */
+int cv_store_set_identity_limits(cv_store_t *self, int max_shared, int max_absorb);
+
 /* Events sent without their block, the cache knowing it (hits), or with it
    (misses). Safe from another thread than the store's. */
 void cv_store_identity_cache_stats(const cv_store_t *self, uint64_t *hits, uint64_t *misses);

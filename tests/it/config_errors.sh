@@ -22,6 +22,7 @@ expect_error "missing mapping"    's|mapping: .*|mapping: /nonexistent/map.yaml|
 expect_error "bad key"            's|keys: \[keys/demo\]|keys: [notakey]|' "bad\.yaml:[0-9]+: keys of source 'demo'"
 expect_error "YAML syntax"        's/^store:/store: [/' "bad\.yaml:[0-9]+: "
 expect_error "bad source name"    's/- name: demo/- name: Demo Source/' "bad\.yaml:[0-9]+: source name"
+expect_error "identity limit"     's/^sources:/identity:\n  max_shared: 0\nsources:/' "bad\.yaml:[0-9]+: 'max_shared'"
 
 # a broken mapping file reports the mapping file and line
 sed 's/^\(\s*\)status:/\1statuz:/' "$ROOT/deploy/mappings/demo.yaml" >"$W/badmap.yaml"

@@ -22,7 +22,8 @@ BEGIN
                  CASE WHEN x.declared OR y.declared THEN 'declared_' || x.kind ELSE x.kind END AS rule
           FROM citizen_identifiers x
           JOIN citizen_identifiers y ON y.kind = x.kind AND y.value = x.value
-                                    AND y.citizen_id > x.citizen_id) s
+                                    AND y.citizen_id > x.citizen_id AND NOT y.shared
+          WHERE NOT x.shared) s
     WHERE NOT EXISTS (SELECT 1 FROM merge_proposals p WHERE p.citizen_a = s.a AND p.citizen_b = s.b)
       AND NOT EXISTS (SELECT 1 FROM citizens c WHERE c.id IN (s.a, s.b) AND c.merged_into IS NOT NULL)
       AND NOT (s.kind = 'name_address' AND cv_birth_dates_differ(s.a, s.b))

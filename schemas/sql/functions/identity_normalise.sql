@@ -113,6 +113,33 @@ BEGIN
     RETURN CASE WHEN street IS NOT NULL AND place IS NOT NULL THEN street || '|' || place END;
 END $$;
 
+-- A placeholder (identifier_denylist, 017): never an identifier.
+CREATE OR REPLACE FUNCTION cv_identity_denied(p_kind text, p_value text) RETURNS boolean
+LANGUAGE sql STABLE AS $$
+    SELECT EXISTS (SELECT 1 FROM identifier_denylist d WHERE d.kind = p_kind AND p_value ~ d.pattern)
+$$;
+
+-- Who holds an identifier, for its fan-out (017): the folded family name and
+-- the first initial of the block ("dupont|j"); NULL without a family name.
+CREATE OR REPLACE FUNCTION cv_identity_holder(c jsonb) RETURNS text
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN NULLIF(cv_fold(c->>'family_name'), '') || '|' || COALESCE(cv_identity_initial(c), '');
+END $$;
+
+-- An identifier's key in shared_identifiers: not the value in clear.
+CREATE OR REPLACE FUNCTION cv_identifier_hash(p_kind text, p_value text) RETURNS bytea
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT sha256(convert_to(p_kind || ':' || p_value, 'UTF8'))
+$$;
+
+-- The hub's identity limits (hub config identity.max_shared, identity.max_absorb,
+-- set on the store's session as civibus.identity_*); their defaults elsewhere.
+CREATE OR REPLACE FUNCTION cv_identity_setting(p_name text, p_default int) RETURNS int
+LANGUAGE sql STABLE AS $$
+    SELECT COALESCE(NULLIF(current_setting('civibus.identity_' || p_name, true), '')::int, p_default)
+$$;
+
 -- The identifiers of one identity block (the event's `citizen` object).
 CREATE OR REPLACE FUNCTION cv_identifiers(c jsonb) RETURNS TABLE (kind text, value text)
 LANGUAGE plpgsql STABLE AS $$
@@ -126,9 +153,9 @@ BEGIN
         RETURN;
     END IF;
     kind := 'email'; value := cv_norm_email(c->>'email');
-    IF value IS NOT NULL THEN RETURN NEXT; END IF;
+    IF value IS NOT NULL AND NOT cv_identity_denied(kind, value) THEN RETURN NEXT; END IF;
     kind := 'phone'; value := cv_norm_phone(c->>'phone');
-    IF value IS NOT NULL THEN RETURN NEXT; END IF;
+    IF value IS NOT NULL AND NOT cv_identity_denied(kind, value) THEN RETURN NEXT; END IF;
     given := cv_given_key(c->>'given_names');
     IF given IS NULL THEN
         RETURN;
@@ -154,7 +181,9 @@ LANGUAGE sql IMMUTABLE AS $$
                      WHEN 'name_birth' THEN 0.9 WHEN 'name_address' THEN 0.6
                      WHEN 'email_conflict' THEN 0.5 WHEN 'phone_conflict' THEN 0.5
                      WHEN 'declared_email' THEN 0.8 WHEN 'declared_phone' THEN 0.7
-                     WHEN 'declared_name_birth' THEN 0.75 WHEN 'declared_name_address' THEN 0.5 END::real
+                     WHEN 'declared_name_birth' THEN 0.75 WHEN 'declared_name_address' THEN 0.5
+                     WHEN 'large_email' THEN 0.6 WHEN 'large_phone' THEN 0.6 WHEN 'large_name_birth' THEN 0.6
+                     END::real
 $$;
 
 -- The birth date of an identity block (YYYY-MM-DD), or NULL.

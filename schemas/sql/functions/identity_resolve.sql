@@ -40,9 +40,14 @@ SET enable_hashjoin = off
 SET enable_mergejoin = off
 AS $fn$
 BEGIN
-    INSERT INTO citizen_identifiers (citizen_id, kind, value, source, source_citizen_id, declared)
+    INSERT INTO citizen_identifiers (citizen_id, kind, value, source, source_citizen_id, declared,
+                                     holder, shared)
     SELECT DISTINCT d.citizen_id, x.kind, x.value, d.source, d.citizen_key,
-           EXISTS (SELECT 1 FROM identity_declared_sources s WHERE s.source = d.source)
+           EXISTS (SELECT 1 FROM identity_declared_sources s WHERE s.source = d.source),
+           cv_identity_holder(d.citizen),
+           x.kind IN ('email', 'phone')
+           AND EXISTS (SELECT 1 FROM shared_identifiers s
+                       WHERE s.kind = x.kind AND s.value_hash = cv_identifier_hash(x.kind, x.value))
     FROM (SELECT u.source, u.citizen_key, u.citizen::jsonb AS citizen, cs.citizen_id
           FROM unnest(p_source, p_citizen_key, p_citizen) AS u(source, citizen_key, citizen)
           JOIN LATERAL (SELECT cs.citizen_id, cs.identity FROM citizen_sources cs
@@ -85,6 +90,11 @@ DECLARE
     v_born  text[];
     v_init  text[];
     v_decl  boolean[];
+    v_hold  text[];
+    v_shared text[];
+    v_solo  boolean[];
+    v_max_shared int := cv_identity_setting('max_shared', 3);
+    v_max_absorb int := cv_identity_setting('max_absorb', 20);
     v_lab   int[];
     v_next  int[];
     v_n     int;
@@ -119,6 +129,45 @@ BEGIN
     -- self-declared pairs (a source of identity_declared_sources): never linked
     v_decl := ARRAY(SELECT EXISTS (SELECT 1 FROM identity_declared_sources d WHERE d.source = p.source)
                     FROM unnest(v_pairs) p ORDER BY p.n);
+    v_hold := ARRAY(SELECT cv_identity_holder(p.citizen) FROM unnest(v_pairs) p ORDER BY p.n);
+
+    -- Shared values (017): an e-mail or phone held by more than max_shared
+    -- holders, stored ones (a bounded scan) and this batch's together, is
+    -- marked shared once; a shared value neither links, nor joins pairs of
+    -- the batch, nor is proposed.
+    WITH bv AS (
+        SELECT i.kind, i.value,
+               array_agg(DISTINCT v_hold[i.n]) FILTER (WHERE v_hold[i.n] IS NOT NULL) AS holders
+        FROM unnest(v_ids) i
+        WHERE i.kind IN ('email', 'phone') AND NOT v_decl[i.n]
+        GROUP BY i.kind, i.value
+    ), counted AS (
+        SELECT bv.kind, bv.value,
+               (SELECT count(*) FROM (SELECT h FROM unnest(bv.holders) h
+                                      UNION
+                                      SELECT x.holder FROM (SELECT ci.holder FROM citizen_identifiers ci
+                                                            WHERE ci.kind = bv.kind AND ci.value = bv.value
+                                                              AND ci.holder IS NOT NULL
+                                                            LIMIT 256) x) u) AS holders
+        FROM bv
+        WHERE NOT EXISTS (SELECT 1 FROM shared_identifiers s
+                          WHERE s.kind = bv.kind AND s.value_hash = cv_identifier_hash(bv.kind, bv.value))
+    ), marked AS (
+        INSERT INTO shared_identifiers (kind, value_hash, holders)
+        SELECT c.kind, cv_identifier_hash(c.kind, c.value), c.holders FROM counted c
+        WHERE c.holders > v_max_shared
+        ON CONFLICT (kind, value_hash) DO NOTHING
+        RETURNING kind, value_hash
+    )
+    UPDATE citizen_identifiers ci SET shared = true
+    FROM marked m, counted c
+    WHERE m.kind = c.kind AND m.value_hash = cv_identifier_hash(c.kind, c.value)
+      AND ci.kind = c.kind AND ci.value = c.value;
+    v_shared := ARRAY(
+        SELECT DISTINCT i.kind || '|' || i.value FROM unnest(v_ids) i
+        WHERE i.kind IN ('email', 'phone')
+          AND EXISTS (SELECT 1 FROM shared_identifiers s
+                      WHERE s.kind = i.kind AND s.value_hash = cv_identifier_hash(i.kind, i.value)));
 
     -- 2. Classes: name + birth date joins its value; an e-mail or phone its
     -- value and the (single) birth date and initial of its group. A
@@ -134,10 +183,12 @@ BEGIN
                      min(v_born[i.n]) OVER w AS bmin, max(v_born[i.n]) OVER w AS bmax,
                      min(v_init[i.n]) OVER w AS imin, max(v_init[i.n]) OVER w AS imax
               FROM unnest(v_ids) i WHERE i.kind <> 'name_address' AND NOT v_decl[i.n]
+                AND NOT (i.kind || '|' || i.value = ANY (v_shared))
               WINDOW w AS (PARTITION BY i.kind, i.value)) g
         UNION ALL
         SELECT ROW(i.n, i.kind, i.value, NULL)::cv_id_class
         FROM unnest(v_ids) i WHERE i.kind <> 'name_address' AND v_decl[i.n]
+          AND NOT (i.kind || '|' || i.value = ANY (v_shared))
         ORDER BY 1);
 
     -- Connected components by min-label propagation (a few rounds).
@@ -154,6 +205,13 @@ BEGIN
         EXIT WHEN v_next = v_lab;
         v_lab := v_next;
     END LOOP;
+    -- A component larger than max_absorb (017) is not one person: its pairs
+    -- stay apart, each its own citizen, and their matches are proposed.
+    v_solo := ARRAY(SELECT s.big FROM (SELECT g, count(*) OVER (PARTITION BY v_lab[g]) > v_max_absorb AS big
+                                       FROM generate_series(1, v_n) g) s ORDER BY s.g);
+    IF true = ANY (v_solo) THEN
+        v_lab := ARRAY(SELECT CASE WHEN v_solo[g] THEN g ELSE v_lab[g] END FROM generate_series(1, v_n) g ORDER BY g);
+    END IF;
 
     -- 3. Hits, with the veto.
     v_hits := ARRAY(
@@ -201,11 +259,11 @@ BEGIN
     v_links := ARRAY(
         WITH ok AS (
             SELECT h.n, h.comp, h.kind, h.citizen_id FROM unnest(v_hits) h
-            WHERE NOT h.vetoed AND NOT v_decl[h.n]
+            WHERE NOT h.vetoed AND NOT v_decl[h.n] AND NOT v_solo[h.n]
         ), shared AS (
             SELECT s.n, s.kind
             FROM (SELECT c.n, c.kind, count(*) OVER (PARTITION BY c.cls) AS k
-                  FROM unnest(v_cls) c WHERE c.cls IS NOT NULL) s
+                  FROM unnest(v_cls) c WHERE c.cls IS NOT NULL AND NOT v_solo[c.n]) s
             WHERE s.k > 1
         ), per_kind AS (
             SELECT o.comp, o.kind, min(o.citizen_id) AS citizen_id, count(DISTINCT o.citizen_id) AS k
@@ -253,9 +311,10 @@ BEGIN
     FROM unnest(v_pairs, v_links) AS x(n, source, citizen_key, citizen, occurred_at,
                                       ln, comp, citizen_id, rule, confidence);
 
-    INSERT INTO citizen_identifiers (citizen_id, kind, value, source, source_citizen_id, declared)
+    INSERT INTO citizen_identifiers (citizen_id, kind, value, source, source_citizen_id, declared,
+                                     holder, shared)
     SELECT (v_links[i.n]).citizen_id, i.kind, i.value, (v_pairs[i.n]).source, (v_pairs[i.n]).citizen_key,
-           v_decl[i.n]
+           v_decl[i.n], v_hold[i.n], i.kind || '|' || i.value = ANY (v_shared)
     FROM unnest(v_ids) i;
 
     -- 5. Vetoed matches, and every match of a self-declared pair, become
@@ -265,8 +324,9 @@ BEGIN
     SELECT DISTINCT ON (least(x.mine, x.other), greatest(x.mine, x.other))
            least(x.mine, x.other), greatest(x.mine, x.other), x.rule, cv_identity_confidence(x.rule)
     FROM (SELECT (v_links[h.n]).citizen_id AS mine, h.citizen_id AS other,
-                 CASE WHEN h.vetoed THEN h.kind || '_conflict' ELSE 'declared_' || h.kind END AS rule
-          FROM unnest(v_hits) h WHERE h.vetoed OR v_decl[h.n]
+                 CASE WHEN h.vetoed THEN h.kind || '_conflict' WHEN v_decl[h.n] THEN 'declared_' || h.kind
+                      ELSE 'large_' || h.kind END AS rule
+          FROM unnest(v_hits) h WHERE h.vetoed OR v_decl[h.n] OR v_solo[h.n]
           UNION ALL
           SELECT a.citizen_id, b.citizen_id,
                  CASE WHEN a.decl OR b.decl THEN 'declared_' || a.kind ELSE a.kind || '_conflict' END
@@ -274,11 +334,11 @@ BEGIN
                 FROM (SELECT DISTINCT c.kind, c.value, (v_links[c.n]).citizen_id AS citizen_id,
                              v_decl[c.n] AS decl,
                              count(*) OVER (PARTITION BY c.kind, c.value) AS k
-                      FROM unnest(v_cls) c WHERE c.kind IN ('email', 'phone')) d
+                      FROM unnest(v_cls) c WHERE c.kind IN ('email', 'phone') AND NOT v_solo[c.n]) d
                 WHERE d.k > 1) a
           JOIN (SELECT DISTINCT c.kind, c.value, (v_links[c.n]).citizen_id AS citizen_id,
                        v_decl[c.n] AS decl
-                FROM unnest(v_cls) c WHERE c.kind IN ('email', 'phone')) b
+                FROM unnest(v_cls) c WHERE c.kind IN ('email', 'phone') AND NOT v_solo[c.n]) b
             ON b.kind = a.kind AND b.value = a.value AND b.citizen_id > a.citizen_id) x
     WHERE x.mine <> x.other
     ORDER BY least(x.mine, x.other), greatest(x.mine, x.other),

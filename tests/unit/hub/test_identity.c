@@ -32,7 +32,7 @@
 
 /* ---- batches ------------------------------------------------------------- */
 
-#define MAX_ITEMS 16
+#define MAX_ITEMS 32
 
 typedef struct {
     cv_store_item_t items[MAX_ITEMS];
@@ -86,14 +86,17 @@ static void s_add(tbatch_t *b, const char *source, const char *record, const cha
     assert_int_equal(cv_hash_json(b->records[i], it->content_hash), 0);
 }
 
-/* Writes the batch in one transaction; every event must be stored. */
-static void s_write(tbatch_t *b)
+/* Writes the batch in one transaction, with the identity limits max_shared
+   and max_absorb (0: the SQL defaults); every event must be stored. */
+static void s_write_limits(tbatch_t *b, int max_shared, int max_absorb)
 {
     char err[512] = "";
     cv_store_t *store = cv_store_new(pgf_conninfo, PGF_SQL_DIR, err, sizeof err);
     if (!store)
         print_error("cv_store_new: %s\n", err);
     assert_non_null(store);
+    if (max_shared)
+        assert_int_equal(cv_store_set_identity_limits(store, max_shared, max_absorb), 0);
     int rc = cv_store_write_batch(store, b->items, b->n);
     if (rc != 0)
         print_error("write_batch: %s\n", cv_store_error(store));
@@ -102,6 +105,11 @@ static void s_write(tbatch_t *b)
         assert_int_equal(b->items[i].outcome, CV_OUT_STORED);
     cv_store_destroy(&store);
     s_batch_free(b);
+}
+
+static void s_write(tbatch_t *b)
+{
+    s_write_limits(b, 0, 0);
 }
 
 /* The citizen a source's citizen id is linked to (-1 if none). */
@@ -771,6 +779,144 @@ static void test_declared_is_no_link_target(void **state)
     assert_int_equal(s_citizen("sn_dech", "E-4"), p);
 }
 
+/* ---- shared and placeholder values (017_identity_shared.sql) --------------- */
+
+/* A person of source `source`, key `key`: family name, given names, phone,
+   e-mail (NULL: none), no birth date (so no veto on the initial "J"). */
+static void s_add_person(tbatch_t *b, const char *source, const char *key, const char *family,
+                         const char *given, const char *phone, const char *email)
+{
+    char citizen[512], record[64];
+    snprintf(citizen, sizeof citizen,
+             "{\"source_citizen_id\": \"%s\", \"family_name\": \"%s\", \"given_names\": \"%s\""
+             "%s%s%s%s%s%s}", key, family, given,
+             phone ? ", \"phone\": \"" : "", phone ? phone : "", phone ? "\"" : "",
+             email ? ", \"email\": \"" : "", email ? email : "", email ? "\"" : "");
+    snprintf(record, sizeof record, "R-%s", key);
+    s_add(b, source, record, "received", "2024-03-04T09:00:00Z", citizen);
+}
+
+static const char *s_families[] = { "MARTIN", "BERNARD", "THOMAS", "PETIT", "ROBERT", "RICHARD",
+                                    "DURAND", "LEROY", "MOREAU", "SIMON", "LAURENT", "LEFEBVRE" };
+
+static void test_placeholders_never_link(void **state)
+{
+    /* twelve people whose phone the counter typed as 06 00 00 00 00, one
+       batch each: without the deny list they all become one citizen */
+    tbatch_t b = { 0 };
+    char key[16];
+    for (int i = 0; i < 12; i++) {
+        snprintf(key, sizeof key, "P-%d", i);
+        s_add_person(&b, "pl_ec", key, s_families[i], "Jean", "06 00 00 00 00", NULL);
+        s_write(&b);
+    }
+    assert_int_equal(pgf_number("SELECT count(DISTINCT citizen_id) FROM citizen_sources WHERE source = 'pl_ec'",
+                                NULL, NULL), 12);
+    assert_int_equal(pgf_number("SELECT count(*) FROM citizen_identifiers WHERE value = '+33600000000'",
+                                NULL, NULL), 0);
+    /* the same with placeholder e-mails, in one batch */
+    for (int i = 0; i < 6; i++) {
+        snprintf(key, sizeof key, "E-%d", i);
+        s_add_person(&b, "pl_ec", key, s_families[i], "Jeanne", NULL,
+                     i % 3 == 0 ? "test@test.fr" : i % 3 == 1 ? "Aucun@Gmail.com" : "pas.de.mail@orange.fr");
+    }
+    s_write(&b);
+    assert_int_equal(pgf_number("SELECT count(DISTINCT citizen_id) FROM citizen_sources WHERE source = 'pl_ec'",
+                                NULL, NULL), 18);
+    pgf_number("SELECT cv_identity_propose()", NULL, NULL);
+    assert_int_equal(pgf_number("SELECT count(*) FROM merge_proposals p JOIN citizen_sources cs "
+                                "ON cs.citizen_id IN (p.citizen_a, p.citizen_b) WHERE cs.source = 'pl_ec'",
+                                NULL, NULL), 0);
+    /* a city adds its own switchboard number; real numbers still link */
+    pgf_expect("1", "WITH i AS (INSERT INTO identifier_denylist (kind, pattern, reason) "
+             "VALUES ('phone', '^\\+33140506070$', 'the town hall') RETURNING 1) SELECT count(*) FROM i", NULL, NULL);
+    s_add_person(&b, "pl_ec", "H-1", "GARCIA", "Luis", "01 40 50 60 70", NULL);
+    s_add_person(&b, "pl_urba", "H-2", "DAVID", "Lou", "01 40 50 60 70", NULL);
+    s_add_person(&b, "pl_ec", "R-1", "ROUX", "Anne", "07 11 22 33 44", NULL);
+    s_add_person(&b, "pl_urba", "R-2", "Roux", "A.", "+33 7 11 22 33 44", NULL);
+    s_write(&b);
+    assert_true(s_citizen("pl_ec", "H-1") != s_citizen("pl_urba", "H-2"));
+    assert_int_equal(s_citizen("pl_ec", "R-1"), s_citizen("pl_urba", "R-2"));
+}
+
+static void test_shared_value_stops_linking(void **state)
+{
+    /* a care home's phone, given for eight residents one after the other:
+       once more than max_shared (3) holders have it, it links no one */
+    tbatch_t b = { 0 };
+    char key[16];
+    for (int i = 0; i < 8; i++) {
+        snprintf(key, sizeof key, "S-%d", i);
+        s_add_person(&b, "sh_ec", key, s_families[i], "Jean", "04 78 12 34 56", NULL);
+        s_write(&b);
+    }
+    /* the first three merged before the value was known to be shared (the
+       veto has no birth date to compare); the next five stayed apart */
+    assert_int_equal(pgf_number("SELECT count(DISTINCT citizen_id) FROM citizen_sources WHERE source = 'sh_ec'",
+                                NULL, NULL), 6);
+    pgf_expect("phone:4", "SELECT kind || ':' || holders FROM shared_identifiers "
+             "WHERE value_hash = cv_identifier_hash('phone', '+33478123456')", NULL, NULL);
+    pgf_expect("t", "SELECT bool_and(shared) FROM citizen_identifiers WHERE value = '+33478123456'", NULL, NULL);
+    pgf_expect("0", "SELECT count(*) FROM shared_identifiers WHERE value_hash::text LIKE '%478123456%'", NULL, NULL);
+    long long before = pgf_number("SELECT count(*) FROM merge_proposals", NULL, NULL);
+    pgf_number("SELECT cv_identity_propose()", NULL, NULL);
+    assert_int_equal(pgf_number("SELECT count(*) FROM merge_proposals", NULL, NULL), before);
+    /* a later resident with that phone: a citizen of her own */
+    s_add_person(&b, "sh_urba", "S-9", "LEROY", "Jeanne", "04.78.12.34.56", NULL);
+    s_write(&b);
+    assert_int_equal(pgf_number("SELECT count(*) FROM citizen_sources WHERE citizen_id = "
+                                "(SELECT citizen_id FROM citizen_sources WHERE source = 'sh_urba')", NULL, NULL), 1);
+
+    /* with max_shared 1, the second holder already finds the value shared;
+       within one batch, ten holders at once never join */
+    s_add_person(&b, "sh_ec", "T-1", "DURAND", "Jean", "04 78 99 99 98", NULL);
+    s_write_limits(&b, 1, 20);
+    s_add_person(&b, "sh_urba", "T-2", "LEROY", "Jean", "04 78 99 99 98", NULL);
+    s_write_limits(&b, 1, 20);
+    assert_true(s_citizen("sh_ec", "T-1") != s_citizen("sh_urba", "T-2"));
+    for (int i = 0; i < 10; i++) {
+        snprintf(key, sizeof key, "U-%d", i);
+        s_add_person(&b, "sh_dech", key, s_families[i], "Jean", "04 78 77 77 70", NULL);
+    }
+    s_write(&b);
+    assert_int_equal(pgf_number("SELECT count(DISTINCT citizen_id) FROM citizen_sources WHERE source = 'sh_dech'",
+                                NULL, NULL), 10);
+}
+
+static void test_batch_absorb_limit(void **state)
+{
+    /* 25 records of one "J. MARTIN" sharing a phone, in one batch: one
+       holder, so the value is not shared, but no person has 25 files in one
+       export: above max_absorb (20) they stay apart, each proposed */
+    tbatch_t b = { 0 };
+    char key[16];
+    for (int i = 0; i < 25; i++) {
+        snprintf(key, sizeof key, "A-%d", i);
+        s_add_person(&b, "ab_ec", key, "MARTIN", "J.", "04 78 55 55 55", NULL);
+    }
+    s_write(&b);
+    assert_int_equal(pgf_number("SELECT count(DISTINCT citizen_id) FROM citizen_sources WHERE source = 'ab_ec'",
+                                NULL, NULL), 25);
+    /* with a larger limit the same batch is one person */
+    for (int i = 0; i < 25; i++) {
+        snprintf(key, sizeof key, "B-%d", i);
+        s_add_person(&b, "ab_urba", key, "MARTIN", "J.", "04 78 55 55 56", NULL);
+    }
+    s_write_limits(&b, 3, 30);
+    assert_int_equal(pgf_number("SELECT count(DISTINCT citizen_id) FROM citizen_sources WHERE source = 'ab_urba'",
+                                NULL, NULL), 1);
+    /* a later record with the kept-apart phone finds many citizens: a
+       conflict, so a citizen of its own and proposals, not a 26th link */
+    s_add_person(&b, "ab_dech", "C-1", "MARTIN", "J.", "04 78 55 55 55", NULL);
+    s_write(&b);
+    char sc[24];
+    snprintf(sc, sizeof sc, "%lld", s_citizen("ab_dech", "C-1"));
+    assert_int_equal(pgf_number("SELECT count(*) FROM citizen_sources WHERE citizen_id = $1::bigint", sc, NULL), 1);
+    assert_true(pgf_number("SELECT cv_identity_propose()", NULL, NULL) > 0);     /* the periodic job */
+    assert_true(pgf_number("SELECT count(*) FROM merge_proposals WHERE $1::bigint IN (citizen_a, citizen_b)",
+                           sc, NULL) >= 1);
+}
+
 int main(int argc, char **argv)
 {
     cv_test_begin(argc, argv);
@@ -788,6 +934,9 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_detach),
         cmocka_unit_test(test_declared_never_attaches),
         cmocka_unit_test(test_declared_is_no_link_target),
+        cmocka_unit_test(test_placeholders_never_link),
+        cmocka_unit_test(test_shared_value_stops_linking),
+        cmocka_unit_test(test_batch_absorb_limit),
     };
     return cv_test_end(cv_test_group(tests, s_group_setup, s_group_teardown));
 }
