@@ -28,6 +28,10 @@ TARGETS = [
     ("ack_p99", "send-to-ACK p99 < 50 ms at 1,000 events/s", lambda r: r["ack_p99_ms"] < 50),
     ("hub_rss", "hub peak RSS < 64 MB", lambda r: r["hub_rss_kb"] < 64 * 1024),
     ("timeline_p99", "agent timeline p99 < 5 ms at 1,000 requests/s", lambda r: r["timeline_p99_ms"] < 5),
+    ("linkage_precision", "identity linkage precision >= 99.9 %, no citizen mixing people whose given names "
+     "or birth dates differ", lambda r: r["linkage"]["precision"] >= 0.999
+     and r["linkage"]["citizens_mixing_different_people"] == 0),
+    ("linkage_recall", "identity linkage recall >= 90 %", lambda r: r["linkage"]["recall"] >= 0.90),
 ]
 
 
@@ -150,6 +154,7 @@ def build(mdir, workdir):
         "api_rss_kb": load(mdir, "api_rss")["api_rss_kb"],
         "curve_adapters": {n: p["eps"] for n, p in curve.items()} if curve else None,
         "curve": curve,
+        "linkage": load(mdir, "linkage"),
         "adapter_rss_kb": civ["adapter_rss_kb"],
         "database_bytes": civ["database_bytes"],
         "spool_bytes": civ["spool_bytes"],
@@ -233,6 +238,16 @@ def table(r):
         ("adapter peak RSS (VmHWM, largest)", num(r["adapter_rss_kb"]) + " kB", ""),
         ("API peak RSS (VmHWM)", num(r["api_rss_kb"]) + " kB",
          "%d workers, after both HTTP runs" % r["http"]["api"]["threads"]),
+    ]
+    lk = r["linkage"]
+    rows += [
+        ("identity linkage: %s people, %s records" % (num(lk["people"]), num(lk["records"])),
+         "%.2f %%" % (100 * lk["precision"]),
+         "precision; %d citizens mix people, %d whose given names or birth dates differ: %s"
+         % (lk["citizens_mixing_people"], lk["citizens_mixing_different_people"], met["linkage_precision"])),
+        ("identity linkage recall", "%.1f %%" % (100 * lk["recall"]),
+         "%.1f %% once the open proposals are accepted; %d people split: %s"
+         % (100 * lk["recall_with_proposals"], lk["people_split"], met["linkage_recall"])),
     ]
     for n, p in sorted((r["curve"] or {}).items(), key=lambda kv: int(kv[0])):
         per = p["cpu_us_per_event"]

@@ -53,7 +53,10 @@
 #   6. naive     one transaction per event, row by row (tests/bench/naive.c)
 #   7. curve     BENCH_CURVE=1 only: EVENTS déchets events split by request into 1, 3
 #                and 10 shards, each its own source and adapter, into a fresh database
-#   8. report    tests/bench/report.py: one table, results.json, targets met or not
+#   8. linkage   tests/bench/linkage.sh: a generated population with its ground truth
+#                (20,000 people at scale 1, 2,000 at least) through the hub from three
+#                softwares: identity precision and recall (docs/identity.md)
+#   9. report    tests/bench/report.py: one table, results.json, targets met or not
 set -u -o pipefail
 cd "$(dirname "$0")/../.." || exit 1
 ROOT=$(pwd)
@@ -611,7 +614,17 @@ perf_report() {
     say "hub profile: $OUT/perf-hub.txt"
 }
 
-# ---- 8. report -----------------------------------------------------------------------------
+# ---- 8. identity linkage ----------------------------------------------------------------
+run_linkage() {
+    local people
+    people=$(awk -v s="$SCALE" 'BEGIN { n = int(s * 20000 + 0.5); print (n < 2000 ? 2000 : n) }')
+    say "identity linkage: $people people"
+    CIVIBUS_TEST_TMP=$T BUILD=$BUILD BIN=$BIN LINKAGE_OUT="$T/m/linkage.json" \
+        bash tests/bench/linkage.sh "$people" 11 >"$T/linkage.out" 2>"$T/linkage.log" \
+        || { tail -n 20 "$T/linkage.log" >&2; die "the linkage benchmark failed"; }
+}
+
+# ---- 9. report -----------------------------------------------------------------------------
 report() {
     [ "$(pg_settings)" = "$SETTINGS" ] || die "the server settings changed during the run"
     printf '{"scale": %s, "events": %d, "seconds": %s}\n' "$SCALE" "$EVENTS" \
@@ -646,4 +659,5 @@ run_http
 run_ceiling
 run_naive
 run_curve
+run_linkage
 report

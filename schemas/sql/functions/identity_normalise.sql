@@ -201,14 +201,52 @@ BEGIN
     RETURN NULLIF(left(cv_fold(c->>'given_names'), 1), '');
 END $$;
 
--- Two sides (sets of birth dates, sets of initials) are two people: both
--- have birth dates and none in common, or both have initials and none in
--- common. A side that does not know a field never vetoes on it.
-CREATE OR REPLACE FUNCTION cv_identity_clash(a_born text[], a_init text[], b_born text[], b_init text[])
+-- A full given name key ("jean pierre" for Jean-Pierre, Jean Pierre or
+-- JEAN-PIERRE), or NULL when the block has none or gives an initial (J-P,
+-- J. Pierre): an initial only says what cv_identity_initial says.
+CREATE OR REPLACE FUNCTION cv_identity_given(c jsonb) RETURNS text
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    k text := cv_given_key(c->>'given_names');
+BEGIN
+    IF k IS NULL OR k ~ '(^| )[a-z0-9]( |$)' THEN
+        RETURN NULL;
+    END IF;
+    RETURN k;
+END $$;
+
+-- The family name keys of a block for the veto (cv_family_keys: usage and birth
+-- names), without initials ("L." says too little to tell two people apart).
+CREATE OR REPLACE FUNCTION cv_identity_families(c jsonb) RETURNS text[]
+LANGUAGE sql STABLE AS $$
+    SELECT ARRAY(SELECT k FROM unnest(cv_family_keys(c->>'family_name', c->>'birth_name')) k
+                 WHERE length(k) > 1 ORDER BY k)
+$$;
+
+DROP FUNCTION IF EXISTS cv_identity_clash(text[], text[], text[], text[]);
+DROP FUNCTION IF EXISTS cv_identity_clash(text[], text[], text[], text[], text[], text[]);
+
+-- Two sides (sets of birth dates, of first initials, of full given names, of
+-- family name keys) are two people: both know a field and have no value of it
+-- in common. Birth dates; initials; full given names, equal or the one of two or
+-- more names part of the other (état civil writes "Jean-Pierre, Marcel", the
+-- counter "Jean Pierre"; but Jean and Jean-Luc, or Josiane and Julie who share an
+-- initial and a family e-mail, are two people); family names (cv_family_keys: the
+-- usage and the birth name, so "MARTIN épouse DUPONT" meets both). A side that
+-- does not know a field never vetoes on it.
+CREATE OR REPLACE FUNCTION cv_identity_clash(a_born text[], a_init text[], a_given text[], a_family text[],
+                                             b_born text[], b_init text[], b_given text[], b_family text[])
 RETURNS boolean
 LANGUAGE sql IMMUTABLE AS $$
     SELECT (COALESCE(cardinality(a_born), 0) > 0 AND COALESCE(cardinality(b_born), 0) > 0
             AND NOT a_born && b_born)
         OR (COALESCE(cardinality(a_init), 0) > 0 AND COALESCE(cardinality(b_init), 0) > 0
             AND NOT a_init && b_init)
+        OR (COALESCE(cardinality(a_given), 0) > 0 AND COALESCE(cardinality(b_given), 0) > 0
+            AND NOT EXISTS (SELECT 1 FROM unnest(a_given) x, unnest(b_given) y
+                            WHERE x = y
+                               OR (x LIKE '% %' AND string_to_array(x, ' ') <@ string_to_array(y, ' '))
+                               OR (y LIKE '% %' AND string_to_array(y, ' ') <@ string_to_array(x, ' '))))
+        OR (COALESCE(cardinality(a_family), 0) > 0 AND COALESCE(cardinality(b_family), 0) > 0
+            AND NOT a_family && b_family)
 $$;

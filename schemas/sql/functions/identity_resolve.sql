@@ -89,6 +89,8 @@ DECLARE
     v_links cv_id_link[];
     v_born  text[];
     v_init  text[];
+    v_given text[];
+    v_fam   text[];
     v_decl  boolean[];
     v_hold  text[];
     v_shared text[];
@@ -126,6 +128,9 @@ BEGIN
                    FROM unnest(v_pairs) p, LATERAL cv_identifiers(p.citizen) x);
     v_born := ARRAY(SELECT cv_identity_born(p.citizen) FROM unnest(v_pairs) p ORDER BY p.n);
     v_init := ARRAY(SELECT cv_identity_initial(p.citizen) FROM unnest(v_pairs) p ORDER BY p.n);
+    v_given := ARRAY(SELECT cv_identity_given(p.citizen) FROM unnest(v_pairs) p ORDER BY p.n);
+    -- a pair's family name keys, as one text ('|'-joined) per pair
+    v_fam := ARRAY(SELECT array_to_string(cv_identity_families(p.citizen), '|') FROM unnest(v_pairs) p ORDER BY p.n);
     -- self-declared pairs (a source of identity_declared_sources): never linked
     v_decl := ARRAY(SELECT EXISTS (SELECT 1 FROM identity_declared_sources d WHERE d.source = p.source)
                     FROM unnest(v_pairs) p ORDER BY p.n);
@@ -170,18 +175,27 @@ BEGIN
                       WHERE s.kind = i.kind AND s.value_hash = cv_identifier_hash(i.kind, i.value)));
 
     -- 2. Classes: name + birth date joins its value; an e-mail or phone its
-    -- value and the (single) birth date and initial of its group. A
-    -- self-declared pair joins nobody (class NULL) and counts in no group.
+    -- value and the (single) birth date, initial, full given names and family
+    -- name keys of its group (a pair that lacks one takes the group's single
+    -- value, and joins nobody when the group has several). A self-declared
+    -- pair, or a shared value, joins nobody (class NULL).
     v_cls := ARRAY(
         SELECT ROW(g.n, g.kind, g.value,
                    CASE WHEN g.kind = 'name_birth' THEN g.kind || '|' || g.value
                         WHEN (g.born IS NULL AND g.bmin IS DISTINCT FROM g.bmax)
-                          OR (g.init IS NULL AND g.imin IS DISTINCT FROM g.imax) THEN NULL
+                          OR (g.init IS NULL AND g.imin IS DISTINCT FROM g.imax)
+                          OR (g.given IS NULL AND g.gmin IS DISTINCT FROM g.gmax)
+                          OR (g.fam IS NULL AND g.fmin IS DISTINCT FROM g.fmax) THEN NULL
                         ELSE g.kind || '|' || g.value || '|' || COALESCE(g.born, g.bmin, '')
-                             || '|' || COALESCE(g.init, g.imin, '') END)::cv_id_class
+                             || '|' || COALESCE(g.init, g.imin, '')
+                             || '|' || COALESCE(g.given, g.gmin, '')
+                             || '|' || COALESCE(g.fam, g.fmin, '') END)::cv_id_class
         FROM (SELECT i.n, i.kind, i.value, v_born[i.n] AS born, v_init[i.n] AS init,
+                     v_given[i.n] AS given, NULLIF(v_fam[i.n], '') AS fam,
                      min(v_born[i.n]) OVER w AS bmin, max(v_born[i.n]) OVER w AS bmax,
-                     min(v_init[i.n]) OVER w AS imin, max(v_init[i.n]) OVER w AS imax
+                     min(v_init[i.n]) OVER w AS imin, max(v_init[i.n]) OVER w AS imax,
+                     min(v_given[i.n]) OVER w AS gmin, max(v_given[i.n]) OVER w AS gmax,
+                     min(NULLIF(v_fam[i.n], '')) OVER w AS fmin, max(NULLIF(v_fam[i.n], '')) OVER w AS fmax
               FROM unnest(v_ids) i WHERE i.kind <> 'name_address' AND NOT v_decl[i.n]
                 AND NOT (i.kind || '|' || i.value = ANY (v_shared))
               WINDOW w AS (PARTITION BY i.kind, i.value)) g
@@ -228,26 +242,38 @@ BEGIN
             CROSS JOIN LATERAL (VALUES (h1.citizen_id), (h2.citizen_id)) h(citizen_id)
             WHERE h.citizen_id IS NOT NULL
         ), citizen_sig AS (     -- what the stored citizens hit by e-mail / phone know
-            SELECT c.citizen_id, s.born, s.init
+            SELECT c.citizen_id, s.born, s.init, s.given, s.family
             FROM (SELECT DISTINCT h.citizen_id FROM hits h WHERE h.kind IN ('email', 'phone')) c
             CROSS JOIN LATERAL (
                 SELECT array_agg(DISTINCT b.born) FILTER (WHERE b.born IS NOT NULL) AS born,
-                       array_agg(DISTINCT b.init) FILTER (WHERE b.init IS NOT NULL) AS init
+                       array_agg(DISTINCT b.init) FILTER (WHERE b.init IS NOT NULL) AS init,
+                       array_agg(DISTINCT b.given) FILTER (WHERE b.given IS NOT NULL) AS given,
+                       (SELECT array_agg(DISTINCT f) FROM citizen_sources cs2,
+                               unnest(cv_identity_families(cs2.identity)) f
+                        WHERE cs2.citizen_id = c.citizen_id) AS family
                 FROM citizen_sources cs,
                      LATERAL (SELECT cv_identity_born(cs.identity) AS born,
-                                     cv_identity_initial(cs.identity) AS init) b
+                                     cv_identity_initial(cs.identity) AS init,
+                                     cv_identity_given(cs.identity) AS given) b
                 WHERE cs.citizen_id = c.citizen_id) s
         ), comp_sig AS (        -- what each component of the batch knows
             SELECT v_lab[g] AS comp,
                    array_agg(DISTINCT v_born[g]) FILTER (WHERE v_born[g] IS NOT NULL) AS born,
-                   array_agg(DISTINCT v_init[g]) FILTER (WHERE v_init[g] IS NOT NULL) AS init
+                   array_agg(DISTINCT v_init[g]) FILTER (WHERE v_init[g] IS NOT NULL) AS init,
+                   array_agg(DISTINCT v_given[g]) FILTER (WHERE v_given[g] IS NOT NULL) AS given
             FROM generate_series(1, v_n) g GROUP BY v_lab[g]
+        ), comp_fam AS (        -- and the family name keys of its pairs
+            SELECT v_lab[g] AS comp, array_agg(DISTINCT f) AS family
+            FROM generate_series(1, v_n) g, unnest(string_to_array(NULLIF(v_fam[g], ''), '|')) f
+            GROUP BY v_lab[g]
         )
         SELECT ROW(h.n, h.comp, h.kind, h.citizen_id,
                    h.kind IN ('email', 'phone')
-                   AND COALESCE(cv_identity_clash(p.born, p.init, s.born, s.init), false))::cv_id_hit
+                   AND COALESCE(cv_identity_clash(p.born, p.init, p.given, pf.family,
+                                                      s.born, s.init, s.given, s.family), false))::cv_id_hit
         FROM hits h
         JOIN comp_sig p ON p.comp = h.comp
+        LEFT JOIN comp_fam pf ON pf.comp = h.comp
         LEFT JOIN citizen_sig s ON s.citizen_id = h.citizen_id
         ORDER BY h.n, h.kind, h.citizen_id);
 
