@@ -47,6 +47,9 @@ static void test_session_ids(void **state)
     assert_false(cv_proto_is_session_id("0123456789abcdef0123456789abcde", 31));
     assert_false(cv_proto_is_session_id("0123456789abcdef0123456789abcdef0", 33));
     assert_false(cv_proto_is_session_id("0123456789abcdef0123456789abcdeg", 32));
+    assert_false(cv_proto_is_session_id("0123456789abcdef0123456789ABCDEG", 32));
+    assert_false(cv_proto_is_session_id("0123456789abcdef0123456789abcde/", 32));
+    assert_false(cv_proto_is_session_id("0123456789abcdef0123456789abcde:", 32));
     assert_false(cv_proto_is_session_id("0123456789abcdef\0" "123456789abcdef", 32));
     assert_false(cv_proto_is_session_id("0123456789abcdef 123456789abcdef", 32));
     assert_false(cv_proto_is_session_id(NULL, 32));
