@@ -19,7 +19,7 @@ hub_start
 CMD=$(q "insert into commands (source, kind, payload) values ('conf', 'conformance_probe', '{\"volume_m3\": 2}')
          returning id")
 
-"$PY" "$ROOT/tests/protocol/conformance.py" --endpoint "ipc://$W/hub.sock" --hub-cert "$W/keys/hub" \
+PYTHONDONTWRITEBYTECODE=1 "$PY" "$ROOT/tests/protocol/conformance.py" --endpoint "ipc://$W/hub.sock" --hub-cert "$W/keys/hub" \
     --adapter-cert "$W/keys/conf_secret" --max-message-bytes "$MMB" --command | tee "$W/conformance.out"
 rc=${PIPESTATUS[0]}
 [ "$rc" -eq 0 ] || fail "conformance suite: $(grep -c '^not ok' "$W/conformance.out") checks failed"
