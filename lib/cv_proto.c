@@ -28,6 +28,17 @@ const char *cv_proto_cmd_name(cv_cmd_t cmd)
     return (cmd >= CV_CMD_INVALID && cmd <= CV_CMD_LAST) ? s_names[cmd] : "INVALID";
 }
 
+bool cv_proto_is_session_id(const void *data, size_t len)
+{
+    const unsigned char *p = data;
+    if (!p || len != CV_SESSION_ID_LEN)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if (!((p[i] >= '0' && p[i] <= '9') || (p[i] >= 'a' && p[i] <= 'f') || (p[i] >= 'A' && p[i] <= 'F')))
+            return false;
+    return true;
+}
+
 int cv_proto_parse_u64(const void *data, size_t len, uint64_t *out)
 {
     const unsigned char *p = data;

@@ -2,8 +2,14 @@
 
     docs/protocol.md is the specification; this module holds the pieces both
     the hub and the adapters use: naming commands, parsing the decimal
-    numbers carried in frames; ACK range lists are cv_rangeset.h's.
-    Messages themselves are CZMQ zmsg_t: frame 0 is the command. */
+    numbers carried in frames, recognising session ids; ACK range lists are
+    cv_rangeset.h's. Messages themselves are CZMQ zmsg_t: frame 0 is the
+    command.
+
+    ERROR's frames: code, text, then what it answers — the command, the
+    session id that message named and its number (an EVENT's sequence, a
+    RESULT's command id); each of the three empty when not known or not
+    readable. A client reading only code and text keeps working. */
 #ifndef CV_PROTO_H
 #define CV_PROTO_H
 
@@ -28,6 +34,10 @@ typedef enum {
 /* Command from the bytes of frame 0 (not NUL-terminated); CV_CMD_INVALID if unknown. */
 cv_cmd_t cv_proto_cmd(const void *data, size_t len);
 const char *cv_proto_cmd_name(cv_cmd_t cmd);
+
+/* True when the bytes are a session id: exactly CV_SESSION_ID_LEN
+   hexadecimal digits (the hub writes lower case). */
+bool cv_proto_is_session_id(const void *data, size_t len);
 
 /* Strict unsigned decimal (no sign, no spaces, no leading '+', fits u64). */
 int cv_proto_parse_u64(const void *data, size_t len, uint64_t *out);

@@ -1,9 +1,10 @@
 /*  cv_client_recv — what the client receives from the hub (docs/protocol.md):
     WELCOME opens the session and sends every unsettled record again; ACK
     ranges and NACKs settle records in the spool; COMMAND, RESULT_ACK and
-    RESULT_NACK go to the commands module; ERROR unknown_session and the
-    socket monitor's events (a refused key, a dropped connection) end the
-    connection (cv_client.c reconnects). */
+    RESULT_NACK go to the commands module; an ERROR about our session (or
+    about none) and the socket monitor's events (a refused key, a dropped
+    connection) end the connection (cv_client.c reconnects); an ERROR about
+    an older session is ignored. */
 #include "cv_client_int.h"
 
 /* --------------------------------------------------------------- receive */
@@ -21,13 +22,7 @@ static int s_frame_u64(zframe_t *frame, uint64_t *out)
 
 static bool s_is_session(zframe_t *frame)
 {
-    if (!frame || zframe_size(frame) != CV_SESSION_ID_LEN)
-        return false;
-    const char *p = (const char *) zframe_data(frame);
-    for (size_t i = 0; i < CV_SESSION_ID_LEN; i++)
-        if (!strchr("0123456789abcdefABCDEF", p[i]) || p[i] == '\0')
-            return false;
-    return true;
+    return frame && cv_proto_is_session_id(zframe_data(frame), zframe_size(frame));
 }
 
 static void s_on_welcome(cv_client_t *self, zmsg_t *msg)
@@ -124,7 +119,9 @@ static void s_on_command(cv_client_t *self, zmsg_t *msg)
     zframe_t *idf = zmsg_next(msg);
     char *kind = s_frame_str(zmsg_next(msg)), *key = s_frame_str(zmsg_next(msg));
     zframe_t *payload = zmsg_next(msg);
-    if (s_frame_u64(idf, &id) < 0 || !kind || !key || !payload)
+    /* exactly COMMAND | session | id | kind | key | payload (zmsg_next would
+       wrap around to the first frame after the last) */
+    if (zmsg_size(msg) != 6 || s_frame_u64(idf, &id) < 0 || !kind || !key || !payload)
         cv_warn(COMP, "%s: ignoring a malformed COMMAND", cv_client__name(self));
     else if (!self->commands) {
         /* nothing performed, nothing to journal: a lost answer is asked again */
@@ -166,15 +163,36 @@ int64_t cv_client__commands_step(cv_client_t *self)
     return wait;
 }
 
+/* ERROR | code | text | command | session | number (docs/protocol.md): the
+   last three name the message it answers, empty when unknown; a hub
+   older than them sends code and text only. An ERROR naming a session
+   other than ours answers a message of a session already over (sent
+   before a reconnect): nothing to do. Any other ends our session. */
 static void s_on_error(cv_client_t *self, zmsg_t *msg)
 {
-    zframe_t *code = zmsg_next(msg), *text = zmsg_next(msg);
-    char what[160] = "";
+    /* zmsg_next starts again from the first frame after the last: read
+       each frame only while the previous one was there */
+    zframe_t *code = zmsg_next(msg), *text = code ? zmsg_next(msg) : NULL;
+    zframe_t *cmdf = text ? zmsg_next(msg) : NULL, *sid = cmdf ? zmsg_next(msg) : NULL;
+    zframe_t *numf = sid ? zmsg_next(msg) : NULL;
+    char what[160] = "", about[64] = "";
     if (text) {
         size_t n = zframe_size(text) < sizeof what - 1 ? zframe_size(text) : sizeof what - 1;
         memcpy(what, zframe_data(text), n);
         what[n] = '\0';
     }
+    if (sid && zframe_size(sid) > 0
+        && (self->state != S_READY || zframe_size(sid) != CV_SESSION_ID_LEN
+            || memcmp(zframe_data(sid), self->session, CV_SESSION_ID_LEN) != 0)) {
+        cv_debug(COMP, "%s: ignoring an ERROR about another session", cv_client__name(self));
+        return;
+    }
+    uint64_t num;
+    cv_cmd_t cmd = cmdf ? cv_proto_cmd(zframe_data(cmdf), zframe_size(cmdf)) : CV_CMD_INVALID;
+    if (cmd != CV_CMD_INVALID && s_frame_u64(numf, &num) == 0)
+        snprintf(about, sizeof about, " on %s %" PRIu64, cv_proto_cmd_name(cmd), num);
+    else if (cmd != CV_CMD_INVALID)
+        snprintf(about, sizeof about, " on %s", cv_proto_cmd_name(cmd));
     if (s_frame_is(code, "unknown_session"))
         cv_client__drop(self, "the hub does not know our session");
     else if (s_frame_is(code, "bad_protocol")) {
@@ -182,9 +200,9 @@ static void s_on_error(cv_client_t *self, zmsg_t *msg)
         cv_client__fail(self, CV_CLIENT_ERR_PROTOCOL);
     }
     else {
-        cv_error(COMP, "%s: ERROR from the hub (%.*s): %s", cv_client__name(self),
+        cv_error(COMP, "%s: ERROR from the hub (%.*s)%s: %s", cv_client__name(self),
                  code ? (int) (zframe_size(code) > 64 ? 64 : zframe_size(code)) : 1,
-                 code ? (const char *) zframe_data(code) : "?", what);
+                 code ? (const char *) zframe_data(code) : "?", about, what);
         cv_client__drop(self, "ERROR from the hub");
     }
 }

@@ -26,10 +26,22 @@
 typedef struct {
     bool open;
     char id[CV_SESSION_ID_LEN + 1];
-    zframe_t *routing;            /* routing id of the session's latest message */
+    zframe_t *routing;            /* the connection the session lives on (HELLO's routing id) */
     int64_t last_seen_ms;
+    uint64_t next_seq;            /* the sequence number the next EVENT must carry */
+    uint64_t inflight;            /* EVENTs received, not yet ACKed or NACKed (the window) */
     cv_rangeset_t acks;           /* sequence numbers to ACK after this commit */
 } cv_ingest__session_t;
+
+/* What a message refers to, echoed in an ERROR that answers it: its
+   command, the frame holding the session id it named and the frame
+   holding its number (an EVENT's sequence, a RESULT's command id). Any of
+   them may be NULL; unreadable ones are sent as empty frames. */
+typedef struct {
+    const char *cmd;
+    zframe_t *sid;
+    zframe_t *num;
+} cv_ingest__ref_t;
 
 struct cv_ingest {
     const cv_hub_config_t *config;
@@ -64,15 +76,22 @@ void cv_ingest__handle_result(cv_ingest_t *self, int src, zframe_t *routing, zms
 void cv_ingest__handle_ping(cv_ingest_t *self, int src, zframe_t *routing, zmsg_t *msg);
 void cv_ingest__handle_bye(cv_ingest_t *self, int src, zframe_t *routing, zmsg_t *msg);
 
-/* handle_session.c: the session a message names (its routing id and last
-   contact updated), or NULL after answering the adapter; and expiry */
-cv_ingest__session_t *cv_ingest__session(cv_ingest_t *self, int src, zframe_t *routing, zframe_t *sid);
+/* handle_session.c: the open session a message names, on the connection
+   it lives on (its last contact updated), or NULL after refusing the
+   message; refusing (ERROR, and the end of the session it concerns, see
+   docs/protocol.md); ending a session; expiry */
+cv_ingest__session_t *cv_ingest__session(cv_ingest_t *self, int src, zframe_t *routing,
+                                         const cv_ingest__ref_t *ref);
+void cv_ingest__refuse(cv_ingest_t *self, int src, zframe_t *routing, const cv_ingest__ref_t *ref,
+                       const char *code, const char *text);
+void cv_ingest__end_session(cv_ingest_t *self, int src, const char *why);
 void cv_ingest__expire_sessions(cv_ingest_t *self);
 
 /* send_answers.c */
 void cv_ingest__send(cv_ingest_t *self, const cv_ingest__session_t *s, const char *cmd, const char *a,
                      const char *b, const char *c, const char *d);
-void cv_ingest__send_error(cv_ingest_t *self, zframe_t *routing, const char *code, const char *text);
+void cv_ingest__send_error(cv_ingest_t *self, zframe_t *routing, const char *code, const char *text,
+                           const cv_ingest__ref_t *ref);
 void cv_ingest__answer(cv_ingest_t *self, cv_batch_t *batch);      /* a committed batch */
 void cv_ingest__send_command(cv_ingest_t *self);                    /* one from the commander */
 

@@ -1,10 +1,24 @@
 /*  handle_event — EVENT | session | sequence | record (docs/protocol.md).
 
-    The record goes into the filling batch whatever happens to it: too
-    large, not JSON, not UTF-8, or refused by its source's mapping, it
-    becomes a dead-letter item with its reason, committed with the batch and
-    NACKed after COMMIT; mapped, it becomes an event. Nothing is answered
-    here: answers wait for the commit (send_answers.c). */
+    Every EVENT gets one answer. When its session and sequence can be read
+    and are right, the record goes into the filling batch whatever happens
+    to it: missing or followed by extra frames (malformed), too large, not
+    JSON, not UTF-8, or refused by its source's mapping, it becomes a
+    dead-letter item with its reason, committed with the batch and NACKed
+    after COMMIT; mapped, it becomes an event, ACKed after COMMIT
+    (send_answers.c). Otherwise it is refused at once with an ERROR naming
+    its session and sequence, and the session ends (handle_session.c):
+
+    - no readable sequence number: malformed;
+    - a sequence other than the next one (0, a reused one, a gap):
+      bad_sequence; a session's sequence starts at 1 and grows by one;
+    - a `window`-th + 1 EVENT in flight (received, not yet answered):
+      window_exceeded.
+
+    An adapter resends what was unsettled with new sequence numbers after
+    its new HELLO: the new session starts again at 1 with a whole window,
+    and items of the old one still in a batch are committed, not answered,
+    and out of every window. */
 #include "cv_ingest_int.h"
 
 #include <inttypes.h>
@@ -27,26 +41,40 @@ static void s_dead(cv_store_item_t *it, const char *reason, const char *fmt, ...
     va_end(ap);
 }
 
-/* The record of one EVENT: checked, parsed, hashed, mapped. */
-static void s_event(cv_ingest_t *self, int src, const cv_ingest__session_t *s, uint64_t seq,
-                    zframe_t *payload)
+/* The record of one EVENT: checked, parsed, hashed, mapped. `extra` is
+   the number of frames after the record (0 when well formed); payload is
+   NULL when the record frame is missing. */
+static void s_event(cv_ingest_t *self, int src, cv_ingest__session_t *s, uint64_t seq,
+                    zframe_t *payload, size_t extra)
 {
     const cv_source_conf_t *source = &self->config->sources[src];
     cv_batch_meta_t *m;
     cv_store_item_t *it = cv_ingest__push(self, src, s, seq, &m);
     if (!it) {
-        zframe_destroy(&payload);            /* not answered: the adapter resends */
-        return;
+        zframe_destroy(&payload);
+        cv_error("ingest", "source %s: out of memory for an EVENT", source->name);
+        cv_ingest__end_session(self, src, "ended: the hub is out of memory");
+        return;                              /* the adapter's next message gets unknown_session */
     }
+    s->next_seq++;
+    s->inflight++;
     m->frame = payload;
     it->kind = CV_ITEM_EVENT;
-    it->raw = (const char *) zframe_data(payload);
-    it->raw_len = zframe_size(payload);
+    it->raw = payload ? (const char *) zframe_data(payload) : "";
+    it->raw_len = payload ? zframe_size(payload) : 0;
     self->filling->bytes += it->raw_len;
     self->pending_bytes += (int64_t) it->raw_len;
     self->stats.received++;
     cv_metrics_received(self->metrics, src);
 
+    if (!payload || extra > 0) {
+        cv_hash_bytes(it->raw, it->raw_len, it->content_hash);
+        if (!payload)
+            s_dead(it, "malformed", "EVENT without its record frame");
+        else
+            s_dead(it, "malformed", "EVENT with %zu frames after its record (expected none)", extra);
+        return;
+    }
     if ((int64_t) it->raw_len > self->config->max_event_bytes) {
         cv_hash_bytes(it->raw, it->raw_len, it->content_hash);
         s_dead(it, "too_large", "record of %zu bytes exceeds max_event_bytes %" PRId64,
@@ -87,16 +115,31 @@ void cv_ingest__handle_event(cv_ingest_t *self, int src, zframe_t *routing, zmsg
     zframe_t *sid = zmsg_pop(msg);
     zframe_t *seqf = zmsg_pop(msg);
     zframe_t *payload = zmsg_pop(msg);
+    size_t extra = zmsg_size(msg);
+    cv_ingest__ref_t ref = { "EVENT", sid, seqf };
     uint64_t seq;
-    cv_ingest__session_t *s;
-    if (!payload || cv_proto_parse_u64(zframe_data(seqf), zframe_size(seqf), &seq) < 0 || zmsg_size(msg) > 0) {
-        cv_ingest__send_error(self, routing, "malformed", "EVENT needs: session id, sequence number, record");
-        cv_warn("ingest", "source %s: malformed EVENT dropped", self->config->sources[src].name);
+    char text[160];
+    cv_ingest__session_t *s = cv_ingest__session(self, src, routing, &ref);
+    if (!s)
+        goto done;                               /* refused: unknown session, or no session frame */
+    if (!seqf || cv_proto_parse_u64(zframe_data(seqf), zframe_size(seqf), &seq) < 0)
+        cv_ingest__refuse(self, src, routing, &ref, "malformed",
+                          "EVENT needs: session id, sequence number (decimal), record");
+    else if (seq != s->next_seq) {
+        snprintf(text, sizeof text, "sequence %" PRIu64 " where %" PRIu64 " was expected (sequences start "
+                 "at 1 and grow by one): send HELLO again", seq, s->next_seq);
+        cv_ingest__refuse(self, src, routing, &ref, "bad_sequence", text);
     }
-    else if ((s = cv_ingest__session(self, src, routing, sid))) {
-        s_event(self, src, s, seq, payload);
+    else if (s->inflight >= (uint64_t) self->config->window) {
+        snprintf(text, sizeof text, "%" PRIu64 " EVENTs already wait for an answer (window %d): send HELLO "
+                 "again", s->inflight, self->config->window);
+        cv_ingest__refuse(self, src, routing, &ref, "window_exceeded", text);
+    }
+    else {
+        s_event(self, src, s, seq, payload, extra);
         payload = NULL;
     }
+done:
     zframe_destroy(&sid);
     zframe_destroy(&seqf);
     zframe_destroy(&payload);

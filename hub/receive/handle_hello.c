@@ -1,9 +1,12 @@
-/*  handle_hello — HELLO | protocol version: opens (or replaces) the
-    source's session and answers WELCOME | session | window |
-    max_event_bytes | heartbeat_ms (docs/protocol.md). The source is the
-    one owning the message's CURVE key (read_handle.c), never anything the
-    adapter writes. A new HELLO replaces the source's open session: what
-    that session had in flight is not answered, and the adapter resends. */
+/*  handle_hello — HELLO | protocol version | description: opens (or
+    replaces) the source's session on the connection HELLO came on and
+    answers WELCOME | session | window | max_event_bytes | heartbeat_ms
+    (docs/protocol.md). The source is the one owning the message's CURVE key
+    (read_handle.c), never anything the adapter writes; the description is
+    free text and goes nowhere (it is not logged). A new HELLO replaces the
+    source's open session: what that session had in flight is not answered,
+    and the adapter resends it. The new session expects sequence 1 and has
+    its whole window. */
 #include "cv_ingest_int.h"
 
 #include <inttypes.h>
@@ -16,11 +19,16 @@
 
 void cv_ingest__handle_hello(cv_ingest_t *self, int src, zframe_t *routing, zmsg_t *msg)
 {
+    cv_ingest__ref_t ref = { "HELLO", NULL, NULL };
+    if (zmsg_size(msg) < 1 || zmsg_size(msg) > 2) {
+        cv_ingest__refuse(self, src, routing, &ref, "malformed", "HELLO needs: protocol, description");
+        return;
+    }
     char *proto = zmsg_popstr(msg);
     bool ok = proto && strcmp(proto, CV_PROTO_VERSION) == 0;
     free(proto);
     if (!ok) {
-        cv_ingest__send_error(self, routing, "bad_protocol", "expected " CV_PROTO_VERSION);
+        cv_ingest__refuse(self, src, routing, &ref, "bad_protocol", "expected " CV_PROTO_VERSION);
         return;
     }
     cv_ingest__session_t *s = &self->sessions[src];
@@ -33,6 +41,8 @@ void cv_ingest__handle_hello(cv_ingest_t *self, int src, zframe_t *routing, zmsg
     s->routing = zframe_dup(routing);
     s->open = true;
     s->last_seen_ms = zclock_mono();
+    s->next_seq = 1;
+    s->inflight = 0;
     cv_rangeset_clear(&s->acks);
     char window[16], meb[24], hb[16];
     snprintf(window, sizeof window, "%d", self->config->window);

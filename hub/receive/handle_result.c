@@ -24,23 +24,26 @@ void cv_ingest__handle_result(cv_ingest_t *self, int src, zframe_t *routing, zms
     uint64_t id = 0;
     bool done = s_frame_is(outf, "done");
     json_t *parsed = NULL;
+    cv_ingest__ref_t ref = { "RESULT", sid, idf };
     if (!detail || zmsg_size(msg) > 0 || cv_proto_parse_u64(zframe_data(idf), zframe_size(idf), &id) < 0
         || id == 0 || id > INT64_MAX || (!done && !s_frame_is(outf, "failed"))
         || (int64_t) zframe_size(detail) > self->config->max_event_bytes
         || !(parsed = json_loadb((const char *) zframe_data(detail), zframe_size(detail), 0, NULL))
         || !json_is_object(parsed)) {
-        cv_ingest__send_error(self, routing, "malformed",
-                              "RESULT needs: session id, command id, done or failed, detail JSON object");
-        cv_warn("ingest", "source %s: malformed RESULT dropped", source->name);
+        cv_ingest__refuse(self, src, routing, &ref, "malformed",
+                          "RESULT needs: session id, command id, done or failed, detail JSON object");
         goto done;
     }
-    cv_ingest__session_t *s = cv_ingest__session(self, src, routing, sid);
+    cv_ingest__session_t *s = cv_ingest__session(self, src, routing, &ref);
     if (!s)
         goto done;
     cv_batch_meta_t *m;
     cv_store_item_t *it = cv_ingest__push(self, src, s, id, &m);
-    if (!it)
-        goto done;                                /* not answered: the adapter resends */
+    if (!it) {
+        cv_error("ingest", "source %s: out of memory for a RESULT", source->name);
+        cv_ingest__end_session(self, src, "ended: the hub is out of memory");
+        goto done;                                /* the adapter resends on its next session */
+    }
     it->kind = CV_ITEM_RESULT;
     it->record = json_pack("{s:I, s:s, s:o}", "command", (json_int_t) id, "outcome", done ? "done" : "failed",
                            "detail", parsed);

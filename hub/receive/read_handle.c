@@ -43,10 +43,9 @@ void cv_ingest__read(cv_ingest_t *self)
     handler_fn handle = s_handler(cv_proto_cmd(zframe_data(cmdf), zframe_size(cmdf)));
     if (handle)
         handle(self, src, routing, msg);
-    else {
-        cv_ingest__send_error(self, routing, "malformed", "unknown command");
-        cv_warn("ingest", "source %s: unknown command dropped", source->name);
-    }
+    else
+        cv_ingest__refuse(self, src, routing, &(cv_ingest__ref_t) { NULL, NULL, NULL }, "malformed",
+                          "unknown command");
 done:
     zframe_destroy(&routing);
     zframe_destroy(&cmdf);

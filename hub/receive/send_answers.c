@@ -1,12 +1,14 @@
 /*  send_answers — what goes back to adapters (docs/protocol.md): ERROR at
-    once for a malformed message; after a batch's COMMIT, ACK ranges per
-    session (stored, duplicate, id_reused) and a NACK with its reason per
-    dead-lettered record, RESULT_ACK / RESULT_NACK for command results; and
-    the COMMANDs the commander thread hands over (docs/commands.md).
+    once for a refused message, naming what it answers; after a batch's
+    COMMIT, ACK ranges per session (stored, duplicate, id_reused) and a
+    NACK with its reason per dead-lettered record, RESULT_ACK / RESULT_NACK
+    for command results; and the COMMANDs the commander thread hands over
+    (docs/commands.md).
 
-    Items of a session replaced meanwhile are not answered: the adapter
-    resends them and dedupe ACKs them. Stored events are published
-    (hub/publish/) in events.id order, results after the events. */
+    Items of a session replaced or ended meanwhile are not answered: the
+    adapter resends them and dedupe ACKs them. Each answered EVENT leaves
+    its session's window. Stored events are published (hub/publish/) in
+    events.id order, results after the events. */
 #include "cv_ingest_int.h"
 
 #include <inttypes.h>
@@ -27,10 +29,31 @@ void cv_ingest__send(cv_ingest_t *self, const cv_ingest__session_t *s, const cha
     zmsg_send(&msg, self->router);
 }
 
-void cv_ingest__send_error(cv_ingest_t *self, zframe_t *routing, const char *code, const char *text)
+/* ERROR | code | text | command | session | number: the last three name
+   what the error answers, each an empty frame when unknown or unreadable
+   (a session id is echoed only when it is one, a number only when it is
+   decimal: nothing else the adapter wrote comes back). */
+void cv_ingest__send_error(cv_ingest_t *self, zframe_t *routing, const char *code, const char *text,
+                           const cv_ingest__ref_t *ref)
 {
-    cv_ingest__session_t tmp = { .routing = routing };
-    cv_ingest__send(self, &tmp, "ERROR", code, text, NULL, NULL);
+    zmsg_t *msg = zmsg_new();
+    zmsg_append(msg, &(zframe_t *) { zframe_dup(routing) });
+    zmsg_addstr(msg, "ERROR");
+    zmsg_addstr(msg, code);
+    zmsg_addstr(msg, text);
+    zmsg_addstr(msg, ref && ref->cmd ? ref->cmd : "");
+    zframe_t *sid = ref ? ref->sid : NULL;
+    if (sid && cv_proto_is_session_id(zframe_data(sid), zframe_size(sid)))
+        zmsg_addmem(msg, zframe_data(sid), zframe_size(sid));
+    else
+        zmsg_addstr(msg, "");
+    uint64_t num;
+    zframe_t *numf = ref ? ref->num : NULL;
+    if (numf && cv_proto_parse_u64(zframe_data(numf), zframe_size(numf), &num) == 0)
+        zmsg_addstrf(msg, "%" PRIu64, num);
+    else
+        zmsg_addstr(msg, "");
+    zmsg_send(&msg, self->router);
 }
 
 static void s_flush_acks(cv_ingest_t *self, cv_ingest__session_t *s)
@@ -105,6 +128,7 @@ void cv_ingest__answer(cv_ingest_t *self, cv_batch_t *batch)
         cv_ingest__session_t *s = &self->sessions[m->source];
         if (!s->open || strcmp(s->id, m->session) != 0)
             continue;                            /* session replaced: the adapter resends */
+        s->inflight--;                           /* answered: out of the window */
         if (it->outcome == CV_OUT_DEAD_LETTERED) {
             char seq[24];
             snprintf(seq, sizeof seq, "%" PRIu64, m->seq);

@@ -6,9 +6,11 @@
     the hub answers broken input: a wrong protocol version, an unknown
     command, an EVENT with missing frames or a non-numeric sequence number,
     an EVENT for an unknown session, a message over the hub's hard size
-    limit (the hub drops the connection) — and that after all this a
-    well-formed session still gets its event ACKed. Prints one line per
-    check; exit 0 when all hold. */
+    limit (libzmq drops the connection; the socket reconnects by itself and
+    the hub ends the session on its next message) — and that after all
+    this a well-formed session still gets its event ACKed. Every ERROR ends
+    the session, so a new HELLO follows each one. Prints one line per check;
+    exit 0 when all hold. The full conformance suite is tests/protocol/. */
 #include <czmq.h>
 #include <stdio.h>
 #include <string.h>
@@ -104,15 +106,24 @@ int main(int argc, char **argv)
     r = s_recv(s);
     s_check(s_starts(r, "ERROR|malformed"), "unknown command gets ERROR malformed");
     free(r);
+    zstr_sendx(s, "PING", sid, NULL);
+    r = s_recv(s);
+    s_check(s_starts(r, "ERROR|unknown_session"), "... and the ERROR ended the session");
+    free(r);
+    free(sid);
+    sid = s_hello(s);
 
     zstr_sendx(s, "EVENT", sid, "not-a-number", "{}", NULL);
     r = s_recv(s);
-    s_check(s_starts(r, "ERROR|malformed"), "EVENT with a non-numeric sequence number gets ERROR malformed");
+    s_check(s_starts(r, "ERROR|malformed") && strstr(r, "|EVENT|") && strstr(r, sid),
+            "EVENT with a non-numeric sequence number gets ERROR malformed naming its session");
     free(r);
+    free(sid);
+    sid = s_hello(s);
 
     zstr_sendx(s, "EVENT", sid, "1", NULL);
     r = s_recv(s);
-    s_check(s_starts(r, "ERROR|malformed"), "EVENT without its record gets ERROR malformed");
+    s_check(s_starts(r, "NACK|") && strstr(r, "|1|malformed"), "EVENT without its record is NACKed malformed");
     free(r);
 
     zstr_sendx(s, "PING", sid, NULL);
@@ -120,9 +131,9 @@ int main(int argc, char **argv)
     s_check(s_starts(r, "PONG|"), "PING gets PONG");
     free(r);
 
-    zstr_sendx(s, "EVENT", sid, "1", "[1, 2, 3]", NULL);
+    zstr_sendx(s, "EVENT", sid, "2", "[1, 2, 3]", NULL);
     r = s_recv(s);
-    s_check(s_starts(r, "NACK|") && strstr(r, "|1|invalid_json"), "a JSON array is NACKed invalid_json");
+    s_check(s_starts(r, "NACK|") && strstr(r, "|2|invalid_json"), "a JSON array is NACKed invalid_json");
     free(r);
 
     /* over max_event_bytes but under the hard limit: NACK too_large, dead letter */
@@ -134,26 +145,32 @@ int main(int argc, char **argv)
     json[mid - 2] = '"';
     json[mid - 1] = '}';
     json[mid] = '\0';
-    zstr_sendx(s, "EVENT", sid, "2", json, NULL);
+    zstr_sendx(s, "EVENT", sid, "3", json, NULL);
     free(json);
     r = s_recv(s);
     printf("# answer: %.80s\n", r ? r : "(none)");
-    s_check(s_starts(r, "NACK|") && strstr(r, "|2|too_large"), "a record over max_event_bytes is NACKed too_large");
+    s_check(s_starts(r, "NACK|") && strstr(r, "|3|too_large"), "a record over max_event_bytes is NACKed too_large");
     free(r);
 
-    /* over the hard limit: libzmq drops the connection, nothing is answered */
+    /* over the hard limit: libzmq drops the connection and the socket
+       reconnects; the record is not answered, the session's next message is */
     size_t big = 200 * 1024;
     char *blob = malloc(big);
     memset(blob, 'x', big);
     zmsg_t *m = zmsg_new();
     zmsg_addstr(m, "EVENT");
     zmsg_addstr(m, sid);
-    zmsg_addstr(m, "3");
+    zmsg_addstr(m, "4");
     zmsg_addmem(m, blob, big);
     zmsg_send(&m, s);
     free(blob);
     r = s_recv(s);
     s_check(r == NULL, "a message over max_message_bytes is not answered (connection dropped)");
+    free(r);
+    zstr_sendx(s, "PING", sid, NULL);
+    r = s_recv(s);
+    s_check(s_starts(r, "ERROR|unknown_session") && strstr(r, sid),
+            "... and the session's next message gets ERROR unknown_session naming it");
     free(r);
     free(sid);
     zsock_destroy(&s);

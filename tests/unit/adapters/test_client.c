@@ -352,6 +352,46 @@ static void test_unknown_session_resends_unsettled(void **state)
     s_client_destroy(hub, &client);
 }
 
+/* ERROR's last frames name the message it answers: one about an older
+   session is ignored; one about ours (here bad_sequence on EVENT 2) or
+   about none ends the session, and everything unsettled goes again. */
+static void test_error_names_its_session(void **state)
+{
+    hub_t *hub = *state;
+    cv_client_t *client = s_client_new(hub);
+    s_submit(client, 1, 3);
+    s_welcome(hub, client, "4", "262144", "2000");
+    for (int i = 1; i <= 3; i++)
+        s_expect_event(hub, client, (uint64_t) i, s_rec(i));
+    s_send(hub, "ERROR", "unknown_session", "no such session", "EVENT", "0123456789abcdef0123456789abcdef", "7",
+           NULL);
+    s_send(hub, "ERROR", "malformed", "missing session id", "PING", "0123456789abcdef0123456789abcdef", "",
+           NULL);
+    s_expect_nothing(hub, client, 200);
+    assert_true(cv_client_connected(client));
+    assert_string_equal(cv_client_session(client), hub->session);
+    s_send(hub, "ACK", hub->session, "1", NULL);
+    s_expect_nothing(hub, client, 100);
+    assert_int_equal(cv_client_unsettled(client), 2);
+
+    s_send(hub, "ERROR", "bad_sequence", "sequence 2 where 3 was expected", "EVENT", hub->session, "2", NULL);
+    s_welcome(hub, client, "4", "262144", "2000");
+    s_expect_event(hub, client, 1, s_rec(2));
+    s_expect_event(hub, client, 2, s_rec(3));
+    /* an ERROR naming no session (an older hub's two frames, or a message the
+       hub could not tie to one) ends the session too */
+    s_send(hub, "ERROR", "window_exceeded", "too many", "EVENT", "", "", NULL);
+    s_welcome(hub, client, "4", "262144", "2000");
+    s_expect_event(hub, client, 1, s_rec(2));
+    s_expect_event(hub, client, 2, s_rec(3));
+    s_send(hub, "ACK", hub->session, "1-2", NULL);
+    assert_int_equal(cv_client_wait_settled(client, 2000), 0);
+    cv_client_stats_t st = cv_client_stats(client);
+    assert_int_equal(st.reconnects, 2);
+    assert_int_equal(st.acked, 3);
+    s_client_destroy(hub, &client);
+}
+
 static void test_restart_resends_spool_first(void **state)
 {
     hub_t *hub = *state;
@@ -642,6 +682,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_window_ack_nack, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_ack_for_other_session_ignored, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_unknown_session_resends_unsettled, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_error_names_its_session, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_settlements_synced_while_idle, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_restart_resends_spool_first, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_too_large_refused_locally, s_setup, s_teardown),

@@ -41,6 +41,21 @@ static void test_numbers(void **state)
     assert_int_equal(cv_proto_parse_u64("1 ", 2, &v), -1);
 }
 
+static void test_session_ids(void **state)
+{
+    assert_true(cv_proto_is_session_id("0123456789abcdef0123456789ABCDEF", 32));
+    assert_false(cv_proto_is_session_id("0123456789abcdef0123456789abcde", 31));
+    assert_false(cv_proto_is_session_id("0123456789abcdef0123456789abcdef0", 33));
+    assert_false(cv_proto_is_session_id("0123456789abcdef0123456789abcdeg", 32));
+    assert_false(cv_proto_is_session_id("0123456789abcdef0123456789ABCDEG", 32));
+    assert_false(cv_proto_is_session_id("0123456789abcdef0123456789abcde/", 32));
+    assert_false(cv_proto_is_session_id("0123456789abcdef0123456789abcde:", 32));
+    assert_false(cv_proto_is_session_id("0123456789abcdef\0" "123456789abcdef", 32));
+    assert_false(cv_proto_is_session_id("0123456789abcdef 123456789abcdef", 32));
+    assert_false(cv_proto_is_session_id(NULL, 32));
+    assert_false(cv_proto_is_session_id("", 0));
+}
+
 static void test_rangeset_format(void **state)
 {
     cv_rangeset_t s;
@@ -90,6 +105,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_commands),
         cmocka_unit_test(test_numbers),
+        cmocka_unit_test(test_session_ids),
         cmocka_unit_test(test_rangeset_format),
         cmocka_unit_test(test_ranges_parse),
     };
