@@ -8,8 +8,10 @@
     timeout). Then the access handler is called several times: first
     (headers: the refusals found so far, the header size and an over-long
     Content-Length are answered at once), then with each body chunk
-    (accumulated up to the limit, answered 413 as soon as it passes), then
-    a last time with no data, when the request is routed and answered. */
+    (accumulated up to the limit; past it dropped, and answered 413 at the
+    end of the body — or the connection closed once it passes twice the
+    limit), then a last time with no data, when the request is routed and
+    answered. */
 #include "api_server.h"
 
 #include "api_handler.h"
@@ -37,7 +39,9 @@ typedef struct {
     refusal_t refuse;           /* found by the URI log callback */
     char *body;
     size_t len;
-    bool too_large;
+    bool too_large;             /* over max_body_bytes */
+    bool answered;              /* its 413 is queued already (from Content-Length) */
+    size_t received;            /* bytes of the body so far */
 } upload_t;
 
 const char *cv_api_header(cv_api_req_t *req, const char *name)
@@ -260,7 +264,7 @@ static enum MHD_Result s_handle(void *cls, struct MHD_Connection *conn, const ch
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
         int64_t n;
         if (cl && (!cv_api_parse_int(cl, 0, INT64_MAX, &n) || n > cfg->max_body_bytes)) {
-            up->too_large = true;
+            up->too_large = up->answered = true;
             atomic_fetch_add(&ctx->refused[3], 1);
             return s_send_error(conn, ctx, url, 413, "too_large", "the body is over the size limit");
         }
@@ -269,16 +273,20 @@ static enum MHD_Result s_handle(void *cls, struct MHD_Connection *conn, const ch
     if (*upload_data_size) {                     /* a body chunk */
         size_t n = *upload_data_size;
         *upload_data_size = 0;
-        if (up->too_large)
-            return MHD_YES;                      /* answered already; the rest is dropped */
-        if (up->len + n > (size_t) cfg->max_body_bytes) {
+        up->received += n;
+        if (!up->too_large && up->len + n > (size_t) cfg->max_body_bytes) {
             up->too_large = true;
             free(up->body);
             up->body = NULL;
             up->len = 0;
             atomic_fetch_add(&ctx->refused[3], 1);
-            return s_send_error(conn, ctx, url, 413, "too_large", "the body is over the size limit");
         }
+        /* a chunked body past the limit: libmicrohttpd 0.9.75 cannot queue an
+           answer in the middle of a body, so the rest is read and dropped and
+           413 answered at its end — unless it goes on past twice the limit:
+           then the connection is closed at once */
+        if (up->too_large)
+            return up->received > 2 * (size_t) cfg->max_body_bytes ? MHD_NO : MHD_YES;
         char *grown = realloc(up->body, up->len + n + 1);
         if (!grown)
             return MHD_NO;
@@ -290,7 +298,8 @@ static enum MHD_Result s_handle(void *cls, struct MHD_Connection *conn, const ch
     }
     /* the whole request is in */
     if (up->too_large)
-        return MHD_YES;                          /* its 413 is queued */
+        return up->answered ? MHD_YES            /* its 413 is queued */
+                            : s_send_error(conn, ctx, url, 413, "too_large", "the body is over the size limit");
     cv_api_req_t req = { .ctx = ctx, .conn = conn, .method = method, .body = up->body,
                          .body_len = up->len, .status = 500 };
     char path[CV_API_PATH_MAX];

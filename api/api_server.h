@@ -4,8 +4,8 @@
     a request target over http.max_url_bytes is 414, more than
     http.max_params query parameters 400, request headers over
     http.max_header_bytes 431, a body over http.max_body_bytes 413 (from its
-    Content-Length before any of it is read, or as soon as a chunked body
-    passes the limit). libmicrohttpd's memory per connection is sized from
+    Content-Length before any of it is read; a chunked body at its end, its
+    excess dropped, and closed without an answer past twice the limit). libmicrohttpd's memory per connection is sized from
     these limits; a head too big even for that is answered 414 / 431 by
     libmicrohttpd itself (an HTML body), at once too. The head of a request
     must arrive within http.header_timeout_s and one address holds at most
