@@ -40,7 +40,7 @@ typedef struct {
     char *body;
     size_t len;
     bool too_large;             /* over max_body_bytes */
-    bool answered;              /* its 413 is queued already (from Content-Length) */
+    bool answered;              /* an answer is queued already (at the headers): the rest is dropped */
     size_t received;            /* bytes of the body so far */
 } upload_t;
 
@@ -243,10 +243,15 @@ static enum MHD_Result s_handle(void *cls, struct MHD_Connection *conn, const ch
             return MHD_NO;
         *con_cls = up;
     }
+    if (up->answered) {                          /* refused at the headers: drop the body */
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
     if (!up->started) {                          /* first call: headers only */
         up->started = true;
         if (ctx->conns)
             cv_api_conn_head_done(ctx->conns, conn);
+        up->answered = true;                     /* unless the checks below all pass */
         if (up->refuse == REFUSE_URL) {
             atomic_fetch_add(&ctx->refused[0], 1);
             return s_send_error(conn, ctx, url, 414, "uri_too_long", "the request target is over the length limit");
@@ -264,10 +269,10 @@ static enum MHD_Result s_handle(void *cls, struct MHD_Connection *conn, const ch
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
         int64_t n;
         if (cl && (!cv_api_parse_int(cl, 0, INT64_MAX, &n) || n > cfg->max_body_bytes)) {
-            up->too_large = up->answered = true;
             atomic_fetch_add(&ctx->refused[3], 1);
             return s_send_error(conn, ctx, url, 413, "too_large", "the body is over the size limit");
         }
+        up->answered = false;
         return MHD_YES;
     }
     if (*upload_data_size) {                     /* a body chunk */
@@ -297,9 +302,8 @@ static enum MHD_Result s_handle(void *cls, struct MHD_Connection *conn, const ch
         return MHD_YES;
     }
     /* the whole request is in */
-    if (up->too_large)
-        return up->answered ? MHD_YES            /* its 413 is queued */
-                            : s_send_error(conn, ctx, url, 413, "too_large", "the body is over the size limit");
+    if (up->too_large)                           /* a chunked body over the limit */
+        return s_send_error(conn, ctx, url, 413, "too_large", "the body is over the size limit");
     cv_api_req_t req = { .ctx = ctx, .conn = conn, .method = method, .body = up->body,
                          .body_len = up->len, .status = 500 };
     char path[CV_API_PATH_MAX];
