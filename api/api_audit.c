@@ -24,6 +24,9 @@ typedef struct {
     int64_t citizen_id;
     int64_t request_id;
     int results;
+    char client[48];
+    int64_t *citizen_ids;       /* owned; NULL = not a list */
+    size_t ncitizens;
 } entry_t;
 
 struct cv_api_audit {
@@ -40,8 +43,33 @@ struct cv_api_audit {
 };
 
 static const char *s_insert =
-    "INSERT INTO api_audit (at, token_id, role, service, action, citizen_id, request_id, results)"
-    " VALUES (to_timestamp($1::double precision), $2, $3, $4, $5, $6, $7, $8)";
+    "INSERT INTO api_audit (at, token_id, role, service, action, citizen_id, request_id, results,"
+    " client, citizen_ids)"
+    " VALUES (to_timestamp($1::double precision), $2, $3, $4, $5, $6, $7, $8, $9::inet, $10::bigint[])";
+
+/* The ids as an array literal, "{1,2,3}" (malloc'd; NULL when none is a list). */
+static char *s_ids(const entry_t *e)
+{
+    if (!e->citizen_ids)
+        return NULL;
+    char *text = malloc(e->ncitizens * 21 + 3);
+    if (!text)
+        return NULL;
+    size_t n = 0;
+    text[n++] = '{';
+    for (size_t i = 0; i < e->ncitizens; i++)
+        n += (size_t) sprintf(text + n, "%s%lld", i ? "," : "", (long long) e->citizen_ids[i]);
+    text[n++] = '}';
+    text[n] = 0;
+    return text;
+}
+
+static void s_entries_free(entry_t *e, size_t n)
+{
+    for (size_t i = 0; e && i < n; i++)
+        free(e[i].citizen_ids);
+    free(e);
+}
 
 static bool s_connect(cv_api_audit_t *self)
 {
@@ -83,11 +111,17 @@ static bool s_write(cv_api_audit_t *self, const entry_t *e, size_t n)
         snprintf(cit, sizeof cit, "%lld", (long long) e[i].citizen_id);
         snprintf(req, sizeof req, "%lld", (long long) e[i].request_id);
         snprintf(res, sizeof res, "%d", e[i].results);
-        const char *v[8] = { at, e[i].token_id ? tok : NULL, cv_api_role_name(e[i].role),
-                             e[i].service[0] ? e[i].service : NULL, e[i].action,
-                             e[i].citizen_id ? cit : NULL, e[i].request_id ? req : NULL,
-                             e[i].results >= 0 ? res : NULL };
-        PGresult *r = PQexecPrepared(self->pg, "audit_insert", 8, v, NULL, NULL, 0);
+        char *ids = s_ids(&e[i]);
+        if (e[i].citizen_ids && !ids) {
+            s_exec(self->pg, "ROLLBACK");
+            return false;
+        }
+        const char *v[10] = { at, e[i].token_id ? tok : NULL, cv_api_role_name(e[i].role),
+                              e[i].service[0] ? e[i].service : NULL, e[i].action,
+                              e[i].citizen_id ? cit : NULL, e[i].request_id ? req : NULL,
+                              e[i].results >= 0 ? res : NULL, e[i].client[0] ? e[i].client : NULL, ids };
+        PGresult *r = PQexecPrepared(self->pg, "audit_insert", 10, v, NULL, NULL, 0);
+        free(ids);
         bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
         PQclear(r);
         if (!ok) {
@@ -130,14 +164,14 @@ static void *s_run(void *arg)
         pthread_mutex_lock(&self->lock);
         if (ok) {
             self->written += nbatch;
-            free(batch);
+            s_entries_free(batch, nbatch);
             batch = NULL;
             nbatch = 0;
             if (stopping && self->count == 0)
                 break;
         } else if (stopping) {
             cv_error("audit", "%zu audit rows could not be written at shutdown", nbatch);
-            free(batch);
+            s_entries_free(batch, nbatch);
             break;
         } else {
             pthread_mutex_unlock(&self->lock);
@@ -181,7 +215,7 @@ void cv_api_audit_destroy(cv_api_audit_t **self_p)
     pthread_join(self->thread, NULL);
     if (self->pg)
         PQfinish(self->pg);
-    free(self->queue);
+    s_entries_free(self->queue, self->count);
     pthread_cond_destroy(&self->wake);
     pthread_mutex_destroy(&self->lock);
     free(self->conninfo);
@@ -189,13 +223,21 @@ void cv_api_audit_destroy(cv_api_audit_t **self_p)
     *self_p = NULL;
 }
 
-int cv_api_audit_record(cv_api_audit_t *self, const cv_api_principal_t *who, const char *action,
-                        int64_t citizen_id, int64_t request_id, int results)
+int cv_api_audit_record(cv_api_audit_t *self, const cv_api_principal_t *who,
+                        const cv_api_audit_row_t *row)
 {
-    entry_t e = { .token_id = who->token_id, .role = who->role, .action = action,
-                  .citizen_id = citizen_id, .request_id = request_id, .results = results };
+    entry_t e = { .token_id = who->token_id, .role = who->role, .action = row->action,
+                  .citizen_id = row->citizen_id, .request_id = row->request_id, .results = row->results };
     clock_gettime(CLOCK_REALTIME, &e.at);
     snprintf(e.service, sizeof e.service, "%s", who->service);
+    snprintf(e.client, sizeof e.client, "%s", row->client ? row->client : "");
+    if (row->citizen_ids) {     /* a list: its ids copied (a page holds at most http.page_max) */
+        e.citizen_ids = malloc((row->ncitizens ? row->ncitizens : 1) * sizeof *e.citizen_ids);
+        if (!e.citizen_ids)
+            return -1;
+        memcpy(e.citizen_ids, row->citizen_ids, row->ncitizens * sizeof *e.citizen_ids);
+        e.ncitizens = row->ncitizens;
+    }
     int rc = 0;
     pthread_mutex_lock(&self->lock);
     if (self->count >= QUEUE_MAX)
@@ -218,6 +260,8 @@ int cv_api_audit_record(cv_api_audit_t *self, const cv_api_principal_t *who, con
         }
     }
     pthread_mutex_unlock(&self->lock);
+    if (rc != 0)
+        free(e.citizen_ids);
     return rc;
 }
 

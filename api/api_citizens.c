@@ -13,6 +13,28 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Letters and digits in a search value: ASCII ones, and every non-ASCII
+   character (accented letters fold to letters). The name and address
+   searches match folded text (cv_fold keeps letters, digits and spaces),
+   so "%%", "__" or "--" would fold to nothing and match everyone: a
+   value needs two of these. */
+static size_t s_alnum(const char *s)
+{
+    size_t n = 0;
+    for (const unsigned char *p = (const unsigned char *) s; *p; p++)
+        if ((*p >= '0' && *p <= '9') || ((*p | 0x20) >= 'a' && (*p | 0x20) <= 'z') || *p >= 0xC0)
+            n++;
+    return n;
+}
+
+static size_t s_digits(const char *s)
+{
+    size_t n = 0;
+    for (; *s; s++)
+        n += *s >= '0' && *s <= '9';
+    return n;
+}
+
 void cv_api_citizen_search(cv_api_req_t *req, const cv_api_principal_t *who)
 {
     const char *name = cv_api_query(req, "name"), *email = cv_api_query(req, "email"),
@@ -23,13 +45,23 @@ void cv_api_citizen_search(cv_api_req_t *req, const cv_api_principal_t *who)
         cv_api_error(req, 400, "bad_parameter", "give name, email, phone, address or tracking_code");
         return;
     }
-    if ((name && strlen(name) < 2) || (address && strlen(address) < 2) || (email && !*email)
-        || (phone && !*phone)) {
-        cv_api_error(req, 400, "bad_parameter", "search values must not be (nearly) empty");
+    if ((name && s_alnum(name) < 2) || (address && s_alnum(address) < 2)) {
+        cv_api_error(req, 400, "bad_parameter", "name and address need 2 letters or digits at least");
+        return;
+    }
+    if ((email && (!strchr(email, '@') || s_alnum(email) < 2)) || (phone && s_digits(phone) < 4)) {
+        cv_api_error(req, 400, "bad_parameter", "email: an address with '@'; phone: 4 digits at least");
         return;
     }
     if (tc && !cv_api_tracking_code(tc, code)) {
         cv_api_error(req, 400, "bad_parameter", "tracking_code: 10 characters of the code alphabet");
+        return;
+    }
+    /* who owns a tracking code: rate limited per token (tracking.owner_per_minute) */
+    if (tc && !cv_api_ratelimit_hit(req->ctx->owner_limit, &who->token_id, sizeof who->token_id,
+                                    cv_api_ratelimit_now_ms())) {
+        atomic_fetch_add(&req->ctx->owner_limited, 1);
+        cv_api_error(req, 429, "rate_limited", "too many searches by tracking code; try again later");
         return;
     }
     cv_api_page_t page;

@@ -5,21 +5,107 @@
 #include "cv_alloc.h"
 #include "cv_yaml.h"
 
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+bool cv_api_config_net_parse(const char *text, cv_api_net_t *out)
+{
+    char buf[64];
+    const char *slash = strchr(text, '/');
+    size_t n = slash ? (size_t) (slash - text) : strlen(text);
+    if (n == 0 || n >= sizeof buf)
+        return false;
+    memcpy(buf, text, n);
+    buf[n] = 0;
+    memset(out, 0, sizeof *out);
+    if (inet_pton(AF_INET, buf, out->addr) == 1)
+        out->family = AF_INET, out->prefix = 32;
+    else if (inet_pton(AF_INET6, buf, out->addr) == 1)
+        out->family = AF_INET6, out->prefix = 128;
+    else
+        return false;
+    if (slash) {
+        int max = out->prefix, bits = 0;
+        const char *p = slash + 1;
+        if (!*p || strlen(p) > 3)
+            return false;
+        for (; *p; p++) {
+            if (*p < '0' || *p > '9')
+                return false;
+            bits = bits * 10 + (*p - '0');
+        }
+        if (bits > max)
+            return false;
+        out->prefix = bits;
+    }
+    return true;
+}
+
+static bool s_net_match(const cv_api_net_t *net, int family, const unsigned char *a)
+{
+    if (net->family != family)
+        return false;
+    int full = net->prefix / 8, rest = net->prefix % 8;
+    if (memcmp(net->addr, a, (size_t) full) != 0)
+        return false;
+    unsigned char mask = (unsigned char) (0xFF << (8 - rest));
+    return rest == 0 || (net->addr[full] & mask) == (a[full] & mask);
+}
+
+bool cv_api_config_trusted(const cv_api_config_t *self, int family, const void *addr)
+{
+    for (size_t i = 0; i < self->ntrusted; i++)
+        if (s_net_match(&self->trusted_proxies[i], family, addr))
+            return true;
+    return false;
+}
+
+bool cv_api_config_listed(char *const *list, size_t n, const char *category)
+{
+    for (size_t i = 0; category && i < n; i++)
+        if (strcmp(list[i], category) == 0)
+            return true;
+    return false;
+}
+
+/* A sequence of texts (absent: none), copied into *out. */
+static int s_strings(const cv_yaml_doc_t *doc, const cv_yaml_node_t *map, const char *key,
+                     char ***out, size_t *n, char *err, size_t errlen)
+{
+    const cv_yaml_node_t *seq = cv_yaml_get(map, key);
+    *out = NULL;
+    *n = 0;
+    if (!seq)
+        return 0;
+    if (cv_yaml_expect(doc, seq, CV_YAML_SEQ, key, err, errlen) < 0)
+        return -1;
+    *out = cv_zcalloc(seq->count ? seq->count : 1, sizeof **out);
+    for (const cv_yaml_node_t *c = seq->child; c; c = c->next) {
+        if (c->type != CV_YAML_SCALAR || !c->value || !*c->value || strlen(c->value) > 200)
+            return cv_yaml_fail(doc, c, err, errlen, "'%s': each entry is a text of 1 to 200 characters", key);
+        (*out)[(*n)++] = cv_zstrdup(c->value);
+    }
+    return 0;
+}
 
 static int s_load(cv_api_config_t *self, const cv_yaml_doc_t *doc, char *err, size_t errlen)
 {
     const cv_yaml_node_t *root = doc->root;
     if (cv_yaml_expect(doc, root, CV_YAML_MAP, "the configuration", err, errlen) < 0)
         return -1;
-    static const char *const top[] = { "postgres", "listen", "http", "tracking", "audit", "links", NULL };
+    static const char *const top[] = { "postgres", "listen", "http", "tracking", "audit", "links",
+                                       "open311", NULL };
     static const char *const links[] = { "secret_file", "max_days", NULL };
     static const char *const pg[] = { "conninfo", NULL };
     static const char *const listen[] = { "address", "port", NULL };
-    static const char *const http[] = { "threads", "max_body_bytes", "page_max", NULL };
-    static const char *const tracking[] = { "per_minute", NULL };
+    static const char *const http[] = { "threads", "max_body_bytes", "page_max", "max_url_bytes",
+                                        "max_header_bytes", "max_params", "header_timeout_s",
+                                        "idle_timeout_s", "connections", "per_address_connections",
+                                        "trusted_proxies", NULL };
+    static const char *const tracking[] = { "per_minute", "owner_per_minute", NULL };
+    static const char *const open311[] = { "public_categories", "public_details", NULL };
     static const char *const audit[] = { "flush_ms", NULL };
     if (cv_yaml_check_keys(doc, root, top, "the configuration", err, errlen) < 0)
         return -1;
@@ -60,6 +146,40 @@ static int s_load(cv_api_config_t *self, const cv_yaml_doc_t *doc, char *err, si
     if (cv_yaml_int(doc, n, "page_max", false, 200, 1, 10000, &v, err, errlen) < 0)
         return -1;
     self->page_max = (int) v;
+    if (cv_yaml_int(doc, n, "max_url_bytes", false, 4096, 256, 65536, &v, err, errlen) < 0)
+        return -1;
+    self->max_url_bytes = (int) v;
+    if (cv_yaml_int(doc, n, "max_header_bytes", false, 8192, 1024, 65536, &v, err, errlen) < 0)
+        return -1;
+    self->max_header_bytes = (int) v;
+    if (cv_yaml_int(doc, n, "max_params", false, 32, 1, 1000, &v, err, errlen) < 0)
+        return -1;
+    self->max_params = (int) v;
+    if (cv_yaml_int(doc, n, "header_timeout_s", false, 10, 0, 3600, &v, err, errlen) < 0)
+        return -1;
+    self->header_timeout_s = (int) v;
+    if (cv_yaml_int(doc, n, "idle_timeout_s", false, 30, 1, 3600, &v, err, errlen) < 0)
+        return -1;
+    self->idle_timeout_s = (int) v;
+    if (cv_yaml_int(doc, n, "connections", false, 1000, 1, 100000, &v, err, errlen) < 0)
+        return -1;
+    self->max_connections = (int) v;
+    if (cv_yaml_int(doc, n, "per_address_connections", false, 16, 1, 100000, &v, err, errlen) < 0)
+        return -1;
+    self->per_address_connections = (int) v;
+    const cv_yaml_node_t *tp = cv_yaml_get(n, "trusted_proxies");
+    if (tp) {
+        if (cv_yaml_expect(doc, tp, CV_YAML_SEQ, "'trusted_proxies'", err, errlen) < 0)
+            return -1;
+        self->trusted_proxies = cv_zcalloc(tp->count ? tp->count : 1, sizeof *self->trusted_proxies);
+        for (const cv_yaml_node_t *c = tp->child; c; c = c->next) {
+            if (c->type != CV_YAML_SCALAR || !c->value
+                || !cv_api_config_net_parse(c->value, &self->trusted_proxies[self->ntrusted]))
+                return cv_yaml_fail(doc, c, err, errlen, "'trusted_proxies': an IPv4 or IPv6 address,"
+                                    " or a network such as 10.0.0.0/8");
+            self->ntrusted++;
+        }
+    }
 
     n = cv_yaml_get(root, "tracking");
     if (n && (cv_yaml_expect(doc, n, CV_YAML_MAP, "'tracking'", err, errlen) < 0
@@ -68,6 +188,20 @@ static int s_load(cv_api_config_t *self, const cv_yaml_doc_t *doc, char *err, si
     if (cv_yaml_int(doc, n, "per_minute", false, 10, 1, 100000, &v, err, errlen) < 0)
         return -1;
     self->track_per_minute = (int) v;
+    if (cv_yaml_int(doc, n, "owner_per_minute", false, 30, 1, 100000, &v, err, errlen) < 0)
+        return -1;
+    self->owner_per_minute = (int) v;
+
+    n = cv_yaml_get(root, "open311");
+    if (n && (cv_yaml_expect(doc, n, CV_YAML_MAP, "'open311'", err, errlen) < 0
+              || cv_yaml_check_keys(doc, n, open311, "'open311'", err, errlen) < 0
+              || s_strings(doc, n, "public_categories", &self->o311_public, &self->no311_public, err, errlen) < 0
+              || s_strings(doc, n, "public_details", &self->o311_details, &self->no311_details, err, errlen) < 0))
+        return -1;
+    for (size_t i = 0; i < self->no311_details; i++)
+        if (!cv_api_config_listed(self->o311_public, self->no311_public, self->o311_details[i]))
+            return cv_yaml_fail(doc, cv_yaml_get(n, "public_details"), err, errlen,
+                                "'public_details': '%s' is not in public_categories", self->o311_details[i]);
 
     n = cv_yaml_get(root, "audit");
     if (n && (cv_yaml_expect(doc, n, CV_YAML_MAP, "'audit'", err, errlen) < 0
@@ -124,6 +258,13 @@ void cv_api_config_destroy(cv_api_config_t **self_p)
     free(self->conninfo);
     free(self->address);
     free(self->link_key_file);
+    free(self->trusted_proxies);
+    for (size_t i = 0; i < self->no311_public; i++)
+        free(self->o311_public[i]);
+    free(self->o311_public);
+    for (size_t i = 0; i < self->no311_details; i++)
+        free(self->o311_details[i]);
+    free(self->o311_details);
     free(self);
     *self_p = NULL;
 }

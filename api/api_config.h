@@ -4,8 +4,16 @@
 #ifndef CV_API_CONFIG_H
 #define CV_API_CONFIG_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stddef.h>
+
+/* An address or a network (CIDR) of http.trusted_proxies. */
+typedef struct {
+    int family;                  /* AF_INET or AF_INET6 */
+    unsigned char addr[16];
+    int prefix;                  /* bits that must match: 32 / 128 for one address */
+} cv_api_net_t;
 
 typedef struct {
     char *file;
@@ -14,14 +22,36 @@ typedef struct {
     int port;                    /* 0 = any free port (tests read the log) */
     int threads;                 /* MHD thread pool size = PostgreSQL connections */
     int64_t max_body_bytes;      /* larger bodies get 413 */
+    int max_url_bytes;           /* a longer request target gets 414 */
+    int max_header_bytes;        /* larger request headers (all of them) get 431 */
+    int max_params;              /* more query parameters get 400 */
+    int header_timeout_s;        /* a request head must arrive within this; 0 = no deadline */
+    int idle_timeout_s;          /* a silent connection is closed after this */
+    int max_connections;         /* connections at once, in all */
+    int per_address_connections; /* connections at once from one address (not trusted proxies) */
+    cv_api_net_t *trusted_proxies;   /* whose X-Forwarded-For is honoured */
+    size_t ntrusted;
     int page_max;                /* largest `limit` accepted */
     int track_per_minute;        /* tracking-code lookups per client address */
+    int owner_per_minute;        /* citizen searches by tracking code, per token */
     int audit_flush_ms;          /* audit batches are written at least this often */
     char *link_key_file;         /* links.secret_file, NULL = citizen links off */
     int link_max_days;           /* longest validity civibusctl gives a link */
+    char **o311_public;          /* open311.public_categories: listed without a token */
+    size_t no311_public;
+    char **o311_details;         /* open311.public_details: their description and address too */
+    size_t no311_details;
 } cv_api_config_t;
 
 cv_api_config_t *cv_api_config_load(const char *path, char *err, size_t errlen);
 void cv_api_config_destroy(cv_api_config_t **self_p);
+
+/* Parses "192.0.2.1", "2001:db8::1", "10.0.0.0/8" or "2001:db8::/32"; false
+   when it is none of these. */
+bool cv_api_config_net_parse(const char *text, cv_api_net_t *out);
+/* Whether the address (4 or 16 bytes of `family`) is one of the trusted proxies. */
+bool cv_api_config_trusted(const cv_api_config_t *self, int family, const void *addr);
+/* Whether `category` is in the list (open311.public_categories / public_details). */
+bool cv_api_config_listed(char *const *list, size_t n, const char *category);
 
 #endif

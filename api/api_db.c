@@ -138,7 +138,8 @@ int cv_api_db_check_schema(const char *conninfo, char *err, size_t errlen)
     PGresult *r = PQexec(pg, "SELECT to_regclass('schema_migrations') IS NOT NULL");
     if (PQresultStatus(r) == PGRES_TUPLES_OK && strcmp(PQgetvalue(r, 0, 0), "t") == 0) {
         PQclear(r);
-        r = PQexec(pg, "SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE version = 5)");
+        r = PQexec(pg, "SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE version = 5),"
+                       " EXISTS (SELECT 1 FROM schema_migrations WHERE version = 16)");
     }
     int rc = 0;
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
@@ -148,6 +149,10 @@ int cv_api_db_check_schema(const char *conninfo, char *err, size_t errlen)
     } else if (strcmp(PQgetvalue(r, 0, 0), "t") != 0) {
         snprintf(err, errlen, "the database lacks migration 005_api.sql: start the hub once "
                               "(it applies schemas/sql) before civibus-api");
+        rc = -1;
+    } else if (strcmp(PQgetvalue(r, 0, 1), "t") != 0) {     /* the audit's client and citizen_ids */
+        snprintf(err, errlen, "the database lacks migration 016_api_audit_reads.sql: start the "
+                              "hub of this version once (it applies schemas/sql) before civibus-api");
         rc = -1;
     }
     PQclear(r);

@@ -64,7 +64,8 @@ PGresult *cv_api_db_exec(cv_sql_t stmt, int nparams, const char *const *values);
 PGresult *cv_api_db_exec_params(const char *sql, int nparams, const char *const *values);
 
 /* Start-up check: the database answers and schema_migrations holds
-   migration 5 (005_api.sql, applied by the hub). */
+   migrations 5 (005_api.sql) and 16 (016_api_audit_reads.sql: the audit
+   rows' client and citizen_ids), applied by the hub. */
 int cv_api_db_check_schema(const char *conninfo, char *err, size_t errlen);
 
 #endif

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 PGresult *cv_api_sql(cv_api_req_t *req, cv_sql_t stmt, int n, const char *const *v)
 {
@@ -49,7 +50,11 @@ int cv_api_authenticate(cv_api_req_t *req, cv_api_principal_t *who)
 {
     const char *h = cv_api_header(req, "Authorization");
     char hash[CV_API_TOKEN_HEX + 1];
-    if (!h || strncmp(h, "Bearer ", 7) != 0 || !cv_api_token_hash(h + 7, hash))
+    /* RFC 7235: the scheme is case-insensitive, then one or more spaces */
+    const char *t = h && strncasecmp(h, "Bearer", 6) == 0 && (h[6] == ' ' || h[6] == '\t') ? h + 6 : NULL;
+    while (t && (*t == ' ' || *t == '\t'))
+        t++;
+    if (!t || !cv_api_token_hash(t, hash))
         return cv_api_error(req, 401, "unauthorized", "a valid bearer token is required");
     const char *v[1] = { hash };
     PGresult *r = cv_api_sql(req, CV_SQL_TOKEN, 1, v);
@@ -68,18 +73,46 @@ int cv_api_authenticate(cv_api_req_t *req, cv_api_principal_t *who)
     return 0;
 }
 
-int cv_api_audit(cv_api_req_t *req, const cv_api_principal_t *who, int64_t citizen_id,
-                 int64_t request_id, int results)
+static int s_audit(cv_api_req_t *req, const cv_api_principal_t *who, cv_api_audit_row_t *row)
 {
-    const char *action = req->route ? req->route->audit : NULL;
-    if (!action) {              /* the table gives this route no action: a bug, not the caller's */
+    row->action = req->route ? req->route->audit : NULL;
+    row->client = req->client_text;
+    if (!row->action) {         /* the table gives this route no action: a bug, not the caller's */
         cv_error("api", "%s %s audits without an action in the route table", req->method,
                  req->route ? req->route->pattern : "?");
         return cv_api_error(req, 503, "unavailable", "this read cannot be audited");
     }
-    if (cv_api_audit_record(req->ctx->audit, who, action, citizen_id, request_id, results) < 0)
+    if (cv_api_audit_record(req->ctx->audit, who, row) < 0)
         return cv_api_error(req, 503, "audit_full", "the audit trail is saturated; try again");
     return 0;
+}
+
+int cv_api_audit(cv_api_req_t *req, const cv_api_principal_t *who, int64_t citizen_id,
+                 int64_t request_id, int results)
+{
+    cv_api_audit_row_t row = { .citizen_id = citizen_id, .request_id = request_id, .results = results };
+    return s_audit(req, who, &row);
+}
+
+int cv_api_audit_list(cv_api_req_t *req, const cv_api_principal_t *who, const int64_t *citizen_ids,
+                      size_t n, int results)
+{
+    /* the ids once each, in the order shown */
+    int64_t *ids = malloc((n ? n : 1) * sizeof *ids);
+    if (!ids)
+        return cv_api_error(req, 503, "unavailable", "out of memory");
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        bool seen = false;
+        for (size_t j = 0; j < k && !seen; j++)
+            seen = ids[j] == citizen_ids[i];
+        if (!seen && citizen_ids[i] > 0)
+            ids[k++] = citizen_ids[i];
+    }
+    cv_api_audit_row_t row = { .results = results, .citizen_ids = ids, .ncitizens = k };
+    int rc = s_audit(req, who, &row);
+    free(ids);
+    return rc;
 }
 
 int cv_api_page(cv_api_req_t *req, cv_api_page_t *page)

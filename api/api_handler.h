@@ -42,6 +42,10 @@ int cv_api_authenticate(cv_api_req_t *req, cv_api_principal_t *who);
    entry); 0, or 503 already answered. citizen_id / request_id 0 = none. */
 int cv_api_audit(cv_api_req_t *req, const cv_api_principal_t *who, int64_t citizen_id,
                  int64_t request_id, int results);
+/* The audit row of a list: the citizens whose data it showed (ids > 0,
+   each kept once; the read log of docs/access.md), `results` its rows. */
+int cv_api_audit_list(cv_api_req_t *req, const cv_api_principal_t *who, const int64_t *citizen_ids,
+                      size_t n, int results);
 
 /* A page of a list: the limit / offset query parameters, and the same as
    SQL parameter texts. Lists fetch limit + 1 rows: the extra one tells
@@ -69,5 +73,9 @@ cv_api_handler_t cv_api_o311_services, cv_api_o311_requests, cv_api_o311_request
 /* Rewrites an API error reply ({"error": {...}}) in Open311's format (JSON
    or XML after the path's suffix): the router applies it under /open311/. */
 void cv_api_o311_reformat(cv_api_req_t *req);
+/* The body of an error in Open311's format for a request to `url` (XML
+   when its last segment ends in .xml), with its content type; malloc'd,
+   NULL when out of memory. The server's own errors under /open311/. */
+char *cv_api_o311_error_body(const char *url, int status, const char *description, const char **type);
 
 #endif

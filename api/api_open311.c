@@ -1,28 +1,45 @@
 /*  api_open311 — Open311 GeoReport v2 under /open311/v2/ (docs/api.md).
     The routes, their roles and rate limits are in the route table
     (api_route_table.c): services and one request by its id are public
-    (the latter rate limited like /v1/track), the list needs a token, a
-    POST (public, rate limited) enters the timeline. Each path ends in
+    (the latter rate limited like /v1/track); the list is public for the
+    categories the city lists in open311.public_categories (rate limited
+    per address) and takes a token for everything else; a POST (public,
+    rate limited) enters the timeline. Each path ends in
     .{format:json|xml}: the pattern takes the suffix off, so a handler reads
     the format from the path parameter and answers in it; another suffix
     matches no route (404).
 
-    service_request_id is the request's public tracking code (random, not
-    guessable); the internal id never leaves. A service_code is a category.
+    Every request item has every field of the specification, null (an
+    empty element in XML) when unknown or hidden, so a client finds the
+    same shape whoever asks. service_request_id is the request's tracking
+    code (random, not guessable) where the caller may see it: the one who
+    gave it (GET requests/{id}), a token whose view shows tracking_code
+    (docs/access.md). Elsewhere — another service's request, and every item
+    of the anonymous list — it is "id-" and the request's internal id: a
+    tracking code in a public list would let anyone holding a token find
+    who made the request (a citizen search by tracking code). The
+    description (the request's summary) and the address (the location the
+    web form gave) are shown to a token whose view shows the summary, and
+    without a token only in the categories of open311.public_details;
+    nothing of the person ever. Filters service_request_id, service_code
+    and status take comma-separated lists, as the specification says.
     Answers use the specification's field names; errors its format,
     [{"code": 400, "description": "..."}] or <errors><error>...</error></errors>:
-    the handlers write their own that way, and the router passes every
-    other error under /open311/ (401, 404, 405, 429, 503 ...) through
-    cv_api_o311_reformat. The list shows each request through the caller's
-    view (docs/access.md): the id (the tracking code) only where the view
-    shows tracking_code.
+    the handlers write their own that way, the router passes every other
+    error under /open311/ (401, 404, 405, 429, 503 ...) through
+    cv_api_o311_reformat, and the server writes its own (400, 413, 414,
+    431) with cv_api_o311_error_body. The list's audit row holds the ids
+    of the citizens whose requests it showed in a view that shows them.
 
     POST takes form fields (application/x-www-form-urlencoded, as the
     specification says) or a JSON object with the same names, and writes a
     one-event batch with cv_ingest — the store's function, its writer lock
-    and its projection — as source "open311", channel web, status received.
-    The description and the person's fields are personal data: stored where
-    the store keeps them (source_records, citizen_sources), never logged. */
+    and its projection — as source "open311", channel web, status received;
+    it answers 200 with the specification's body (service_request_id,
+    service_notice, account_id). The description and the person's fields
+    are personal data: stored where the store keeps them (source_records,
+    citizen_sources), never logged. A field holding a NUL (%00), or not
+    UTF-8 once decoded, is refused (400). */
 #include "api_handler.h"
 
 #include "api_util.h"
@@ -93,6 +110,8 @@ static char *s_xml(json_t *items, const char *outer, const char *inner)
                 s_xml_escape(f, json_string_value(v));
             else if (json_is_integer(v))
                 fprintf(f, "%lld", (long long) json_integer_value(v));
+            else if (json_is_real(v))
+                fprintf(f, "%.7f", json_real_value(v));
             else if (json_is_boolean(v))
                 fputs(json_is_true(v) ? "true" : "false", f);
             fprintf(f, "</%s>", key);
@@ -122,6 +141,23 @@ static void s_error(o311_t *o, int status, const char *description)
 {
     s_answer(o, status, json_pack("[{s:i, s:s}]", "code", status, "description", description),
              "errors", "error");
+}
+
+char *cv_api_o311_error_body(const char *url, int status, const char *description, const char **type)
+{
+    const char *q = strchr(url, '?');
+    size_t n = q ? (size_t) (q - url) : strlen(url);
+    json_t *items = json_pack("[{s:i, s:s}]", "code", status, "description", description);
+    char *body;
+    if (n > 4 && memcmp(url + n - 4, ".xml", 4) == 0) {
+        body = s_xml(items, "errors", "error");
+        *type = "text/xml; charset=utf-8";
+    } else {
+        body = json_dumps(items, JSON_COMPACT);
+        *type = "application/json; charset=utf-8";
+    }
+    json_decref(items);
+    return body;
 }
 
 void cv_api_o311_reformat(cv_api_req_t *req)
@@ -175,49 +211,201 @@ static bool s_datetime_ok(const char *s)
     return s[4] == '-' && s[7] == '-';
 }
 
+#define O311_LIST_MAX 100       /* values of one comma-separated filter */
+
+/* Appends `v` to the array literal being written in f, quoted. */
+static void s_array_add(FILE *f, bool first, const char *v, size_t len)
+{
+    fputs(first ? "\"" : ",\"", f);
+    for (size_t i = 0; i < len; i++) {
+        if (v[i] == '"' || v[i] == '\\')
+            fputc('\\', f);
+        fputc(v[i], f);
+    }
+    fputc('"', f);
+}
+
+/* A comma-separated filter as a PostgreSQL array literal (malloc'd in
+   *out; NULL when the parameter is absent). Each value must pass `check`
+   (which may rewrite it into buf). False (and the reason) on a bad value,
+   an empty one, or more than O311_LIST_MAX. */
+typedef bool check_fn(const char *v, size_t len, char *buf, size_t cap);
+
+static bool s_list(const char *csv, check_fn *check, char **out, const char **why)
+{
+    *out = NULL;
+    if (!csv)
+        return true;
+    size_t len = 0;
+    FILE *f = open_memstream(out, &len);
+    if (!f) {
+        *why = "out of memory";
+        return false;
+    }
+    fputc('{', f);
+    int n = 0;
+    bool ok = true;
+    for (const char *p = csv; ok; ) {
+        const char *comma = strchr(p, ',');
+        size_t vlen = comma ? (size_t) (comma - p) : strlen(p);
+        char buf[256];
+        if (vlen == 0 || vlen >= sizeof buf || ++n > O311_LIST_MAX || !check(p, vlen, buf, sizeof buf))
+            ok = false;
+        else
+            s_array_add(f, n == 1, buf, strlen(buf));
+        if (!comma)
+            break;
+        p = comma + 1;
+    }
+    fputc('}', f);
+    fclose(f);
+    if (!ok) {
+        free(*out);
+        *out = NULL;
+        *why = "a comma-separated value is empty, invalid or one of too many";
+    }
+    return ok;
+}
+
+static bool s_check_code(const char *v, size_t len, char *buf, size_t cap)
+{
+    char in[16];
+    if (len != 10)
+        return false;
+    memcpy(in, v, len);
+    in[len] = 0;
+    return cv_api_tracking_code(in, buf);
+}
+
+static bool s_check_status(const char *v, size_t len, char *buf, size_t cap)
+{
+    if (!((len == 4 && memcmp(v, "open", 4) == 0) || (len == 6 && memcmp(v, "closed", 6) == 0)))
+        return false;
+    memcpy(buf, v, len);
+    buf[len] = 0;
+    return true;
+}
+
+static bool s_check_service(const char *v, size_t len, char *buf, size_t cap)
+{
+    if (len > 200)
+        return false;
+    memcpy(buf, v, len);
+    buf[len] = 0;
+    return true;
+}
+
+/* The public categories as an array literal (malloc'd). */
+static char *s_public_categories(const cv_api_config_t *cfg)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    if (!f)
+        return NULL;
+    fputc('{', f);
+    for (size_t i = 0; i < cfg->no311_public; i++)
+        s_array_add(f, i == 0, cfg->o311_public[i], strlen(cfg->o311_public[i]));
+    fputc('}', f);
+    fclose(f);
+    return text;
+}
+
+/* One request item of a statement's row (columns: the item as JSON, the
+   request's service, category, id, citizen id) as the caller may see it;
+   *citizen the citizen whose data it shows (0: none). NULL when the row
+   is not for this caller. `by_code`: the caller gave the tracking code. */
+static json_t *s_item(PGresult *r, int i, const cv_api_ctx_t *ctx, const cv_api_principal_t *who,
+                      bool by_code, int64_t *citizen)
+{
+    *citizen = 0;
+    json_t *j = json_loads(PQgetvalue(r, i, 0), 0, NULL);
+    if (!j)
+        return NULL;
+    const char *service = PQgetisnull(r, i, 1) ? NULL : PQgetvalue(r, i, 1);
+    const char *category = PQgetvalue(r, i, 2);
+    const cv_api_config_t *cfg = ctx->config;
+    bool code, details;
+    if (who->role == CV_API_CITIZEN) {
+        if (!by_code && !cv_api_config_listed(cfg->o311_public, cfg->no311_public, category)) {
+            json_decref(j);             /* the statement filters them; the policy is here */
+            return NULL;
+        }
+        code = by_code;
+        details = cv_api_config_listed(cfg->o311_details, cfg->no311_details, category);
+    } else {
+        cv_api_view_t view = cv_api_view_for(who, service);
+        code = by_code || cv_api_field_allowed("request", "tracking_code", view);
+        details = cv_api_field_allowed("request", "summary", view);
+        if (cv_api_field_allowed("request", "citizen_id", view) && !PQgetisnull(r, i, 4))
+            *citizen = strtoll(PQgetvalue(r, i, 4), NULL, 10);
+    }
+    if (!code) {
+        char id[32];
+        snprintf(id, sizeof id, "id-%s", PQgetvalue(r, i, 3));
+        json_object_set_new(j, "service_request_id", json_string(id));
+    }
+    if (!details) {
+        json_object_set_new(j, "description", json_null());
+        json_object_set_new(j, "address", json_null());
+        json_object_set_new(j, "lat", json_null());
+        json_object_set_new(j, "long", json_null());
+    }
+    return j;
+}
+
 void cv_api_o311_requests(cv_api_req_t *req, const cv_api_principal_t *who)
 {
     o311_t oo = s_o311(req), *o = &oo;
     const char *names[7] = { "service_request_id", "service_code", "start_date", "end_date",
                              "status", "updated_after", "updated_before" };
-    const char *v[8];
-    char code[11];
+    const char *q[7];
     for (int i = 0; i < 7; i++)
-        v[i] = cv_api_query(req, names[i]);
-    if (v[0] && !cv_api_tracking_code(v[0], code)) {
-        s_error(o, 400, "service_request_id: a tracking code");
+        q[i] = cv_api_query(req, names[i]);
+    char *ids = NULL, *codes = NULL, *statuses = NULL, *allowed = NULL;
+    const char *why = NULL;
+    if (!s_list(q[0], s_check_code, &ids, &why))
+        why = "service_request_id: tracking codes, comma-separated";
+    else if (!s_list(q[1], s_check_service, &codes, &why))
+        why = "service_code: 1 to 200 characters each, comma-separated";
+    else if (!s_list(q[4], s_check_status, &statuses, &why))
+        why = "status: open, closed or open,closed";
+    for (int i = 2; !why && i < 7; i++)
+        if (i != 4 && q[i] && !s_datetime_ok(q[i]))
+            why = "dates: W3C format, e.g. 2024-03-01T10:00:00Z";
+    if (!why && who->role == CV_API_CITIZEN && !(allowed = s_public_categories(req->ctx->config)))
+        why = "out of memory";
+    if (why) {
+        s_error(o, 400, why);
+        free(ids), free(codes), free(statuses), free(allowed);
         return;
     }
-    if (v[0])
-        v[0] = code;
-    if (v[4] && strcmp(v[4], "open") != 0 && strcmp(v[4], "closed") != 0) {
-        s_error(o, 400, "status: open or closed");
-        return;
-    }
-    for (int i = 2; i < 7; i++)
-        if (i != 4 && v[i] && !s_datetime_ok(v[i])) {
-            s_error(o, 400, "dates: W3C format, e.g. 2024-03-01T10:00:00Z");
-            return;
-        }
-    if (v[1] && (!*v[1] || strlen(v[1]) > 200)) {
-        s_error(o, 400, "service_code: 1 to 200 characters");
-        return;
-    }
-    v[7] = "1000";
-    PGresult *r = cv_api_sql(req, CV_SQL_O311_REQUESTS, 8, v);
+    const char *v[9] = { ids, codes, q[2], q[3], statuses, q[5], q[6], "1000", allowed };
+    PGresult *r = cv_api_sql(req, CV_SQL_O311_REQUESTS, 9, v);
+    free(ids), free(codes), free(statuses), free(allowed);
     if (!r)
         return;
     json_t *items = json_array();
-    for (int i = 0; i < PQntuples(r); i++) {
-        json_t *j = json_loads(PQgetvalue(r, i, 0), 0, NULL);
+    int64_t *cids = malloc(((size_t) PQntuples(r) + 1) * sizeof *cids);
+    size_t ncids = 0;
+    for (int i = 0; cids && i < PQntuples(r); i++) {
+        int64_t cid;
+        json_t *j = s_item(r, i, req->ctx, who, false, &cid);
         if (!j)
             continue;
-        if (!cv_api_field_allowed("request", "tracking_code", cv_api_view_for(who, PQgetvalue(r, i, 1))))
-            json_object_del(j, "service_request_id");
+        if (cid)
+            cids[ncids++] = cid;
         json_array_append_new(items, j);
     }
     PQclear(r);
-    if (cv_api_audit(req, who, 0, 0, (int) json_array_size(items)) != 0) {
+    if (!cids) {
+        json_decref(items);
+        s_error(o, 503, "out of memory");
+        return;
+    }
+    int rc = cv_api_audit_list(req, who, cids, ncids, (int) json_array_size(items));
+    free(cids);
+    if (rc != 0) {
         json_decref(items);
         return;
     }
@@ -241,10 +429,14 @@ void cv_api_o311_request(cv_api_req_t *req, const cv_api_principal_t *who)
         s_error(o, 404, "no request has this id");
         return;
     }
-    int64_t rid = strtoll(PQgetvalue(r, 0, 1), NULL, 10);
-    int64_t cid = PQgetisnull(r, 0, 2) ? 0 : strtoll(PQgetvalue(r, 0, 2), NULL, 10);
-    json_t *items = s_rows(r);
+    int64_t rid = strtoll(PQgetvalue(r, 0, 3), NULL, 10);
+    int64_t cid = PQgetisnull(r, 0, 4) ? 0 : strtoll(PQgetvalue(r, 0, 4), NULL, 10);
+    int64_t shown;
+    json_t *item = s_item(r, 0, req->ctx, who, true, &shown);
     PQclear(r);
+    json_t *items = json_array();
+    if (item)
+        json_array_append_new(items, item);
     if (cv_api_audit(req, who, cid, rid, 1) != 0) {
         json_decref(items);
         return;
@@ -260,9 +452,12 @@ static int s_hex(char c)
          : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
 }
 
-/* Decodes one form component in place; false on a bad escape. */
+/* Decodes one form component in place; false on a bad escape or when the
+   decoded text is not UTF-8 text (a %00 is refused here: it would cut the
+   C string short, and the field with it). */
 static bool s_form_decode(char *s)
 {
+    char *start = s;
     char *w = s;
     for (char *p = s; *p; p++) {
         if (*p == '+')
@@ -276,8 +471,9 @@ static bool s_form_decode(char *s)
         } else
             *w++ = *p;
     }
+    size_t n = (size_t) (w - start);
     *w = 0;
-    return true;
+    return cv_api_utf8_valid(start, n, true);
 }
 
 /* The POST body as a JSON object of strings (form or JSON); NULL + message. */
@@ -325,12 +521,10 @@ static json_t *s_post_fields(cv_api_req_t *req, const char **why)
         char *eq = strchr(pair, '=');
         if (eq)
             *eq = 0;
-        if (!s_form_decode(pair) || (eq && !s_form_decode(eq + 1))
-            || !cv_api_utf8_valid(pair, strlen(pair), true)
-            || (eq && !cv_api_utf8_valid(eq + 1, strlen(eq + 1), true))) {
+        if (!s_form_decode(pair) || (eq && !s_form_decode(eq + 1))) {
             free(copy);
             json_decref(j);
-            *why = "a form field is not valid (escape or UTF-8)";
+            *why = "a form field is not valid (escape, NUL or UTF-8)";
             return NULL;
         }
         if (*pair)
@@ -439,5 +633,5 @@ void cv_api_o311_post(cv_api_req_t *req, const cv_api_principal_t *who)
                             "service_notice", "", "account_id");
     cv_info("open311", "web request stored as request %s", PQgetvalue(r, 0, 2));
     PQclear(r);
-    s_answer(o, 201, out, "service_requests", "request");
+    s_answer(o, 200, out, "service_requests", "request");     /* GeoReport v2: 200 */
 }

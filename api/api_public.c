@@ -40,6 +40,24 @@ void cv_api_metrics(cv_api_req_t *req, const cv_api_principal_t *who)
                "# TYPE civibus_api_track_limited_total counter\n"
                "civibus_api_track_limited_total %lu\n",
             (unsigned long) atomic_load(&c->track_limited));
+    fprintf(f, "# HELP civibus_api_owner_limited_total Citizen searches by tracking code refused by the per-token limit.\n"
+               "# TYPE civibus_api_owner_limited_total counter\n"
+               "civibus_api_owner_limited_total %lu\n",
+            (unsigned long) atomic_load(&c->owner_limited));
+    static const char *const limits[4] = { "url", "parameters", "headers", "body" };
+    fprintf(f, "# HELP civibus_api_refused_total Requests refused by a size limit (414, 400, 431, 413).\n"
+               "# TYPE civibus_api_refused_total counter\n");
+    for (int k = 0; k < 4; k++)
+        fprintf(f, "civibus_api_refused_total{limit=\"%s\"} %lu\n", limits[k],
+                (unsigned long) atomic_load(&c->refused[k]));
+    fprintf(f, "# HELP civibus_api_connections_cut_total Connections shut at the header deadline.\n"
+               "# TYPE civibus_api_connections_cut_total counter\n"
+               "civibus_api_connections_cut_total %llu\n"
+               "# HELP civibus_api_connections_refused_total Connections refused by the per-address limit.\n"
+               "# TYPE civibus_api_connections_refused_total counter\n"
+               "civibus_api_connections_refused_total %llu\n",
+            (unsigned long long) (c->conns ? cv_api_conn_cut(c->conns) : 0),
+            (unsigned long long) (c->conns ? cv_api_conn_refused(c->conns) : 0));
     fprintf(f, "# HELP civibus_api_audit_rows_total Audit rows written to api_audit.\n"
                "# TYPE civibus_api_audit_rows_total counter\n"
                "civibus_api_audit_rows_total %llu\n",

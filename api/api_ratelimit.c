@@ -1,20 +1,25 @@
-/*  api_ratelimit — see api_ratelimit.h. Slot = FNV-1a(address) mod 4096. */
+/*  api_ratelimit — see api_ratelimit.h. Slot = FNV-1a(key) mod 4096. A
+    bucket holds its level in thousandths of a token (integer arithmetic:
+    a refill of per_window tokens per window_s x 1000 ms is per_window
+    thousandths a window_s milliseconds), and the time it was last filled. */
 #include "api_ratelimit.h"
 
 #include <pthread.h>
 #include <stdlib.h>
+#include <time.h>
 
 #define SLOTS 4096
 
 typedef struct {
-    int64_t window;             /* now / window_s of the current count */
-    int count;
+    int64_t at_ms;              /* when `milli` was computed; 0 = never used (full) */
+    int64_t milli;              /* tokens x 1000 */
 } slot_t;
 
 struct cv_api_ratelimit {
     pthread_mutex_t lock;
-    int per_window;
-    int window_s;
+    int64_t capacity;           /* per_window x 1000 */
+    int64_t per_window;
+    int64_t window_ms;
     slot_t slots[SLOTS];
 };
 
@@ -24,8 +29,9 @@ cv_api_ratelimit_t *cv_api_ratelimit_new(int per_window, int window_s)
     if (!self)
         return NULL;
     pthread_mutex_init(&self->lock, NULL);
-    self->per_window = per_window;
-    self->window_s = window_s > 0 ? window_s : 60;
+    self->per_window = per_window > 0 ? per_window : 1;
+    self->capacity = self->per_window * 1000;
+    self->window_ms = (window_s > 0 ? window_s : 60) * (int64_t) 1000;
     return self;
 }
 
@@ -38,21 +44,35 @@ void cv_api_ratelimit_destroy(cv_api_ratelimit_t **self_p)
     *self_p = NULL;
 }
 
-bool cv_api_ratelimit_hit(cv_api_ratelimit_t *self, const void *key, size_t len, int64_t now)
+int64_t cv_api_ratelimit_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + 1;   /* never 0 */
+}
+
+bool cv_api_ratelimit_hit(cv_api_ratelimit_t *self, const void *key, size_t len, int64_t now_ms)
 {
     uint32_t h = 2166136261u;
     for (size_t i = 0; i < len; i++)
         h = (h ^ ((const unsigned char *) key)[i]) * 16777619u;
-    int64_t window = now / self->window_s;
     pthread_mutex_lock(&self->lock);
     slot_t *s = &self->slots[h % SLOTS];
-    if (s->window != window) {
-        s->window = window;
-        s->count = 0;
+    if (s->at_ms == 0 || now_ms - s->at_ms >= self->window_ms) {
+        s->milli = self->capacity;              /* unused for a whole window: full */
+        s->at_ms = now_ms;
+    } else if (now_ms > s->at_ms) {
+        /* per_window tokens a window; the clock moves on only with what it added
+           (a thousandth at least), so frequent hits do not lose their refill */
+        int64_t add = (now_ms - s->at_ms) * self->capacity / self->window_ms;
+        if (add > 0) {
+            s->milli = s->milli + add > self->capacity ? self->capacity : s->milli + add;
+            s->at_ms = now_ms;
+        }
     }
-    bool ok = s->count < self->per_window;
+    bool ok = s->milli >= 1000;
     if (ok)
-        s->count++;
+        s->milli -= 1000;
     pthread_mutex_unlock(&self->lock);
     return ok;
 }

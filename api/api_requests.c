@@ -1,7 +1,9 @@
 /*  api_requests — a request with its events, a service's open requests,
     overdue requests (tokens). Every request and event goes through the
     caller's view (cv_api_filter, docs/access.md): another service's
-    requests show what kind they are, where they stand, their dates. */
+    requests show what kind they are, where they stand, their dates. A
+    list's audit row names the citizens of the requests it showed in a
+    view that shows them (the read log). */
 #include "api_handler.h"
 
 #include "api_util.h"
@@ -70,15 +72,22 @@ static void s_request_list(cv_api_req_t *req, const cv_api_principal_t *who, con
     if (!r)
         return;
     json_t *items = json_array();
+    int64_t cids[PQntuples(r) + 1];                 /* at most http.page_max + 1 rows */
+    size_t ncids = 0;
     for (int i = 0; i < PQntuples(r); i++) {
         json_t *o = cv_api_row_json(r, i, 0);
         if (!o)
             continue;
         cv_api_filter(o, "request", cv_api_view_for(who, PQgetvalue(r, i, 1)));
+        /* the read log: the citizens of the page's requests, where the view shows them */
+        json_t *cid = json_object_get(o, "citizen_id");
+        if (json_is_integer(cid) && i < page.limit)
+            cids[ncids++] = json_integer_value(cid);
         json_array_append_new(items, o);
     }
     PQclear(r);
-    if (cv_api_audit(req, who, 0, 0, (int) json_array_size(items)) != 0) {
+    int shown = (int) json_array_size(items) > page.limit ? (int) page.limit : (int) json_array_size(items);
+    if (cv_api_audit_list(req, who, cids, ncids, shown) != 0) {
         json_decref(items);
         return;
     }

@@ -24,14 +24,18 @@
 #include <stdio.h>
 
 /* Roles as a set. CV_API_PUBLIC (the citizen role) means "no token": the
-   router reads none and the handler acts as an anonymous citizen. */
+   router reads none and the handler acts as an anonymous citizen. With
+   token roles too (CV_API_PUBLIC | CV_API_STAFF) the token is optional: a
+   request with an Authorization header is authenticated (401 when it
+   fails), one without is served as an anonymous citizen. */
 #define CV_API_ROLE_BIT(r) (1u << (r))
 #define CV_API_PUBLIC CV_API_ROLE_BIT(CV_API_CITIZEN)
 #define CV_API_SUPERVISORS (CV_API_ROLE_BIT(CV_API_SUPERVISOR) | CV_API_ROLE_BIT(CV_API_ADMIN))
 #define CV_API_STAFF (CV_API_ROLE_BIT(CV_API_AGENT) | CV_API_SUPERVISORS)
 
 /* Rate limits (per client address, api_ratelimit.c; both count against
-   tracking.per_minute and civibus_api_track_limited_total). */
+   tracking.per_minute and civibus_api_track_limited_total). On a route
+   whose token is optional they apply to anonymous callers only. */
 typedef enum {
     CV_API_LIMIT_NONE = 0,
     CV_API_LIMIT_LOOKUP,         /* public lookups: tracking codes, links */

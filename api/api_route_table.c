@@ -18,14 +18,17 @@
       braces are refused by cv_api_routes_check (civibus-api checks the
       table at start-up, tests/unit/test_api_route.c at every build).
     - roles: CV_API_PUBLIC (no token), or a set of token roles: CV_API_STAFF
-      (agent, supervisor, admin), CV_API_SUPERVISORS (supervisor, admin).
+      (agent, supervisor, admin), CV_API_SUPERVISORS (supervisor, admin), or
+      CV_API_PUBLIC | CV_API_STAFF: the token is optional (the Open311 list:
+      without one, the public categories only, api_open311.c).
       The router answers 401 without a valid token, 403 for another role;
       the finer checks (an agent's service, the fields of each view) stay in
       the handlers.
     - audit: the action of the api_audit rows the handler writes
       (cv_api_audit); NULL when the route reads no one's data (the Open311
       POST writes an event, its own record).
-    - limit: the per-address rate limit the router applies first (429).
+    - limit: the per-address rate limit the router applies first (429; on
+      a route whose token is optional, to anonymous callers only).
 
     The first entry matching the method and the path serves it, so a route
     with literal text comes before a capture it would overlap
@@ -53,7 +56,7 @@ static const cv_api_route_t s_routes[] = {
     { "POST", "/v1/citizens/{id}/detach",                    cv_api_detach,           CV_API_SUPERVISORS, "citizen_detach",   CV_API_LIMIT_NONE },
     /* Open311 GeoReport v2 (api_open311.c) */
     { "GET",  "/open311/v2/services.{format:json|xml}",      cv_api_o311_services,    CV_API_PUBLIC,      NULL,               CV_API_LIMIT_NONE },
-    { "GET",  "/open311/v2/requests.{format:json|xml}",      cv_api_o311_requests,    CV_API_STAFF,       "open311_requests", CV_API_LIMIT_NONE },
+    { "GET",  "/open311/v2/requests.{format:json|xml}",      cv_api_o311_requests,    CV_API_PUBLIC | CV_API_STAFF, "open311_requests", CV_API_LIMIT_LOOKUP },
     { "POST", "/open311/v2/requests.{format:json|xml}",      cv_api_o311_post,        CV_API_PUBLIC,      NULL,               CV_API_LIMIT_SUBMIT },
     { "GET",  "/open311/v2/requests/{id}.{format:json|xml}", cv_api_o311_request,     CV_API_PUBLIC,      "open311_request",  CV_API_LIMIT_LOOKUP },
 };

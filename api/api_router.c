@@ -5,7 +5,11 @@
        is the request's (HEAD is served by GET); none: 405 with an Allow
        header when other methods have the path, else 404;
     2. the entry's rate limit (429), then, unless the route is public, the
-       bearer token (401) and its role (403);
+       bearer token (401) and its role (403). A route open to the public
+       and to tokens (CV_API_PUBLIC | CV_API_STAFF) reads a token when the
+       request has an Authorization header (a bad one is still 401) and
+       serves an anonymous citizen otherwise; its rate limit applies to
+       anonymous callers only;
     3. the handler, with the path parameters in the request.
 
     The errors of every path under /open311/ are then rewritten in
@@ -20,7 +24,6 @@
 
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 typedef struct {
     const char *name, *value;
@@ -167,12 +170,13 @@ const char *cv_api_param(const cv_api_req_t *req, const char *name)
 static bool s_within_limit(cv_api_req_t *req, cv_api_limit_t limit)
 {
     if (limit == CV_API_LIMIT_NONE
-        || cv_api_ratelimit_hit(req->ctx->track_limit, req->client, req->client_len, time(NULL)))
+        || cv_api_ratelimit_hit(req->ctx->track_limit, req->client, req->client_len,
+                                cv_api_ratelimit_now_ms()))
         return true;
     atomic_fetch_add(&req->ctx->track_limited, 1);
     cv_api_error(req, 429, "rate_limited", limit == CV_API_LIMIT_SUBMIT
-                 ? "too many requests from this address; wait a minute"
-                 : "too many lookups from this address; wait a minute");
+                 ? "too many requests from this address; try again later"
+                 : "too many lookups from this address; try again later");
     return false;
 }
 
@@ -194,10 +198,12 @@ static void s_role_names(unsigned roles, char *out, size_t len)
 static void s_serve(cv_api_req_t *req, const cv_api_route_t *route)
 {
     req->route = route;
-    if (!s_within_limit(req, route->limit))
+    bool optional = (route->roles & CV_API_PUBLIC) && (route->roles & CV_API_STAFF);
+    bool token = !(route->roles & CV_API_PUBLIC) || (optional && cv_api_header(req, "Authorization"));
+    if (!(optional && token) && !s_within_limit(req, route->limit))
         return;
     cv_api_principal_t who = { .role = CV_API_CITIZEN };
-    if (!(route->roles & CV_API_PUBLIC)) {
+    if (token) {
         if (cv_api_authenticate(req, &who) != 0)
             return;
         if (!(route->roles & CV_API_ROLE_BIT(who.role))) {
@@ -287,7 +293,7 @@ int cv_api_routes_check(char *err, size_t errlen)
             why = "has a method other than GET and POST";
         if (!why && !r->handler)
             why = "has no handler";
-        if (!why && r->roles != CV_API_PUBLIC && (!r->roles || (r->roles & ~CV_API_STAFF)))
+        if (!why && (!r->roles || (r->roles & ~(CV_API_STAFF | CV_API_PUBLIC))))
             why = "has roles that are neither public nor a set of token roles";
         for (size_t j = 0; !why && j < i; j++)
             if (strcmp(routes[j].method, r->method) == 0 && strcmp(routes[j].pattern, r->pattern) == 0)

@@ -1,10 +1,20 @@
 /*  api_server — see api_server.h. One MHD daemon with an internal thread
-    pool; the access handler is called several times per request: first
-    (headers; an over-long Content-Length is refused at once), then with
-    each body chunk (accumulated up to the limit), then a last time with no
-    data, when the request is routed and answered. */
+    pool. Per request, libmicrohttpd calls the URI log callback as soon as
+    the request line is in, before it parses the query string: the target's
+    length and its parameter count are measured there, and a query string
+    refused is cut off in place (libmicrohttpd 0.9.75 would otherwise store
+    every parameter in the connection's memory pool, and when that runs
+    out it neither answers nor closes: the request hung until the idle
+    timeout). Then the access handler is called several times: first
+    (headers: the refusals found so far, the header size and an over-long
+    Content-Length are answered at once), then with each body chunk
+    (accumulated up to the limit; past it dropped, and answered 413 at the
+    end of the body — or the connection closed once it passes twice the
+    limit), then a last time with no data, when the request is routed and
+    answered. */
 #include "api_server.h"
 
+#include "api_handler.h"
 #include "api_route.h"
 #include "api_util.h"
 #include "cv_log.h"
@@ -21,10 +31,17 @@ struct cv_api_server {
     int port;
 };
 
+/* A request's state across the calls of the access handler (its con_cls). */
+typedef enum { REFUSE_NONE = 0, REFUSE_URL, REFUSE_PARAMS } refusal_t;
+
 typedef struct {
+    bool started;               /* the first call (headers) happened */
+    refusal_t refuse;           /* found by the URI log callback */
     char *body;
     size_t len;
-    bool too_large;
+    bool too_large;             /* over max_body_bytes */
+    bool answered;              /* an answer is queued already (at the headers): the rest is dropped */
+    size_t received;            /* bytes of the body so far */
 } upload_t;
 
 const char *cv_api_header(cv_api_req_t *req, const char *name)
@@ -70,6 +87,8 @@ static enum MHD_Result s_send(struct MHD_Connection *conn, cv_api_ctx_t *ctx, in
     MHD_add_response_header(resp, "Content-Type", type);
     if (allow && *allow)
         MHD_add_response_header(resp, "Allow", allow);
+    if (status == 401)          /* RFC 7235: a 401 names the scheme it wants */
+        MHD_add_response_header(resp, "WWW-Authenticate", "Bearer realm=\"civibus\"");
     MHD_add_response_header(resp, "Cache-Control", "no-store");
     MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
     enum MHD_Result rc = MHD_queue_response(conn, (unsigned) status, resp);
@@ -79,13 +98,23 @@ static enum MHD_Result s_send(struct MHD_Connection *conn, cv_api_ctx_t *ctx, in
     return rc;
 }
 
-static enum MHD_Result s_send_error(struct MHD_Connection *conn, cv_api_ctx_t *ctx, int status,
-                                    const char *code, const char *message)
+/* A server-level error (before routing): the API's JSON error, or under
+   /open311/ the specification's format (api_open311.c). */
+static enum MHD_Result s_send_error(struct MHD_Connection *conn, cv_api_ctx_t *ctx, const char *url,
+                                    int status, const char *code, const char *message)
 {
-    json_t *j = json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", message);
-    char *body = json_dumps(j, JSON_COMPACT);
-    json_decref(j);
-    return s_send(conn, ctx, status, body, "application/json; charset=utf-8", NULL);
+    const char *type = "application/json; charset=utf-8";
+    char *body;
+    if (url && strncmp(url, "/open311/", 9) == 0)
+        body = cv_api_o311_error_body(url, status, message, &type);
+    else {
+        json_t *j = json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", message);
+        body = json_dumps(j, JSON_COMPACT);
+        json_decref(j);
+    }
+    if (!body)
+        return MHD_NO;
+    return s_send(conn, ctx, status, body, type, NULL);
 }
 
 /* Path → segments. Refuses invalid UTF-8, control characters, "." and ".."
@@ -129,20 +158,76 @@ static size_t s_unescape(void *cls, struct MHD_Connection *conn, char *s)
     return MHD_http_unescape(s);
 }
 
-static void s_client(struct MHD_Connection *conn, cv_api_req_t *req)
+/* The URI log callback: the request line is in, its query string not yet
+   parsed. Measures the target; a refused query string is cut off here, so
+   libmicrohttpd parses none of it (the answer is sent at the first call of
+   the access handler). `uri` points into the connection's own read buffer,
+   which libmicrohttpd writes NULs into itself: writing one more, just past
+   the '?', is what makes its parser see an empty query. */
+static void *s_uri_log(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    cv_api_ctx_t *ctx = cls;
+    upload_t *up = calloc(1, sizeof *up);
+    if (!up)
+        return NULL;
+    size_t len = strlen(uri);
+    char *q = strchr(uri, '?');
+    int params = 0;
+    if (q)
+        for (const char *p = q + 1; *p; ) {
+            const char *amp = strchr(p, '&');
+            size_t n = amp ? (size_t) (amp - p) : strlen(p);
+            params += n > 0;
+            p += n + (amp != NULL);
+        }
+    if (len > (size_t) ctx->config->max_url_bytes)
+        up->refuse = REFUSE_URL;
+    else if (params > ctx->config->max_params)
+        up->refuse = REFUSE_PARAMS;
+    if (up->refuse && q)
+        q[1] = 0;
+    return up;
+}
+
+/* The sum of the request's header fields, as "name: value\r\n". */
+static enum MHD_Result s_header_size(void *cls, enum MHD_ValueKind kind, const char *key,
+                                     const char *value)
+{
+    *(size_t *) cls += strlen(key) + (value ? strlen(value) : 0) + 4;
+    return MHD_YES;
+}
+
+/* The client address: the peer's, or for a trusted proxy the one its
+   X-Forwarded-For gives (api_conn.c); as bytes for the rate limits (an
+   IPv6 address by its /64) and as text for the audit. */
+static void s_client(struct MHD_Connection *conn, cv_api_ctx_t *ctx, cv_api_req_t *req)
 {
     const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
     req->client_len = 0;
+    req->client_text[0] = 0;
     if (!ci || !ci->client_addr)
         return;
     const struct sockaddr *sa = ci->client_addr;
-    if (sa->sa_family == AF_INET) {
-        memcpy(req->client, &((const struct sockaddr_in *) sa)->sin_addr, 4);
-        req->client_len = 4;
-    } else if (sa->sa_family == AF_INET6) {
-        memcpy(req->client, &((const struct sockaddr_in6 *) sa)->sin6_addr, 8);   /* the /64 */
-        req->client_len = 8;
+    unsigned char addr[16];
+    int family = sa->sa_family;
+    if (family == AF_INET)
+        memcpy(addr, &((const struct sockaddr_in *) sa)->sin_addr, 4);
+    else if (family == AF_INET6)
+        memcpy(addr, &((const struct sockaddr_in6 *) sa)->sin6_addr, 16);
+    else
+        return;
+    if (ctx->config->ntrusted && cv_api_config_trusted(ctx->config, family, addr)) {
+        int ffamily;
+        unsigned char faddr[16];
+        const char *xff = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Forwarded-For");
+        if (cv_api_conn_forwarded(ctx->config, xff, &ffamily, faddr)) {
+            family = ffamily;
+            memcpy(addr, faddr, 16);
+        }
     }
+    memcpy(req->client, addr, family == AF_INET ? 4 : 8);
+    req->client_len = family == AF_INET ? 4 : 8;
+    inet_ntop(family, addr, req->client_text, sizeof req->client_text);
 }
 
 static enum MHD_Result s_handle(void *cls, struct MHD_Connection *conn, const char *url,
@@ -150,28 +235,63 @@ static enum MHD_Result s_handle(void *cls, struct MHD_Connection *conn, const ch
                                 size_t *upload_data_size, void **con_cls)
 {
     cv_api_ctx_t *ctx = cls;
+    const cv_api_config_t *cfg = ctx->config;
     upload_t *up = *con_cls;
-    if (!up) {                                   /* first call: headers only */
+    if (!up) {                                   /* the URI log callback could not allocate */
         up = calloc(1, sizeof *up);
         if (!up)
             return MHD_NO;
         *con_cls = up;
+    }
+    if (up->answered) {                          /* refused at the headers: drop the body */
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    if (!up->started) {                          /* first call: headers only */
+        up->started = true;
+        if (ctx->conns)
+            cv_api_conn_head_done(ctx->conns, conn);
+        up->answered = true;                     /* unless the checks below all pass */
+        if (up->refuse == REFUSE_URL) {
+            atomic_fetch_add(&ctx->refused[0], 1);
+            return s_send_error(conn, ctx, url, 414, "uri_too_long", "the request target is over the length limit");
+        }
+        if (up->refuse == REFUSE_PARAMS) {
+            atomic_fetch_add(&ctx->refused[1], 1);
+            return s_send_error(conn, ctx, url, 400, "too_many_parameters", "the query has too many parameters");
+        }
+        size_t hsize = 0;
+        MHD_get_connection_values(conn, MHD_HEADER_KIND, s_header_size, &hsize);
+        if (hsize > (size_t) cfg->max_header_bytes) {
+            atomic_fetch_add(&ctx->refused[2], 1);
+            return s_send_error(conn, ctx, url, 431, "headers_too_large", "the request headers are over the size limit");
+        }
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
         int64_t n;
-        if (cl && (!cv_api_parse_int(cl, 0, INT64_MAX, &n) || n > ctx->config->max_body_bytes))
-            up->too_large = true;
+        if (cl && (!cv_api_parse_int(cl, 0, INT64_MAX, &n) || n > cfg->max_body_bytes)) {
+            atomic_fetch_add(&ctx->refused[3], 1);
+            return s_send_error(conn, ctx, url, 413, "too_large", "the body is over the size limit");
+        }
+        up->answered = false;
         return MHD_YES;
     }
     if (*upload_data_size) {                     /* a body chunk */
         size_t n = *upload_data_size;
         *upload_data_size = 0;
-        if (up->too_large || up->len + n > (size_t) ctx->config->max_body_bytes) {
+        up->received += n;
+        if (!up->too_large && up->len + n > (size_t) cfg->max_body_bytes) {
             up->too_large = true;
             free(up->body);
             up->body = NULL;
             up->len = 0;
-            return MHD_YES;
+            atomic_fetch_add(&ctx->refused[3], 1);
         }
+        /* a chunked body past the limit: libmicrohttpd 0.9.75 cannot queue an
+           answer in the middle of a body, so the rest is read and dropped and
+           413 answered at its end — unless it goes on past twice the limit:
+           then the connection is closed at once */
+        if (up->too_large)
+            return up->received > 2 * (size_t) cfg->max_body_bytes ? MHD_NO : MHD_YES;
         char *grown = realloc(up->body, up->len + n + 1);
         if (!grown)
             return MHD_NO;
@@ -182,18 +302,18 @@ static enum MHD_Result s_handle(void *cls, struct MHD_Connection *conn, const ch
         return MHD_YES;
     }
     /* the whole request is in */
-    if (up->too_large)
-        return s_send_error(conn, ctx, 413, "too_large", "the body is over the size limit");
+    if (up->too_large)                           /* a chunked body over the limit */
+        return s_send_error(conn, ctx, url, 413, "too_large", "the body is over the size limit");
     cv_api_req_t req = { .ctx = ctx, .conn = conn, .method = method, .body = up->body,
                          .body_len = up->len, .status = 500 };
     char path[CV_API_PATH_MAX];
     bool bad_arg = false;
     MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, s_check_arg, &bad_arg);
     if (!s_split(url, path, sizeof path, &req) || bad_arg)
-        return s_send_error(conn, ctx, 400, "bad_path", "the path or a query value is not valid");
+        return s_send_error(conn, ctx, url, 400, "bad_path", "the path or a query value is not valid");
     if (up->body && !cv_api_utf8_valid(up->body, up->len, false))
-        return s_send_error(conn, ctx, 400, "invalid_utf8", "the body is not valid UTF-8");
-    s_client(conn, &req);
+        return s_send_error(conn, ctx, url, 400, "invalid_utf8", "the body is not valid UTF-8 (or holds a NUL)");
+    s_client(conn, ctx, &req);
     cv_api_route(&req);
     enum MHD_Result rc;
     if (req.text) {
@@ -214,6 +334,9 @@ static enum MHD_Result s_handle(void *cls, struct MHD_Connection *conn, const ch
 static void s_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                         enum MHD_RequestTerminationCode toe)
 {
+    cv_api_ctx_t *ctx = cls;
+    if (ctx->conns && toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
+        cv_api_conn_request_done(ctx->conns, conn);
     upload_t *up = *con_cls;
     if (up) {
         free(up->body);
@@ -244,16 +367,24 @@ cv_api_server_t *cv_api_server_new(cv_api_ctx_t *ctx, char *err, size_t errlen)
     if (!self)
         return NULL;
     self->ctx = ctx;
+    /* libmicrohttpd's memory per connection: the head (request line and
+       headers, read in place) and its records (each query parameter and
+       header a record of about 64 bytes) within the limits, twice over,
+       plus room for the body's chunks and the answer's headers */
+    size_t head = (size_t) cfg->max_url_bytes + (size_t) cfg->max_header_bytes;
+    size_t pool = 2 * head + 64 * ((size_t) cfg->max_params + (size_t) cfg->max_header_bytes / 8) + 32768;
     self->daemon = MHD_start_daemon(
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL, NULL,
         s_handle, ctx,
+        MHD_OPTION_EXTERNAL_LOGGER, s_mhd_log, NULL,
         MHD_OPTION_THREAD_POOL_SIZE, (unsigned) cfg->threads,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &addr,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned) 30,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned) 1000,
-        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned) 64,
-        MHD_OPTION_NOTIFY_COMPLETED, s_completed, NULL,
-        MHD_OPTION_EXTERNAL_LOGGER, s_mhd_log, NULL,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned) cfg->idle_timeout_s,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned) cfg->max_connections,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, pool,
+        MHD_OPTION_URI_LOG_CALLBACK, s_uri_log, ctx,
+        MHD_OPTION_NOTIFY_COMPLETED, s_completed, ctx,
+        MHD_OPTION_NOTIFY_CONNECTION, cv_api_conn_notify, ctx->conns,
         MHD_OPTION_UNESCAPE_CALLBACK, s_unescape, NULL,
         MHD_OPTION_END);
     if (!self->daemon) {

@@ -1,25 +1,41 @@
 /*  api_server — the HTTP side of civibus-api (libmicrohttpd, thread pool).
 
-    The server reads the request (body capped at http.max_body_bytes: 413
-    past it, without reading the rest into memory), checks that the path,
-    the query values and the body are valid UTF-8 and the path holds no
-    "..", splits the path into segments and hands a cv_api_req_t to the
-    router (api_router.c, serving the route table of api_route_table.c).
-    The router puts the path parameters in `params`, and the handler fills
-    `status` and `reply` (a JSON object) or `text` (with its content type:
-    ready JSON text, such as the timeline api_timeline.c writes from rows,
-    goes this way); the server sends it with no-store caching headers (and
-    `allow` as the Allow header of a 405).
+    Limits, each answered at once with a JSON error (docs/api.md, "Limits"):
+    a request target over http.max_url_bytes is 414, more than
+    http.max_params query parameters 400, request headers over
+    http.max_header_bytes 431, a body over http.max_body_bytes 413 (from its
+    Content-Length before any of it is read; a chunked body at its end, its
+    excess dropped, and closed without an answer past twice the limit). libmicrohttpd's memory per connection is sized from
+    these limits; a head too big even for that is answered 414 / 431 by
+    libmicrohttpd itself (an HTML body), at once too. The head of a request
+    must arrive within http.header_timeout_s and one address holds at most
+    http.per_address_connections connections (api_conn.c).
+
+    The server then checks that the path, the query keys and values and the
+    body are valid UTF-8 without NUL (400) and the path holds no "..",
+    splits the path into segments, finds the client address (the peer, or
+    through a trusted proxy the address X-Forwarded-For gives,
+    api_conn.c) and hands a cv_api_req_t to the router (api_router.c,
+    serving the route table of api_route_table.c). The router puts the path
+    parameters in `params`, and the handler fills `status` and `reply` (a
+    JSON object) or `text` (with its content type: ready JSON text, such as
+    the timeline api_timeline.c writes from rows, goes this way); the server
+    sends it with no-store caching headers (`allow` as the Allow header of
+    a 405, a WWW-Authenticate challenge with every 401).
     Every error is a JSON object {"error": {"code", "message"}} with a 4xx
-    status; a 5xx only when PostgreSQL fails (503) — never a crash. */
+    status — under /open311/ the specification's [{"code", "description"}]
+    (or its XML), the server's own errors too; a 5xx only when PostgreSQL
+    fails (503) — never a crash. */
 #ifndef CV_API_SERVER_H
 #define CV_API_SERVER_H
 
 #include "api_access.h"
 #include "api_audit.h"
 #include "api_config.h"
+#include "api_conn.h"
 #include "api_ratelimit.h"
 
+#include <arpa/inet.h>
 #include <jansson.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -32,9 +48,13 @@
 typedef struct {
     const cv_api_config_t *config;
     cv_api_audit_t *audit;
-    cv_api_ratelimit_t *track_limit;
+    cv_api_ratelimit_t *track_limit;     /* public lookups, per client address */
+    cv_api_ratelimit_t *owner_limit;     /* citizen searches by tracking code, per token */
+    cv_api_conn_t *conns;                /* header deadline, per-address connections */
     atomic_ulong requests[6];        /* by status class: [2] = 2xx ... [5] = 5xx */
     atomic_ulong track_limited;
+    atomic_ulong owner_limited;
+    atomic_ulong refused[4];         /* by limit: [0] URL, [1] parameters, [2] headers, [3] body */
     bool links;                      /* citizen links on (a key was loaded) */
     unsigned char link_key[32];
 } cv_api_ctx_t;
@@ -61,6 +81,7 @@ typedef struct {
     size_t body_len;
     char client[64];                 /* client address bytes, for rate limits */
     size_t client_len;
+    char client_text[INET6_ADDRSTRLEN];  /* the same as text, for the audit ("" unknown) */
     /* answer */
     int status;
     json_t *reply;                   /* owned; sent as JSON */

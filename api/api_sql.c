@@ -74,13 +74,32 @@ const cv_api_column_t *cv_api_sql_columns(const char *object, size_t *n)
     return NULL;
 }
 
-/* Open311 GeoReport v2 field names; service_request_id is the tracking code. */
-#define O311_JSON \
+/* Open311 GeoReport v2: every field of a request, in the specification's
+   order and names (api_open311.c hides what the caller may not see);
+   service_request_id is the tracking code, dates are W3C date-times in
+   UTC, description the latest summary, address / lat / long what the web
+   form (source open311) gave. Rows: the item, service, category, id,
+   citizen id. */
+#define O311_TIME(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+#define O311_FORM(expr) "(SELECT " expr " FROM request_sources rs JOIN source_records sr" \
+    " ON sr.source = rs.source AND sr.source_record_id = rs.source_record_id" \
+    " WHERE rs.request_id = r.id AND rs.source = 'open311' ORDER BY sr.record_at DESC LIMIT 1)"
+#define O311_NUMBER(key) "CASE WHEN sr.raw->>'" key "' ~ '^-?[0-9]{1,3}(\\.[0-9]{1,12})?$'" \
+    " THEN (sr.raw->>'" key "')::float8 END"
+#define O311_ROW \
     "json_build_object('service_request_id', r.tracking_code," \
     " 'status', CASE WHEN r.status IN " OPEN_STATUSES " THEN 'open' ELSE 'closed' END," \
     " 'status_notes', r.status, 'service_name', r.category, 'service_code', r.category," \
-    " 'agency_responsible', r.service, 'requested_datetime', r.created_at," \
-    " 'updated_datetime', r.updated_at, 'expected_datetime', r.due_at)::text"
+    " 'description', (SELECT sr.summary FROM request_sources rs" \
+    "   JOIN source_records sr ON sr.source = rs.source AND sr.source_record_id = rs.source_record_id" \
+    "   WHERE rs.request_id = r.id ORDER BY sr.record_at DESC LIMIT 1)," \
+    " 'agency_responsible', r.service, 'service_notice', NULL," \
+    " 'requested_datetime', " O311_TIME("r.created_at") "," \
+    " 'updated_datetime', " O311_TIME("r.updated_at") "," \
+    " 'expected_datetime', " O311_TIME("r.due_at") "," \
+    " 'address', " O311_FORM("sr.raw->>'address_string'") ", 'address_id', NULL, 'zipcode', NULL," \
+    " 'lat', " O311_FORM(O311_NUMBER("lat")) ", 'long', " O311_FORM(O311_NUMBER("long")) "," \
+    " 'media_url', NULL)::text, r.service, r.category, r.id, r.citizen_id"
 
 /* A citizen's timeline, one page, as rows (api_timeline.c writes the
    answer): $1 citizen id, $2 limit, $3 offset, $4 (agent only) the agent's
@@ -160,19 +179,26 @@ static const char *const s_sql[CV_SQL_COUNT] = {
     [CV_SQL_O311_SERVICE_OF] =
         "SELECT service FROM service_categories WHERE category = $1"
         " ORDER BY first_seen, service LIMIT 1",
-    /* $1 service_request_id, $2 service_code, $3 start_date, $4 end_date, $5 status
-       (open|closed), $6 updated_after, $7 updated_before, $8 limit. */
+    /* $1 service_request_id (tracking codes), $2 service_code (categories),
+       $5 status (open, closed): arrays, NULL = any; $3 start_date, $4 end_date,
+       $6 updated_after, $7 updated_before; $8 limit; $9 the categories the
+       caller may list (NULL = any: a token). A request without a category is
+       no Open311 service's. */
     [CV_SQL_O311_REQUESTS] =
-        "SELECT " O311_JSON ", r.service FROM requests r"
-        " WHERE ($1::text IS NULL OR r.tracking_code = $1) AND ($2::text IS NULL OR r.category = $2)"
+        "SELECT " O311_ROW " FROM requests r"
+        " WHERE r.category IS NOT NULL"
+        " AND ($1::text[] IS NULL OR r.tracking_code = ANY($1::text[]))"
+        " AND ($2::text[] IS NULL OR r.category = ANY($2::text[]))"
         " AND ($3::timestamptz IS NULL OR r.created_at >= $3::timestamptz)"
         " AND ($4::timestamptz IS NULL OR r.created_at <= $4::timestamptz)"
-        " AND ($5::text IS NULL OR ($5 = 'open') = (r.status IN " OPEN_STATUSES "))"
+        " AND ($5::text[] IS NULL OR (CASE WHEN r.status IN " OPEN_STATUSES " THEN 'open' ELSE 'closed' END)"
+        "      = ANY($5::text[]))"
         " AND ($6::timestamptz IS NULL OR r.updated_at >= $6::timestamptz)"
         " AND ($7::timestamptz IS NULL OR r.updated_at <= $7::timestamptz)"
+        " AND ($9::text[] IS NULL OR r.category = ANY($9::text[]))"
         " ORDER BY r.id DESC LIMIT $8::int",
     [CV_SQL_O311_REQUEST] =
-        "SELECT " O311_JSON ", r.id, r.citizen_id FROM requests r WHERE r.tracking_code = $1",
+        "SELECT " O311_ROW " FROM requests r WHERE r.tracking_code = $1 AND r.category IS NOT NULL",
     /* A web request enters the timeline through the store's own function (its
        writer lock, its projection): a one-element batch of source 'open311'.
        $1 content hash, $2 citizen key, $3 record / event id, $4 service,
@@ -201,7 +227,9 @@ static const char *const s_sql[CV_SQL_COUNT] = {
 
 /* Citizen search. $1 name, $2 email, $3 phone, $4 address, $5 tracking code,
    $6 the agent's service (null: any), $7 limit, $8 offset. Substring matches
-   use strpos: no LIKE pattern characters to escape. Two variants of the
+   use strpos (no pattern characters) or LIKE with backslash, % and _ escaped; a
+   name or address that folds to fewer than 2 characters matches no one
+   (the handler refuses it first: "%%" folded to "" matched everyone). Two variants of the
    name / e-mail / phone / address tests: plain (lower case, digits), and,
    once identity resolution (004_identity.sql) and the search columns
    (007_search.sql) are installed, its own normalisation: e-mail and phone
@@ -236,13 +264,17 @@ static const char *s_search_plain = SEARCH(
     " = right(regexp_replace($3, '[^0-9]', '', 'g'), 9)",
     "strpos(lower(" ADDR "), lower($4)) > 0");
 
+#define LIKE_ESCAPED(x) "replace(replace(replace(" x ", '\\', '\\\\'), '%', '\\%'), '_', '\\_')"
+#define FOLDED_MATCH(col, p) "(length(replace(cv_fold(" p "), ' ', '')) >= 2 AND " col \
+    " LIKE '%' || " LIKE_ESCAPED("cv_fold(" p ")") " || '%')"
+
 static const char *s_search_identity = SEARCH(
-    "cs.search_name LIKE '%' || coalesce(cv_fold($1), '') || '%'",
+    FOLDED_MATCH("cs.search_name", "$1"),
     "cs.citizen_id IN (SELECT i.citizen_id FROM citizen_identifiers i"
     " WHERE i.kind = 'email' AND i.value = cv_norm_email($2))",
     "cs.citizen_id IN (SELECT i.citizen_id FROM citizen_identifiers i"
     " WHERE i.kind = 'phone' AND i.value = cv_norm_phone($3))",
-    "cs.search_address LIKE '%' || coalesce(cv_fold($4), '') || '%'");
+    FOLDED_MATCH("cs.search_address", "$4"));
 
 const char *cv_api_sql_text(cv_sql_t stmt, bool identity)
 {

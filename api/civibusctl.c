@@ -12,7 +12,10 @@
     `link create` prints the citizen's link path (/v1/me/...) on stdout and
     its link id on stderr (days default and maximum: links.max_days).
     `token create` prints the token once on stdout (64 hex digits = 256 random
-    bits) and its id on stderr; only its SHA-256 is stored. Without
+    bits) and its id on stderr; only its SHA-256 is stored. An agent's
+    --service must be one the timeline knows (service_categories, filled
+    by the hub as records arrive): a typo would make a token that sees
+    nothing, or the service of tomorrow's adapter, whichever it is. Without
     --config the PostgreSQL connection comes from the PG* environment.
     Exit codes: 0 ok, 1 database error, 2 usage. */
 #include "api_access.h"
@@ -79,6 +82,21 @@ static int s_create(PGconn *pg, int argc, char **argv)
     if (days && !cv_api_parse_int(days, 1, 3650, &ndays)) {
         fprintf(stderr, "civibusctl: --days: 1 to 3650\n");
         return 2;
+    }
+    if (service) {
+        const char *sv[1] = { service };
+        PGresult *known = PQexecParams(pg, "SELECT EXISTS (SELECT 1 FROM service_categories WHERE service = $1)"
+                                           " OR EXISTS (SELECT 1 FROM requests WHERE service = $1)",
+                                       1, NULL, sv, NULL, NULL, 0);
+        if (PQresultStatus(known) != PGRES_TUPLES_OK)
+            return s_fail(pg, known, "token create");
+        bool exists = strcmp(PQgetvalue(known, 0, 0), "t") == 0;
+        PQclear(known);
+        if (!exists) {
+            fprintf(stderr, "civibusctl: no service '%s' in the timeline (a service exists once"
+                            " the hub stored a record of it)\n", service);
+            return 2;
+        }
     }
     char token[CV_API_TOKEN_HEX + 1], hash[CV_API_TOKEN_HEX + 1];
     cv_api_token_new(token);

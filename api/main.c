@@ -5,8 +5,8 @@
 
     Start-up: load the config (file:line errors, exit 2), check that the
     database holds migration 005 (the hub applies migrations; exit 1
-    otherwise), start the audit writer, the rate limiter and the HTTP
-    thread pool, log the port, then wait for SIGINT/SIGTERM. Shutdown stops
+    otherwise), start the audit writer, the rate limiters, the connection
+    watcher (api_conn.c) and the HTTP thread pool, log the port, then wait for SIGINT/SIGTERM. Shutdown stops
     HTTP first (workers close their connections), then flushes the audit. */
 #include "api_config.h"
 #include "api_db.h"
@@ -75,10 +75,14 @@ int main(int argc, char **argv)
     cv_api_db_init(cfg->conninfo);
     ctx.audit = cv_api_audit_new(cfg->conninfo, cfg->audit_flush_ms);
     ctx.track_limit = cv_api_ratelimit_new(cfg->track_per_minute, 60);
-    cv_api_server_t *server = ctx.audit && ctx.track_limit ? cv_api_server_new(&ctx, err, sizeof err) : NULL;
+    ctx.owner_limit = cv_api_ratelimit_new(cfg->owner_per_minute, 60);
+    ctx.conns = cv_api_conn_new(cfg);
+    snprintf(err, sizeof err, "cannot start the audit writer or the connection watcher");
+    cv_api_server_t *server = ctx.audit && ctx.track_limit && ctx.owner_limit && ctx.conns
+                            ? cv_api_server_new(&ctx, err, sizeof err) : NULL;
     int rc = 0;
     if (!server) {
-        cv_error("main", "%s", ctx.audit ? err : "cannot start the audit writer");
+        cv_error("main", "%s", err);
         rc = 1;
     } else {
         cv_info("main", "listening on http://%s:%d", cfg->address, cv_api_server_port(server));
@@ -89,6 +93,8 @@ int main(int argc, char **argv)
     cv_api_server_destroy(&server);
     cv_api_audit_destroy(&ctx.audit);
     cv_api_ratelimit_destroy(&ctx.track_limit);
+    cv_api_ratelimit_destroy(&ctx.owner_limit);
+    cv_api_conn_destroy(&ctx.conns);
     cv_api_db_term();
     cv_api_config_destroy(&cfg);
     return rc;

@@ -4,7 +4,9 @@
 #   api_setup NAME N   database filled by the real hub + replay of N demo records,
 #                      civibus-api started on a free port ($U), tokens $T_SUP and $T_DECH;
 #                      API_LINKS=1: citizen links on (key $W/link.key); API_PER_MINUTE:
-#                      public lookups per address and minute (default 100)
+#                      public lookups per address and minute (default 100); API_OWNER_PER_MINUTE:
+#                      citizen searches by tracking code per token (default 100); API_YAML_EXTRA:
+#                      more top-level blocks of the config (http:, open311: ...)
 #   get PATH [TOKEN]   body in $W/body, status in $S
 [ "${BASH_SOURCE[0]}" = "$0" ] && exit 0     # run directly (by the test runner): nothing to do
 API=$ROOT/$BIN/civibus-api
@@ -16,8 +18,9 @@ api_setup() {
     gen_demo "$2" >"$W/d1.jsonl"
     replay demo "$W/d1.jsonl" --timeout 60
     [ "$REPLAY_RC" -eq 0 ] || fail "replay: $(cat "$W/replay.out")"
-    printf 'postgres:\n  conninfo: "host=%s port=%s user=%s dbname=%s"\nlisten:\n  port: 0\naudit:\n  flush_ms: 50\ntracking:\n  per_minute: %s\n' \
-        "$PGHOST" "$PGPORT" "$PGUSER" "$DB" "${API_PER_MINUTE:-100}" >"$W/api.yaml"
+    printf 'postgres:\n  conninfo: "host=%s port=%s user=%s dbname=%s"\nlisten:\n  port: 0\naudit:\n  flush_ms: 50\ntracking:\n  per_minute: %s\n  owner_per_minute: %s\n' \
+        "$PGHOST" "$PGPORT" "$PGUSER" "$DB" "${API_PER_MINUTE:-100}" "${API_OWNER_PER_MINUTE:-100}" >"$W/api.yaml"
+    [ -n "${API_YAML_EXTRA:-}" ] && printf '%s\n' "$API_YAML_EXTRA" >>"$W/api.yaml"
     if [ -n "${API_LINKS:-}" ]; then      # citizen links on, with a fresh key
         "$CTL" link keygen >"$W/link.key" || fail "link keygen"
         printf 'links:\n  secret_file: link.key\n  max_days: 30\n' >>"$W/api.yaml"

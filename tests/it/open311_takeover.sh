@@ -22,7 +22,7 @@ req_before=$(q "select count(*) from requests where citizen_id = $victim")
 S=$(curl -s -o "$W/body" -w '%{http_code}' -H 'Content-Type: application/x-www-form-urlencoded' \
     --data-binary "service_code=encombrants&description=Rappel&first_name=J&last_name=Dupont&email=usager4%40example.fr" \
     "$U$O/requests.json")
-[ "$S" = 201 ] || fail "POST: $S $(cat "$W/body")"
+[ "$S" = 200 ] || fail "POST: $S $(cat "$W/body")"
 CODE=$(js 'd[0]["service_request_id"]')
 attacker=$(q "select citizen_id from requests where tracking_code = '$CODE'")
 [ -n "$attacker" ] && [ "$attacker" != "$victim" ] || fail "the posted request joined citizen $attacker (victim $victim)"
@@ -53,7 +53,7 @@ q "select cv_identity_propose()" >/dev/null
 S=$(curl -s -o "$W/body" -w '%{http_code}' -H 'Content-Type: application/x-www-form-urlencoded' \
     --data-binary "service_code=encombrants&description=Autre&last_name=Nouveau&email=nouveau.venu%40example.fr" \
     "$U$O/requests.json")
-[ "$S" = 201 ] || fail "second POST: $S"
+[ "$S" = 200 ] || fail "second POST: $S"
 form2=$(q "select r.citizen_id from requests r where r.tracking_code = '$(js 'd[0]["service_request_id"]')'")
 echo '{"id": "D-900", "version": 1, "type": "encombrants", "statut": "EN_COURS", "canal": "GUICHET", "date": "02/03/2024 09:01", "echeance": "02/04/2024", "objet": "Demande", "usager": {"id": "U-900", "nom": "NOUVEAU", "prenom": "Léa", "naissance": "01/02/1990", "email": "nouveau.venu@example.fr", "tel": "06 98 76 54 32", "adresse": "9 rue Neuve"}}' >"$W/d2.jsonl"
 replay demo "$W/d2.jsonl" --timeout 30

@@ -160,10 +160,10 @@ static void test_ratelimit(void **state)
     assert_non_null(rl);
     unsigned char ip1[4] = { 10, 0, 0, 1 }, ip2[4] = { 10, 0, 0, 2 };
     for (int i = 0; i < 3; i++)
-        assert_true(cv_api_ratelimit_hit(rl, ip1, 4, 600));
-    assert_false(cv_api_ratelimit_hit(rl, ip1, 4, 610));       /* 4th in the same minute */
-    assert_true(cv_api_ratelimit_hit(rl, ip2, 4, 610));        /* another address */
-    assert_true(cv_api_ratelimit_hit(rl, ip1, 4, 660));        /* next window */
+        assert_true(cv_api_ratelimit_hit(rl, ip1, 4, 600000));
+    assert_false(cv_api_ratelimit_hit(rl, ip1, 4, 610000));    /* 4th within 20 s (one token: 20 s) */
+    assert_true(cv_api_ratelimit_hit(rl, ip2, 4, 610000));     /* another address */
+    assert_true(cv_api_ratelimit_hit(rl, ip1, 4, 660000));     /* a minute later */
     cv_api_ratelimit_destroy(&rl);
     assert_null(rl);
 }
