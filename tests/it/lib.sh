@@ -13,8 +13,9 @@ set -u
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 BUILD=${BUILD:-build}
 BIN=${BIN:-bin}
-HUB=$ROOT/$BIN/civibus-hub
-ADAPTER=$ROOT/$BIN/civibus-adapter
+case "$BIN" in /*) BINDIR=$BIN ;; *) BINDIR=$ROOT/$BIN ;; esac   # make bench passes an absolute one
+HUB=$BINDIR/civibus-hub
+ADAPTER=$BINDIR/civibus-adapter
 
 fail() { echo "FAIL: $*" >&2; [ -n "${W:-}" ] && [ -f "$W/hub.log" ] && tail -n 30 "$W/hub.log" >&2; exit 1; }
 ok() { echo "ok - $*"; }
