@@ -46,13 +46,15 @@ pg = r["pg_settings"]
 assert pg["fsync"] == "on" and pg["synchronous_commit"] != "off", pg
 assert abs(r["ratio_civibus_copy"] - r["civibus_eps"] / r["copy_eps"]) < 1e-9
 assert set(r["targets"]) == {"civibus_vs_copy", "civibus_vs_naive", "city_year", "ack_p99", "hub_rss",
-                            "timeline_p99"}
+                            "timeline_p99", "linkage_precision", "linkage_recall"}
+lk = r["linkage"]
+assert lk["people"] == 2000 and 0 < lk["precision"] <= 1 and 0 < lk["recall"] <= 1, lk
 EOF
 ok "results.json: every key, numbers for the ingest, latency, HTTP and memory figures"
 
 for line in "COPY ceiling" "naive: 1 transaction per event" "civibus: 3 adapters" "send-to-ACK p99" \
             "agent timeline p99 (HTTP) at 1,000 req/s" "citizen status p99 (HTTP) at 1,000 req/s" \
-            "API peak RSS (VmHWM)" "fsync=on" "synchronous_commit=on"; do
+            "API peak RSS (VmHWM)" "fsync=on" "synchronous_commit=on" "identity linkage: 2,000 people"; do
     grep -q "$line" "$W/table.txt" || fail "the table lacks '$line'"
 done
 cmp -s "$W/table.txt" "$W/out/results.txt" || fail "results.txt differs from the printed table"
