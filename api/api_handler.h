@@ -5,6 +5,7 @@
         api_citizens.c   citizen search, a citizen's timeline
         api_requests.c   a request, a service's open requests, overdue ones
         api_identity.c   merge proposals, merge, split, detach
+        api_rgpd.c       a citizen's export and rectification (docs/rgpd.md)
         api_open311.c    Open311 GeoReport v2
 
     Each handler: check the parameters (400), run prepared statements,
@@ -68,6 +69,8 @@ cv_api_handler_t cv_api_citizen_search, cv_api_citizen_timeline;
 cv_api_handler_t cv_api_request, cv_api_service_requests, cv_api_overdue_requests;
 /* api_identity.c */
 cv_api_handler_t cv_api_merge_proposals, cv_api_merge, cv_api_split, cv_api_detach;
+/* api_rgpd.c */
+cv_api_handler_t cv_api_citizen_export, cv_api_citizen_rectify;
 /* api_open311.c */
 cv_api_handler_t cv_api_o311_services, cv_api_o311_requests, cv_api_o311_request, cv_api_o311_post;
 /* Rewrites an API error reply ({"error": {...}}) in Open311's format (JSON

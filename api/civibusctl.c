@@ -8,6 +8,8 @@
         civibusctl --config FILE link create --citizen ID [--days N]
         civibusctl --config FILE link revoke LINK_ID
         civibusctl --config FILE citizen erase ID    (RGPD: docs/schema.md, "Erasure")
+        civibusctl --config FILE citizen export ID   (RGPD access: docs/rgpd.md)
+        civibusctl --config FILE retention run [--rules FILE] [--dry-run]
 
     `link create` prints the citizen's link path (/v1/me/...) on stdout and
     its link id on stderr (days default and maximum: links.max_days).
@@ -17,10 +19,17 @@
     by the hub as records arrive): a typo would make a token that sees
     nothing, or the service of tomorrow's adapter, whichever it is. Without
     --config the PostgreSQL connection comes from the PG* environment.
-    Exit codes: 0 ok, 1 database error, 2 usage. */
+    `citizen export` prints the JSON document of cv_citizen_export
+    (schemas/sql/functions/rgpd.sql, schemas/v1/citizen-export.schema.json).
+    `retention run` reads the rules (--rules, default retention.yaml next to
+    the --config file, else deploy/retention.yaml), runs cv_retention_run
+    and prints its counts (never a name or a value).
+    Exit codes: 0 ok, 1 database error, 2 usage, 3 no such citizen to export
+    (unknown, erased, or merged into another: the message says which). */
 #include "api_access.h"
 #include "api_config.h"
 #include "api_link.h"
+#include "api_retention.h"
 #include "api_util.h"
 
 #include <libpq-fe.h>
@@ -39,7 +48,9 @@ static int s_usage(void)
                     "       civibusctl link keygen\n"
                     "       civibusctl --config FILE link create --citizen ID [--days N]\n"
                     "       civibusctl --config FILE link revoke LINK_ID\n"
-                    "       civibusctl [--config FILE] citizen erase ID\n");
+                    "       civibusctl [--config FILE] citizen erase ID\n"
+                    "       civibusctl [--config FILE] citizen export ID\n"
+                    "       civibusctl [--config FILE] retention run [--rules FILE] [--dry-run]\n");
     return 2;
 }
 
@@ -226,10 +237,93 @@ static int s_erase(PGconn *pg, const char *id)
     return 0;
 }
 
+/* Prints everything civibus keeps about a citizen (cv_citizen_export). */
+static int s_export(PGconn *pg, const char *id)
+{
+    int64_t n;
+    if (!cv_api_parse_int(id, 1, INT64_MAX, &n))
+        return s_usage();
+    const char *v[1] = { id };
+    PGresult *r = PQexecParams(pg, "SELECT jsonb_pretty(cv_citizen_export($1::bigint))", 1, NULL, v, NULL,
+                               NULL, 0);
+    const char *st = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK && st && strcmp(st, "P0002") == 0) {
+        fprintf(stderr, "civibusctl: citizen export: %s", PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY));
+        fprintf(stderr, "\n");
+        PQclear(r);
+        return 3;
+    }
+    if (PQresultStatus(r) != PGRES_TUPLES_OK)
+        return s_fail(pg, r, "citizen export");
+    printf("%s\n", PQgetvalue(r, 0, 0));
+    PQclear(r);
+    return 0;
+}
+
+/* The rules file of `retention run` without --rules: retention.yaml in the
+   --config file's folder, else deploy/retention.yaml. */
+static void s_rules_path(const char *config, char *out, size_t len)
+{
+    const char *slash = config ? strrchr(config, '/') : NULL;
+    if (config && slash)
+        snprintf(out, len, "%.*s/retention.yaml", (int) (slash - config), config);
+    else if (config)
+        snprintf(out, len, "retention.yaml");
+    else
+        snprintf(out, len, "deploy/retention.yaml");
+}
+
+/* Erases what is past its retention period (cv_retention_run); counts only. */
+static int s_retention(PGconn *pg, const char *config, int argc, char **argv)
+{
+    const char *rules_file = NULL;
+    bool dry = false;
+    char path[4096];
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--dry-run") == 0)
+            dry = true;
+        else if (strcmp(argv[i], "--rules") == 0 && i + 1 < argc)
+            rules_file = argv[++i];
+        else
+            return s_usage();
+    }
+    if (!rules_file) {
+        s_rules_path(config, path, sizeof path);
+        rules_file = path;
+    }
+    char err[1024];
+    json_t *rules = cv_api_retention_load(rules_file, err, sizeof err);
+    if (!rules) {
+        fprintf(stderr, "civibusctl: retention: %s\n", err);
+        return 2;
+    }
+    char *text = json_dumps(rules, JSON_COMPACT);
+    json_decref(rules);
+    const char *v[2] = { text, dry ? "true" : "false" };
+    PGresult *r = PQexecParams(pg, "SELECT cv_retention_run($1::jsonb, $2::boolean)", 2, NULL, v, NULL, NULL, 0);
+    free(text);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK)
+        return s_fail(pg, r, "retention run");
+    json_error_t e;
+    json_t *c = json_loads(PQgetvalue(r, 0, 0), 0, &e);
+    PQclear(r);
+    printf("retention%s: %lld requests past retention, %lld source records erased,"
+           " %lld command payloads erased, %lld citizens erased (%lld rows)\n",
+           dry ? " (dry run: nothing changed; would be)" : "",
+           (long long) json_integer_value(json_object_get(c, "requests_expired")),
+           (long long) json_integer_value(json_object_get(c, "records")),
+           (long long) json_integer_value(json_object_get(c, "command_payloads")),
+           (long long) json_integer_value(json_object_get(c, "citizens")),
+           (long long) json_integer_value(json_object_get(c, "citizen_rows")));
+    json_decref(c);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     int i = 1;
     cv_api_config_t *cfg = NULL;
+    const char *config_path = NULL;
     if (sodium_init() < 0)
         return 1;
     if (argc == 3 && strcmp(argv[1], "link") == 0 && strcmp(argv[2], "keygen") == 0) {
@@ -244,7 +338,8 @@ int main(int argc, char **argv)
     }
     if (i + 1 < argc && strcmp(argv[i], "--config") == 0) {
         char err[1024];
-        cfg = cv_api_config_load(argv[i + 1], err, sizeof err);
+        config_path = argv[i + 1];
+        cfg = cv_api_config_load(config_path, err, sizeof err);
         if (!cfg) {
             fprintf(stderr, "%s\n", err);
             return 2;
@@ -252,7 +347,7 @@ int main(int argc, char **argv)
         i += 2;
     }
     if (argc - i < 2 || (strcmp(argv[i], "token") != 0 && strcmp(argv[i], "link") != 0
-                         && strcmp(argv[i], "citizen") != 0)) {
+                         && strcmp(argv[i], "citizen") != 0 && strcmp(argv[i], "retention") != 0)) {
         cv_api_config_destroy(&cfg);
         return s_usage();
     }
@@ -264,7 +359,12 @@ int main(int argc, char **argv)
     if (PQstatus(pg) != CONNECTION_OK)
         rc = s_fail(pg, NULL, "connection");
     else if (strcmp(argv[i], "citizen") == 0)
-        rc = argc - i == 3 && strcmp(argv[i + 1], "erase") == 0 ? s_erase(pg, argv[i + 2]) : s_usage();
+        rc = argc - i != 3 ? s_usage()
+             : strcmp(argv[i + 1], "erase") == 0 ? s_erase(pg, argv[i + 2])
+             : strcmp(argv[i + 1], "export") == 0 ? s_export(pg, argv[i + 2]) : s_usage();
+    else if (strcmp(argv[i], "retention") == 0)
+        rc = strcmp(argv[i + 1], "run") == 0 ? s_retention(pg, config_path, argc - i - 2, argv + i + 2)
+                                             : s_usage();
     else if (link && strcmp(argv[i + 1], "create") == 0)
         rc = s_link_create(pg, cfg, argc - i - 2, argv + i + 2);
     else if (link && strcmp(argv[i + 1], "revoke") == 0 && argc - i == 3)

@@ -22,7 +22,7 @@ test_libs=(cmocka:libcmocka-dev)
 
 build=(gcc make pkg-config python3 postgresql postgresql-client curl)   # curl: what make run's banner says to try
 for l in "${libs[@]}"; do build+=("${l#*:}"); done
-test_extra=(libcmocka-dev valgrind procps psmisc python3-yaml python3-zmq)
+test_extra=(libcmocka-dev valgrind procps psmisc python3-yaml python3-zmq python3-jsonschema)
 
 mode=${1:-run}
 case "$mode" in

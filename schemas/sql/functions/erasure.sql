@@ -12,7 +12,9 @@
 -- merged into another has no rows of its own left: erase the one it was
 -- merged into. It notifies civibus_identity: the hub's commander thread
 -- hears it and the store forgets the identity blocks it had cached
--- (hub/idcache.c). Returns the number of rows deleted.
+-- (hub/idcache.c). The citizen is marked erased (citizens.erased_at, 018):
+-- cv_citizen_export refuses it, retention skips it. Returns the number of
+-- rows deleted.
 CREATE OR REPLACE FUNCTION cv_citizen_erase(p_citizen bigint) RETURNS bigint
 LANGUAGE plpgsql AS $fn$
 DECLARE
@@ -41,6 +43,7 @@ BEGIN
     v_rows := v_rows + v_n;
     DELETE FROM citizen_sources WHERE citizen_id = p_citizen;
     GET DIAGNOSTICS v_n = ROW_COUNT;
+    UPDATE citizens SET erased_at = COALESCE(erased_at, now()) WHERE id = p_citizen;
     PERFORM pg_notify('civibus_identity', 'erased');
     RETURN v_rows + v_n;
 END $fn$;
