@@ -14,7 +14,8 @@ sed 's/^source: demo$/source: guichet/' "$ROOT/deploy/mappings/demo.yaml" >"$M2"
 it_setup identity_placeholders "demo:$ROOT/deploy/mappings/demo.yaml" "guichet:$M2"
 hub_start
 
-python3 - "$W/people.jsonl" <<'PY'
+PEOPLE=${PLACEHOLDER_PEOPLE:-900} REQUESTS=${PLACEHOLDER_REQUESTS:-5000}   # the issue's shape: 9000 / 50000
+python3 - "$W/people.jsonl" "$PEOPLE" "$REQUESTS" <<'PY'
 import json, sys
 fam = ["MARTIN", "BERNARD", "THOMAS", "PETIT", "ROBERT", "RICHARD", "DURAND", "DUBOIS", "MOREAU",
        "LAURENT", "SIMON", "MICHEL", "LEFÈVRE", "LEROY", "ROUX", "DAVID", "BERTRAND", "MOREL",
@@ -29,24 +30,25 @@ def letters(k):
             return s
 out = open(sys.argv[1], "w")
 n = 0
-for r in range(5000):
-    p = r % 900                                   # person p, about 5.5 requests each
+people, requests = int(sys.argv[2]), int(sys.argv[3])
+for r in range(requests):
+    p = r % people                                # person p, about 5.5 requests each
     phone = "06 00 00 00 00" if p % 2 == 0 else "01 46 00 12 34"
     rec = {"id": "P-%d" % r, "version": 1, "type": "encombrants", "statut": "RECU", "canal": "GUICHET",
            "date": "%02d/03/2024 10:%02d" % (1 + r % 28, r % 60), "echeance": "01/04/2024",
            "objet": "Demande %d" % r,
-           "usager": {"id": "U-%d" % p, "nom": "%s %s" % (fam[p % len(fam)], letters(p // len(fam))),
+           "usager": {"id": "U-%d" % p, "nom": "%s %s" % (fam[p % len(fam)], "X" + letters(p // len(fam))),
                       "prenom": "Jean", "naissance": "01/01/1950", "tel": phone,
                       "adresse": "%d rue de la Paix" % (1 + p % 50), "cp": "75002", "ville": "Paris"}}
     out.write(json.dumps(rec, ensure_ascii=False) + "\n")
 PY
-replay demo "$W/people.jsonl" --timeout 120
+replay demo "$W/people.jsonl" --timeout 600
 [ "$REPLAY_RC" -eq 0 ] || fail "replay: $(cat "$W/replay.out")"
-[ "$(q "select count(*) from events where source = 'demo'")" = 5000 ] || fail "not every request stored"
+[ "$(q "select count(*) from events where source = 'demo'")" = "$REQUESTS" ] || fail "not every request stored"
 c=$(q "select count(distinct citizen_id) from citizen_sources where source = 'demo'")
 m=$(q "select count(*) from requests r where r.citizen_id is not null")
-echo "    900 people, $m requests: $c citizens"
-[ "$c" -ge 898 ] && [ "$c" -le 900 ] || fail "$c citizens for 900 people"
+echo "    $PEOPLE people, $m requests: $c citizens"
+[ "$c" -ge $((PEOPLE - 2)) ] && [ "$c" -le "$PEOPLE" ] || fail "$c citizens for $PEOPLE people; for example: $(q "select string_agg(cs.identity->>'family_name' || ' (' || cs.rule || ')', ', ') from citizen_sources cs where cs.citizen_id = (select citizen_id from citizen_sources group by citizen_id having count(*) > 1 limit 1)")"
 [ "$(q "select count(*) from citizen_identifiers where value = '+33600000000'")" = 0 ] || fail "the placeholder is an identifier"
 [ "$(q "select count(*) from shared_identifiers where kind = 'phone' and value_hash = cv_identifier_hash('phone', '+33146001234')")" = 1 ] \
     || fail "the shared number is not marked shared"
@@ -54,7 +56,7 @@ q "select cv_identity_propose()" >/dev/null
 [ "$(q "select count(*) from merge_proposals where rule like '%phone%'")" = 0 ] || fail "proposals on a shared phone"
 big=$(q "select max(n) from (select count(*) as n from citizen_sources group by citizen_id) x")
 [ "$big" -le 3 ] || fail "a citizen holds $big people"
-ok "900 people sharing a placeholder or a shared phone: $c citizens, no proposal on those numbers"
+ok "$PEOPLE people sharing a placeholder or a shared phone: $c citizens, no proposal on those numbers"
 
 # the same people at the counter, in another software (its own ids), with their own
 # mobile numbers: each links to the citizen its name + birth date names; the shared
@@ -65,7 +67,7 @@ out = open(sys.argv[2], "w")
 for line in open(sys.argv[1]):
     rec = json.loads(line)
     r = int(rec["id"][2:])
-    if r < 900 and r % 10 == 0:                                    # 90 people, once each
+    if r < 900 and r % 10 == 0:                                    # 90 of the people, once each
         rec["id"] = "G-%d" % r
         rec["usager"]["id"] = "G-U-%d" % r
         rec["usager"]["tel"] = "07 %02d %02d %02d %02d" % (r % 89 + 10, r % 83 + 10, r % 79 + 10, r % 73 + 10)
