@@ -12,7 +12,7 @@
     Checked:
       - the reader is push: the file fed at once and in chunks of 1 to 32
         bytes gives the same records (same lines, indexes, equal JSON), the
-        same verdict and the same error;
+        same verdict (expat's message may differ: see below);
       - records come with indexes 1, 2, 3... and lines that do not go back,
         each an object;
       - an error reads "line N: reason" and quotes nothing of the file
@@ -88,7 +88,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     run_t whole = s_run(&opts, data, size, size ? size : 1);
     run_t parts = s_run(&opts, data, size, chunk);
     fuzz_check(whole.rc == parts.rc, "at once %d, in chunks of %zu %d", whole.rc, chunk, parts.rc);
-    fuzz_check(strcmp(whole.error, parts.error) == 0, "errors '%s' and, in chunks of %zu, '%s'", whole.error,
+    /* not the message: expat names a broken document's fault by what it
+       sees at the cut (trailing text is "junk after document element" or
+       "not well-formed" depending on whether a chunk ends inside it) */
+    fuzz_check(!whole.error[0] == !parts.error[0], "errors '%s' and, in chunks of %zu, '%s'", whole.error,
                chunk, parts.error);
     fuzz_check(whole.count == parts.count, "%ld records at once, %ld in chunks", whole.count, parts.count);
     fuzz_check(json_equal(whole.records, parts.records), "other records in chunks of %zu", chunk);
