@@ -9,14 +9,16 @@
     itself needs a client and a spool; these are the functions it calls,
     in its order, on the same values.
 
-    Input: one byte of options (since or token mode, the overlap, which
-    records_path, which cursor_field), a path read from the input up to its
-    first newline when the options ask for one, then the body.
+    Input: one byte of options (since or token mode; the overlap: 0, 2 s,
+    1 h or the most the config allows, 31 days; which records_path; which
+    cursor_field), a path read from the input up to its first newline when
+    the options ask for one, then the body.
     Checked:
       - cursor comparison is antisymmetric, and an invalid cursor is below
         every valid one;
       - the since value, read back, is the cursor minus the overlap (for a
-        date, the day that holds that instant), never later than the
+        date, the day that holds that instant; for an integer within the
+        overlap of the lowest one, the lowest), never later than the
         cursor: no record of the overlap is skipped;
       - a saved position parses back to the same cursor or token. */
 #include "fuzz_util.h"
@@ -28,7 +30,7 @@
 
 static const char *const s_lists[] = { "", "demandes", "data.items", NULL };
 static const char *const s_fields[] = { "maj", "meta.updated", "0", NULL };
-static const int64_t s_overlaps[] = { 0, 2, 3600, 86400 * 400 };
+static const int64_t s_overlaps[] = { 0, 2, 3600, 86400 * 31 };   /* the config allows 0 to 31 days */
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
@@ -53,8 +55,9 @@ static void s_since(const cv_rest_cursor_t *c, int64_t overlap)
         char *end;
         long long v = strtoll(out, &end, 10);
         int64_t want;
-        if (!__builtin_sub_overflow(c->number, overlap, &want))
-            fuzz_check(*end == '\0' && v == want, "since '%s' of %" PRId64 " - %" PRId64, out, c->number, overlap);
+        if (__builtin_sub_overflow(c->number, overlap, &want))
+            want = INT64_MIN;                   /* the lowest integer, not an overflow */
+        fuzz_check(*end == '\0' && v == want, "since '%s' of %" PRId64 " - %" PRId64, out, c->number, overlap);
         return;
     }
     /* years 1 to 9999 only are written back as dates */
