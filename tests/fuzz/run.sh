@@ -87,8 +87,8 @@ for t in "${targets[@]}"; do
     fi
     echo "PASS fuzz $t: ${execs:-?} executions in ${secs}s, ${#regs[@]} regressions replayed, corpus $corpus"
     passed=$((passed + 1))
+    rm -rf "$tmp"
 done
-rm -rf "$B/tmp"
 echo
 [ ${#failures[@]} -gt 0 ] && printf 'failed: %s\n' "${failures[@]}"
 echo "$passed passed, $failed failed"
