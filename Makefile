@@ -13,9 +13,8 @@
 #   make fuzz-long  the same, 1,000,000 executions per harness (FUZZ_RUNS)
 #
 # The targets that install packages (run, test, unit, valgrind, chaos, bench, deps, fuzz,
-# fuzz-long) do so
-# first and then build through a fresh $(MAKE), whose flags are computed once the libraries
-# are there. Every other goal checks the libraries before anything (deploy/deps.sh check)
+# fuzz-long) do so first and then build through a fresh $(MAKE), whose flags are computed
+# once the libraries are there. Every other goal checks the libraries before anything (deploy/deps.sh check)
 # and names the missing Debian package instead of failing at the link.
 # SAN=1 builds into build-san/ with AddressSanitizer and UndefinedBehaviorSanitizer.
 

@@ -1,14 +1,13 @@
 #!/usr/bin/env bash
 # deploy/deps.sh [run|test|fuzz|check [build|test|fuzz]] — the Debian 12 packages civibus needs.
 #
-#   run, test, fuzz  makes sure the packages for `make run` (or `make test`, `make fuzz`) are
-#                installed.
-#                As root, installs what is missing (apt-get, non-interactive); otherwise
-#                names the missing packages and the command to install them, exits 1.
+#   run, test, fuzz  makes sure the packages for `make run` (or `make test`, `make fuzz`)
+#                are installed. As root, installs what is missing (apt-get,
+#                non-interactive); otherwise names the missing packages and the command to
+#                install them, exits 1.
 #   check KIND   installs nothing: asks pkg-config for every library the build links
 #                (KIND test adds cmocka; KIND fuzz clang with libFuzzer, ASan and UBSan) and
-#                the compiler; names the Debian package of each
-#                one missing and exits 1. The Makefile runs it before it computes its flags,
+#                the compiler; names the Debian package of each one missing and exits 1. The Makefile runs it before it computes its flags,
 #                so a machine without a library gets one line naming the package, never a
 #                wall of linker errors.
 #
