@@ -7,9 +7,9 @@
 #                install them, exits 1.
 #   check KIND   installs nothing: asks pkg-config for every library the build links
 #                (KIND test adds cmocka; KIND fuzz clang with libFuzzer, ASan and UBSan) and
-#                the compiler; names the Debian package of each one missing and exits 1. The Makefile runs it before it computes its flags,
-#                so a machine without a library gets one line naming the package, never a
-#                wall of linker errors.
+#                the compiler; names the Debian package of each one missing and exits 1.
+#                The Makefile runs it before it computes its flags, so a machine without a
+#                library gets one line naming the package, never a wall of linker errors.
 #
 # The build's libraries are listed once, below, as pkg-config module = Debian package;
 # the Makefile takes its module list from `deps.sh modules`.
