@@ -9,19 +9,21 @@
 #   make chaos      the long crash test (10 kills, 1,000,000 events)
 #   make bench      ingest benchmark against the PostgreSQL ceiling (docs/performance.md)
 #   make fresh-check  proves `make run` and `make test` on a bare Debian 12 root (tests/fresh/)
+#   make fuzz       every libFuzzer harness of tests/fuzz/ for FUZZ_SECONDS (30) under ASan+UBSan
+#   make fuzz-long  the same, 1,000,000 executions per harness (FUZZ_RUNS)
 #
-# The targets that install packages (run, test, unit, valgrind, chaos, bench, deps) do so
-# first and then build through a fresh $(MAKE), whose flags are computed once the libraries
-# are there. Every other goal checks the libraries before anything (deploy/deps.sh check)
+# The targets that install packages (run, test, unit, valgrind, chaos, bench, deps, fuzz,
+# fuzz-long) do so first and then build through a fresh $(MAKE), whose flags are computed
+# once the libraries are there. Every other goal checks the libraries before anything (deploy/deps.sh check)
 # and names the missing Debian package instead of failing at the link.
 # SAN=1 builds into build-san/ with AddressSanitizer and UndefinedBehaviorSanitizer.
 
 CC      ?= cc
 # Goals that install or only run things: they compute no flags themselves.
-NOBUILD_GOALS := deps run stop test test-ready unit valgrind chaos bench clean fresh-check
+NOBUILD_GOALS := deps run stop test test-ready unit valgrind chaos bench clean fresh-check fuzz fuzz-long
 BUILD_GOALS   := $(filter-out $(NOBUILD_GOALS),$(or $(MAKECMDGOALS),all))
 ifneq ($(BUILD_GOALS),)
-ifneq ($(shell bash deploy/deps.sh check $(if $(filter tests-bin %/tests/% %/tools/%,$(BUILD_GOALS)),test,build) >&2 || echo missing),)
+ifneq ($(shell bash deploy/deps.sh check $(if $(filter fuzz-bin build-fuzz/%,$(BUILD_GOALS)),fuzz,$(if $(filter tests-bin %/tests/% %/tools/%,$(BUILD_GOALS)),test,build)) >&2 || echo missing),)
 $(error a library is missing (above): nothing was built)
 endif
 endif
@@ -71,7 +73,7 @@ TEST_CFLAGS  = $(CFLAGS) -Itests/unit -Ihub -Iadapters -Iapi
 TOOL_SRC    := $(wildcard tests/tools/*.c)
 TOOL_BIN    := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
 
-.PHONY: all deps run stop test test-ready unit valgrind chaos clean bench fresh-check
+.PHONY: all deps run stop test test-ready unit valgrind chaos clean bench fresh-check fuzz fuzz-long fuzz-bin
 all: $(BIN)/civibus-hub $(BIN)/civibus-adapter $(API_BINS)
 
 $(BUILD)/libcivibus.a: $(LIB_OBJ)
@@ -114,6 +116,37 @@ $(BUILD)/%.o: %.c
 # header dependencies, written by the compiler (-MMD)
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
 
+# Fuzzing (tests/fuzz/README.md): the product's own sources, compiled again by Debian's
+# clang into build-fuzz/ with libFuzzer's coverage and ASan+UBSan; one binary per harness,
+# tests/fuzz/<target>/fuzz_<target>.c -> build-fuzz/fuzz/<target>.
+FUZZ_BUILD  := build-fuzz
+FUZZ_CC     := clang-14
+FUZZ_SAN    := -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_CFLAGS := $(CFLAGS_BASE) -O1 -fno-omit-frame-pointer $(FUZZ_SAN)
+FUZZ_OBJ    := $(patsubst %.c,$(FUZZ_BUILD)/%.o,$(LIB_SRC) $(HUB_SRC) $(RUNTIME_SRC) $(API_SRC))
+FUZZ_SRC    := $(sort $(wildcard tests/fuzz/*/fuzz_*.c))
+FUZZ_BIN    := $(patsubst tests/fuzz/%/,$(FUZZ_BUILD)/fuzz/%,$(dir $(FUZZ_SRC)))
+FUZZ_SECONDS ?= 30
+FUZZ_RUNS    ?= 1000000
+
+$(FUZZ_BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	@echo "  FUZZ-CC $<"
+	@$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link $(INC_$(firstword $(subst /, ,$<))) -c -o $@ $<
+
+define FUZZ_LINK
+$(FUZZ_BUILD)/fuzz/$(1): tests/fuzz/$(1)/fuzz_$(1).c $(FUZZ_OBJ)
+	@mkdir -p $$(dir $$@)
+	@echo "  FUZZ-LD $$@"
+	@$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -DFUZZ_ROOT='"$(CURDIR)"' -Itests/fuzz -Ihub -Iadapters -Iapi -MF $$@.d -o $$@ $$< \
+	    $(FUZZ_OBJ) $(LDLIBS)
+endef
+$(foreach t,$(notdir $(FUZZ_BIN)),$(eval $(call FUZZ_LINK,$(t))))
+
+fuzz-bin: $(FUZZ_BIN)
+
+-include $(shell find $(FUZZ_BUILD) -name '*.d' 2>/dev/null)
+
 tests-bin: $(TEST_BIN) $(TOOL_BIN)
 .PHONY: tests-bin
 
@@ -155,5 +188,17 @@ bench: test-ready
 fresh-check:
 	@bash tests/fresh/run.sh
 
+# Installs clang and the libFuzzer runtime, builds, then runs each harness for FUZZ_SECONDS
+# (fuzz) or FUZZ_RUNS executions (fuzz-long), after replaying its regressions and corpus.
+fuzz:
+	@bash deploy/deps.sh fuzz
+	@$(MAKE) --no-print-directory fuzz-bin
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) bash tests/fuzz/run.sh time
+
+fuzz-long:
+	@bash deploy/deps.sh fuzz
+	@$(MAKE) --no-print-directory fuzz-bin
+	@FUZZ_RUNS=$(FUZZ_RUNS) bash tests/fuzz/run.sh runs
+
 clean:
-	rm -rf build build-san bin
+	rm -rf build build-san build-fuzz bin

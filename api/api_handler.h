@@ -73,6 +73,10 @@ cv_api_handler_t cv_api_merge_proposals, cv_api_merge, cv_api_split, cv_api_deta
 cv_api_handler_t cv_api_citizen_export, cv_api_citizen_rectify;
 /* api_open311.c */
 cv_api_handler_t cv_api_o311_services, cv_api_o311_requests, cv_api_o311_request, cv_api_o311_post;
+/* The POST's fields: its body (form or JSON, after the Content-Type ct) as a
+   JSON object, or NULL with the reason in *why (cv_api_o311_post answers it
+   with 400). */
+json_t *cv_api_o311_post_fields(const char *ct, const char *body, size_t body_len, const char **why);
 /* Rewrites an API error reply ({"error": {...}}) in Open311's format (JSON
    or XML after the path's suffix): the router applies it under /open311/. */
 void cv_api_o311_reformat(cv_api_req_t *req);

@@ -476,17 +476,18 @@ static bool s_form_decode(char *s)
     return cv_api_utf8_valid(start, n, true);
 }
 
-/* The POST body as a JSON object of strings (form or JSON); NULL + message. */
-static json_t *s_post_fields(cv_api_req_t *req, const char **why)
+/* The POST body as a JSON object of strings (form or JSON) after its
+   Content-Type ct (may be NULL); NULL + message. Not static so that
+   tests/fuzz/api_body reaches it without an HTTP connection. */
+json_t *cv_api_o311_post_fields(const char *ct, const char *body, size_t body_len, const char **why)
 {
-    const char *ct = cv_api_header(req, "Content-Type");
-    if (!req->body || req->body_len == 0) {
+    if (!body || body_len == 0) {
         *why = "the body is empty";
         return NULL;
     }
     if (ct && strncmp(ct, "application/json", 16) == 0) {
         json_error_t e;
-        json_t *j = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &e);
+        json_t *j = json_loadb(body, body_len, JSON_REJECT_DUPLICATES, &e);
         if (!json_is_object(j)) {
             json_decref(j);
             *why = "the body is not a JSON object";
@@ -507,11 +508,11 @@ static json_t *s_post_fields(cv_api_req_t *req, const char **why)
         *why = "send application/x-www-form-urlencoded or application/json";
         return NULL;
     }
-    if (req->body_len && memchr(req->body, 0, req->body_len)) {
+    if (body_len && memchr(body, 0, body_len)) {
         *why = "a form field contains a NUL byte";
         return NULL;
     }
-    char *copy = strndup(req->body ? req->body : "", req->body_len), *save = NULL;
+    char *copy = strndup(body, body_len), *save = NULL;
     if (!copy) {
         *why = "the form could not be read (out of memory)";
         return NULL;
@@ -548,7 +549,7 @@ void cv_api_o311_post(cv_api_req_t *req, const cv_api_principal_t *who)
 {
     o311_t oo = s_o311(req), *o = &oo;
     const char *why = NULL;
-    json_t *f = s_post_fields(req, &why);
+    json_t *f = cv_api_o311_post_fields(cv_api_header(req, "Content-Type"), req->body, req->body_len, &why);
     if (!f) {
         s_error(o, 400, why);
         return;

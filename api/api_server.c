@@ -410,3 +410,22 @@ void cv_api_server_destroy(cv_api_server_t **self_p)
     free(*self_p);
     *self_p = NULL;
 }
+
+/* For tests/fuzz/ (fuzz_api_path, fuzz_api_query): the path and query-value
+   checks above are static, s_split filling the request and the other two
+   being libmicrohttpd callbacks; these reach them without a connection. */
+bool cv_api_server__split(const char *url, char *copy, size_t cap, cv_api_req_t *req)
+{
+    return s_split(url, copy, cap, req);
+}
+
+size_t cv_api_server__unescape(char *s)
+{
+    return s_unescape(NULL, NULL, s);
+}
+
+bool cv_api_server__arg_ok(const char *key, const char *value)
+{
+    bool bad = false;
+    return s_check_arg(&bad, MHD_GET_ARGUMENT_KIND, key, value) == MHD_YES && !bad;
+}

@@ -110,4 +110,11 @@ int cv_api_reply(cv_api_req_t *req, int status, json_t *reply);
    is, with the headers of cv_api_reply). */
 int cv_api_reply_json_text(cv_api_req_t *req, int status, char *json);
 
+/* For tests/fuzz/ only: the server's own checks of the path (split into
+   req->seg, pointing into copy) and of a query key and value (after
+   cv_api_server__unescape, the server's %HH decoding). */
+bool cv_api_server__split(const char *url, char *copy, size_t cap, cv_api_req_t *req);
+size_t cv_api_server__unescape(char *s);
+bool cv_api_server__arg_ok(const char *key, const char *value);
+
 #endif

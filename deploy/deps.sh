@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
-# deploy/deps.sh [run|test|check [build|test]] — the Debian 12 packages civibus needs.
+# deploy/deps.sh [run|test|fuzz|check [build|test|fuzz]] — the Debian 12 packages civibus needs.
 #
-#   run, test    makes sure the packages for `make run` (or `make test`) are installed.
-#                As root, installs what is missing (apt-get, non-interactive); otherwise
-#                names the missing packages and the command to install them, exits 1.
+#   run, test, fuzz  makes sure the packages for `make run` (or `make test`, `make fuzz`)
+#                are installed. As root, installs what is missing (apt-get,
+#                non-interactive); otherwise names the missing packages and the command to
+#                install them, exits 1.
 #   check KIND   installs nothing: asks pkg-config for every library the build links
-#                (KIND test adds cmocka) and the compiler; names the Debian package of each
-#                one missing and exits 1. The Makefile runs it before it computes its flags,
-#                so a machine without a library gets one line naming the package, never a
-#                wall of linker errors.
+#                (KIND test adds cmocka; KIND fuzz clang with libFuzzer, ASan and UBSan) and
+#                the compiler; names the Debian package of each one missing and exits 1.
+#                The Makefile runs it before it computes its flags, so a machine without a
+#                library gets one line naming the package, never a wall of linker errors.
 #
 # The build's libraries are listed once, below, as pkg-config module = Debian package;
 # the Makefile takes its module list from `deps.sh modules`.
@@ -23,6 +24,9 @@ test_libs=(cmocka:libcmocka-dev)
 build=(gcc make pkg-config python3 postgresql postgresql-client curl)   # curl: what make run's banner says to try
 for l in "${libs[@]}"; do build+=("${l#*:}"); done
 test_extra=(libcmocka-dev valgrind procps psmisc python3-yaml python3-zmq python3-jsonschema)
+# make fuzz (tests/fuzz/): Debian's clang, its sanitizer and libFuzzer runtimes, and
+# llvm-symbolizer for readable crash stacks
+fuzz_extra=(clang-14 libclang-rt-14-dev llvm-14)
 
 mode=${1:-run}
 case "$mode" in
@@ -43,18 +47,27 @@ check)
         done
     fi
     command -v pg_config >/dev/null 2>&1 || [ -f /usr/include/postgresql/libpq-fe.h ] || missing+=(libpq-dev)
+    if [ "${2:-build}" = fuzz ]; then
+        if ! command -v clang-14 >/dev/null 2>&1; then
+            missing+=(clang-14 libclang-rt-14-dev)
+        elif ! echo 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n) { return 0; }' \
+                | clang-14 -fsanitize=fuzzer,address,undefined -x c - -o /dev/null 2>/dev/null; then
+            missing+=(libclang-rt-14-dev)
+        fi
+    fi
     [ ${#missing[@]} -eq 0 ] && exit 0
     mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
     echo "civibus cannot be built: these Debian packages are missing: ${missing[*]}" >&2
     echo "  install them with 'make deps' as root, or: sudo apt-get install ${missing[*]}" >&2
     echo "  ('make run' and 'make test' install them themselves when run as root)" >&2
     exit 1 ;;
-run|test) ;;
-*)  echo "usage: deploy/deps.sh [run|test|check [build|test]|modules]" >&2; exit 2 ;;
+run|test|fuzz) ;;
+*)  echo "usage: deploy/deps.sh [run|test|fuzz|check [build|test|fuzz]|modules]" >&2; exit 2 ;;
 esac
 
 want=("${build[@]}")
 [ "$mode" = test ] && want+=("${test_extra[@]}")
+[ "$mode" = fuzz ] && want+=("${fuzz_extra[@]}")
 
 missing=()
 for p in "${want[@]}"; do

@@ -509,7 +509,7 @@ static bool s_civil_ok(const cv_tz_civil_t *c)
         && c->day >= 1 && c->day <= s_month_days(c->year, c->month)
         && c->hour >= 0 && c->hour <= 23 && c->min >= 0 && c->min <= 59
         && c->sec >= 0 && c->sec <= 59
-        && (!c->has_offset || (c->offset > -TZ_OFFSET_MAX && c->offset < TZ_OFFSET_MAX));
+        && (!c->has_offset || (c->offset > -TZ_DAY && c->offset < TZ_DAY));   /* hours 00-23 */
 }
 
 /* Exactly n digits. */

@@ -64,8 +64,9 @@ void cv_tz_format_utc(int64_t utc, char out[CV_TZ_UTC_LEN + 1]);
 /* Reads text (NUL-terminated) into *out. format is a strptime format
    (conversions %Y %y %m %d %e %H %M %S %z %F %T %R %n %t %%), or NULL for
    ISO 8601: YYYY-MM-DD, optionally followed by 'T' or ' ' and HH:MM[:SS[.frac]]
-   and by Z or +HH[:MM] / -HH[:MM] / +HHMM. The whole text must match and
-   the date must exist (no 31/02). Returns 0, or -1. */
+   and by Z or +HH[:MM] / -HH[:MM] / +HHMM. The whole text must match, the
+   date must exist (no 31/02) and an offset, in either form, be below 24
+   hours. Returns 0, or -1. */
 int cv_tz_parse(const char *text, const char *format, cv_tz_civil_t *out);
 
 /* Checks a strptime format at load time: known conversions only, and a

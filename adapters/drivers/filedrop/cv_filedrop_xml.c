@@ -161,7 +161,8 @@ static void XMLCALL s_on_text(void *arg, const XML_Char *s, int len)
    blank), or its text as a value. 0, or -1 when out of memory. */
 static int s_value(cv_filedrop_xml_t *self, frame_t *f, json_t **out)
 {
-    const char *p = self->text.data + f->text_start;
+    /* no text read yet: the buffer has no data (NULL + 0 is undefined) */
+    const char *p = self->text.data ? self->text.data + f->text_start : "";
     size_t n = self->text.len - f->text_start;
     if (!f->obj)
         return cv_filedrop_text_value_make(p, n, &self->opts.values, out);

@@ -180,7 +180,10 @@ void cv_rest_cursor_since(const cv_rest_cursor_t *c, int64_t overlap, char *out,
         return;
     }
     if (c->is_int) {
-        snprintf(out, outlen, "%lld", (long long) (c->number - overlap));
+        /* a record's integer may be close to INT64_MIN: the lowest then, not an overflow
+           (overlap is 0 to 31 days, never negative) */
+        int64_t since = c->number < INT64_MIN + overlap ? INT64_MIN : c->number - overlap;
+        snprintf(out, outlen, "%lld", (long long) since);
         return;
     }
     int64_t local = c->number - overlap + c->offset;
