@@ -7,7 +7,7 @@
 # commit (uncommitted changes are not checked), and runs inside it, as a city's IT team
 # would on a new machine:
 #
-#   apt-get install make           the one thing the README asks for before `make run`
+#   apt-get install git make       what the README asks for before `make run`
 #   make                           a build alone names the missing Debian packages
 #   make run DETACH=1              must work the first time: installs, builds, starts
 #   the three simulated softwares' events are in PostgreSQL; the API answers a timeline
@@ -138,10 +138,10 @@ inroot() {  # command line: runs in the root, in the clone, with a clean environ
         HOME=/root LANG=C.UTF-8 TERM=dumb CI="${CI:-}" bash -c "cd /civibus && $1" </dev/null
 }
 
-# 1. The README's prerequisite on a bare machine: make.
+# 1. The README's prerequisite on a bare machine: git (to clone) and make.
 start=$SECONDS
-inroot 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq make >/dev/null' >"$LOG/make.log" 2>&1
-record "apt-get install make" $? "$LOG/make.log"
+inroot 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq git make >/dev/null' >"$LOG/make.log" 2>&1
+record "apt-get install git make" $? "$LOG/make.log"
 
 # 1b. A plain build before anything is installed stops at once and names the packages.
 inroot 'make' >"$LOG/build-bare.log" 2>&1
