@@ -197,8 +197,12 @@ fi
 
 # 5. make test, inside the root; its own PASS/FAIL lines are shown as they come.
 start=$SECONDS
-inroot 'make test' 2>&1 | tee "$LOG/test.log" | grep --line-buffered -E '^(PASS|FAIL) |^    \|' | sed -u "s/^/  /"
-rc=${PIPESTATUS[0]}
+# In the background and waited for: a signal to this script interrupts `wait` at once, and
+# the clean-up ends the root's processes (a foreground pipeline would defer the trap).
+{ inroot 'make test'; echo $? >"$LOG/test.rc"; } 2>&1 | tee "$LOG/test.log" \
+    | grep --line-buffered -E '^(PASS|FAIL) |^    \|' | sed -u "s/^/  /" &
+wait $!
+rc=$(cat "$LOG/test.rc" 2>/dev/null || echo 1)
 say "make test took $((SECONDS - start)) s"
 last=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$LOG/test.log" | tail -n 1)
 if [ -n "$last" ]; then
