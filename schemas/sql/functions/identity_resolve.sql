@@ -248,13 +248,12 @@ BEGIN
                 SELECT array_agg(DISTINCT b.born) FILTER (WHERE b.born IS NOT NULL) AS born,
                        array_agg(DISTINCT b.init) FILTER (WHERE b.init IS NOT NULL) AS init,
                        array_agg(DISTINCT b.given) FILTER (WHERE b.given IS NOT NULL) AS given,
-                       (SELECT array_agg(DISTINCT f) FROM citizen_sources cs2,
-                               unnest(cv_identity_families(cs2.identity)) f
-                        WHERE cs2.citizen_id = c.citizen_id) AS family
-                FROM citizen_sources cs,
-                     LATERAL (SELECT cv_identity_born(cs.identity) AS born,
-                                     cv_identity_initial(cs.identity) AS init,
-                                     cv_identity_given(cs.identity) AS given) b
+                       array_agg(DISTINCT f.family) FILTER (WHERE f.family IS NOT NULL) AS family
+                FROM citizen_sources cs
+                CROSS JOIN LATERAL (SELECT cv_identity_born(cs.identity) AS born,
+                                           cv_identity_initial(cs.identity) AS init,
+                                           cv_identity_given(cs.identity) AS given) b
+                LEFT JOIN LATERAL unnest(cv_identity_families(cs.identity)) AS f(family) ON true
                 WHERE cs.citizen_id = c.citizen_id) s
         ), comp_sig AS (        -- what each component of the batch knows
             SELECT v_lab[g] AS comp,
