@@ -32,6 +32,18 @@ cv_store_item_t *cv_ingest__push(cv_ingest_t *self, int src, const cv_ingest__se
     return it;
 }
 
+/* The item keeps its frame (freed with the batch) and reads its raw bytes
+   from it; the batch and the uncommitted total count them (back-pressure).
+   A NULL frame (no record) is an empty record. */
+void cv_ingest__hold(cv_ingest_t *self, cv_store_item_t *it, cv_batch_meta_t *m, zframe_t *frame)
+{
+    m->frame = frame;
+    it->raw = frame ? (const char *) zframe_data(frame) : "";
+    it->raw_len = frame ? zframe_size(frame) : 0;
+    self->filling->bytes += it->raw_len;
+    self->pending_bytes += (int64_t) it->raw_len;
+}
+
 /* ---- batching ------------------------------------------------------- */
 
 static void s_maybe_submit(cv_ingest_t *self, bool force)

@@ -99,5 +99,7 @@ void cv_ingest__send_command(cv_ingest_t *self);                    /* one from 
    the adapter resends), its meta filled for (src, session, seq) */
 cv_store_item_t *cv_ingest__push(cv_ingest_t *self, int src, const cv_ingest__session_t *s, uint64_t seq,
                                  cv_batch_meta_t **meta);
+/* cv_ingest.c: the item holds its frame (raw bytes, counted for back-pressure) */
+void cv_ingest__hold(cv_ingest_t *self, cv_store_item_t *it, cv_batch_meta_t *m, zframe_t *frame);
 
 #endif

@@ -58,12 +58,8 @@ static void s_event(cv_ingest_t *self, int src, cv_ingest__session_t *s, uint64_
     }
     s->next_seq++;
     s->inflight++;
-    m->frame = payload;
     it->kind = CV_ITEM_EVENT;
-    it->raw = payload ? (const char *) zframe_data(payload) : "";
-    it->raw_len = payload ? zframe_size(payload) : 0;
-    self->filling->bytes += it->raw_len;
-    self->pending_bytes += (int64_t) it->raw_len;
+    cv_ingest__hold(self, it, m, payload);
     self->stats.received++;
     cv_metrics_received(self->metrics, src);
 

@@ -49,12 +49,8 @@ void cv_ingest__handle_result(cv_ingest_t *self, int src, zframe_t *routing, zms
                            "detail", parsed);
     parsed = NULL;
     cv_hash_json(it->record, it->content_hash);
-    it->raw = (const char *) zframe_data(detail);
-    it->raw_len = zframe_size(detail);
-    m->frame = detail;
+    cv_ingest__hold(self, it, m, detail);
     detail = NULL;
-    self->filling->bytes += it->raw_len;
-    self->pending_bytes += (int64_t) it->raw_len;
 done:
     json_decref(parsed);
     zframe_destroy(&sid);
