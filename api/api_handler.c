@@ -115,6 +115,38 @@ int cv_api_audit_list(cv_api_req_t *req, const cv_api_principal_t *who, const in
     return rc;
 }
 
+json_t *cv_api_body_json(const cv_api_req_t *req)
+{
+    json_error_t e;
+    json_t *body = req->body_len ? json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &e) : NULL;
+    if (body && !json_is_object(body)) {
+        json_decref(body);
+        return NULL;
+    }
+    return body;
+}
+
+const char *cv_api_body_text(json_t *body, const char *key)
+{
+    const char *t = json_string_value(json_object_get(body, key));
+    return t && *t && strlen(t) <= 200 ? t : NULL;
+}
+
+void cv_api_identity_refusal(cv_api_req_t *req, const PGresult *r, int status_22023)
+{
+    const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+    if (state && strcmp(state, "22023") == 0)
+        cv_api_error(req, status_22023, status_22023 == 404 ? "not_found" : "conflict",
+                     status_22023 == 404 ? "no such citizen"
+                                         : "unknown, merged or erased citizen, or a pair it does not have");
+    else if (state && strcmp(state, "22000") == 0)
+        cv_api_error(req, 400, "bad_request", PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY));
+    else if (state && strncmp(state, "22", 2) == 0)
+        cv_api_error(req, 400, "bad_request", "a value was refused");
+    else
+        CV_API_DB_DOWN(req);
+}
+
 int cv_api_page(cv_api_req_t *req, cv_api_page_t *page)
 {
     const char *l = cv_api_query(req, "limit"), *o = cv_api_query(req, "offset");

@@ -6,6 +6,7 @@
         api_requests.c   a request, a service's open requests, overdue ones
         api_identity.c   merge proposals, merge, split, detach
         api_rgpd.c       a citizen's export and rectification (docs/rgpd.md)
+        api_check.c      an agent's check of identity fields (docs/identity.md)
         api_open311.c    Open311 GeoReport v2
 
     Each handler: check the parameters (400), run prepared statements,
@@ -48,6 +49,18 @@ int cv_api_audit(cv_api_req_t *req, const cv_api_principal_t *who, int64_t citiz
 int cv_api_audit_list(cv_api_req_t *req, const cv_api_principal_t *who, const int64_t *citizen_ids,
                       size_t n, int results);
 
+/* The request's body as a JSON object (duplicate keys refused), or NULL. */
+json_t *cv_api_body_json(const cv_api_req_t *req);
+/* A string member of 1 to 200 bytes of a body, or NULL. */
+const char *cv_api_body_text(json_t *body, const char *key);
+
+/* Answers the refusal of an identity write (PQclear is the caller's): SQLSTATE
+   22023 (an unknown, merged or erased citizen, or a pair it does not have)
+   with status_22023 (409, or 404 where existence is not revealed); 22000
+   400 with the function's words (which never hold a value); another
+   class-22 error 400; anything else 503. */
+void cv_api_identity_refusal(cv_api_req_t *req, const PGresult *r, int status_22023);
+
 /* A page of a list: the limit / offset query parameters, and the same as
    SQL parameter texts. Lists fetch limit + 1 rows: the extra one tells
    whether a next page exists. */
@@ -71,6 +84,8 @@ cv_api_handler_t cv_api_request, cv_api_service_requests, cv_api_overdue_request
 cv_api_handler_t cv_api_merge_proposals, cv_api_merge, cv_api_split, cv_api_detach;
 /* api_rgpd.c */
 cv_api_handler_t cv_api_citizen_export, cv_api_citizen_rectify;
+/* api_check.c */
+cv_api_handler_t cv_api_citizen_check;
 /* api_open311.c */
 cv_api_handler_t cv_api_o311_services, cv_api_o311_requests, cv_api_o311_request, cv_api_o311_post;
 /* The POST's fields: its body (form or JSON, after the Content-Type ct) as a

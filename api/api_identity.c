@@ -94,8 +94,7 @@ static bool s_id_arg(const char *text, char out[24])
 void cv_api_merge(cv_api_req_t *req, const cv_api_principal_t *who)
 {
     char keep[24], absorb[24], actor[48];
-    json_error_t e;
-    json_t *body = req->body_len ? json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &e) : NULL;
+    json_t *body = cv_api_body_json(req);
     json_t *a = json_object_get(body, "absorb");
     char given[24] = "";
     if (json_is_integer(a))
@@ -139,13 +138,6 @@ void cv_api_split(cv_api_req_t *req, const cv_api_principal_t *who)
     cv_api_reply(req, 200, json_pack("{s:s, s:b}", "merge_id", merge, "split", 1));
 }
 
-/* A string member of 1 to 200 bytes, or NULL. */
-static const char *s_body_text(json_t *body, const char *key)
-{
-    const char *t = json_string_value(json_object_get(body, key));
-    return t && *t && strlen(t) <= 200 ? t : NULL;
-}
-
 /* Runs cv_citizen_detach (its refusals: s_identity_call). Returns the new
    citizen's id (malloc'd) or NULL. */
 static char *s_detach_call(cv_api_req_t *req, const char *const v[4])
@@ -171,9 +163,8 @@ void cv_api_detach(cv_api_req_t *req, const cv_api_principal_t *who)
         cv_api_error(req, 404, "not_found", "no such citizen");
         return;
     }
-    json_error_t e;
-    json_t *body = req->body_len ? json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &e) : NULL;
-    const char *source = s_body_text(body, "source"), *key = s_body_text(body, "source_citizen_id");
+    json_t *body = cv_api_body_json(req);
+    const char *source = cv_api_body_text(body, "source"), *key = cv_api_body_text(body, "source_citizen_id");
     if (!source || !key) {
         json_decref(body);
         cv_api_error(req, 400, "bad_request", "give {\"source\": \"...\", \"source_citizen_id\": \"...\"} in the body");

@@ -6,8 +6,9 @@
              citizen-export.schema.json; the same as `civibusctl citizen
              export`). 404 for an unknown, erased or merged-away citizen.
         POST /v1/citizens/{id}/rectify   {"source", "source_citizen_id",
-             "field", "value"}: one field of one identity block
-             (cv_citizen_rectify). 400 for a bad field or value, 409 for a
+             "field", "value", "document"?}: one field of one identity block
+             (cv_citizen_rectify); with "document" (as for POST .../check,
+             api_check.c) the new value is checked by the supervisor. 400 for a bad field or value, 409 for a
              citizen or pair that does not exist (as the identity writes).
 
     Agents get neither: an export holds every service's data, and a
@@ -64,15 +65,9 @@ void cv_api_citizen_export(cv_api_req_t *req, const cv_api_principal_t *who)
     cv_api_reply(req, 200, doc);
 }
 
-/* A string member of 1 to 200 bytes, or NULL. */
-static const char *s_text(json_t *body, const char *key)
-{
-    const char *t = json_string_value(json_object_get(body, key));
-    return t && *t && strlen(t) <= 200 ? t : NULL;
-}
-
 #define RECTIFY_USAGE "give {\"source\", \"source_citizen_id\", \"field\": family_name|birth_name|given_names|" \
-                      "birth_date|email|phone|address, \"value\": a text (address: an object)}"
+                      "birth_date|email|phone|address, \"value\": a text (address: an object), " \
+                      "\"document\" (optional): the document the new value was checked against}"
 
 void cv_api_citizen_rectify(cv_api_req_t *req, const cv_api_principal_t *who)
 {
@@ -82,36 +77,29 @@ void cv_api_citizen_rectify(cv_api_req_t *req, const cv_api_principal_t *who)
         cv_api_error(req, 404, "not_found", "no such citizen");
         return;
     }
-    json_error_t e;
-    json_t *body = req->body_len ? json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &e) : NULL;
-    const char *source = s_text(body, "source"), *key = s_text(body, "source_citizen_id");
-    const char *field = s_text(body, "field");
-    json_t *value = json_object_get(body, "value");
+    json_t *body = cv_api_body_json(req);
+    const char *source = cv_api_body_text(body, "source"), *key = cv_api_body_text(body, "source_citizen_id");
+    const char *field = cv_api_body_text(body, "field");
+    json_t *value = json_object_get(body, "value"), *doc = json_object_get(body, "document");
+    const char *document = cv_api_body_text(body, "document");
     bool address = field && strcmp(field, "address") == 0;
-    if (!source || !key || !field || !(address ? json_is_object(value) : json_is_string(value))) {
+    if (!source || !key || !field || !(address ? json_is_object(value) : json_is_string(value))
+        || (doc && !document)) {
         json_decref(body);
         cv_api_error(req, 400, "bad_request", RECTIFY_USAGE);
         return;
     }
     char *value_text = json_dumps(value, JSON_ENCODE_ANY | JSON_COMPACT);
     snprintf(actor, sizeof actor, "token:%lld", (long long) who->token_id);
-    const char *v[6] = { cid, source, key, field, value_text, actor };
-    PGresult *r = value_text ? cv_api_db_exec_params("SELECT cv_citizen_rectify($1::bigint, $2, $3, $4, $5::jsonb, $6)",
-                                                     6, v) : NULL;
+    const char *v[7] = { cid, source, key, field, value_text, actor, document };
+    PGresult *r = value_text ? cv_api_db_exec_params("SELECT cv_citizen_rectify($1::bigint, $2, $3, $4, $5::jsonb, $6, $7)",
+                                                     7, v) : NULL;
     free(value_text);
     char field_copy[201];
     snprintf(field_copy, sizeof field_copy, "%s", field);
     json_decref(body);
     if (!r || PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
-        const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
-        if (state && strcmp(state, "22023") == 0)
-            cv_api_error(req, 409, "conflict", "unknown, merged or erased citizen, or a pair it does not have");
-        else if (state && strcmp(state, "22000") == 0)   /* the check's words: never the value */
-            cv_api_error(req, 400, "bad_request", PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY));
-        else if (state && strncmp(state, "22", 2) == 0)
-            cv_api_error(req, 400, "bad_request", "a value was refused");
-        else
-            CV_API_DB_DOWN(req);
+        cv_api_identity_refusal(req, r, 409);
         PQclear(r);
         return;
     }

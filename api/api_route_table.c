@@ -54,6 +54,7 @@ static const cv_api_route_t s_routes[] = {
     { "POST", "/v1/citizens/{id}/merge",                     cv_api_merge,            CV_API_SUPERVISORS, "citizen_merge",    CV_API_LIMIT_NONE },
     { "POST", "/v1/merges/{id}/split",                       cv_api_split,            CV_API_SUPERVISORS, "citizen_split",    CV_API_LIMIT_NONE },
     { "POST", "/v1/citizens/{id}/detach",                    cv_api_detach,           CV_API_SUPERVISORS, "citizen_detach",   CV_API_LIMIT_NONE },
+    { "POST", "/v1/citizens/{id}/check",                     cv_api_citizen_check,    CV_API_STAFF,       "citizen_check",    CV_API_LIMIT_NONE },
     /* the citizen's rights (docs/rgpd.md, api_rgpd.c) */
     { "GET",  "/v1/citizens/{id}/export",                    cv_api_citizen_export,   CV_API_SUPERVISORS, "citizen_export",   CV_API_LIMIT_NONE },
     { "POST", "/v1/citizens/{id}/rectify",                   cv_api_citizen_rectify,  CV_API_SUPERVISORS, "citizen_rectify",  CV_API_LIMIT_NONE },

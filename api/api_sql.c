@@ -39,9 +39,7 @@
 /* A timeline's citizen: c.id is the citizen asked for. */
 #define CITIZEN_COLUMNS(X, SEP) \
     X("id", NUM, "c.id") SEP \
-    X("identities", JSON, "(SELECT coalesce(json_agg(json_build_object('source', s.source, 'identity', s.identity)" \
-                    " ORDER BY s.source, s.source_citizen_id), '[]')" \
-                    " FROM citizen_sources s WHERE s.citizen_id = c.id)")
+    X("identities", JSON, "cv_identity_view(c.id)")
 
 #define SQL_PAIR(field, kind, expr) "'" field "', " expr
 #define SQL_TEXT(field, kind, expr) expr "::text"
@@ -237,10 +235,7 @@ static const char *const s_sql[CV_SQL_COUNT] = {
    (accents, case, punctuation) and matched through trigram indexes (the
    folded text holds letters, digits and spaces only: no LIKE escaping). */
 #define SEARCH(NAME, EMAIL, PHONE, ADDRESS) \
-    "SELECT json_build_object('id', c.citizen_id, 'identities'," \
-    "  (SELECT coalesce(json_agg(json_build_object('source', s.source, 'identity', s.identity)" \
-    "   ORDER BY s.source, s.source_citizen_id), '[]') FROM citizen_sources s" \
-    "   WHERE s.citizen_id = c.citizen_id))::text" \
+    "SELECT json_build_object('id', c.citizen_id, 'identities', cv_identity_view(c.citizen_id))::text" \
     " FROM (SELECT DISTINCT cs.citizen_id FROM citizen_sources cs" \
     "  WHERE ($1::text IS NULL OR " NAME ")" \
     "    AND ($2::text IS NULL OR " EMAIL ")" \

@@ -41,6 +41,8 @@ BEGIN
     DELETE FROM citizen_identifiers WHERE citizen_id = p_citizen;
     GET DIAGNOSTICS v_n = ROW_COUNT;
     v_rows := v_rows + v_n;
+    DELETE FROM citizen_checks ch USING citizen_sources cs
+     WHERE cs.citizen_id = p_citizen AND ch.source = cs.source AND ch.source_citizen_id = cs.source_citizen_id;
     DELETE FROM citizen_sources WHERE citizen_id = p_citizen;
     GET DIAGNOSTICS v_n = ROW_COUNT;
     UPDATE citizens SET erased_at = COALESCE(erased_at, now()) WHERE id = p_citizen;

@@ -31,6 +31,10 @@ END $fn$;
 -- phone, or an earlier block of a pair new in this batch) adds the
 -- identifiers the pair does not have yet, under the pair's citizen. The
 -- pair is not re-linked (cv_identity_propose sees the new identifiers).
+-- The new identifiers carry the pair's own level (019: a new value was
+-- checked by nobody), and an agent's check of a field whose value the new
+-- block changes is dropped (one more probe per such element, only once
+-- citizen_checks holds a row).
 -- Caller holds the writer lock. One index probe per element with a block.
 CREATE OR REPLACE FUNCTION cv_identity_add_known(p_source text[], p_citizen_key text[], p_citizen text[])
 RETURNS void
@@ -41,16 +45,15 @@ SET enable_mergejoin = off
 AS $fn$
 BEGIN
     INSERT INTO citizen_identifiers (citizen_id, kind, value, source, source_citizen_id, declared,
-                                     holder, shared)
-    SELECT DISTINCT d.citizen_id, x.kind, x.value, d.source, d.citizen_key,
-           EXISTS (SELECT 1 FROM identity_declared_sources s WHERE s.source = d.source),
+                                     certainty, holder, shared)
+    SELECT DISTINCT d.citizen_id, x.kind, x.value, d.source, d.citizen_key, d.certainty < 2, d.certainty,
            cv_identity_holder(d.citizen),
            x.kind IN ('email', 'phone')
            AND EXISTS (SELECT 1 FROM shared_identifiers s
                        WHERE s.kind = x.kind AND s.value_hash = cv_identifier_hash(x.kind, x.value))
-    FROM (SELECT u.source, u.citizen_key, u.citizen::jsonb AS citizen, cs.citizen_id
+    FROM (SELECT u.source, u.citizen_key, u.citizen::jsonb AS citizen, cs.citizen_id, cs.certainty
           FROM unnest(p_source, p_citizen_key, p_citizen) AS u(source, citizen_key, citizen)
-          JOIN LATERAL (SELECT cs.citizen_id, cs.identity FROM citizen_sources cs
+          JOIN LATERAL (SELECT cs.citizen_id, cs.identity, cs.certainty FROM citizen_sources cs
                         WHERE cs.source = u.source AND cs.source_citizen_id = u.citizen_key) cs ON true
           WHERE u.citizen_key IS NOT NULL AND u.citizen IS NOT NULL
             AND cs.identity IS DISTINCT FROM u.citizen::jsonb) d
@@ -58,6 +61,17 @@ BEGIN
     WHERE NOT EXISTS (SELECT 1 FROM citizen_identifiers ci
                       WHERE ci.source = d.source AND ci.source_citizen_id = d.citizen_key
                         AND ci.kind = x.kind AND ci.value = x.value);
+    IF EXISTS (SELECT 1 FROM citizen_checks) THEN
+        DELETE FROM citizen_checks ch
+        USING (SELECT u.source, u.citizen_key, u.citizen::jsonb AS citizen, cs.identity
+               FROM unnest(p_source, p_citizen_key, p_citizen) AS u(source, citizen_key, citizen)
+               JOIN LATERAL (SELECT cs.identity FROM citizen_sources cs
+                             WHERE cs.source = u.source AND cs.source_citizen_id = u.citizen_key) cs ON true
+               WHERE u.citizen_key IS NOT NULL AND u.citizen IS NOT NULL
+                 AND cs.identity IS DISTINCT FROM u.citizen::jsonb) d
+        WHERE ch.source = d.source AND ch.source_citizen_id = d.citizen_key
+          AND d.identity->ch.field IS DISTINCT FROM d.citizen->ch.field;
+    END IF;
 END $fn$;
 
 -- The resolution of new pairs, with the veto. Steps, all set-based:
@@ -72,7 +86,8 @@ END $fn$;
 --      one citizen its strongest matching kind points at; new citizens;
 --   5. vetoed matches, and batch pairs sharing an e-mail / phone that ended
 --      up apart, become open proposals (rule '<kind>_conflict').
--- A self-declared pair (its source in identity_declared_sources, 015) joins
+-- A self-declared pair (its source at level 1 in identity_sources, 015 and
+-- 019; cv_source_certainty) joins
 -- no class, links to nobody (a citizen of its own) and every citizen it hits
 -- gets a proposal 'declared_<kind>'; its identifiers are stored declared
 -- and are never a hit (NOT ci.declared), so nothing links to them either.
@@ -92,6 +107,7 @@ DECLARE
     v_given text[];
     v_fam   text[];
     v_decl  boolean[];
+    v_cert  smallint[];
     v_hold  text[];
     v_shared text[];
     v_solo  boolean[];
@@ -131,9 +147,9 @@ BEGIN
     v_given := ARRAY(SELECT cv_identity_given(p.citizen) FROM unnest(v_pairs) p ORDER BY p.n);
     -- a pair's family name keys, as one text ('|'-joined) per pair
     v_fam := ARRAY(SELECT array_to_string(cv_identity_families(p.citizen), '|') FROM unnest(v_pairs) p ORDER BY p.n);
-    -- self-declared pairs (a source of identity_declared_sources): never linked
-    v_decl := ARRAY(SELECT EXISTS (SELECT 1 FROM identity_declared_sources d WHERE d.source = p.source)
-                    FROM unnest(v_pairs) p ORDER BY p.n);
+    -- each pair's level (019); self-declared pairs (level 1): never linked
+    v_cert := ARRAY(SELECT cv_source_certainty(p.source) FROM unnest(v_pairs) p ORDER BY p.n);
+    v_decl := ARRAY(SELECT c < 2 FROM unnest(v_cert) c);
     v_hold := ARRAY(SELECT cv_identity_holder(p.citizen) FROM unnest(v_pairs) p ORDER BY p.n);
 
     -- Shared values (017): an e-mail or phone held by more than max_shared
@@ -330,16 +346,16 @@ BEGIN
     END IF;
 
     INSERT INTO citizen_sources (source, source_citizen_id, citizen_id, identity, identity_at,
-                                 rule, confidence, declared)
+                                 rule, confidence, declared, certainty)
     SELECT x.source, x.citizen_key, x.citizen_id, x.citizen, x.occurred_at, x.rule, x.confidence,
-           v_decl[x.n]
+           v_decl[x.n], v_cert[x.n]
     FROM unnest(v_pairs, v_links) AS x(n, source, citizen_key, citizen, occurred_at,
                                       ln, comp, citizen_id, rule, confidence);
 
     INSERT INTO citizen_identifiers (citizen_id, kind, value, source, source_citizen_id, declared,
-                                     holder, shared)
+                                     certainty, holder, shared)
     SELECT (v_links[i.n]).citizen_id, i.kind, i.value, (v_pairs[i.n]).source, (v_pairs[i.n]).citizen_key,
-           v_decl[i.n], v_hold[i.n], i.kind || '|' || i.value = ANY (v_shared)
+           v_decl[i.n], v_cert[i.n], v_hold[i.n], i.kind || '|' || i.value = ANY (v_shared)
     FROM unnest(v_ids) i;
 
     -- 5. Vetoed matches, and every match of a self-declared pair, become

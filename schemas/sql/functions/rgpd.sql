@@ -13,8 +13,9 @@
 
 -- Everything civibus keeps about citizen p_citizen, as one document
 -- (schemas/v1/citizen-export.schema.json): the citizen and the citizens
--- merged into it, each identity block with its certainty (rule, confidence,
--- declared), the normalised identifiers, the requests with their source
+-- merged into it, each identity block with how it was linked (rule,
+-- confidence, declared) and how sure each field is (certainty, checks:
+-- 019), the normalised identifiers with theirs, the requests with their source
 -- records, their events and the commands sent about them, the merges and
 -- rectifications, and every read of the person's data in api_audit (a read
 -- of the citizen, of one of its requests, or a list that showed it:
@@ -51,12 +52,23 @@ BEGIN
                                     'source', cs.source, 'source_citizen_id', cs.source_citizen_id,
                                     'identity', cs.identity, 'identity_at', cs.identity_at,
                                     'rule', cs.rule, 'confidence', cs.confidence, 'declared', cs.declared,
+                                    'certainty', (SELECT COALESCE(jsonb_object_agg(l.key,
+                                                      cv_certainty_code(l.value::smallint)), '{}')
+                                                  FROM jsonb_each_text(cv_identity_levels(cs.source,
+                                                      cs.source_citizen_id, cs.identity, cs.certainty)) l),
+                                    'checks', COALESCE((SELECT jsonb_agg(jsonb_build_object(
+                                                  'field', ch.field, 'document', ch.document,
+                                                  'actor', ch.actor, 'checked_at', ch.checked_at)
+                                                  ORDER BY ch.field)
+                                               FROM citizen_checks ch WHERE ch.source = cs.source
+                                                AND ch.source_citizen_id = cs.source_citizen_id), '[]'),
                                     'created_at', cs.created_at, 'updated_at', cs.updated_at)
                                     ORDER BY cs.source, cs.source_citizen_id)
                                 FROM citizen_sources cs WHERE cs.citizen_id = p_citizen), '[]'),
         'identifiers', COALESCE((SELECT jsonb_agg(jsonb_build_object(
                                      'kind', ci.kind, 'value', ci.value, 'source', ci.source,
                                      'source_citizen_id', ci.source_citizen_id, 'declared', ci.declared,
+                                     'certainty', cv_certainty_code(ci.certainty),
                                      'shared', ci.shared, 'created_at', ci.created_at)
                                      ORDER BY ci.source, ci.source_citizen_id, ci.kind, ci.value)
                                  FROM citizen_identifiers ci WHERE ci.citizen_id = p_citizen), '[]'),
@@ -186,11 +198,16 @@ END $fn$;
 -- retention erases it, docs/rgpd.md). The hub forgets the blocks it had cached
 -- (civibus_identity), as after an erasure. A source that sends the old
 -- value again brings it back: rectify in the source software too
--- (docs/rgpd.md). Returns the rectification's id. Refused: 22023 an unknown,
--- merged or erased citizen or a pair it does not have; 22000 a bad field
--- or value (cv_identity_field_value).
+-- (docs/rgpd.md). An agent's check of the field (019) goes with the old
+-- value; p_document (NULL: none) checks the new value against that
+-- document (cv_identity_check, as the same actor). Returns the
+-- rectification's id. Refused: 22023 an unknown, merged or erased citizen
+-- or a pair it does not have; 22000 a bad field or value
+-- (cv_identity_field_value), or a document that does not prove the field.
+DROP FUNCTION IF EXISTS cv_citizen_rectify(bigint, text, text, text, jsonb, text);
 CREATE OR REPLACE FUNCTION cv_citizen_rectify(p_citizen bigint, p_source text, p_source_citizen_id text,
-                                              p_field text, p_value jsonb, p_actor text) RETURNS bigint
+                                              p_field text, p_value jsonb, p_actor text,
+                                              p_document text DEFAULT NULL) RETURNS bigint
 LANGUAGE plpgsql AS $fn$
 DECLARE
     v_value jsonb;
@@ -228,15 +245,26 @@ BEGIN
     UPDATE citizen_sources
        SET identity = jsonb_set(COALESCE(identity, '{}'), ARRAY[p_field], v_value), updated_at = now()
      WHERE source = p_source AND source_citizen_id = p_source_citizen_id;
+    IF v_old IS DISTINCT FROM v_value #>> '{}' THEN
+        DELETE FROM citizen_checks
+         WHERE source = p_source AND source_citizen_id = p_source_citizen_id AND field = p_field;
+    END IF;
     DELETE FROM citizen_identifiers WHERE source = p_source AND source_citizen_id = p_source_citizen_id;
-    INSERT INTO citizen_identifiers (citizen_id, kind, value, source, source_citizen_id, declared, holder, shared)
-    SELECT DISTINCT cs.citizen_id, x.kind, x.value, cs.source, cs.source_citizen_id, cs.declared,
-           cv_identity_holder(cs.identity),
+    INSERT INTO citizen_identifiers (citizen_id, kind, value, source, source_citizen_id, declared, certainty,
+                                     holder, shared)
+    SELECT DISTINCT cs.citizen_id, x.kind, x.value, cs.source, cs.source_citizen_id, cs.certainty < 2,
+           cs.certainty, cv_identity_holder(cs.identity),
            x.kind IN ('email', 'phone')
            AND EXISTS (SELECT 1 FROM shared_identifiers s
                        WHERE s.kind = x.kind AND s.value_hash = cv_identifier_hash(x.kind, x.value))
     FROM citizen_sources cs CROSS JOIN LATERAL cv_identifiers(cs.identity) x
     WHERE cs.source = p_source AND cs.source_citizen_id = p_source_citizen_id;
+    IF p_document IS NOT NULL THEN
+        PERFORM cv_identity_check(p_citizen, p_source, p_source_citizen_id, ARRAY[p_field], p_document,
+                                  p_actor, NULL);
+    ELSE
+        PERFORM cv_identity_recertify(p_source, p_source_citizen_id);
+    END IF;
 
     INSERT INTO citizen_rectifications (citizen_id, source, source_citizen_id, field, actor)
     VALUES (p_citizen, p_source, p_source_citizen_id, p_field, p_actor)
