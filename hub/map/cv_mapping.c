@@ -284,6 +284,47 @@ static json_t *s_date(ctx_t *c, int t, const spec_t *sp, view_t v, const long *c
     return json_stringn_nocheck(utc, CV_TZ_UTC_LEN);
 }
 
+/* Decimal degrees, as exports write them: "48.8566", "48,8566" (a French
+   decimal comma), " -2.35 ", or a JSON number (s_text wrote it as text).
+   Anything else, or out of range (latitude 90, longitude 180), fails
+   bad_type (not a number), naming the range: a swapped pair of columns
+   shows at once. */
+static json_t *s_degrees(ctx_t *c, int t, const spec_t *sp, view_t v)
+{
+    const char *name = cv_mapping__targets[t].name;
+    char text[MAP_NUM];
+    size_t n = 0;
+    while (v.n && (*v.p == ' ' || *v.p == '\t'))
+        v.p++, v.n--;
+    while (v.n && (v.p[v.n - 1] == ' ' || v.p[v.n - 1] == '\t'))
+        v.n--;
+    bool digit = false, dot = false;
+    for (size_t i = 0; i < v.n; i++) {
+        char ch = v.p[i];
+        if (n + 1 >= sizeof text)
+            break;
+        if (ch >= '0' && ch <= '9')
+            digit = true;
+        else if ((ch == '.' || ch == ',') && !dot)
+            dot = true, ch = '.';
+        else if (!((ch == '-' || ch == '+') && i == 0)) {
+            n = 0;
+            break;
+        }
+        text[n++] = ch;
+    }
+    text[n] = '\0';
+    double max = cv_mapping__targets[t].type == T_LAT ? 90 : 180;
+    char *end = NULL;
+    double d = n && digit && n == v.n ? strtod(text, &end) : 0;
+    if (!n || !digit || n != v.n || !end || *end || !(d >= -max && d <= max)) {
+        s_fail(c, "bad_type", "%s: the value at %s is not a number of degrees from %g to %g", name,
+               s_origin(c, sp), -max, max);
+        return NULL;
+    }
+    return json_real(d);
+}
+
 /* A date-time with `add`: the date plus the duration, or missing (null,
    or missing_field when required) when the duration is. */
 static int s_field_add(ctx_t *c, int t, const spec_t *sp, view_t v, json_t **out)
@@ -333,13 +374,16 @@ static int s_field(ctx_t *c, int t, const spec_t *sp, json_t **out, json_t **raw
     if (rc == 0)
         return 0;
     if ((tg->type == T_STATUS && !s_in_list(cv_model_statuses, v))
-        || (tg->type == T_CHANNEL && !s_in_list(cv_model_channels, v)))
+        || (tg->type == T_CHANNEL && !s_in_list(cv_model_channels, v))
+        || (tg->type == T_OUTCOME && !s_in_list(cv_model_outcomes, v)))
         return s_fail(c, "unmapped_value", "%s: the value at %s is not a canonical %s; give 'map' an "
                       "entry for it", tg->name, s_origin(c, sp), tg->name);
     if (tg->type == T_UTC && sp->add)
         return s_field_add(c, t, sp, v, out);
     if (tg->type == T_UTC || tg->type == T_DATE)
         return (*out = s_date(c, t, sp, v, NULL, 0)) ? 0 : -1;
+    if (tg->type == T_LAT || tg->type == T_LON)
+        return (*out = s_degrees(c, t, sp, v)) ? 0 : -1;
     /* no second UTF-8 check: the text comes from jansson or libyaml strings
        (both validated), cut and trimmed on character boundaries */
     *out = json_stringn_nocheck(v.p, v.n);
@@ -424,6 +468,13 @@ static json_t *s_assemble(const ctx_t *c, json_t **val, const bool *read,
                           json_t *source_status, json_t *source_channel)
 {
     json_t *event = json_object(), *citizen = NULL, *address = NULL;
+    json_t *location = NULL, *outcome = NULL;     /* when one of their values is set */
+    for (int t = TG_RECORD_ID; t < TG_CITIZEN_ID; t++) {
+        if (val[t] && !location && cv_mapping__targets[t].group == G_LOCATION)
+            location = json_object();
+        if (val[t] && !outcome && cv_mapping__targets[t].group == G_OUTCOME)
+            outcome = json_object();
+    }
     for (int t = TG_CITIZEN_ID; t < TG_COUNT; t++)
         if (read[t]) {
             if (!citizen)
@@ -436,7 +487,9 @@ static json_t *s_assemble(const ctx_t *c, json_t **val, const bool *read,
     s_put(event, "event_id", val[TG_EVENT_ID]);
     s_put(event, "kind", json_string(c->rule->kind));
     for (int t = TG_RECORD_ID; t < TG_COUNT; t++) {
-        json_t *obj = cv_mapping__targets[t].group == G_EVENT ? event : cv_mapping__targets[t].group == G_CITIZEN ? citizen : address;
+        group_t g = cv_mapping__targets[t].group;
+        json_t *obj = g == G_EVENT ? event : g == G_LOCATION ? location : g == G_OUTCOME ? outcome
+                    : g == G_CITIZEN ? citizen : address;
         if (obj)
             s_put(obj, cv_mapping__targets[t].key, val[t]);
         else
@@ -446,6 +499,8 @@ static json_t *s_assemble(const ctx_t *c, json_t **val, const bool *read,
             s_put(event, "source_channel", source_channel);
         }
     }
+    s_put(event, "location", location);
+    s_put(event, "outcome", outcome);
     if (citizen)
         s_put(citizen, "address", address);
     s_put(event, "citizen", citizen);

@@ -22,13 +22,18 @@
 
 /* ---- canonical fields a rule can fill ------------------------------------ */
 
-typedef enum { T_ID, T_LABEL, T_TEXT, T_SUMMARY, T_STATUS, T_CHANNEL, T_UTC, T_DATE } value_type_t;
-typedef enum { G_EVENT, G_CITIZEN, G_ADDRESS } group_t;
+typedef enum {
+    T_ID, T_LABEL, T_TEXT, T_SUMMARY, T_STATUS, T_CHANNEL, T_OUTCOME, T_UTC, T_DATE,
+    T_LAT, T_LON                   /* decimal degrees, a number or a text ("48,85" too) */
+} value_type_t;
+typedef enum { G_EVENT, G_LOCATION, G_OUTCOME, G_CITIZEN, G_ADDRESS } group_t;
 
 enum {
     TG_EVENT_ID, TG_RECORD_ID, TG_REQUEST_REF, TG_SERVICE, TG_CATEGORY, TG_CHANNEL,
-    TG_STATUS, TG_OCCURRED_AT, TG_DUE_AT, TG_SUMMARY,
-    TG_CITIZEN_ID, TG_FAMILY_NAME, TG_BIRTH_NAME, TG_GIVEN_NAMES, TG_BIRTH_DATE,
+    TG_STATUS, TG_OCCURRED_AT, TG_DUE_AT, TG_SUMMARY, TG_REQUESTED_AT,
+    TG_LOC_ADDRESS, TG_LOC_POSTCODE, TG_LOC_CITY, TG_LOC_LAT, TG_LOC_LON,
+    TG_OUTCOME, TG_OUTCOME_REASON, TG_OUTCOME_REF,
+    TG_CITIZEN_ID,             /* the citizen's targets come last (cv_mapping.c) */ TG_FAMILY_NAME, TG_BIRTH_NAME, TG_GIVEN_NAMES, TG_BIRTH_DATE,
     TG_EMAIL, TG_PHONE,
     TG_LINE1, TG_LINE2, TG_POSTCODE, TG_CITY, TG_COUNTRY,
     TG_COUNT

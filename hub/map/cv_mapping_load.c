@@ -25,6 +25,15 @@ const target_t cv_mapping__targets[TG_COUNT] = {
     [TG_OCCURRED_AT] = { "occurred_at", "occurred_at", T_UTC, G_EVENT, true },
     [TG_DUE_AT]      = { "due_at", "due_at", T_UTC, G_EVENT, false },
     [TG_SUMMARY]     = { "summary", "summary", T_SUMMARY, G_EVENT, false },
+    [TG_REQUESTED_AT] = { "requested_at", "requested_at", T_UTC, G_EVENT, false },
+    [TG_LOC_ADDRESS] = { "location.address", "address", T_TEXT, G_LOCATION, false },
+    [TG_LOC_POSTCODE] = { "location.postcode", "postcode", T_TEXT, G_LOCATION, false },
+    [TG_LOC_CITY]    = { "location.city", "city", T_TEXT, G_LOCATION, false },
+    [TG_LOC_LAT]     = { "location.lat", "lat", T_LAT, G_LOCATION, false },
+    [TG_LOC_LON]     = { "location.lon", "lon", T_LON, G_LOCATION, false },
+    [TG_OUTCOME]     = { "outcome.code", "code", T_OUTCOME, G_OUTCOME, false },
+    [TG_OUTCOME_REASON] = { "outcome.reason", "reason", T_LABEL, G_OUTCOME, false },
+    [TG_OUTCOME_REF] = { "outcome.related_ref", "related_ref", T_ID, G_OUTCOME, false },
     [TG_CITIZEN_ID]  = { "citizen.source_citizen_id", "source_citizen_id", T_ID, G_CITIZEN, false },
     [TG_FAMILY_NAME] = { "citizen.family_name", "family_name", T_TEXT, G_CITIZEN, false },
     [TG_BIRTH_NAME]  = { "citizen.birth_name", "birth_name", T_TEXT, G_CITIZEN, false },
@@ -108,16 +117,18 @@ static const cv_yaml_node_t *s_scalar_key(const cv_yaml_doc_t *doc, const cv_yam
     return n;
 }
 
-/* Status and channel targets only accept canonical values. */
+/* Status, channel and outcome targets only accept canonical values. */
 static int s_check_enum(const cv_yaml_doc_t *doc, int t, const cv_yaml_node_t *node,
                         char *err, size_t errlen)
 {
-    const char *const *list = t == TG_STATUS ? cv_model_statuses : t == TG_CHANNEL ? cv_model_channels : NULL;
+    const char *const *list = t == TG_STATUS ? cv_model_statuses : t == TG_CHANNEL ? cv_model_channels
+                            : t == TG_OUTCOME ? cv_model_outcomes : NULL;
     if (!list || s_in_list(list, (view_t) { node->value, strlen(node->value) }))
         return 0;
     char all[256];
     return cv_yaml_fail(doc, node, err, errlen, "'%s' is not a canonical %s (%s)", node->value,
-                        t == TG_STATUS ? "status" : "channel", s_join_list(list, all, sizeof all));
+                        t == TG_STATUS ? "status" : t == TG_CHANNEL ? "channel" : "outcome",
+                        s_join_list(list, all, sizeof all));
 }
 
 static int s_map_entry_cmp(const void *a, const void *b)

@@ -19,7 +19,11 @@ const char *const cv_model_statuses[] = {
 };
 
 const char *const cv_model_channels[] = {
-    "courrier", "telephone", "guichet", "email", "web", "autre", "inconnu", NULL
+    "courrier", "telephone", "guichet", "email", "web", "api", "interne", "autre", "inconnu", NULL
+};
+
+const char *const cv_model_outcomes[] = {
+    "done", "duplicate", "transferred", "refused", "withdrawn", "no_action", "other", NULL
 };
 
 const char *const cv_model_required[] = {
@@ -33,8 +37,9 @@ typedef enum {
     F_LABEL,                       /* short label: no control characters */
     F_TEXT,                        /* personal text, up to LABEL_MAX bytes */
     F_SUMMARY,                     /* free text, up to SUMMARY_MAX bytes */
-    F_STATUS, F_CHANNEL, F_UTC, F_DATE,
-    F_CITIZEN, F_ADDRESS, F_EXTRA
+    F_STATUS, F_CHANNEL, F_OUTCOME, F_UTC, F_DATE,
+    F_LAT, F_LON,                  /* decimal degrees (JSON numbers) */
+    F_CITIZEN, F_ADDRESS, F_LOCATION, F_OUTCOME_OBJ, F_EXTRA
 } field_kind_t;
 
 typedef struct {
@@ -59,6 +64,9 @@ static const field_t s_event[] = {
     { "occurred_at", F_UTC, true },
     { "due_at", F_UTC, false },
     { "summary", F_SUMMARY, false },
+    { "requested_at", F_UTC, false },
+    { "location", F_LOCATION, false },
+    { "outcome", F_OUTCOME_OBJ, false },
     { "citizen", F_CITIZEN, false },
     { "extra", F_EXTRA, false },
     { NULL, 0, false }
@@ -85,6 +93,22 @@ static const field_t s_address[] = {
     { NULL, 0, false }
 };
 
+static const field_t s_location[] = {
+    { "address", F_TEXT, false },
+    { "postcode", F_TEXT, false },
+    { "city", F_TEXT, false },
+    { "lat", F_LAT, false },
+    { "lon", F_LON, false },
+    { NULL, 0, false }
+};
+
+static const field_t s_outcome[] = {
+    { "code", F_OUTCOME, true },
+    { "reason", F_LABEL, false },
+    { "related_ref", F_ID, false },
+    { NULL, 0, false }
+};
+
 static bool s_in(const char *const *list, const char *s)
 {
     if (!s)
@@ -103,6 +127,11 @@ bool cv_model_status_valid(const char *status)
 bool cv_model_channel_valid(const char *channel)
 {
     return s_in(cv_model_channels, channel);
+}
+
+bool cv_model_outcome_valid(const char *outcome)
+{
+    return s_in(cv_model_outcomes, outcome);
 }
 
 /* ---- dates --------------------------------------------------------------- */
@@ -192,6 +221,7 @@ static int s_string(const json_t *v, const field_t *f, const char *prefix, char 
     case F_SOURCE:  ok = s_source_ok(s, n); what = "a source name (a-z 0-9 _ -, 1-63)"; break;
     case F_STATUS:  ok = cv_model_status_valid(s); what = "a canonical status"; break;
     case F_CHANNEL: ok = cv_model_channel_valid(s); what = "a canonical channel"; break;
+    case F_OUTCOME: ok = cv_model_outcome_valid(s); what = "a canonical outcome"; break;
     case F_UTC:     ok = cv_model_utc_valid(s); what = "a UTC time YYYY-MM-DDTHH:MM:SSZ"; break;
     case F_DATE:    ok = cv_model_date_valid(s); what = "a date YYYY-MM-DD"; break;
     default:        break;
@@ -231,10 +261,22 @@ static int s_object(const json_t *obj, const field_t *fields, const char *prefix
 static int s_value(const json_t *v, const field_t *f, const char *prefix, char *detail, size_t len)
 {
     switch (f->kind) {
-    case F_VERSION:
-        if (!json_is_integer(v) || json_integer_value(v) != CV_MODEL_SCHEMA_VERSION)
-            return s_fail(detail, len, "field 'schema_version' must be %d", CV_MODEL_SCHEMA_VERSION);
+    case F_VERSION:                /* 1 is 2 without its optional new fields */
+        if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > CV_MODEL_SCHEMA_VERSION)
+            return s_fail(detail, len, "field 'schema_version' must be 1 or %d", CV_MODEL_SCHEMA_VERSION);
         return 0;
+    case F_LAT:
+    case F_LON: {
+        double max = f->kind == F_LAT ? 90 : 180, d = json_number_value(v);
+        if (!json_is_number(v) || !(d >= -max && d <= max))
+            return s_fail(detail, len, "field '%s%s' must be a number of degrees from %g to %g", prefix, f->name,
+                          -max, max);
+        return 0;
+    }
+    case F_LOCATION:
+        return s_object(v, s_location, "location.", detail, len);
+    case F_OUTCOME_OBJ:
+        return s_object(v, s_outcome, "outcome.", detail, len);
     case F_CITIZEN:
         return s_object(v, s_citizen, "citizen.", detail, len);
     case F_ADDRESS:

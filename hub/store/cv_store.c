@@ -4,7 +4,7 @@
     file moves batches in and outcomes out, and owns the transaction:
 
       BEGIN
-        SELECT * FROM cv_ingest($1..$21)  the EVENT items as 20 parallel arrays,
+        SELECT * FROM cv_ingest($1..$24)  the EVENT items as 23 parallel arrays,
                                           one per field, in binary format, and
                                           tracking code candidates
         SELECT * FROM cv_command_results  RESULT items (cv_commander.c), only when
@@ -80,7 +80,7 @@ struct cv_store {
 static const char *s_ingest_sql =
     "SELECT o_idx, o_outcome, o_event_seq, o_request_id, o_tracking_code, o_flagged, o_identity_current "
     "FROM cv_ingest($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, "
-    "$18, $19, $20, $21)";
+    "$18, $19, $23, $24, $20, $21, $22)";   /* citizen, raw; then requested_at, location, outcome */
 
 static const char *s_dead_sql =
     "INSERT INTO dead_letters (source, event_id, reason, detail, payload, payload_hash, payload_bytes) "

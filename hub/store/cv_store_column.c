@@ -17,7 +17,7 @@
 const char *const cv_store__fields[] = {
     "event_id", "kind", "source_record_id", "request_ref", "service", "category", "channel",
     "status", "source_status", "source_channel", "occurred_at", "due_at",
-    "summary", "extra", "citizen"
+    "summary", "extra", "requested_at", "location", "outcome"
 };
 
 void cv_store__buf_json(cv_buf_t *b, const json_t *value)

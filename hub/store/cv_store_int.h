@@ -23,10 +23,12 @@ enum {
     P_IDX, P_SOURCE, P_HASH, P_CITIZEN_KEY, P_CODES,
     P_EVENT_ID, P_KIND, P_RECORD_ID, P_REQUEST_REF, P_SERVICE, P_CATEGORY, P_CHANNEL,
     P_STATUS, P_SOURCE_STATUS, P_SOURCE_CHANNEL, P_OCCURRED_AT, P_DUE_AT,
-    P_SUMMARY, P_EXTRA, P_CITIZEN, P_RAW, N_PARAMS
+    P_SUMMARY, P_EXTRA, P_REQUESTED_AT, P_LOCATION, P_OUTCOME, P_CITIZEN, P_RAW, N_PARAMS
 };
 
-/* The event's own fields, for P_EVENT_ID .. P_CITIZEN. */
+/* The event's own fields, for P_EVENT_ID .. P_CITIZEN. The SQL text puts
+   P_CITIZEN and P_RAW where cv_ingest takes them, before the three fields
+   of schema version 2 (cv_store.c, s_ingest_sql). */
 extern const char *const cv_store__fields[];
 
 /* A JSON value as compact JSON text; null when it has none. */

@@ -41,8 +41,10 @@
 -- stay in the numbered migrations.
 --
 -- cv_ingest's result gained o_identity_current in 010_identity_cache.sql, which dropped
--- and recreated it; its arguments never changed, so every database has exactly this
--- signature and CREATE OR REPLACE keeps it (no older one is left to drop).
+-- and recreated it. Schema version 2 (020_model_v2.sql) added three arguments at the
+-- end, with defaults (callers of the 21 first ones are unchanged): the older signatures
+-- of cv_ingest and cv_ingest_core are dropped before they are defined. A NULL array
+-- reads as NULL for every element (unnest pads the shorter arrays).
 --
 -- A repeatable file (docs/schema.md, "Functions"): hub/migrate.c runs it again, after
 -- the numbered migrations, whenever its text changes. It holds the current definition
@@ -90,12 +92,15 @@ END $$;
 -- Steps 1-4 above. The outcome select's lookups keep LIMIT 1 (014_ingest_probes.sql
 -- measured why): a lookup whose condition names the element alone stays a subquery,
 -- whose condition is tested before the index probe.
+DROP FUNCTION IF EXISTS cv_ingest_core(int[], text[], text[], text[], bytea, text[], text[], text[], text[],
+    text[], text[], text[], text[], text[], text[], text[], text[], text[], text[], text[], text[]);
 CREATE OR REPLACE FUNCTION cv_ingest_core(
     p_idx int[], p_source text[], p_hash text[], p_citizen_key text[], p_codes bytea,
     p_event_id text[], p_kind text[], p_record_id text[], p_request_ref text[],
     p_service text[], p_category text[], p_channel text[], p_status text[],
     p_source_status text[], p_source_channel text[], p_occurred_at text[], p_due_at text[],
-    p_summary text[], p_extra text[], p_citizen text[], p_raw text[])
+    p_summary text[], p_extra text[], p_citizen text[], p_raw text[],
+    p_requested_at text[] DEFAULT NULL, p_location text[] DEFAULT NULL, p_outcome text[] DEFAULT NULL)
 RETURNS TABLE (o_idx int, o_outcome text, o_event_seq bigint, o_request_id bigint,
                o_tracking_code text, o_flagged boolean)
 LANGUAGE plpgsql
@@ -124,16 +129,22 @@ BEGIN
         SELECT ROW(u.idx, u.source, u.hash, u.citizen_key, u.event_id, u.kind,
                    u.record_id, u.request_ref, u.service, u.category, u.channel, u.status,
                    u.source_status, u.source_channel, u.occurred_at::timestamptz,
-                   u.due_at::timestamptz)::cv_item
+                   u.due_at::timestamptz, u.requested_at::timestamptz,
+                   u.outcome::json->>'code', u.outcome::json->>'reason',
+                   u.outcome::json->>'related_ref')::cv_item
         FROM unnest(p_idx, p_source, p_hash, p_citizen_key, p_event_id, p_kind,
                     p_record_id, p_request_ref, p_service, p_category, p_channel, p_status,
-                    p_source_status, p_source_channel, p_occurred_at, p_due_at)
+                    p_source_status, p_source_channel, p_occurred_at, p_due_at,
+                    p_requested_at, p_outcome)
              AS u(idx, source, hash, citizen_key, event_id, kind, record_id,
                   request_ref, service, category, channel, status, source_status,
-                  source_channel, occurred_at, due_at));
+                  source_channel, occurred_at, due_at, requested_at, outcome)
+        WHERE u.idx IS NOT NULL);
     v_data := ARRAY(
-        SELECT ROW(u.raw, u.summary, u.extra, u.citizen)::cv_data
-        FROM unnest(p_raw, p_summary, p_extra, p_citizen) AS u(raw, summary, extra, citizen));
+        SELECT ROW(u.raw, u.summary, u.extra, u.citizen, u.location)::cv_data
+        FROM unnest(p_raw, p_summary, p_extra, p_citizen, p_location, p_idx)
+             AS u(raw, summary, extra, citizen, location, idx)
+        WHERE u.idx IS NOT NULL);
 
     -- 2. Plan (narrow rows). New ids: base + dense rank of the new key.
     v_req_base := cv_next_id('requests_id_seq');
@@ -250,11 +261,13 @@ BEGIN
 
     INSERT INTO events (id, source, event_id, content_hash, kind, request_id, source_record_id,
                         service, category, channel, status, source_status, source_channel,
-                        occurred_at, due_at, transition_flagged, citizen_id)
+                        occurred_at, due_at, transition_flagged, citizen_id,
+                        requested_at, outcome, outcome_reason, outcome_ref)
     OVERRIDING SYSTEM VALUE
     SELECT w.event_seq, w.source, w.event_id, w.content_hash, w.kind, w.request_id,
            w.source_record_id, w.service, w.category, w.channel, w.status, w.source_status,
-           w.source_channel, w.occurred_at, w.due_at, w.flagged, w.citizen_id
+           w.source_channel, w.occurred_at, w.due_at, w.flagged, w.citizen_id,
+           w.requested_at, w.outcome, w.outcome_reason, w.outcome_ref
     FROM unnest(v_in, v_plan) w
     WHERE w.fresh;
 
@@ -266,12 +279,14 @@ BEGIN
             RAISE EXCEPTION 'cv_ingest: no free tracking code after 10 draws';
         END IF;
         INSERT INTO requests (id, tracking_code, service, category, channel, status,
-                              status_occurred_at, status_event_id, due_at, citizen_id, request_ref)
+                              status_occurred_at, status_event_id, due_at, citizen_id, request_ref,
+                              requested_at, outcome, outcome_reason, outcome_ref)
         SELECT w.request_id,
                CASE WHEN v_tries = 1 AND w.tracking_code IS NOT NULL
                     THEN w.tracking_code ELSE cv_tracking_code() END,
                w.service, w.category, w.channel, w.status, w.occurred_at, w.event_seq,
-               w.due_at, w.citizen_id, w.request_ref
+               w.due_at, w.citizen_id, w.request_ref, w.requested_at, w.outcome, w.outcome_reason,
+               w.outcome_ref
         FROM unnest(v_in, v_plan) w
         WHERE w.new_request AND w.last_of_record
           AND (v_tries = 1 OR NOT EXISTS (SELECT 1 FROM requests r WHERE r.id = w.request_id))
@@ -304,6 +319,15 @@ BEGIN
                                   THEN COALESCE(w.citizen_id, r.citizen_id) ELSE r.citizen_id END,
         request_ref        = CASE WHEN (w.occurred_at, w.event_seq) > (r.status_occurred_at, r.status_event_id)
                                   THEN COALESCE(w.request_ref, r.request_ref) ELSE r.request_ref END,
+        requested_at       = CASE WHEN (w.occurred_at, w.event_seq) > (r.status_occurred_at, r.status_event_id)
+                                  THEN COALESCE(w.requested_at, r.requested_at)
+                                  ELSE COALESCE(r.requested_at, w.requested_at) END,
+        outcome_reason     = CASE WHEN (w.occurred_at, w.event_seq) > (r.status_occurred_at, r.status_event_id)
+                                   AND w.outcome IS NOT NULL THEN w.outcome_reason ELSE r.outcome_reason END,
+        outcome_ref        = CASE WHEN (w.occurred_at, w.event_seq) > (r.status_occurred_at, r.status_event_id)
+                                   AND w.outcome IS NOT NULL THEN w.outcome_ref ELSE r.outcome_ref END,
+        outcome            = CASE WHEN (w.occurred_at, w.event_seq) > (r.status_occurred_at, r.status_event_id)
+                                  THEN COALESCE(w.outcome, r.outcome) ELSE r.outcome END,
         status_event_id    = CASE WHEN (w.occurred_at, w.event_seq) > (r.status_occurred_at, r.status_event_id)
                                   THEN w.event_seq ELSE r.status_event_id END,
         updated_at         = now()
@@ -316,13 +340,15 @@ BEGIN
     WHERE r.id = f.request_id AND NOT r.flagged;
 
     -- Personal data of the record: the latest version by occurred_at wins.
-    INSERT INTO source_records AS sr (source, source_record_id, request_id, raw, summary, extra, record_at)
+    INSERT INTO source_records AS sr (source, source_record_id, request_id, raw, summary, extra, record_at,
+                                      location)
     SELECT w.source, w.source_record_id, w.request_id, w.raw::json, w.summary, w.extra::jsonb,
-           w.occurred_at
+           w.occurred_at, w.location::jsonb
     FROM unnest(v_in, v_plan, v_data) w
     WHERE w.last_of_record
     ON CONFLICT (source, source_record_id) DO UPDATE
         SET raw = EXCLUDED.raw, summary = EXCLUDED.summary, extra = EXCLUDED.extra,
+            location = EXCLUDED.location,
             request_id = EXCLUDED.request_id, record_at = EXCLUDED.record_at, updated_at = now()
         WHERE sr.record_at <= EXCLUDED.record_at;
 
@@ -351,12 +377,15 @@ END $fn$;
 -- cv_ingest_core, then o_identity_current per element (the hub's identity cache learns
 -- only what PostgreSQL confirms, hub/idcache.c), and the batch's new (category, service)
 -- pairs in service_categories.
+DROP FUNCTION IF EXISTS cv_ingest(int[], text[], text[], text[], bytea, text[], text[], text[], text[],
+    text[], text[], text[], text[], text[], text[], text[], text[], text[], text[], text[], text[]);
 CREATE OR REPLACE FUNCTION cv_ingest(
     p_idx int[], p_source text[], p_hash text[], p_citizen_key text[], p_codes bytea,
     p_event_id text[], p_kind text[], p_record_id text[], p_request_ref text[],
     p_service text[], p_category text[], p_channel text[], p_status text[],
     p_source_status text[], p_source_channel text[], p_occurred_at text[], p_due_at text[],
-    p_summary text[], p_extra text[], p_citizen text[], p_raw text[])
+    p_summary text[], p_extra text[], p_citizen text[], p_raw text[],
+    p_requested_at text[] DEFAULT NULL, p_location text[] DEFAULT NULL, p_outcome text[] DEFAULT NULL)
 RETURNS TABLE (o_idx int, o_outcome text, o_event_seq bigint, o_request_id bigint,
                o_tracking_code text, o_flagged boolean, o_identity_current boolean)
 LANGUAGE plpgsql AS $fn$
@@ -367,7 +396,8 @@ BEGIN
     v_out := ARRAY(SELECT ROW(x.*)::cv_ingest_out FROM cv_ingest_core(
                 p_idx, p_source, p_hash, p_citizen_key, p_codes, p_event_id, p_kind, p_record_id,
                 p_request_ref, p_service, p_category, p_channel, p_status, p_source_status,
-                p_source_channel, p_occurred_at, p_due_at, p_summary, p_extra, p_citizen, p_raw) x);
+                p_source_channel, p_occurred_at, p_due_at, p_summary, p_extra, p_citizen, p_raw,
+                p_requested_at, p_location, p_outcome) x);
     -- A statement of its own, so it sees what cv_ingest_core wrote. Its rows
     -- come one per element, in their order: ROWS FROM zips them with the
     -- elements by position. The stored identity is looked up by index, only

@@ -241,6 +241,8 @@ static void test_source_name(void **state)
 #define PERMIS_RECORD \
     "{\"type\": \"PC\", \"etat\": \"INSTRUCTION\", \"canal\": \"GUICHET\"," \
     " \"date_etat\": \"2024-03-04T10:00:00\", \"date_limite\": \"2024-05-05\"," \
+    " \"date_depot\": \"2024-02-12T14:30:00\"," \
+    " \"terrain\": {\"adresse\": \"4 chemin des Vignes\", \"cp\": \"75019\", \"lat\": \"48,8839\", \"lon\": 2.3822}," \
     " \"objet\": \"Extension d'une maison individuelle\"," \
     " \"dossier\": {\"numero\": \"PC0751232400001\", \"numero_affiche\": \"PC 075 123 24 00001\"}," \
     " \"petitionnaire\": {\"id\": \"PET-4411\", \"nom\": \"DUPONT\", \"nom_naissance\": \"MARTIN\"," \
@@ -256,7 +258,7 @@ static void test_permis_gives_the_example_event(void **state)
     cv_mapping_t *m = s_load_ok(DATA "mapping_urbanisme.yaml", "urbanisme");
     json_t *event = s_map_ok(m, PERMIS_RECORD);
     json_error_t je;
-    json_t *want = json_load_file("schemas/v1/example-event.json", 0, &je);
+    json_t *want = json_load_file("schemas/v2/example-event.json", 0, &je);
     assert_non_null(want);
     FIELD_IS(event, "event_id", "PC0751232400001|INSTRUCTION|2024-03-04T10:00:00");
     if (!json_equal(event, want)) {

@@ -1,4 +1,4 @@
-/*  test_model — the C tables agree with schemas/v1/event.schema.json, and
+/*  test_model — the C tables agree with schemas/v2/event.schema.json, and
     cv_model_validate accepts the example event and refuses each kind of
     bad event, naming the field and never echoing its value.
     Runs from the repository root (the schema is read from there). */
@@ -40,16 +40,19 @@ static void s_same_list(const json_t *array, const char *const *list)
 
 static void test_schema_matches_tables(void **state)
 {
-    json_t *schema = s_load("schemas/v1/event.schema.json");
+    json_t *schema = s_load("schemas/v2/event.schema.json");
     json_t *props = json_object_get(schema, "properties");
     s_same_list(json_object_get(json_object_get(props, "status"), "enum"), cv_model_statuses);
     s_same_list(json_object_get(json_object_get(props, "channel"), "enum"), cv_model_channels);
     s_same_list(json_object_get(schema, "required"), cv_model_required);
-    assert_int_equal(json_integer_value(json_object_get(json_object_get(props, "schema_version"), "const")),
+    json_t *versions = json_object_get(json_object_get(props, "schema_version"), "enum");
+    assert_int_equal(json_integer_value(json_array_get(versions, json_array_size(versions) - 1)),
                      CV_MODEL_SCHEMA_VERSION);
+    json_t *outcome = json_object_get(json_object_get(props, "outcome"), "properties");
+    s_same_list(json_object_get(json_object_get(outcome, "code"), "enum"), cv_model_outcomes);
     assert_true(json_is_false(json_object_get(schema, "additionalProperties")));
     /* every property of the example is in the schema, and the reverse */
-    json_t *example = s_load("schemas/v1/example-event.json");
+    json_t *example = s_load("schemas/v2/example-event.json");
     assert_int_equal(json_object_size(example), json_object_size(props));
     const char *key;
     json_t *value;
@@ -93,7 +96,7 @@ static void test_date_formats(void **state)
 
 static json_t *s_example(void)
 {
-    return s_load("schemas/v1/example-event.json");
+    return s_load("schemas/v2/example-event.json");
 }
 
 /* Validation fails, detail names `field` and does not contain `secret`. */
@@ -174,7 +177,17 @@ static void test_bad_values(void **state)
     s_refused_with("due_at", json_string("04/05/2024"), "04/05");
     s_refused_with("citizen.birth_date", json_string("12/05/1971"), "1971");
     s_refused_with("citizen.birth_date", json_string("1971-02-29"), "1971");
-    s_refused_with("schema_version", json_integer(2), NULL);
+    s_refused_with("schema_version", json_integer(3), NULL);
+    s_refused_with("schema_version", json_integer(0), NULL);
+    s_refused_with("requested_at", json_string("2024-03-04 10:00"), "10:00");
+    s_refused_with("location.lat", json_real(91.5), NULL);
+    s_refused_with("location.lon", json_string("2.35"), "2.35");
+    s_refused_with("location.address", json_string(""), NULL);
+    s_refused_with("location.floor", json_string("3"), NULL);
+    s_refused_with("location", json_string("12 rue SECRET"), "SECRET");
+    s_refused_with("outcome", json_pack("{s:s}", "reason", "no code"), NULL);
+    s_refused_with("outcome", json_pack("{s:s}", "code", "fini-SECRET"), "SECRET");
+    s_refused_with("outcome", json_pack("{s:s, s:s}", "code", "duplicate", "reason", "a\nb"), NULL);
     s_refused_with("schema_version", json_string("1"), NULL);
     s_refused_with("source", json_string("Urba Nisme"), "Urba");
     s_refused_with("service", json_integer(3), NULL);
@@ -186,6 +199,29 @@ static void test_bad_values(void **state)
     s_refused_with("citizen.address", json_string("12 rue SECRET"), "SECRET");
     s_refused_with("citizen", json_array(), NULL);
     s_refused_with("extra", json_string("x"), NULL);
+}
+
+/* Version 2's fields: optional, nested, and version 1 events still pass. */
+static void test_version_2_fields(void **state)
+{
+    json_t *e = s_example();
+    char detail[256];
+    json_object_set_new(e, "outcome", json_pack("{s:s, s:s, s:s}", "code", "duplicate", "reason", "doublon",
+                                                  "related_ref", "PC 075 123 24 00002"));
+    json_object_set_new(e, "channel", json_string("interne"));
+    assert_int_equal(cv_model_validate(e, detail, sizeof detail), 0);
+    json_object_set_new(json_object_get(e, "location"), "lat", json_integer(-90));
+    assert_int_equal(cv_model_validate(e, detail, sizeof detail), 0);
+    json_object_set_new(e, "schema_version", json_integer(1));
+    json_object_del(e, "requested_at");
+    json_object_del(e, "location");
+    json_object_del(e, "outcome");
+    assert_int_equal(cv_model_validate(e, detail, sizeof detail), 0);
+    json_decref(e);
+    for (size_t i = 0; cv_model_outcomes[i]; i++)
+        assert_true(cv_model_outcome_valid(cv_model_outcomes[i]));
+    assert_false(cv_model_outcome_valid("resolved"));
+    assert_true(cv_model_channel_valid("api"));
 }
 
 static void test_unknown_fields(void **state)
@@ -270,6 +306,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_example_is_valid),
         cmocka_unit_test(test_required_fields),
         cmocka_unit_test(test_bad_values),
+        cmocka_unit_test(test_version_2_fields),
         cmocka_unit_test(test_unknown_fields),
         cmocka_unit_test(test_length_bounds),
         cmocka_unit_test(test_extra_bounds),
