@@ -348,6 +348,7 @@ static json_t *s_item(PGresult *r, int i, const cv_api_ctx_t *ctx, const cv_api_
     if (!details) {
         json_object_set_new(j, "description", json_null());
         json_object_set_new(j, "address", json_null());
+        json_object_set_new(j, "zipcode", json_null());
         json_object_set_new(j, "lat", json_null());
         json_object_set_new(j, "long", json_null());
     }
@@ -545,6 +546,36 @@ static bool s_text(json_t *f, const char *key, size_t max, const char **out)
     return strlen(*out) <= max && cv_api_utf8_valid(*out, strlen(*out), true);
 }
 
+/* lat / long of the form: absent, or decimal degrees within range (the
+   web form's point). Returns false for anything else. */
+static bool s_degrees(json_t *f, const char *key, double max, json_t **out)
+{
+    json_t *v = json_object_get(f, key);
+    const char *t = json_string_value(v);
+    *out = NULL;
+    if (!v || (t && !*t))
+        return true;
+    char *end = NULL;
+    double d = json_is_number(v) ? json_number_value(v) : t ? strtod(t, &end) : 0;
+    if (!json_is_number(v) && (!t || end == t || *end || strlen(t) > 24))
+        return false;
+    if (!(d >= -max && d <= max))
+        return false;
+    *out = json_real(d);
+    return true;
+}
+
+/* The request's location (where the pothole is): address_string, lat and
+   long of the form, or NULL when it gives none. Never the person's
+   address: a location creates no citizen. */
+static json_t *s_location(const char *addr, json_t *lat, json_t *lon)
+{
+    if (!addr && !lat && !lon)
+        return NULL;
+    return json_pack("{s:o, s:n, s:n, s:o, s:o}", "address", addr ? json_string(addr) : json_null(),
+                     "postcode", "city", "lat", lat ? lat : json_null(), "lon", lon ? lon : json_null());
+}
+
 void cv_api_o311_post(cv_api_req_t *req, const cv_api_principal_t *who)
 {
     o311_t oo = s_o311(req), *o = &oo;
@@ -571,6 +602,13 @@ void cv_api_o311_post(cv_api_req_t *req, const cv_api_principal_t *who)
     if (email && (!strchr(email, '@') || strchr(email, ' '))) {
         json_decref(f);
         s_error(o, 400, "email is not an e-mail address");
+        return;
+    }
+    json_t *lat, *lon = NULL;
+    if (!s_degrees(f, "lat", 90, &lat) || !s_degrees(f, "long", 180, &lon)) {
+        json_decref(lat);
+        json_decref(f);
+        s_error(o, 400, "lat and long are decimal degrees (-90 to 90, -180 to 180)");
         return;
     }
     const char *sv[1] = { code };
@@ -600,7 +638,7 @@ void cv_api_o311_post(cv_api_req_t *req, const cv_api_principal_t *who)
     char *raw = json_dumps(f, JSON_COMPACT | JSON_SORT_KEYS);
     json_t *citizen = NULL;
     char *cit = NULL;
-    if (first || last || email || phone || addr) {
+    if (first || last || email || phone) {
         citizen = json_pack("{s:o, s:o, s:n, s:n, s:o, s:o, s:n, s:n}",
                             "given_names", first ? json_string(first) : json_null(),
                             "family_name", last ? json_string(last) : json_null(),
@@ -608,19 +646,19 @@ void cv_api_o311_post(cv_api_req_t *req, const cv_api_principal_t *who)
                             "email", email ? json_string(email) : json_null(),
                             "phone", phone ? json_string(phone) : json_null(),
                             "source_citizen_id", "address");
-        if (addr)
-            json_object_set_new(citizen, "address",
-                                json_pack("{s:s, s:n, s:n, s:n, s:n}", "line1", addr, "line2",
-                                          "postcode", "city", "country"));
         char h[CV_HASH_HEX_LEN + 1];
         cv_hash_json(citizen, h);
         snprintf(ckey, sizeof ckey, "sha256:%s", h);
         cit = json_dumps(citizen, JSON_COMPACT | JSON_SORT_KEYS);
     }
-    const char *v[8] = { hash, cit ? ckey : NULL, record_id, service, code, desc, cit, raw };
-    r = cv_api_sql(req, CV_SQL_O311_INGEST, 8, v);
+    json_t *location = s_location(addr, lat, lon);
+    char *loc = location ? json_dumps(location, JSON_COMPACT) : NULL;
+    json_decref(location);
+    const char *v[9] = { hash, cit ? ckey : NULL, record_id, service, code, desc, cit, raw, loc };
+    r = cv_api_sql(req, CV_SQL_O311_INGEST, 9, v);
     free(raw);
     free(cit);
+    free(loc);
     json_decref(citizen);
     json_decref(f);
     if (!r)

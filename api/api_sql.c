@@ -16,6 +16,11 @@
    SEP between them. They give both the full objects of the parse-and-filter
    statements (REQUEST_JSON, EVENT_JSON) and the timeline's rows and column
    tables (cv_api_sql_columns). */
+/* A value of the request's latest source record (its personal data). */
+#define LATEST_RECORD(expr) "(SELECT " expr " FROM request_sources rs" \
+    " JOIN source_records sr ON sr.source = rs.source AND sr.source_record_id = rs.source_record_id" \
+    " WHERE rs.request_id = r.id ORDER BY sr.record_at DESC LIMIT 1)"
+
 #define REQUEST_COLUMNS(X, SEP) \
     X("id", NUM, "r.id") SEP X("tracking_code", STR, "r.tracking_code") SEP \
     X("service", STR, "r.service") SEP X("category", STR, "r.category") SEP \
@@ -25,16 +30,19 @@
     X("request_ref", STR, "r.request_ref") SEP X("citizen_id", NUM, "r.citizen_id") SEP \
     X("flagged", BOOL, "r.flagged") SEP \
     X("overdue", BOOL, "coalesce(r.due_at < now() AND r.status IN " OPEN_STATUSES ", false)") SEP \
-    X("summary", STR, "(SELECT sr.summary FROM request_sources rs" \
-                 " JOIN source_records sr ON sr.source = rs.source AND sr.source_record_id = rs.source_record_id" \
-                 " WHERE rs.request_id = r.id ORDER BY sr.record_at DESC LIMIT 1)")
+    X("summary", STR, LATEST_RECORD("sr.summary")) SEP \
+    X("requested_at", TIME, "r.requested_at") SEP X("outcome", STR, "r.outcome") SEP \
+    X("outcome_reason", STR, "r.outcome_reason") SEP X("outcome_ref", STR, "r.outcome_ref") SEP \
+    X("location", JSON, LATEST_RECORD("sr.location"))
 
 #define EVENT_COLUMNS(X, SEP) \
     X("id", NUM, "e.id") SEP X("request_id", NUM, "e.request_id") SEP X("service", STR, "e.service") SEP \
     X("category", STR, "e.category") SEP X("kind", STR, "e.kind") SEP X("source", STR, "e.source") SEP \
     X("status", STR, "e.status") SEP X("source_status", STR, "e.source_status") SEP \
     X("occurred_at", TIME, "e.occurred_at") SEP X("due_at", TIME, "e.due_at") SEP \
-    X("received_at", TIME, "e.received_at") SEP X("transition_flagged", BOOL, "e.transition_flagged")
+    X("received_at", TIME, "e.received_at") SEP X("transition_flagged", BOOL, "e.transition_flagged") SEP \
+    X("requested_at", TIME, "e.requested_at") SEP X("outcome", STR, "e.outcome") SEP \
+    X("outcome_reason", STR, "e.outcome_reason") SEP X("outcome_ref", STR, "e.outcome_ref")
 
 /* A timeline's citizen: c.id is the citizen asked for. */
 #define CITIZEN_COLUMNS(X, SEP) \
@@ -88,15 +96,15 @@ const cv_api_column_t *cv_api_sql_columns(const char *object, size_t *n)
     "json_build_object('service_request_id', r.tracking_code," \
     " 'status', CASE WHEN r.status IN " OPEN_STATUSES " THEN 'open' ELSE 'closed' END," \
     " 'status_notes', r.status, 'service_name', r.category, 'service_code', r.category," \
-    " 'description', (SELECT sr.summary FROM request_sources rs" \
-    "   JOIN source_records sr ON sr.source = rs.source AND sr.source_record_id = rs.source_record_id" \
-    "   WHERE rs.request_id = r.id ORDER BY sr.record_at DESC LIMIT 1)," \
+    " 'description', " LATEST_RECORD("sr.summary") "," \
     " 'agency_responsible', r.service, 'service_notice', NULL," \
-    " 'requested_datetime', " O311_TIME("r.created_at") "," \
+    " 'requested_datetime', " O311_TIME("coalesce(r.requested_at, r.created_at)") "," \
     " 'updated_datetime', " O311_TIME("r.updated_at") "," \
     " 'expected_datetime', " O311_TIME("r.due_at") "," \
-    " 'address', " O311_FORM("sr.raw->>'address_string'") ", 'address_id', NULL, 'zipcode', NULL," \
-    " 'lat', " O311_FORM(O311_NUMBER("lat")) ", 'long', " O311_FORM(O311_NUMBER("long")) "," \
+    " 'address', coalesce(" LATEST_RECORD("sr.location->>'address'") ", " O311_FORM("sr.raw->>'address_string'") ")," \
+    " 'address_id', NULL, 'zipcode', " LATEST_RECORD("sr.location->>'postcode'") "," \
+    " 'lat', coalesce(" LATEST_RECORD("(sr.location->>'lat')::float8") ", " O311_FORM(O311_NUMBER("lat")) ")," \
+    " 'long', coalesce(" LATEST_RECORD("(sr.location->>'lon')::float8") ", " O311_FORM(O311_NUMBER("long")) ")," \
     " 'media_url', NULL)::text, r.service, r.category, r.id, r.citizen_id"
 
 /* A citizen's timeline, one page, as rows (api_timeline.c writes the
@@ -114,21 +122,21 @@ const cv_api_column_t *cv_api_sql_columns(const char *object, size_t *n)
    listed in creation order; the events are those of the page's requests,
    in occurrence order. tests/it/api.sh checks the order and the pages. */
 #define NULLS2 "NULL::text, NULL::text"
-#define NULLS3 NULLS2 ", NULL::text"
-#define NULLS13 NULLS3 ", " NULLS3 ", " NULLS3 ", " NULLS2 ", " NULLS2
-#define VALUES_15 "v1, v2, v3, v4, v5, v6, v7, v8, v9, v10, v11, v12, v13, v14, v15"
+#define NULLS4 NULLS2 ", " NULLS2
+#define NULLS18 NULLS4 ", " NULLS4 ", " NULLS4 ", " NULLS4 ", " NULLS2
+#define VALUES_20 "v1, v2, v3, v4, v5, v6, v7, v8, v9, v10, v11, v12, v13, v14, v15, v16, v17, v18, v19, v20"
 #define TIMELINE_SQL(SEEN) \
     "WITH cr AS MATERIALIZED (SELECT r.*, row_number() OVER (ORDER BY r.created_at DESC, r.id DESC) AS k" \
     " FROM requests r WHERE r.citizen_id = $1::bigint" \
     " ORDER BY r.created_at DESC, r.id DESC LIMIT $2::int + 1 OFFSET $3::bigint)" \
-    " SELECT part, k, " VALUES_15 \
-    " FROM (SELECT 0, NULL::bigint, " CITIZEN_COLUMNS(SQL_TEXT, ", ") ", " NULLS13 \
+    " SELECT part, k, " VALUES_20 \
+    " FROM (SELECT 0, NULL::bigint, " CITIZEN_COLUMNS(SQL_TEXT, ", ") ", " NULLS18 \
     ", NULL::timestamptz, NULL::bigint" \
     " FROM (SELECT $1::bigint AS id) c WHERE " SEEN \
     " UNION ALL SELECT 1, r.k, " REQUEST_COLUMNS(SQL_TEXT, ", ") ", r.created_at, r.id FROM cr r" \
-    " UNION ALL SELECT 2, NULL, " EVENT_COLUMNS(SQL_TEXT, ", ") ", " NULLS3 ", e.occurred_at, e.id" \
+    " UNION ALL SELECT 2, NULL, " EVENT_COLUMNS(SQL_TEXT, ", ") ", " NULLS4 ", e.occurred_at, e.id" \
     " FROM cr r JOIN events e ON e.request_id = r.id WHERE r.k <= $3::bigint + $2::int)" \
-    " x(part, k, " VALUES_15 ", t, i)" \
+    " x(part, k, " VALUES_20 ", t, i)" \
     " ORDER BY part, t, i"
 
 static const char *const s_sql[CV_SQL_COUNT] = {
@@ -200,14 +208,18 @@ static const char *const s_sql[CV_SQL_COUNT] = {
     /* A web request enters the timeline through the store's own function (its
        writer lock, its projection): a one-element batch of source 'open311'.
        $1 content hash, $2 citizen key, $3 record / event id, $4 service,
-       $5 category, $6 summary, $7 citizen block, $8 raw record. */
+       $5 category, $6 summary, $7 citizen block, $8 raw record, $9 the
+       location (address_string, lat, long; never the citizen's); requested
+       now. */
     [CV_SQL_O311_INGEST] =
         "SELECT o_outcome, o_tracking_code, o_request_id FROM cv_ingest(ARRAY[0], ARRAY['open311'],"
         " ARRAY[$1::text], ARRAY[$2::text], convert_to(cv_tracking_code(), 'UTF8'), ARRAY[$3::text],"
         " ARRAY['open311_request'], ARRAY[$3::text], ARRAY[NULL::text], ARRAY[$4::text],"
         " ARRAY[$5::text], ARRAY['web'], ARRAY['received'], ARRAY[NULL::text], ARRAY[NULL::text],"
         " ARRAY[to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')],"
-        " ARRAY[NULL::text], ARRAY[$6::text], ARRAY[NULL::text], ARRAY[$7::text], ARRAY[$8::text])",
+        " ARRAY[NULL::text], ARRAY[$6::text], ARRAY[NULL::text], ARRAY[$7::text], ARRAY[$8::text],"
+        " p_requested_at => ARRAY[to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')],"
+        " p_location => ARRAY[$9::text])",
     [CV_SQL_LINK_REVOKED] =
         "SELECT 1 FROM api_revoked_links WHERE link_id = $1",
     /* A page of a citizen's requests, as a timeline page: $2 (limit + 1)

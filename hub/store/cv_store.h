@@ -55,7 +55,7 @@ typedef struct {
     /* inputs (pointers are borrowed; they stay valid during the call) */
     cv_item_kind_t kind;
     char source[64];
-    json_t *event;           /* canonical event (kind EVENT), see schemas/v1 */
+    json_t *event;           /* canonical event (kind EVENT), see schemas/v2 */
     json_t *record;          /* raw record as parsed, NULL if not parseable */
     const char *raw;         /* raw bytes as received */
     size_t raw_len;

@@ -1,7 +1,9 @@
 # tests/it/api_lib.sh — shared by the API's integration tests (sourced after lib.sh; not a
 # test itself: tests/run.sh runs tests/it/*.sh, so this file only defines functions).
 #
-#   api_setup NAME N   database filled by the real hub + replay of N demo records,
+#   api_setup NAME N [SOURCE:MAPPING ...]
+#                      database filled by the real hub + replay of N demo records (the
+#                      sources of it_setup: give demo too when giving others),
 #                      civibus-api started on a free port ($U), tokens $T_SUP and $T_DECH;
 #                      API_LINKS=1: citizen links on (key $W/link.key); API_PER_MINUTE:
 #                      public lookups per address and minute (default 100); API_OWNER_PER_MINUTE:
@@ -13,7 +15,7 @@ API=$ROOT/$BIN/civibus-api
 CTL=$ROOT/$BIN/civibusctl
 
 api_setup() {
-    it_setup "$1"
+    it_setup "$1" "${@:3}"
     hub_start
     gen_demo "$2" >"$W/d1.jsonl"
     replay demo "$W/d1.jsonl" --timeout 60

@@ -77,6 +77,17 @@ BEGIN
     END LOOP;
 END $$;
 
+-- A location as stored (source_records.location): latitude and longitude
+-- rounded to 7 decimals (about 1 cm; the hub writes doubles with 17 digits,
+-- 48.868600000000001 for 48.8686).
+CREATE OR REPLACE FUNCTION cv_location(p jsonb) RETURNS jsonb
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE WHEN jsonb_typeof(p) <> 'object' THEN p
+                ELSE p || jsonb_strip_nulls(jsonb_build_object(
+                          'lat', trim_scale(round((p->>'lat')::numeric, 7)),
+                          'lon', trim_scale(round((p->>'lon')::numeric, 7)))) END
+$$;
+
 -- The next value nextval() would return, without drawing it. Only valid
 -- under the writer lock (cv_ingest is the only user of these sequences).
 CREATE OR REPLACE FUNCTION cv_next_id(seq regclass) RETURNS bigint
@@ -343,7 +354,7 @@ BEGIN
     INSERT INTO source_records AS sr (source, source_record_id, request_id, raw, summary, extra, record_at,
                                       location)
     SELECT w.source, w.source_record_id, w.request_id, w.raw::json, w.summary, w.extra::jsonb,
-           w.occurred_at, w.location::jsonb
+           w.occurred_at, cv_location(w.location::jsonb)
     FROM unnest(v_in, v_plan, v_data) w
     WHERE w.last_of_record
     ON CONFLICT (source, source_record_id) DO UPDATE

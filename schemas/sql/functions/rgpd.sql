@@ -77,11 +77,14 @@ BEGIN
                                   'category', r.category, 'channel', r.channel, 'status', r.status,
                                   'status_occurred_at', r.status_occurred_at, 'due_at', r.due_at,
                                   'request_ref', r.request_ref, 'created_at', r.created_at,
+                                  'requested_at', r.requested_at, 'outcome', r.outcome,
+                                  'outcome_reason', r.outcome_reason, 'outcome_ref', r.outcome_ref,
                                   'updated_at', r.updated_at,
                                   'records', COALESCE((SELECT jsonb_agg(jsonb_build_object(
                                                  'source', sr.source, 'source_record_id', sr.source_record_id,
                                                  'summary', sr.summary, 'raw', to_jsonb(sr.raw),
-                                                 'extra', sr.extra, 'record_at', sr.record_at)
+                                                 'extra', sr.extra, 'location', sr.location,
+                                                 'record_at', sr.record_at)
                                                  ORDER BY sr.source, sr.source_record_id)
                                               FROM source_records sr WHERE sr.request_id = r.id), '[]'))
                                   ORDER BY r.id)
