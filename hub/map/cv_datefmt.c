@@ -380,10 +380,14 @@ static int s_conv(df_t *df, char conv, const char *next)
     }
 }
 
-/* The format's white space: one or more white space characters. */
-static int s_blank(df_t *df)
+/* The format's white space: one or more white space characters; next is
+   the rest of the format, named in the reason when it starts with a
+   conversion ("expected a space before '%p'"). */
+static int s_blank(df_t *df, const char *next)
 {
     int n = s_space(df->s);
+    if (n == 0 && next[0] == '%' && next[1] && next[1] != '%')
+        return s_fail(df, "expected a space before '%%%c'", next[1]);
     if (n == 0)
         return s_fail(df, "expected a space");
     while ((n = s_space(df->s)))
@@ -399,7 +403,7 @@ static int s_run(df_t *df, const char *f)
         if (blank) {
             while ((n = s_space(f)) || (f[0] == '%' && (f[1] == 'n' || f[1] == 't')))
                 f += n ? n : 2;
-            if (s_blank(df) < 0)
+            if (s_blank(df, f) < 0)
                 return CV_DATEFMT_NOMATCH;
         } else if (*f != '%') {
             if (*df->s != *f)

@@ -175,7 +175,7 @@ typedef struct {
 
 static const bad_case_t s_bad[] = {
     { "04/12/2018 11:11:26 XM", US, CV_DATEFMT_NOMATCH, "expected AM or PM at character 21" },
-    { "04/12/2018 11:11:26", US, CV_DATEFMT_NOMATCH, "expected a space at character 20 (the end of the text)" },
+    { "04/12/2018 11:11:26", US, CV_DATEFMT_NOMATCH, "expected a space before '%p' at character 20 (the end of the text)" },
     { "04/12/2018 13:11:26 PM", US, CV_DATEFMT_NOMATCH, "an hour (%I) is outside 1-12 at character 12" },
     { "04/12/2018 00:11:26 AM", US, CV_DATEFMT_NOMATCH, "an hour (%I) is outside 1-12 at character 12" },
     { "14 mrs 2024", "%d %B %Y", CV_DATEFMT_NOMATCH, "month name not recognised at character 4" },
@@ -192,7 +192,7 @@ static const bad_case_t s_bad[] = {
     { "04/03/2024 10:61", "%d/%m/%Y %H:%M", CV_DATEFMT_NOMATCH, "the minutes (%M) is outside 0-59 at character 15" },
     { "04/03/2024 10:", "%d/%m/%Y %H:%M", CV_DATEFMT_NOMATCH, "expected the minutes (%M) at character 15 (the end" },
     { "04/03/2024 10:15 extra", "%d/%m/%Y %H:%M", CV_DATEFMT_NOMATCH, "the text goes on after the format ends at character 17" },
-    { "04/03/2024 10:00", "%d/%m/%Y %H:%M %z", CV_DATEFMT_NOMATCH, "expected a space at character 17" },
+    { "04/03/2024 10:00", "%d/%m/%Y %H:%M %z", CV_DATEFMT_NOMATCH, "expected a space before '%z' at character 17" },
     { "04/03/2024 10:00 +2", "%d/%m/%Y %H:%M %z", CV_DATEFMT_NOMATCH, "expected the hours of the UTC offset (%z) at character 19" },
     { "04/03/2024 10:00 CET", "%d/%m/%Y %H:%M %z", CV_DATEFMT_NOMATCH, "expected a UTC offset such as +01:00 or Z (%z) at character 18" },
     { "garbage", "%d/%m/%Y", CV_DATEFMT_NOMATCH, "expected a day (%d) at character 1" },
