@@ -25,6 +25,7 @@
     characters, from 1), or which part of a well-formed date does not
     exist; never the text. */
 #include "cv_datefmt.h"
+#include "cv_tz.h"             /* its calendar: day counts and dates */
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -76,34 +77,10 @@ static int s_month_days(int y, int m)
     return m == 2 && s_leap(y) ? 29 : days[m - 1];
 }
 
-/* Days since 1970-01-01 (proleptic Gregorian; H. Hinnant's algorithm). */
-static long s_days_from_civil(int y, int m, int d)
-{
-    y -= m <= 2;
-    long era = (y >= 0 ? y : y - 399) / 400;
-    long yoe = y - era * 400;
-    long doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    long doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
-static void s_civil_from_days(long z, int *y, int *m, int *d)
-{
-    z += 719468;
-    long era = (z >= 0 ? z : z - 146096) / 146097;
-    long doe = z - era * 146097;
-    long yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    long doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    long mp = (5 * doy + 2) / 153;
-    *d = (int) (doy - (153 * mp + 2) / 5 + 1);
-    *m = (int) (mp < 10 ? mp + 3 : mp - 9);
-    *y = (int) (yoe + era * 400 + (*m <= 2));
-}
-
 /* 0 Monday .. 6 Sunday (1970-01-01 was a Thursday). */
 static int s_weekday(int y, int m, int d)
 {
-    long days = s_days_from_civil(y, m, d);
+    int64_t days = cv_tz_civil_secs(y, m, d, 0, 0, 0) / 86400;
     return (int) (((days + 3) % 7 + 7) % 7);
 }
 
@@ -462,8 +439,8 @@ static int s_excel(df_t *df)
             snprintf(df->why, df->whylen, "%s", bad);
         return CV_DATEFMT_NODATE;
     }
-    long days = s_days_from_civil(1899, 12, 30) + serial + (serial < 60);
-    s_civil_from_days(days, &o->year, &o->month, &o->day);
+    int64_t days = cv_tz_civil_secs(1899, 12, 30, 0, 0, 0) / 86400 + serial + (serial < 60);
+    cv_tz_civil_date(days, &o->year, &o->month, &o->day);
     o->hour = (int) (secs / 3600);
     o->min = (int) (secs / 60 % 60);
     o->sec = (int) (secs % 60);

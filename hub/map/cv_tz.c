@@ -24,7 +24,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 
 #define TZ_NAME_MAX 100
 #define TZ_FILE_MAX (256 * 1024)
@@ -105,6 +104,11 @@ static void s_civil(int64_t days, int *y, int *m, int *d)
     *y = (int) yy;
     *m = mm;
     *d = (int) doy + 1;
+}
+
+void cv_tz_civil_date(int64_t days, int *year, int *month, int *day)
+{
+    s_civil(days, year, month, day);
 }
 
 int64_t cv_tz_civil_secs(int year, int month, int day, int hour, int min, int sec)

@@ -51,6 +51,9 @@ int64_t cv_tz_local_to_utc(const cv_tz_t *self, int64_t local);
 /* Seconds of a civil date-time counted as UTC (no validation). */
 int64_t cv_tz_civil_secs(int year, int month, int day, int hour, int min, int sec);
 
+/* Year, month and day of a count of days since 1970-01-01 (years 1-9999). */
+void cv_tz_civil_date(int64_t days, int *year, int *month, int *day);
+
 /* The instant a parsed date names: its own offset if it has one, else
    wall-clock time in zone. */
 int64_t cv_tz_civil_to_utc(const cv_tz_t *zone, const cv_tz_civil_t *c);
