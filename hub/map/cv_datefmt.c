@@ -478,6 +478,33 @@ int cv_datefmt_read(const char *text, const char *format, cv_datefmt_civil_t *ou
 
 /* ---- checking a format --------------------------------------------------- */
 
+static bool s_letter(char ch)
+{
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z');
+}
+
+/* True when the format writes AM or PM as text (a word "AM", "pm",
+   "a.m." outside conversions): such a format reads every row as that
+   half of the day, and refuses the others. */
+static bool s_literal_meridiem(const char *f)
+{
+    bool after_letter = false;
+    for (; *f; f++) {
+        if (*f == '%') {
+            f += f[1] != '\0';
+            after_letter = false;
+            continue;
+        }
+        char ch = (char) (*f | 0x20);
+        const char *m = f + 1 + (f[1] == '.');
+        if ((ch == 'a' || ch == 'p') && !after_letter && (*m | 0x20) == 'm'
+            && !s_letter(m[1]))
+            return true;
+        after_letter = s_letter(*f);
+    }
+    return false;
+}
+
 int cv_datefmt_check(const char *format, char *why, size_t whylen)
 {
     if (strcmp(format, CV_DATEFMT_EXCEL) == 0)
@@ -507,7 +534,9 @@ int cv_datefmt_check(const char *format, char *why, size_t whylen)
     const char *bad = !year || !month || !day ? "format must read a year, a month and a day"
                     : ampm && !h12 ? "'%p' (AM/PM) needs a 12-hour clock hour '%I'"
                     : h12 && !ampm ? "'%I' (12-hour clock) needs '%p' (AM/PM)"
-                    : h12 && h24 ? "format reads the hour twice ('%I' and '%H', '%T' or '%R')" : NULL;
+                    : h12 && h24 ? "format reads the hour twice ('%I' and '%H', '%T' or '%R')"
+                    : s_literal_meridiem(format) ? "format writes AM or PM as text: read it with '%p'"
+                                                   " and the hour with '%I'" : NULL;
     if (bad) {
         snprintf(why, whylen, "%s", bad);
         return -1;

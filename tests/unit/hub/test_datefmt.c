@@ -240,7 +240,8 @@ static void test_check(void **state)
 {
     char why[300];
     static const char *good[] = { US, "%d %B %Y", "%b %e, %Y", "%A %d/%m/%Y", "%a, %d %h %Y %T %z", "excel",
-                                  "%d/%m/%y%n%I%p", "%F", NULL };
+                                  "%d/%m/%y%n%I%p", "%F", "%d %B %Y à %Hh%M", "%d/%m/%Y CAMPAGNE",
+                                  "PAM %d/%m/%Y", "%d/%m/%Y jamais", NULL };
     for (int i = 0; good[i]; i++)
         if (cv_datefmt_check(good[i], why, sizeof why) < 0)
             fail_msg("'%s' refused: %s", good[i], why);
@@ -249,6 +250,9 @@ static void test_check(void **state)
         { "%d/%m/%Y %I:%M", "'%I' (12-hour clock) needs '%p' (AM/PM)" },
         { "%d/%m/%Y %I:%H %p", "reads the hour twice" },
         { "%d/%m/%Y %T %I %p", "reads the hour twice" },
+        { "%m/%d/%Y %H:%M:%S AM", "writes AM or PM as text" },
+        { "%m/%d/%Y %H:%M:%S pm", "writes AM or PM as text" },
+        { "%m/%d/%Y %H:%M a.m.", "writes AM or PM as text" },
         { "%d %B", "a year, a month and a day" },
         { "%A %Y", "a year, a month and a day" },
         { "%d %j %Y", "'%j' is not supported" },
