@@ -262,10 +262,13 @@ static json_t *s_date(ctx_t *c, int t, const spec_t *sp, view_t v, const long *c
     }
     memcpy(text, v.p, v.n);
     text[v.n] = '\0';
-    if (cv_tz_parse(text, sp->format, &civil) < 0) {
-        s_fail(c, "bad_date", "%s: the value at %s is not a real date %s%s%s", name, s_origin(c, sp),
-               sp->format ? "in format '" : "in ISO 8601 form", sp->format ? sp->format : "",
-               sp->format ? "'" : "");
+    char why[160];
+    int rc = cv_tz_parse_why(text, sp->format, &civil, why, sizeof why);
+    if (rc < 0) {                  /* why names the part and position, never the value */
+        s_fail(c, "bad_date", "%s: the value at %s %s %s%s%s: %s", name, s_origin(c, sp),
+               rc == CV_DATEFMT_NODATE ? "is not a real date in" : "does not match",
+               sp->format ? "format '" : "ISO 8601 form", sp->format ? sp->format : "",
+               sp->format ? "'" : "", why);
         return NULL;
     }
     if (count && civil.year >= CV_MODEL_YEAR_MIN && civil.year <= CV_MODEL_YEAR_MAX)

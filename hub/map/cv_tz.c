@@ -24,7 +24,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 
 #define TZ_NAME_MAX 100
 #define TZ_FILE_MAX (256 * 1024)
@@ -105,6 +104,11 @@ static void s_civil(int64_t days, int *y, int *m, int *d)
     *y = (int) yy;
     *m = mm;
     *d = (int) doy + 1;
+}
+
+void cv_tz_civil_date(int64_t days, int *year, int *month, int *day)
+{
+    s_civil(days, year, month, day);
 }
 
 int64_t cv_tz_civil_secs(int year, int month, int day, int hour, int min, int sec)
@@ -503,15 +507,6 @@ const char *cv_tz_name(const cv_tz_t *self)
 
 /* ---- reading dates ------------------------------------------------------- */
 
-static bool s_civil_ok(const cv_tz_civil_t *c)
-{
-    return c->year >= 1 && c->year <= 9999 && c->month >= 1 && c->month <= 12
-        && c->day >= 1 && c->day <= s_month_days(c->year, c->month)
-        && c->hour >= 0 && c->hour <= 23 && c->min >= 0 && c->min <= 59
-        && c->sec >= 0 && c->sec <= 59
-        && (!c->has_offset || (c->offset > -TZ_DAY && c->offset < TZ_DAY));   /* hours 00-23 */
-}
-
 /* Exactly n digits. */
 static bool s_fixed(const char **s, int n, int *out)
 {
@@ -527,11 +522,14 @@ static bool s_fixed(const char **s, int n, int *out)
     return true;
 }
 
-static int s_parse_iso(const char *s, cv_tz_civil_t *c)
+/* ISO 8601; on failure *at is where the text stops matching. */
+static int s_parse_iso(const char *s, cv_tz_civil_t *c, const char **at)
 {
+    *at = s;
     if (!s_fixed(&s, 4, &c->year) || *s++ != '-' || !s_fixed(&s, 2, &c->month)
         || *s++ != '-' || !s_fixed(&s, 2, &c->day))
         return -1;
+    *at = s;
     if (*s == '\0')
         return 0;
     if (*s != 'T' && *s != 't' && *s != ' ')
@@ -539,6 +537,7 @@ static int s_parse_iso(const char *s, cv_tz_civil_t *c)
     s++;
     if (!s_fixed(&s, 2, &c->hour) || *s++ != ':' || !s_fixed(&s, 2, &c->min))
         return -1;
+    *at = s;
     if (*s == ':') {
         s++;
         if (!s_fixed(&s, 2, &c->sec))
@@ -550,6 +549,7 @@ static int s_parse_iso(const char *s, cv_tz_civil_t *c)
             while (*s >= '0' && *s <= '9')
                 s++;
         }
+        *at = s;
     }
     if (*s == 'Z' || *s == 'z') {
         c->has_offset = true;
@@ -565,58 +565,31 @@ static int s_parse_iso(const char *s, cv_tz_civil_t *c)
         c->has_offset = true;
         c->offset = sign * (h * 3600 + m * 60);
     }
+    *at = s;
     return *s == '\0' ? 0 : -1;
+}
+
+int cv_tz_parse_why(const char *text, const char *format, cv_tz_civil_t *out, char *why, size_t whylen)
+{
+    if (format)
+        return cv_datefmt_read(text, format, out, why, whylen);
+    memset(out, 0, sizeof *out);
+    const char *at;
+    if (s_parse_iso(text, out, &at) < 0) {
+        if (why)
+            snprintf(why, whylen, "expected YYYY-MM-DD, then optionally THH:MM[:SS] and Z or +HH:MM,"
+                     " at character %d", cv_datefmt_char_at(text, at));
+        return CV_DATEFMT_NOMATCH;
+    }
+    return cv_datefmt_valid(out, why, whylen);
 }
 
 int cv_tz_parse(const char *text, const char *format, cv_tz_civil_t *out)
 {
-    memset(out, 0, sizeof *out);
-    if (!format) {
-        if (s_parse_iso(text, out) < 0)
-            return -1;
-    } else {
-        struct tm tm;
-        memset(&tm, 0, sizeof tm);
-        const char *end = strptime(text, format, &tm);
-        if (!end || *end != '\0')
-            return -1;
-        out->year = tm.tm_year + 1900;
-        out->month = tm.tm_mon + 1;
-        out->day = tm.tm_mday;
-        out->hour = tm.tm_hour;
-        out->min = tm.tm_min;
-        out->sec = tm.tm_sec;
-        if (strstr(format, "%z")) {
-            out->has_offset = true;
-            out->offset = (int32_t) tm.tm_gmtoff;
-        }
-    }
-    return s_civil_ok(out) ? 0 : -1;
+    return cv_tz_parse_why(text, format, out, NULL, 0) == 0 ? 0 : -1;
 }
 
 int cv_tz_check_format(const char *format, char *why, size_t whylen)
 {
-    bool year = false, month = false, day = false;
-    if (strlen(format) > 64) {
-        snprintf(why, whylen, "format is longer than 64 characters");
-        return -1;
-    }
-    for (const char *p = format; *p; p++) {
-        if (*p != '%')
-            continue;
-        char conv = *++p;
-        if (conv == '\0' || !strchr("YymdeHMSzFTRnt%", conv)) {
-            snprintf(why, whylen, "format conversion '%%%c' is not supported (use %%Y %%y %%m %%d %%e "
-                     "%%H %%M %%S %%z %%F %%T %%R)", conv ? conv : ' ');
-            return -1;
-        }
-        year |= conv == 'Y' || conv == 'y' || conv == 'F';
-        month |= conv == 'm' || conv == 'F';
-        day |= conv == 'd' || conv == 'e' || conv == 'F';
-    }
-    if (!year || !month || !day) {
-        snprintf(why, whylen, "format must read a year, a month and a day");
-        return -1;
-    }
-    return 0;
+    return cv_datefmt_check(format, why, whylen);
 }

@@ -26,18 +26,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cv_datefmt.h"
+
 #define CV_TZ_DIR "/usr/share/zoneinfo"
 #define CV_TZ_UTC_LEN 20           /* "YYYY-MM-DDTHH:MM:SSZ" */
 
 typedef struct cv_tz cv_tz_t;
 
 /* A date read from text; offset (seconds east of UTC) only if has_offset. */
-typedef struct {
-    int year, month, day;
-    int hour, min, sec;
-    bool has_offset;
-    int32_t offset;
-} cv_tz_civil_t;
+typedef cv_datefmt_civil_t cv_tz_civil_t;
 
 /* Loads zone `name` (e.g. "Europe/Paris") from CV_TZ_DIR. NULL with a
    reason in err when the name is unsafe, unknown or the file unreadable. */
@@ -54,6 +51,9 @@ int64_t cv_tz_local_to_utc(const cv_tz_t *self, int64_t local);
 /* Seconds of a civil date-time counted as UTC (no validation). */
 int64_t cv_tz_civil_secs(int year, int month, int day, int hour, int min, int sec);
 
+/* Year, month and day of a count of days since 1970-01-01 (years 1-9999). */
+void cv_tz_civil_date(int64_t days, int *year, int *month, int *day);
+
 /* The instant a parsed date names: its own offset if it has one, else
    wall-clock time in zone. */
 int64_t cv_tz_civil_to_utc(const cv_tz_t *zone, const cv_tz_civil_t *c);
@@ -61,16 +61,21 @@ int64_t cv_tz_civil_to_utc(const cv_tz_t *zone, const cv_tz_civil_t *c);
 /* Writes "YYYY-MM-DDTHH:MM:SSZ". */
 void cv_tz_format_utc(int64_t utc, char out[CV_TZ_UTC_LEN + 1]);
 
-/* Reads text (NUL-terminated) into *out. format is a strptime format
-   (conversions %Y %y %m %d %e %H %M %S %z %F %T %R %n %t %%), or NULL for
-   ISO 8601: YYYY-MM-DD, optionally followed by 'T' or ' ' and HH:MM[:SS[.frac]]
-   and by Z or +HH[:MM] / -HH[:MM] / +HHMM. The whole text must match, the
-   date must exist (no 31/02) and an offset, in either form, be below 24
-   hours. Returns 0, or -1. */
+/* Reads text (NUL-terminated) into *out. format is one that passed
+   cv_tz_check_format (read by cv_datefmt_read: %Y %m %d %H %I %p %b ...,
+   or "excel"), or NULL for ISO 8601: YYYY-MM-DD, optionally followed by
+   'T' or ' ' and HH:MM[:SS[.frac]] and by Z or +HH[:MM] / -HH[:MM] / +HHMM.
+   The whole text must match, the date must exist (no 31/02) and an
+   offset, in either form, be below 24 hours. Returns 0, or -1. */
 int cv_tz_parse(const char *text, const char *format, cv_tz_civil_t *out);
 
-/* Checks a strptime format at load time: known conversions only, and a
-   year, a month and a day. Returns 0, or -1 with a reason in why. */
+/* The same, with the reason of a failure in why (which part did not
+   match and at which character, or which part does not exist; never the
+   text). Returns 0, CV_DATEFMT_NOMATCH or CV_DATEFMT_NODATE. */
+int cv_tz_parse_why(const char *text, const char *format, cv_tz_civil_t *out, char *why, size_t whylen);
+
+/* Checks a format at load time (cv_datefmt_check). Returns 0, or -1 with
+   a reason in why. */
 int cv_tz_check_format(const char *format, char *why, size_t whylen);
 
 #endif

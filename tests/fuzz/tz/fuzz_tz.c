@@ -1,13 +1,18 @@
 /*  fuzz_tz — the dates of records (hub/map/cv_tz.c), as a mapping reads
-    them: cv_tz_parse in ISO 8601 form or in a strptime format that passed
-    cv_tz_check_format (what cv_mapping_load checks), then
-    cv_tz_civil_to_utc in Europe/Paris and cv_tz_format_utc.
+    them: cv_tz_parse_why in ISO 8601 form or in a format that passed
+    cv_tz_check_format (what cv_mapping_load checks; read by our own
+    reader, hub/map/cv_datefmt.c: 12-hour clocks with %I %p, month and day
+    names, Excel serials), then cv_tz_civil_to_utc in Europe/Paris and
+    cv_tz_format_utc.
 
-    Input: the first byte picks the format: one of those the mappings use,
-    ISO 8601 (NULL), or one read from the input up to its first newline
+    Input: the first byte picks the format: one of those the mappings use
+    (0-6 and 9-15), ISO 8601 (7, NULL), or one read from the input up to
+    its first newline (8)
     (only if cv_tz_check_format accepts it, since the hub refuses to start
     with any other). The rest, up to a NUL, is the date text.
     Checked:
+      - a refused text gets a reason, and the character it names is within
+        the text (or just after its end); cv_tz_parse agrees;
       - a parsed date names a real day and time (month 1-12, day within the
         month, hour 0-23 ...), and an offset below 24 hours;
       - its UTC instant is written as "YYYY-MM-DDTHH:MM:SSZ" and that text,
@@ -25,8 +30,13 @@ static cv_tz_t *s_paris;
 static const char *const s_formats[] = {
     "%d/%m/%Y", "%d/%m/%Y %H:%M", "%d/%m/%Y %H:%M:%S", "%Y%m%d %H%M%S %z", "%Y-%m-%dT%H:%M:%S%z",
     "%F %T", "%e/%m/%y %R",
+    /* picks 9 on: the conversions of our own reader */
+    "%m/%d/%Y %I:%M:%S %p", "%m/%d/%Y %I:%M %p", "%d %B %Y", "%b %e, %Y", "%A %d/%m/%Y",
+    "%a, %d %b %Y %T %z", "excel",
 };
 #define NFORMATS (sizeof s_formats / sizeof *s_formats)
+#define PICK_ISO 7                 /* picks 7 and 8 kept their meaning when formats were added */
+#define PICK_OWN 8
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
@@ -49,9 +59,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     unsigned pick = fuzz_take_byte(&data, &size) % (NFORMATS + 2);
     char *own = NULL;
     const char *format = NULL;
-    if (pick < NFORMATS) {
-        format = s_formats[pick];
-    } else if (pick == NFORMATS + 1) {
+    if (pick != PICK_ISO && pick != PICK_OWN) {
+        format = s_formats[pick < PICK_ISO ? pick : pick - 2];
+    } else if (pick == PICK_OWN) {
         const uint8_t *nl = memchr(data, '\n', size);
         size_t n = nl ? (size_t) (nl - data) : size;
         own = fuzz_strndup(data, n);
@@ -66,7 +76,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     char *text = fuzz_strndup(data, size);
     cv_tz_civil_t c;
-    if (cv_tz_parse(text, format, &c) == 0) {
+    char why[200];
+    int rc = cv_tz_parse_why(text, format, &c, why, sizeof why);
+    fuzz_check((rc == 0) == (cv_tz_parse(text, format, &c) == 0), "cv_tz_parse and cv_tz_parse_why disagree");
+    if (rc != 0) {
+        fuzz_check(rc == CV_DATEFMT_NOMATCH || rc == CV_DATEFMT_NODATE, "code %d", rc);
+        fuzz_check(why[0] != '\0', "no reason for code %d", rc);
+        const char *at = strstr(why, " at character ");
+        int chars = 0;
+        for (const char *p = text; *p; p++)
+            chars += ((unsigned char) *p & 0xC0) != 0x80;
+        fuzz_check(!at || atoi(at + 14) >= 1, "reason '%s' names no character", why);
+        fuzz_check(!at || atoi(at + 14) <= chars + 1, "reason '%s' is past the text's %d characters", why, chars);
+    }
+    if (rc == 0) {
         static const int mdays[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
         fuzz_check(c.month >= 1 && c.month <= 12, "month %d", c.month);
         fuzz_check(c.day >= 1 && c.day <= mdays[c.month - 1] + (c.month == 2 && s_leap(c.year)),
