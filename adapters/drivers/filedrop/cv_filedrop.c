@@ -14,7 +14,9 @@
               client accepts, then record the position.
     A file whose records are all submitted waits in the position list
     until the hub has settled (ACKed or NACKed) every spool id from its
-    first to its last record; then it moves to done/.
+    first to its last record; then it moves to done/, or to error/ when
+    every record was dead-lettered, with one line in the log telling how
+    many records went in and why the others did not (cv_filedrop_report.c).
 
     The position (cv_filedrop_position.c) names each file started and
     not yet moved, with a hash of its content and how many records were
@@ -42,6 +44,7 @@
 #define CHECK_BYTES (1 << 20)      /* bytes read per step while probing or checking */
 #define SUBMIT_CHUNK 16384         /* bytes read at a time while submitting */
 #define READ_BUF 65536
+#define HISTORY 64                 /* settled files remembered, to tell a copy */
 
 typedef enum { PH_IDLE, PH_PROBE, PH_CHECK, PH_SUBMIT } phase_t;
 
@@ -54,6 +57,9 @@ typedef struct {
     bool dirty;                    /* files changed since the last set_position */
     int64_t next_scan;             /* monotonic ms of the next look at the inbox */
     bool inbox_warned;
+    cv_filedrop_metrics_t metrics; /* the source's counters since the start */
+    struct { char sha[CV_FILEDROP_SHA_HEX + 1]; char *name; } history[HISTORY];
+    size_t nhistory;               /* files settled in this run, newest at (nhistory - 1) % HISTORY */
     /* the file being read */
     phase_t phase;
     char *name;
@@ -177,10 +183,27 @@ static int s_origin(filedrop_t *self, json_t *rec, long line, long index)
     return json_object_set_new(rec, c->origin_key, o);
 }
 
+/* Whether the CSV header looks read with the wrong separator; the hint
+   goes to self->problem. */
+static bool s_header_hint(filedrop_t *self)
+{
+    size_t n;
+    const char *const *names = self->csv ? cv_filedrop_csv_header(self->csv, &n) : NULL;
+    char hint[300];
+    if (!cv_filedrop_report_header_hint(names, n, self->conf.csv_separator, hint, sizeof hint))
+        return false;
+    snprintf(self->problem, sizeof self->problem, "line 1: %s (nothing was submitted)", hint);
+    return true;
+}
+
 /* CHECK: each record must fit the event size limit once in JSON. */
 static int s_emit_check(void *arg, json_t *rec, long line, long index)
 {
     filedrop_t *self = arg;
+    if (index == 1 && s_header_hint(self)) {
+        json_decref(rec);
+        return -1;
+    }
     size_t size = s_origin(self, rec, line, index) == 0 ? json_dumpb(rec, NULL, 0, JSON_COMPACT) : 0;
     json_decref(rec);
     uint32_t max = cv_client_max_event_bytes(self->client);
@@ -271,6 +294,52 @@ static long s_records(const filedrop_t *self)
     return self->csv ? cv_filedrop_csv_records(self->csv) : cv_filedrop_xml_records(self->xml);
 }
 
+/* ---- reports ------------------------------------------------------------- */
+
+/* The client's settlements: counted for the file whose records they are. */
+static void s_on_settle(void *arg, uint64_t id, bool acked, const char *reason)
+{
+    filedrop_t *self = arg;
+    for (size_t i = 0; i < self->nfiles; i++)
+        if (self->files[i].first && id >= self->files[i].first && id <= self->files[i].last) {
+            cv_filedrop_tally_settle(&self->files[i].tally, acked, reason);
+            return;
+        }
+}
+
+/* The settled file of this run that e is a copy of (the same content,
+   and the same name when the records carry it), or NULL. */
+static const char *s_copy_of(const filedrop_t *self, const cv_filedrop_entry_t *e)
+{
+    size_t n = self->nhistory < HISTORY ? self->nhistory : HISTORY;
+    bool named = self->conf.origin_key && (self->conf.origin_fields & CV_FILEDROP_ORIGIN_FILE);
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(self->history[i].sha, e->sha) == 0 && (!named || strcmp(self->history[i].name, e->name) == 0))
+            return self->history[i].name;
+    return NULL;
+}
+
+static void s_remember(filedrop_t *self, const cv_filedrop_entry_t *e)
+{
+    size_t i = self->nhistory++ % HISTORY;
+    free(self->history[i].name);
+    self->history[i].name = strdup(e->name);
+    if (!self->history[i].name)
+        self->history[i].sha[0] = '\0';
+    else
+        memcpy(self->history[i].sha, e->sha, sizeof e->sha);
+}
+
+static void s_write_metrics(filedrop_t *self)
+{
+    if (!self->conf.metrics_file)
+        return;
+    char *text = cv_filedrop_metrics_text(&self->metrics, self->source);
+    if (!text || cv_filedrop_metrics_write(self->conf.metrics_file, text) < 0)
+        cv_warn(COMP, "source %s: cannot write the metrics file %s", self->source, self->conf.metrics_file);
+    free(text);
+}
+
 /* Moves the file being read to error/ with the problem as its reason. */
 static int s_reject(filedrop_t *self)
 {
@@ -286,6 +355,8 @@ static int s_reject(filedrop_t *self)
         return -1;
     }
     cv_warn(COMP, "file %s moved to %s/%s: %s", self->name, self->conf.error_dir, moved, reason);
+    cv_filedrop_metrics_add(&self->metrics, NULL, CV_FILEDROP_OUT_UNREADABLE);
+    s_write_metrics(self);
     s_close(self);
     return 0;
 }
@@ -415,6 +486,7 @@ static int s_check_done(filedrop_t *self)
         cv_error(COMP, "file %s: out of memory", self->name);
         return -1;
     }
+    e->copy = s_copy_of(self, e) != NULL;
     self->skip = e->done;
     e->total = total;
     self->dirty = true;
@@ -437,8 +509,14 @@ static int s_step_check(filedrop_t *self)
             return s_reject(self);
         if (n > 0)
             crypto_hash_sha256_update(&self->sha, (const unsigned char *) self->buf, (unsigned long long) n);
-        if (s_parse(self, self->buf, (size_t) n) < 0)
+        if (s_parse(self, self->buf, (size_t) n) < 0) {
+            char why[sizeof self->problem];
+            snprintf(why, sizeof why, "%s", self->problem);
+            if (!self->fatal && strncmp(why, "line 1: the header reads", 24) != 0 && s_header_hint(self))
+                snprintf(self->problem + strlen(self->problem), sizeof self->problem - strlen(self->problem),
+                         "; then %.200s", why);
             return self->fatal ? -1 : s_reject(self);
+        }
         if (n == 0)
             return s_check_done(self);
         total += (size_t) n;
@@ -487,7 +565,50 @@ static bool s_in_inbox(const filedrop_t *self, const char *name)
     return access(path, F_OK) == 0;
 }
 
-/* Moves every fully submitted file whose records are all settled to done/. */
+/* A file whose records are all settled: moves it to done/, or to error/
+   when none went in, with the sidecar when some are dead, and says so. */
+static int s_settled(filedrop_t *self, cv_filedrop_entry_t *e)
+{
+    cv_filedrop_settled_t f = { e->total, e->refused, e->copy, &e->tally };
+    cv_filedrop_outcome_t out = cv_filedrop_report_outcome(&f);
+    char line[600], summary[900], sidecar[2048], moved[512], err[512];
+    const char *copy = e->copy ? s_copy_of(self, e) : NULL;
+    cv_filedrop_report_line(&f, line, sizeof line);
+    if (out == CV_FILEDROP_OUT_DEAD)
+        snprintf(summary, sizeof summary, "every record was dead-lettered by the hub: %s", line);
+    else
+        snprintf(summary, sizeof summary, "%s", line);
+    if (copy)
+        snprintf(summary + strlen(summary), sizeof summary - strlen(summary), "; the same content as %s, "
+                 "settled before", copy);
+    if (e->refused)
+        snprintf(summary + strlen(summary), sizeof summary - strlen(summary), "; the first record refused at "
+                 "line %ld", e->refused_line);
+    cv_filedrop_report_sidecar(&f, summary, sidecar, sizeof sidecar);
+    bool ok = out != CV_FILEDROP_OUT_DEAD;
+    const char *dir = ok ? self->conf.done_dir : self->conf.error_dir;
+    if (!s_in_inbox(self, e->name)) {
+        cv_warn(COMP, "file %s left the inbox before it could be moved: %s", e->name, summary);
+        return 0;
+    }
+    if (cv_filedrop_inbox_move(&self->conf, e->name, ok, out == CV_FILEDROP_OUT_DONE ? NULL : sidecar, moved,
+                               sizeof moved, err, sizeof err) < 0) {
+        cv_error(COMP, "source %s: %s", self->source, err);
+        return -1;
+    }
+    if (out == CV_FILEDROP_OUT_DONE)
+        cv_info(COMP, "file %s: %s; moved to %s/%s", e->name, summary, dir, moved);
+    else
+        cv_warn(COMP, "file %s: %s%s; moved to %s/%s (with %s.reason)", e->name,
+                out == CV_FILEDROP_OUT_DEAD ? "" : "some records did not go in: ", summary, dir, moved, moved);
+    cv_filedrop_metrics_add(&self->metrics, &f, out);
+    s_write_metrics(self);
+    s_remember(self, e);
+    return 0;
+}
+
+/* Moves every fully submitted file whose records are all settled to done/
+   (or error/). */
 static int s_settle(filedrop_t *self)
 {
     for (size_t i = self->nfiles; i-- > 0; ) {
@@ -498,18 +619,8 @@ static int s_settle(filedrop_t *self)
             e->checked++;
         if (e->first && e->checked <= e->last)
             continue;
-        char note[256], moved[512], err[512];
-        snprintf(note, sizeof note, "%ld records refused by the adapter: larger than max_event_bytes (the first "
-                 "at line %ld)", e->refused, e->refused_line);
-        if (!s_in_inbox(self, e->name))
-            cv_warn(COMP, "file %s left the inbox before it could be moved to done/", e->name);
-        else if (cv_filedrop_inbox_move(&self->conf, e->name, true, e->refused ? note : NULL, moved, sizeof moved,
-                               err, sizeof err) < 0) {
-            cv_error(COMP, "source %s: %s", self->source, err);
+        if (s_settled(self, e) < 0)
             return -1;
-        } else
-            cv_info(COMP, "file %s: %ld records settled, moved to %s/%s", e->name, e->total,
-                    self->conf.done_dir, moved);
         s_forget(self, e);
     }
     return 0;
@@ -646,7 +757,9 @@ static void *s_start(const cv_driver_ctx_t *ctx, char *err, size_t errlen)
         return NULL;
     }
     self->client = ctx->client;
+    cv_client_on_settle(self->client, s_on_settle, self);
     s_restore(self);
+    s_write_metrics(self);
     cv_info(COMP, "source %s: watching %s every %d ms (%s%s%s), done: %s, error: %s", self->source,
             self->conf.inbox, self->conf.poll_ms, self->conf.csv_on ? "csv" : "",
             self->conf.csv_on && self->conf.xml_on ? ", " : "", self->conf.xml_on ? "xml" : "",
@@ -659,7 +772,10 @@ static void s_stop(void **self_p)
     if (!self_p || !*self_p)
         return;
     filedrop_t *self = *self_p;
+    cv_client_on_settle(self->client, NULL, NULL);
     s_save_position(self);
+    for (size_t i = 0; i < HISTORY; i++)
+        free(self->history[i].name);
     s_close(self);
     cv_filedrop_position_entries_free(&self->files, &self->nfiles);
     cv_filedrop_conf_free(&self->conf);
