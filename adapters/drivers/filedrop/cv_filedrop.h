@@ -171,9 +171,10 @@ void cv_filedrop_tally_settle(cv_filedrop_tally_t *t, bool acked, const char *re
 /* Up to max reasons, most frequent first (then by code), into out. */
 size_t cv_filedrop_tally_top(const cv_filedrop_reason_t *reasons, size_t n, cv_filedrop_reason_t *out, size_t max);
 
-/* A settled file: DONE every record went in, PARTLY some are dead (or
-   refused, or unknown after a restart), DEAD none went in and some are
-   dead (it goes to error/). */
+/* A settled file: DONE every record went in (or the file had none),
+   PARTLY some are dead, refused or unknown (settled before a restart),
+   DEAD none went in: every record dead-lettered or refused (it goes to
+   error/); UNREADABLE (not from this function) the file could not be read. */
 typedef enum { CV_FILEDROP_OUT_DONE, CV_FILEDROP_OUT_PARTLY, CV_FILEDROP_OUT_DEAD, CV_FILEDROP_OUT_UNREADABLE } cv_filedrop_outcome_t;
 
 typedef struct {

@@ -105,8 +105,8 @@ cv_filedrop_outcome_t cv_filedrop_report_outcome(const cv_filedrop_settled_t *f)
     long unknown = cv_filedrop_report_unknown(f);
     if (f->tally->dead == 0 && f->refused == 0 && unknown == 0)
         return CV_FILEDROP_OUT_DONE;
-    if (f->tally->dead > 0 && f->tally->acked == 0 && unknown == 0)
-        return CV_FILEDROP_OUT_DEAD;
+    if (f->tally->acked == 0 && unknown == 0)
+        return CV_FILEDROP_OUT_DEAD;       /* every record dead or refused: none went in */
     return CV_FILEDROP_OUT_PARTLY;
 }
 
