@@ -44,7 +44,6 @@
 #define CHECK_BYTES (1 << 20)      /* bytes read per step while probing or checking */
 #define SUBMIT_CHUNK 16384         /* bytes read at a time while submitting */
 #define READ_BUF 65536
-#define HISTORY 64                 /* settled files remembered, to tell a copy */
 
 typedef enum { PH_IDLE, PH_PROBE, PH_CHECK, PH_SUBMIT } phase_t;
 
@@ -58,8 +57,7 @@ typedef struct {
     int64_t next_scan;             /* monotonic ms of the next look at the inbox */
     bool inbox_warned;
     cv_filedrop_metrics_t metrics; /* the source's counters since the start */
-    struct { char sha[CV_FILEDROP_SHA_HEX + 1]; char *name; } history[HISTORY];
-    size_t nhistory;               /* files settled in this run, newest at (nhistory - 1) % HISTORY */
+    cv_filedrop_history_t history; /* files settled in this run, to tell a copy */
     /* the file being read */
     phase_t phase;
     char *name;
@@ -307,37 +305,11 @@ static void s_on_settle(void *arg, uint64_t id, bool acked, const char *reason)
         }
 }
 
-/* The settled file of this run that e is a copy of (the same content,
-   and the same name when the records carry it), or NULL. */
+/* The settled file of this run that e is a copy of, or NULL. */
 static const char *s_copy_of(const filedrop_t *self, const cv_filedrop_entry_t *e)
 {
-    size_t n = self->nhistory < HISTORY ? self->nhistory : HISTORY;
     bool named = self->conf.origin_key && (self->conf.origin_fields & CV_FILEDROP_ORIGIN_FILE);
-    for (size_t i = 0; i < n; i++)
-        if (strcmp(self->history[i].sha, e->sha) == 0 && (!named || strcmp(self->history[i].name, e->name) == 0))
-            return self->history[i].name;
-    return NULL;
-}
-
-static void s_remember(filedrop_t *self, const cv_filedrop_entry_t *e)
-{
-    size_t i = self->nhistory++ % HISTORY;
-    free(self->history[i].name);
-    self->history[i].name = strdup(e->name);
-    if (!self->history[i].name)
-        self->history[i].sha[0] = '\0';
-    else
-        memcpy(self->history[i].sha, e->sha, sizeof e->sha);
-}
-
-static void s_write_metrics(filedrop_t *self)
-{
-    if (!self->conf.metrics_file)
-        return;
-    char *text = cv_filedrop_metrics_text(&self->metrics, self->source);
-    if (!text || cv_filedrop_metrics_write(self->conf.metrics_file, text) < 0)
-        cv_warn(COMP, "source %s: cannot write the metrics file %s", self->source, self->conf.metrics_file);
-    free(text);
+    return cv_filedrop_history_find(&self->history, e->sha, named ? e->name : NULL);
 }
 
 /* Moves the file being read to error/ with the problem as its reason. */
@@ -356,7 +328,7 @@ static int s_reject(filedrop_t *self)
     }
     cv_warn(COMP, "file %s moved to %s/%s: %s", self->name, self->conf.error_dir, moved, reason);
     cv_filedrop_metrics_add(&self->metrics, NULL, CV_FILEDROP_OUT_UNREADABLE);
-    s_write_metrics(self);
+    cv_filedrop_metrics_save(&self->conf, &self->metrics, self->source);
     s_close(self);
     return 0;
 }
@@ -486,7 +458,7 @@ static int s_check_done(filedrop_t *self)
         cv_error(COMP, "file %s: out of memory", self->name);
         return -1;
     }
-    e->copy = s_copy_of(self, e) != NULL;
+    e->copy = s_copy_of(self, e) != NULL;       /* the hub's ACKs will be duplicates */
     self->skip = e->done;
     e->total = total;
     self->dirty = true;
@@ -565,48 +537,6 @@ static bool s_in_inbox(const filedrop_t *self, const char *name)
     return access(path, F_OK) == 0;
 }
 
-/* A file whose records are all settled: moves it to done/, or to error/
-   when none went in, with the sidecar when some are dead, and says so. */
-static int s_settled(filedrop_t *self, cv_filedrop_entry_t *e)
-{
-    cv_filedrop_settled_t f = { e->total, e->refused, e->copy, &e->tally };
-    cv_filedrop_outcome_t out = cv_filedrop_report_outcome(&f);
-    char line[600], summary[900], sidecar[2048], moved[512], err[512];
-    const char *copy = e->copy ? s_copy_of(self, e) : NULL;
-    cv_filedrop_report_line(&f, line, sizeof line);
-    if (out == CV_FILEDROP_OUT_DEAD)
-        snprintf(summary, sizeof summary, "every record was dead-lettered by the hub: %s", line);
-    else
-        snprintf(summary, sizeof summary, "%s", line);
-    if (copy)
-        snprintf(summary + strlen(summary), sizeof summary - strlen(summary), "; the same content as %s, "
-                 "settled before", copy);
-    if (e->refused)
-        snprintf(summary + strlen(summary), sizeof summary - strlen(summary), "; the first record refused at "
-                 "line %ld", e->refused_line);
-    cv_filedrop_report_sidecar(&f, summary, sidecar, sizeof sidecar);
-    bool ok = out != CV_FILEDROP_OUT_DEAD;
-    const char *dir = ok ? self->conf.done_dir : self->conf.error_dir;
-    if (!s_in_inbox(self, e->name)) {
-        cv_warn(COMP, "file %s left the inbox before it could be moved: %s", e->name, summary);
-        return 0;
-    }
-    if (cv_filedrop_inbox_move(&self->conf, e->name, ok, out == CV_FILEDROP_OUT_DONE ? NULL : sidecar, moved,
-                               sizeof moved, err, sizeof err) < 0) {
-        cv_error(COMP, "source %s: %s", self->source, err);
-        return -1;
-    }
-    if (out == CV_FILEDROP_OUT_DONE)
-        cv_info(COMP, "file %s: %s; moved to %s/%s", e->name, summary, dir, moved);
-    else
-        cv_warn(COMP, "file %s: %s%s; moved to %s/%s (with %s.reason)", e->name,
-                out == CV_FILEDROP_OUT_DEAD ? "" : "some records did not go in: ", summary, dir, moved, moved);
-    cv_filedrop_metrics_add(&self->metrics, &f, out);
-    s_write_metrics(self);
-    s_remember(self, e);
-    return 0;
-}
-
 /* Moves every fully submitted file whose records are all settled to done/
    (or error/). */
 static int s_settle(filedrop_t *self)
@@ -619,8 +549,13 @@ static int s_settle(filedrop_t *self)
             e->checked++;
         if (e->first && e->checked <= e->last)
             continue;
-        if (s_settled(self, e) < 0)
+        if (!s_in_inbox(self, e->name))
+            cv_warn(COMP, "file %s left the inbox before it could be moved", e->name);
+        else if (cv_filedrop_report_settle(&self->conf, self->source, e, e->copy ? s_copy_of(self, e) : NULL,
+                                           &self->metrics) < 0)
             return -1;
+        else
+            cv_filedrop_history_add(&self->history, e->sha, e->name);
         s_forget(self, e);
     }
     return 0;
@@ -759,7 +694,7 @@ static void *s_start(const cv_driver_ctx_t *ctx, char *err, size_t errlen)
     self->client = ctx->client;
     cv_client_on_settle(self->client, s_on_settle, self);
     s_restore(self);
-    s_write_metrics(self);
+    cv_filedrop_metrics_save(&self->conf, &self->metrics, self->source);
     cv_info(COMP, "source %s: watching %s every %d ms (%s%s%s), done: %s, error: %s", self->source,
             self->conf.inbox, self->conf.poll_ms, self->conf.csv_on ? "csv" : "",
             self->conf.csv_on && self->conf.xml_on ? ", " : "", self->conf.xml_on ? "xml" : "",
@@ -774,8 +709,7 @@ static void s_stop(void **self_p)
     filedrop_t *self = *self_p;
     cv_client_on_settle(self->client, NULL, NULL);
     s_save_position(self);
-    for (size_t i = 0; i < HISTORY; i++)
-        free(self->history[i].name);
+    cv_filedrop_history_free(&self->history);
     s_close(self);
     cv_filedrop_position_entries_free(&self->files, &self->nfiles);
     cv_filedrop_conf_free(&self->conf);

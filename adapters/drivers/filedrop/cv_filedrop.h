@@ -218,6 +218,23 @@ char *cv_filedrop_metrics_text(const cv_filedrop_metrics_t *m, const char *sourc
 /* Writes the text to path atomically (path.tmp, then rename). 0 or -1. */
 int cv_filedrop_metrics_write(const char *path, const char *text);
 
+/* Writes the counters to conf->metrics_file, when there is one (a
+   warning when it cannot). */
+void cv_filedrop_metrics_save(const cv_filedrop_conf_t *conf, const cv_filedrop_metrics_t *m, const char *source);
+
+/* The last CV_FILEDROP_HISTORY files settled, by content hash and name. */
+#define CV_FILEDROP_HISTORY 64
+typedef struct {
+    struct { char sha[17]; char *name; } files[CV_FILEDROP_HISTORY];
+    size_t n;                             /* added so far; the newest at (n - 1) % CV_FILEDROP_HISTORY */
+} cv_filedrop_history_t;
+
+void cv_filedrop_history_add(cv_filedrop_history_t *h, const char *sha, const char *name);
+/* The name of a remembered file with that hash (and that name, unless
+   name is NULL), or NULL. */
+const char *cv_filedrop_history_find(const cv_filedrop_history_t *h, const char *sha, const char *name);
+void cv_filedrop_history_free(cv_filedrop_history_t *h);
+
 /* ---- position: the text kept in the spool (cv_filedrop_position.c) ---- */
 
 #define CV_FILEDROP_SHA_HEX 16                     /* hex digits of the file's SHA-256 kept */
@@ -242,5 +259,13 @@ char *cv_filedrop_position_encode(const cv_filedrop_entry_t *files, size_t n);
    Returns 0, or -1 when the text is not a file-drop position. */
 int cv_filedrop_position_decode(const char *text, cv_filedrop_entry_t **files, size_t *n);
 void cv_filedrop_position_entries_free(cv_filedrop_entry_t **files, size_t *n);
+
+/* A file whose records are all settled (still in the inbox): moves it to
+   done/, or to error/ when none went in, with <name>.reason when some did
+   not; logs one line (INFO when all went in, else WARN) and counts it in
+   m, then saves the metrics (cv_filedrop_report.c). copy_of: the settled
+   file it is a copy of, or NULL. 0, or -1 when it cannot be moved (logged). */
+int cv_filedrop_report_settle(const cv_filedrop_conf_t *conf, const char *source, const cv_filedrop_entry_t *e,
+                              const char *copy_of, cv_filedrop_metrics_t *m);
 
 #endif

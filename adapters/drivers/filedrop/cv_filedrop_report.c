@@ -14,6 +14,9 @@
 #include <unistd.h>
 
 #include "cv_filedrop.h"
+#include "cv_log.h"
+
+#define COMP "filedrop"
 
 /* ---- tallies ------------------------------------------------------------- */
 
@@ -241,5 +244,75 @@ int cv_filedrop_metrics_write(const char *path, const char *text)
         unlink(tmp);
         return -1;
     }
+    return 0;
+}
+
+void cv_filedrop_metrics_save(const cv_filedrop_conf_t *conf, const cv_filedrop_metrics_t *m, const char *source)
+{
+    if (!conf->metrics_file)
+        return;
+    char *text = cv_filedrop_metrics_text(m, source);
+    if (!text || cv_filedrop_metrics_write(conf->metrics_file, text) < 0)
+        cv_warn(COMP, "source %s: cannot write the metrics file %s", source, conf->metrics_file);
+    free(text);
+}
+
+/* ---- copies: files settled before ---------------------------------------- */
+
+void cv_filedrop_history_add(cv_filedrop_history_t *h, const char *sha, const char *name)
+{
+    size_t i = h->n++ % CV_FILEDROP_HISTORY;
+    free(h->files[i].name);
+    h->files[i].name = strdup(name);
+    snprintf(h->files[i].sha, sizeof h->files[i].sha, "%s", h->files[i].name ? sha : "");
+}
+
+const char *cv_filedrop_history_find(const cv_filedrop_history_t *h, const char *sha, const char *name)
+{
+    size_t n = h->n < CV_FILEDROP_HISTORY ? h->n : CV_FILEDROP_HISTORY;
+    for (size_t i = 0; i < n; i++)
+        if (h->files[i].name && strcmp(h->files[i].sha, sha) == 0 && (!name || strcmp(h->files[i].name, name) == 0))
+            return h->files[i].name;
+    return NULL;
+}
+
+void cv_filedrop_history_free(cv_filedrop_history_t *h)
+{
+    for (size_t i = 0; i < CV_FILEDROP_HISTORY; i++)
+        free(h->files[i].name);
+    memset(h, 0, sizeof *h);
+}
+
+/* ---- the settled file ---------------------------------------------------- */
+
+int cv_filedrop_report_settle(const cv_filedrop_conf_t *conf, const char *source, const cv_filedrop_entry_t *e,
+                              const char *copy_of, cv_filedrop_metrics_t *m)
+{
+    cv_filedrop_settled_t f = { e->total, e->refused, copy_of != NULL, &e->tally };
+    cv_filedrop_outcome_t out = cv_filedrop_report_outcome(&f);
+    char line[600], summary[900], sidecar[2048], moved[512], err[512];
+    size_t at = 0;
+    cv_filedrop_report_line(&f, line, sizeof line);
+    s_cat(summary, sizeof summary, &at, "%s%s", out == CV_FILEDROP_OUT_DEAD ? "every record was dead-lettered "
+          "by the hub: " : "", line);
+    if (copy_of)
+        s_cat(summary, sizeof summary, &at, "; the same content as %s, settled before", copy_of);
+    if (e->refused)
+        s_cat(summary, sizeof summary, &at, "; the first record refused at line %ld", e->refused_line);
+    cv_filedrop_report_sidecar(&f, summary, sidecar, sizeof sidecar);
+    bool ok = out != CV_FILEDROP_OUT_DEAD;
+    if (cv_filedrop_inbox_move(conf, e->name, ok, out == CV_FILEDROP_OUT_DONE ? NULL : sidecar, moved, sizeof moved,
+                               err, sizeof err) < 0) {
+        cv_error(COMP, "source %s: %s", source, err);
+        return -1;
+    }
+    const char *dir = ok ? conf->done_dir : conf->error_dir;
+    if (out == CV_FILEDROP_OUT_DONE)
+        cv_info(COMP, "file %s: %s; moved to %s/%s", e->name, summary, dir, moved);
+    else
+        cv_warn(COMP, "file %s: %s%s; moved to %s/%s (with %s.reason)", e->name,
+                out == CV_FILEDROP_OUT_DEAD ? "" : "some records did not go in: ", summary, dir, moved, moved);
+    cv_filedrop_metrics_add(m, &f, out);
+    cv_filedrop_metrics_save(conf, m, source);
     return 0;
 }

@@ -2,7 +2,8 @@
     (adapters/drivers/filedrop/cv_filedrop_report.c): the tally of ACKs and
     NACKs by reason code (codes cleaned, bounded, "other"), the top
     reasons, a file's outcome (done, partly dead, dead), the line logged,
-    the sidecar, the header hint and the metrics text and file. The
+    the sidecar, the header hint, the metrics text and file, and the settled files
+    remembered to tell a copy. The
     driver end to end is tests/it/filedrop_truth.sh. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -206,6 +207,29 @@ static void test_metrics(void **state)
     free(text);
 }
 
+static void test_history(void **state)
+{
+    (void) state;
+    cv_filedrop_history_t h = { 0 };
+    assert_null(cv_filedrop_history_find(&h, "0123456789abcdef", NULL));
+    cv_filedrop_history_add(&h, "0123456789abcdef", "a.csv");
+    assert_string_equal(cv_filedrop_history_find(&h, "0123456789abcdef", NULL), "a.csv");
+    assert_string_equal(cv_filedrop_history_find(&h, "0123456789abcdef", "a.csv"), "a.csv");
+    assert_null(cv_filedrop_history_find(&h, "0123456789abcdef", "b.csv"));   /* named records differ */
+    assert_null(cv_filedrop_history_find(&h, "fedcba9876543210", NULL));
+    char sha[17], name[32];
+    for (int i = 0; i < CV_FILEDROP_HISTORY; i++) {          /* the oldest is forgotten */
+        snprintf(sha, sizeof sha, "%016d", i);
+        snprintf(name, sizeof name, "f%d.csv", i);
+        cv_filedrop_history_add(&h, sha, name);
+    }
+    assert_null(cv_filedrop_history_find(&h, "0123456789abcdef", NULL));
+    assert_string_equal(cv_filedrop_history_find(&h, "0000000000000063", NULL), "f63.csv");
+    assert_string_equal(cv_filedrop_history_find(&h, "0000000000000000", NULL), "f0.csv");
+    cv_filedrop_history_free(&h);
+    assert_int_equal(h.n, 0);
+}
+
 int main(int argc, char **argv)
 {
     cv_test_begin(argc, argv);
@@ -215,6 +239,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_sidecar),
         cmocka_unit_test(test_header_hint),
         cmocka_unit_test(test_metrics),
+        cmocka_unit_test(test_history),
     };
     return cv_test_end(cv_test_group(tests, NULL, NULL));
 }
