@@ -8,7 +8,7 @@
 #   3. a file whose every record is dead-lettered (a required column missing): error/,
 #      not done/, with <name>.reason giving the counts and missing_field 4, and a WARN
 #   4. a comma-separated file read with the default ';': WARN with the header hint,
-#      error/ at once, none of its rows submitted to the hub
+#      error/ at once, none of its rows submitted to the hub; a tab header alone too
 #   5. the same good file dropped again: 0 stored, 5 duplicates
 #   6. metrics_file: the same counts, per source, outcome and reason code
 #   7. no value read from the files in the adapter's log
@@ -149,7 +149,11 @@ grep -E "WARN .*comma.csv.*the header reads as one column but contains ','" "$W/
 sleep 0.5
 [ "$(q "select count(*) from source_records")" = "$before" ] && [ "$(dead)" = 6 ] \
     || fail "rows of the comma file reached the hub"
-ok "a comma file with the default separator: the header hint, error/ at once, nothing submitted"
+drop tabs.csv "$(printf 'id\tstatut\tdate\n')"        # a header alone, tab-separated
+wait_file "$INBOX/error/tabs.csv"
+grep -q "the header reads as one column but contains a tab; is \`separator: tab\` missing" \
+    "$INBOX/error/tabs.csv.reason" || fail "tabs reason: $(cat "$INBOX/error/tabs.csv.reason")"
+ok "a comma file with the default separator: the header hint, error/ at once, nothing submitted (a tab header alone too)"
 
 # ---- 5. the same file twice ----------------------------------------------------------------
 drop good.csv "$GOOD"
@@ -166,7 +170,7 @@ for want in \
     'civibus_filedrop_files_total{source="fdt",outcome="done"} 2' \
     'civibus_filedrop_files_total{source="fdt",outcome="partly_dead"} 1' \
     'civibus_filedrop_files_total{source="fdt",outcome="dead"} 1' \
-    'civibus_filedrop_files_total{source="fdt",outcome="unreadable"} 1' \
+    'civibus_filedrop_files_total{source="fdt",outcome="unreadable"} 2' \
     'civibus_filedrop_records_total{source="fdt",outcome="stored"} 8' \
     'civibus_filedrop_records_total{source="fdt",outcome="duplicate"} 5' \
     'civibus_filedrop_records_total{source="fdt",outcome="dead"} 6' \

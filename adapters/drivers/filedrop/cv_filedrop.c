@@ -448,6 +448,8 @@ static int s_check_done(filedrop_t *self)
     for (int i = 0; i < CV_FILEDROP_SHA_HEX / 2; i++)
         snprintf(sha + 2 * i, 3, "%02x", digest[i]);
     long total = s_records(self);
+    if (total == 0 && s_header_hint(self))      /* a header alone, read with the wrong separator */
+        return s_reject(self);
     cv_filedrop_entry_t *e = s_find(self, self->name);
     if (e && strcmp(e->sha, sha) != 0) {
         cv_warn(COMP, "file %s changed since an earlier run read it: reading it from the start", self->name);
