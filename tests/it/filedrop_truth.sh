@@ -77,6 +77,19 @@ wait_file() {
 # log_line LEVEL FILE — the adapter's settle line about FILE at LEVEL
 log_line() { grep -E "$1 .*file $2: " "$W/adapter.log" | grep -E "moved to" | tail -n 1; }
 
+# expect_line LEVEL FILE TEXT — the last settle line about FILE is at LEVEL and holds TEXT
+expect_line() {
+    local line; line=$(log_line "$1" "$2")
+    echo "$line" | grep -q -- "$3" || fail "$2: '$line' is not '$1 ... $3' ($(grep "$2" "$W/adapter.log"))"
+}
+
+# sidecar_has PATH LINE... — the sidecar holds each of these lines
+sidecar_has() {
+    local side=$1 want; shift
+    [ -f "$side" ] || fail "no $side"
+    for want in "$@"; do grep -qxF -- "$want" "$side" || fail "$side lacks '$want': $(cat "$side")"; done
+}
+
 GOOD='id;statut;date
 G-1;RECU;01/03/2024 10:00
 G-2;RECU;01/03/2024 10:05
@@ -88,9 +101,7 @@ G-5;CLOS;01/03/2024 10:20
 # ---- 1. a good file --------------------------------------------------------------------
 drop good.csv "$GOOD"
 wait_file "$INBOX/done/good.csv"
-line=$(log_line INFO good.csv)
-echo "$line" | grep -q "5 records: 5 stored, 0 duplicates, 0 dead-lettered; moved to $INBOX/done/good.csv" \
-    || fail "good file line: '$line' ($(grep good.csv "$W/adapter.log"))"
+expect_line INFO good.csv "5 records: 5 stored, 0 duplicates, 0 dead-lettered; moved to $INBOX/done/good.csv"
 [ ! -f "$INBOX/done/good.csv.reason" ] || fail "a good file got a sidecar: $(cat "$INBOX/done/good.csv.reason")"
 [ "$(events)" = 5 ] || fail "$(events) events after the good file"
 ok "a good file: INFO 5 stored, 0 duplicates, 0 dead-lettered; done/, no sidecar"
@@ -104,13 +115,8 @@ P-4;RECU;31/02/2024 10:15
 P-5;CLOS;02/03/2024 10:20
 '
 wait_file "$INBOX/done/partly.csv"
-line=$(log_line WARN partly.csv)
-echo "$line" | grep -q "some records did not go in: 5 records: 3 stored, 0 duplicates, 2 dead-lettered (bad_date 2)" \
-    || fail "partly dead line: '$line' ($(grep partly.csv "$W/adapter.log"))"
-side=$INBOX/done/partly.csv.reason
-wait_file "$side"
-grep -qx "records: 5" "$side" && grep -qx "stored: 3" "$side" && grep -qx "dead: 2" "$side" \
-    && grep -qx "reason bad_date: 2" "$side" || fail "partly dead sidecar: $(cat "$side")"
+expect_line WARN partly.csv "some records did not go in: 5 records: 3 stored, 0 duplicates, 2 dead-lettered (bad_date 2)"
+sidecar_has "$INBOX/done/partly.csv.reason" "records: 5" "stored: 3" "dead: 2" "reason bad_date: 2"
 [ "$(events)" = 8 ] && [ "$(dead)" = 2 ] || fail "$(events) events, $(dead) dead letters after the partly dead file"
 ok "a partly dead file: WARN 3 stored, 2 dead-lettered (bad_date 2); done/ with its sidecar"
 
@@ -123,15 +129,10 @@ D-4;RECU;03/03/2024 10:15
 '
 wait_file "$INBOX/error/dead.csv"
 [ ! -f "$INBOX/done/dead.csv" ] || fail "the dead file is in done/ too"
-side=$INBOX/error/dead.csv.reason
-[ -f "$side" ] || fail "no $side"
-head -n 1 "$side" | grep -q "^summary: every record was dead-lettered by the hub: 4 records: 0 stored" \
-    || fail "dead sidecar summary: $(cat "$side")"
-grep -qx "records: 4" "$side" && grep -qx "stored: 0" "$side" && grep -qx "dead: 4" "$side" \
-    && grep -qx "reason missing_field: 4" "$side" || fail "dead sidecar: $(cat "$side")"
-line=$(log_line WARN dead.csv)
-echo "$line" | grep -q "every record was dead-lettered by the hub: 4 records: 0 stored, 0 duplicates, 4 dead-lettered (missing_field 4).*moved to $INBOX/error/dead.csv" \
-    || fail "dead file line: '$line' ($(grep dead.csv "$W/adapter.log"))"
+sidecar_has "$INBOX/error/dead.csv.reason" "records: 4" "stored: 0" "duplicates: 0" "dead: 4" "refused: 0" \
+    "unknown: 0" "reason missing_field: 4" \
+    "summary: every record was dead-lettered by the hub: 4 records: 0 stored, 0 duplicates, 4 dead-lettered (missing_field 4)"
+expect_line WARN dead.csv "every record was dead-lettered by the hub: 4 records: 0 stored, 0 duplicates, 4 dead-lettered (missing_field 4).*moved to $INBOX/error/dead.csv"
 [ "$(dead)" = 6 ] || fail "$(dead) dead letters after the dead file"
 ok "every record dead: error/ with dead.csv.reason (4 dead, missing_field 4), WARN"
 
@@ -158,9 +159,7 @@ ok "a comma file with the default separator: the header hint, error/ at once, no
 # ---- 5. the same file twice ----------------------------------------------------------------
 drop good.csv "$GOOD"
 wait_file "$INBOX/done/good-2.csv"
-line=$(log_line INFO good.csv)
-echo "$line" | grep -q "5 records: 0 stored, 5 duplicates, 0 dead-lettered; the same content as good.csv, settled before; moved to $INBOX/done/good-2.csv" \
-    || fail "copy line: '$line' ($(grep good.csv "$W/adapter.log"))"
+expect_line INFO good.csv "5 records: 0 stored, 5 duplicates, 0 dead-lettered; the same content as good.csv, settled before; moved to $INBOX/done/good-2.csv"
 [ "$(events)" = 8 ] || fail "$(events) events after the copy"
 ok "the same file dropped twice: 0 stored, 5 duplicates"
 
