@@ -83,7 +83,7 @@ static int s_ring_reserve(cv_client_t *self)
     return 0;
 }
 
-void cv_client__settle(cv_client_t *self, uint64_t seq, bool acked)
+void cv_client__settle(cv_client_t *self, uint64_t seq, bool acked, const char *reason)
 {
     if (seq < self->low_seq || seq >= self->next_seq)
         return;
@@ -95,6 +95,7 @@ void cv_client__settle(cv_client_t *self, uint64_t seq, bool acked)
         cv_client__fail(self, CV_CLIENT_ERR_IO);
         return;
     }
+    uint64_t id = *slot;
     *slot = 0;
     self->inflight--;
     self->settled_dirty = true;
@@ -102,6 +103,14 @@ void cv_client__settle(cv_client_t *self, uint64_t seq, bool acked)
         self->stats.acked++;
     else
         self->stats.nacked++;
+    if (self->on_settle)
+        self->on_settle(self->on_settle_arg, id, acked, acked ? NULL : reason ? reason : "?");
+}
+
+void cv_client_on_settle(cv_client_t *self, cv_client_settle_fn fn, void *arg)
+{
+    self->on_settle = fn;
+    self->on_settle_arg = arg;
 }
 
 void cv_client__settle_range(uint64_t lo, uint64_t hi, void *arg)
@@ -112,7 +121,7 @@ void cv_client__settle_range(uint64_t lo, uint64_t hi, void *arg)
     if (hi >= self->next_seq)
         hi = self->next_seq - 1;
     for (uint64_t seq = lo; seq <= hi && seq >= lo; seq++)
-        cv_client__settle(self, seq, true);
+        cv_client__settle(self, seq, true, NULL);
 }
 
 void cv_client__ring_advance(cv_client_t *self)

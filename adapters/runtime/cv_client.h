@@ -131,6 +131,13 @@ uint64_t cv_client_unsettled(const cv_client_t *self);
    that unit and asks. */
 uint64_t cv_client_last_id(const cv_client_t *self);
 bool cv_client_is_settled(const cv_client_t *self, uint64_t id);
+/* Called once for each record the hub settles in this run, as it is
+   settled: its spool id, whether it was ACKed, and for a NACK the hub's
+   reason code (a short ASCII code, never a value; "?" when missing).
+   A driver that reports per unit (a file) tallies them; fn NULL stops
+   the calls. Records settled by an earlier run are not reported. */
+typedef void (*cv_client_settle_fn)(void *arg, uint64_t id, bool acked, const char *reason);
+void cv_client_on_settle(cv_client_t *self, cv_client_settle_fn fn, void *arg);
 /* The adapter's source position (cursor, page token, file offset), kept in
    the spool: set it after submitting the records it covers; it is made
    durable by the same sync as those records (next flush or poll), so a

@@ -69,6 +69,8 @@ struct cv_client {
     uint64_t first_own_id, max_sent_id;/* to tell resends from first sends */
 
     cv_commands_t *commands;           /* outbound commands, or NULL */
+    cv_client_settle_fn on_settle;     /* cv_client_on_settle, or NULL */
+    void *on_settle_arg;
 
     cv_client_error_t error;
     cv_client_stats_t stats;
@@ -79,7 +81,7 @@ const char *cv_client__name(const cv_client_t *self);
 void cv_client__fail(cv_client_t *self, cv_client_error_t error);
 void cv_client__drop(cv_client_t *self, const char *why);
 void cv_client__ring_advance(cv_client_t *self);
-void cv_client__settle(cv_client_t *self, uint64_t seq, bool acked);
+void cv_client__settle(cv_client_t *self, uint64_t seq, bool acked, const char *reason);
 void cv_client__settle_range(uint64_t lo, uint64_t hi, void *arg);
 uint64_t *cv_client__slot(cv_client_t *self, uint64_t seq);
 int cv_client__read(cv_client_t *self, int64_t wait_ms);

@@ -81,7 +81,7 @@ static void s_on_nack(cv_client_t *self, zmsg_t *msg)
     uint64_t id = seq >= self->low_seq && seq < self->next_seq ? *cv_client__slot(self, seq) : 0;
     cv_debug(COMP, "%s: record %" PRIu64 " (seq %" PRIu64 ") rejected by the hub: %s",
              cv_client__name(self), id, seq, code);
-    cv_client__settle(self, seq, false);
+    cv_client__settle(self, seq, false, code);
     cv_client__ring_advance(self);
 }
 

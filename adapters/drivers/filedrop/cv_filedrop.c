@@ -14,7 +14,9 @@
               client accepts, then record the position.
     A file whose records are all submitted waits in the position list
     until the hub has settled (ACKed or NACKed) every spool id from its
-    first to its last record; then it moves to done/.
+    first to its last record; then it moves to done/, or to error/ when
+    every record was dead-lettered, with one line in the log telling how
+    many records went in and why the others did not (cv_filedrop_report.c).
 
     The position (cv_filedrop_position.c) names each file started and
     not yet moved, with a hash of its content and how many records were
@@ -54,6 +56,8 @@ typedef struct {
     bool dirty;                    /* files changed since the last set_position */
     int64_t next_scan;             /* monotonic ms of the next look at the inbox */
     bool inbox_warned;
+    cv_filedrop_metrics_t metrics; /* the source's counters since the start */
+    cv_filedrop_history_t history; /* files settled in this run, to tell a copy */
     /* the file being read */
     phase_t phase;
     char *name;
@@ -177,10 +181,27 @@ static int s_origin(filedrop_t *self, json_t *rec, long line, long index)
     return json_object_set_new(rec, c->origin_key, o);
 }
 
+/* Whether the CSV header looks read with the wrong separator; the hint
+   goes to self->problem. */
+static bool s_header_hint(filedrop_t *self)
+{
+    size_t n;
+    const char *const *names = self->csv ? cv_filedrop_csv_header(self->csv, &n) : NULL;
+    char hint[300];
+    if (!cv_filedrop_report_header_hint(names, n, self->conf.csv_separator, hint, sizeof hint))
+        return false;
+    snprintf(self->problem, sizeof self->problem, "line 1: %s (nothing was submitted)", hint);
+    return true;
+}
+
 /* CHECK: each record must fit the event size limit once in JSON. */
 static int s_emit_check(void *arg, json_t *rec, long line, long index)
 {
     filedrop_t *self = arg;
+    if (index == 1 && s_header_hint(self)) {
+        json_decref(rec);
+        return -1;
+    }
     size_t size = s_origin(self, rec, line, index) == 0 ? json_dumpb(rec, NULL, 0, JSON_COMPACT) : 0;
     json_decref(rec);
     uint32_t max = cv_client_max_event_bytes(self->client);
@@ -271,6 +292,26 @@ static long s_records(const filedrop_t *self)
     return self->csv ? cv_filedrop_csv_records(self->csv) : cv_filedrop_xml_records(self->xml);
 }
 
+/* ---- reports ------------------------------------------------------------- */
+
+/* The client's settlements: counted for the file whose records they are. */
+static void s_on_settle(void *arg, uint64_t id, bool acked, const char *reason)
+{
+    filedrop_t *self = arg;
+    for (size_t i = 0; i < self->nfiles; i++)
+        if (self->files[i].first && id >= self->files[i].first && id <= self->files[i].last) {
+            cv_filedrop_tally_settle(&self->files[i].tally, acked, reason);
+            return;
+        }
+}
+
+/* The settled file of this run that e is a copy of, or NULL. */
+static const char *s_copy_of(const filedrop_t *self, const cv_filedrop_entry_t *e)
+{
+    bool named = self->conf.origin_key && (self->conf.origin_fields & CV_FILEDROP_ORIGIN_FILE);
+    return cv_filedrop_history_find(&self->history, e->sha, named ? e->name : NULL);
+}
+
 /* Moves the file being read to error/ with the problem as its reason. */
 static int s_reject(filedrop_t *self)
 {
@@ -286,6 +327,8 @@ static int s_reject(filedrop_t *self)
         return -1;
     }
     cv_warn(COMP, "file %s moved to %s/%s: %s", self->name, self->conf.error_dir, moved, reason);
+    cv_filedrop_metrics_add(&self->metrics, NULL, CV_FILEDROP_OUT_UNREADABLE);
+    cv_filedrop_metrics_save(&self->conf, &self->metrics, self->source);
     s_close(self);
     return 0;
 }
@@ -405,6 +448,8 @@ static int s_check_done(filedrop_t *self)
     for (int i = 0; i < CV_FILEDROP_SHA_HEX / 2; i++)
         snprintf(sha + 2 * i, 3, "%02x", digest[i]);
     long total = s_records(self);
+    if (total == 0 && s_header_hint(self))      /* a header alone, read with the wrong separator */
+        return s_reject(self);
     cv_filedrop_entry_t *e = s_find(self, self->name);
     if (e && strcmp(e->sha, sha) != 0) {
         cv_warn(COMP, "file %s changed since an earlier run read it: reading it from the start", self->name);
@@ -415,6 +460,7 @@ static int s_check_done(filedrop_t *self)
         cv_error(COMP, "file %s: out of memory", self->name);
         return -1;
     }
+    e->copy = s_copy_of(self, e) != NULL;       /* the hub's ACKs will be duplicates */
     self->skip = e->done;
     e->total = total;
     self->dirty = true;
@@ -437,8 +483,14 @@ static int s_step_check(filedrop_t *self)
             return s_reject(self);
         if (n > 0)
             crypto_hash_sha256_update(&self->sha, (const unsigned char *) self->buf, (unsigned long long) n);
-        if (s_parse(self, self->buf, (size_t) n) < 0)
+        if (s_parse(self, self->buf, (size_t) n) < 0) {
+            char why[sizeof self->problem];
+            snprintf(why, sizeof why, "%s", self->problem);
+            if (!self->fatal && strncmp(why, "line 1: the header reads", 24) != 0 && s_header_hint(self))
+                snprintf(self->problem + strlen(self->problem), sizeof self->problem - strlen(self->problem),
+                         "; then %.200s", why);
             return self->fatal ? -1 : s_reject(self);
+        }
         if (n == 0)
             return s_check_done(self);
         total += (size_t) n;
@@ -487,7 +539,8 @@ static bool s_in_inbox(const filedrop_t *self, const char *name)
     return access(path, F_OK) == 0;
 }
 
-/* Moves every fully submitted file whose records are all settled to done/. */
+/* Moves every fully submitted file whose records are all settled to done/
+   (or error/). */
 static int s_settle(filedrop_t *self)
 {
     for (size_t i = self->nfiles; i-- > 0; ) {
@@ -498,18 +551,13 @@ static int s_settle(filedrop_t *self)
             e->checked++;
         if (e->first && e->checked <= e->last)
             continue;
-        char note[256], moved[512], err[512];
-        snprintf(note, sizeof note, "%ld records refused by the adapter: larger than max_event_bytes (the first "
-                 "at line %ld)", e->refused, e->refused_line);
         if (!s_in_inbox(self, e->name))
-            cv_warn(COMP, "file %s left the inbox before it could be moved to done/", e->name);
-        else if (cv_filedrop_inbox_move(&self->conf, e->name, true, e->refused ? note : NULL, moved, sizeof moved,
-                               err, sizeof err) < 0) {
-            cv_error(COMP, "source %s: %s", self->source, err);
+            cv_warn(COMP, "file %s left the inbox before it could be moved", e->name);
+        else if (cv_filedrop_report_settle(&self->conf, self->source, e, e->copy ? s_copy_of(self, e) : NULL,
+                                           &self->metrics) < 0)
             return -1;
-        } else
-            cv_info(COMP, "file %s: %ld records settled, moved to %s/%s", e->name, e->total,
-                    self->conf.done_dir, moved);
+        else
+            cv_filedrop_history_add(&self->history, e->sha, e->name);
         s_forget(self, e);
     }
     return 0;
@@ -646,7 +694,9 @@ static void *s_start(const cv_driver_ctx_t *ctx, char *err, size_t errlen)
         return NULL;
     }
     self->client = ctx->client;
+    cv_client_on_settle(self->client, s_on_settle, self);
     s_restore(self);
+    cv_filedrop_metrics_save(&self->conf, &self->metrics, self->source);
     cv_info(COMP, "source %s: watching %s every %d ms (%s%s%s), done: %s, error: %s", self->source,
             self->conf.inbox, self->conf.poll_ms, self->conf.csv_on ? "csv" : "",
             self->conf.csv_on && self->conf.xml_on ? ", " : "", self->conf.xml_on ? "xml" : "",
@@ -659,7 +709,9 @@ static void s_stop(void **self_p)
     if (!self_p || !*self_p)
         return;
     filedrop_t *self = *self_p;
+    cv_client_on_settle(self->client, NULL, NULL);
     s_save_position(self);
+    cv_filedrop_history_free(&self->history);
     s_close(self);
     cv_filedrop_position_entries_free(&self->files, &self->nfiles);
     cv_filedrop_conf_free(&self->conf);

@@ -12,6 +12,9 @@
       cv_filedrop_conf.c      the `driver:` section of adapter.yaml
       cv_filedrop_inbox.c     the folder: which file next, moves to done/ and error/
       cv_filedrop_position.c  the position text kept in the spool
+      cv_filedrop_report.c    what became of a file's records: counts and
+                                  reasons, the settle line, the sidecar,
+                                  the header hint, the metrics file
       cv_filedrop_csv.c       a push CSV parser (cv_filedrop_csv.h)
       cv_filedrop_xml.c       a push XML reader on expat (cv_filedrop_xml.h)
       cv_filedrop_text.c      encodings (UTF-8, Windows-1252, ISO-8859-15),
@@ -115,6 +118,7 @@ typedef struct {
     cv_filedrop_strs_t csv_columns;
     cv_filedrop_encoding_t csv_encoding;
     char *xml_record, *xml_encoding, *xml_attribute_prefix, *xml_text_key;
+    char *metrics_file;                   /* resolved path, or NULL: none */
 } cv_filedrop_conf_t;
 
 /* Reads the section (unknown keys and bad values: "file:line: reason");
@@ -140,6 +144,97 @@ int cv_filedrop_inbox_next(const cv_filedrop_conf_t *conf, bool (*skip)(void *ar
 int cv_filedrop_inbox_move(const cv_filedrop_conf_t *conf, const char *name, bool ok, const char *reason,
                   char *moved, size_t movedlen, char *err, size_t errlen);
 
+/* ---- report: what became of a file's records (cv_filedrop_report.c) --- */
+
+#define CV_FILEDROP_REASON_LEN 32          /* a hub reason code, NUL included */
+#define CV_FILEDROP_FILE_REASONS 8         /* distinct codes kept per file; more count as "other" */
+#define CV_FILEDROP_SOURCE_REASONS 32      /* distinct codes kept for the metrics */
+
+typedef struct {
+    char code[CV_FILEDROP_REASON_LEN];
+    long n;
+} cv_filedrop_reason_t;
+
+/* Settlements the hub sent in this run for one file's records. */
+typedef struct {
+    long acked;                           /* ACKed: stored (or already stored) */
+    long dead;                            /* NACKed: dead-lettered */
+    cv_filedrop_reason_t reasons[CV_FILEDROP_FILE_REASONS];
+    size_t nreasons;
+} cv_filedrop_tally_t;
+
+/* Counts one settlement: reason NULL for an ACK, else the NACK's code
+   (anything but [A-Za-z0-9_.-] is replaced, so it is safe in a log, a
+   file and a metrics label). Codes past the table's room count as "other". */
+void cv_filedrop_tally_add(cv_filedrop_reason_t *reasons, size_t *n, size_t max, const char *reason, long count);
+void cv_filedrop_tally_settle(cv_filedrop_tally_t *t, bool acked, const char *reason);
+/* Up to max reasons, most frequent first (then by code), into out. */
+size_t cv_filedrop_tally_top(const cv_filedrop_reason_t *reasons, size_t n, cv_filedrop_reason_t *out, size_t max);
+
+/* A settled file: DONE every record went in (or the file had none),
+   PARTLY some are dead, refused or unknown (settled before a restart),
+   DEAD none went in: every record dead-lettered or refused (it goes to
+   error/); UNREADABLE (not from this function) the file could not be read. */
+typedef enum { CV_FILEDROP_OUT_DONE, CV_FILEDROP_OUT_PARTLY, CV_FILEDROP_OUT_DEAD, CV_FILEDROP_OUT_UNREADABLE } cv_filedrop_outcome_t;
+
+typedef struct {
+    long total;                           /* records in the file */
+    long refused;                         /* refused by the adapter (too large) */
+    bool copy;                            /* the same content as a file settled before: ACKs are duplicates */
+    const cv_filedrop_tally_t *tally;
+} cv_filedrop_settled_t;
+
+long cv_filedrop_report_stored(const cv_filedrop_settled_t *f);
+long cv_filedrop_report_duplicates(const cv_filedrop_settled_t *f);
+/* Records settled before a restart: the hub answered them to an earlier run. */
+long cv_filedrop_report_unknown(const cv_filedrop_settled_t *f);
+cv_filedrop_outcome_t cv_filedrop_report_outcome(const cv_filedrop_settled_t *f);
+/* "10 records: 7 stored, 0 duplicates, 3 dead-lettered (bad_date 2, missing_field 1)"
+   plus ", 1 refused (larger than max_event_bytes)" and ", 4 settled before
+   a restart (not counted)" when there are any; top 3 reasons. */
+void cv_filedrop_report_line(const cv_filedrop_settled_t *f, char *out, size_t len);
+/* The sidecar <name>.reason of a file with dead records (docs/drivers/filedrop.md):
+   "summary: ...\nrecords: N\nstored: N\nduplicates: N\ndead: N\nrefused: N\n
+   unknown: N\nreason <code>: N\n..." (every reason, most frequent first). */
+void cv_filedrop_report_sidecar(const cv_filedrop_settled_t *f, const char *summary, char *out, size_t len);
+
+/* The header hint: a header read as one column whose name holds another
+   common separator (, ; tab |) than sep. Writes the hint and returns
+   true, else false. */
+bool cv_filedrop_report_header_hint(const char *const *names, size_t n, char sep, char *out, size_t len);
+
+/* The source's counters since the adapter started, for the metrics file. */
+typedef struct {
+    long files[4];                        /* by cv_filedrop_outcome_t */
+    long stored, duplicates, dead, refused, unknown;
+    cv_filedrop_reason_t reasons[CV_FILEDROP_SOURCE_REASONS];
+    size_t nreasons;
+} cv_filedrop_metrics_t;
+
+void cv_filedrop_metrics_add(cv_filedrop_metrics_t *m, const cv_filedrop_settled_t *f, cv_filedrop_outcome_t out);
+/* The counters in the Prometheus text format (labels: source, outcome,
+   reason); a malloc'd text, NULL when out of memory. */
+char *cv_filedrop_metrics_text(const cv_filedrop_metrics_t *m, const char *source);
+/* Writes the text to path atomically (path.tmp, then rename). 0 or -1. */
+int cv_filedrop_metrics_write(const char *path, const char *text);
+
+/* Writes the counters to conf->metrics_file, when there is one (a
+   warning when it cannot). */
+void cv_filedrop_metrics_save(const cv_filedrop_conf_t *conf, const cv_filedrop_metrics_t *m, const char *source);
+
+/* The last CV_FILEDROP_HISTORY files settled, by content hash and name. */
+#define CV_FILEDROP_HISTORY 64
+typedef struct {
+    struct { char sha[17]; char *name; } files[CV_FILEDROP_HISTORY];
+    size_t n;                             /* added so far; the newest at (n - 1) % CV_FILEDROP_HISTORY */
+} cv_filedrop_history_t;
+
+void cv_filedrop_history_add(cv_filedrop_history_t *h, const char *sha, const char *name);
+/* The name of a remembered file with that hash (and that name, unless
+   name is NULL), or NULL. */
+const char *cv_filedrop_history_find(const cv_filedrop_history_t *h, const char *sha, const char *name);
+void cv_filedrop_history_free(cv_filedrop_history_t *h);
+
 /* ---- position: the text kept in the spool (cv_filedrop_position.c) ---- */
 
 #define CV_FILEDROP_SHA_HEX 16                     /* hex digits of the file's SHA-256 kept */
@@ -153,6 +248,8 @@ typedef struct {
     uint64_t checked;                     /* not kept: ids below it are known settled */
     long refused;                         /* not kept: records the client refused (too large) */
     long refused_line;                    /* not kept: line of the first of them */
+    cv_filedrop_tally_t tally;            /* not kept: its settlements in this run */
+    bool copy;                            /* not kept: a copy of a file settled in this run */
 } cv_filedrop_entry_t;
 
 /* {"filedrop":1,"files":[{"name":..,"sha":..,"done":..,"total":..,"first":..,"last":..}]}
@@ -162,5 +259,13 @@ char *cv_filedrop_position_encode(const cv_filedrop_entry_t *files, size_t n);
    Returns 0, or -1 when the text is not a file-drop position. */
 int cv_filedrop_position_decode(const char *text, cv_filedrop_entry_t **files, size_t *n);
 void cv_filedrop_position_entries_free(cv_filedrop_entry_t **files, size_t *n);
+
+/* A file whose records are all settled (still in the inbox): moves it to
+   done/, or to error/ when none went in, with <name>.reason when some did
+   not; logs one line (INFO when all went in, else WARN) and counts it in
+   m, then saves the metrics (cv_filedrop_report.c). copy_of: the settled
+   file it is a copy of, or NULL. 0, or -1 when it cannot be moved (logged). */
+int cv_filedrop_report_settle(const cv_filedrop_conf_t *conf, const char *source, const cv_filedrop_entry_t *e,
+                              const char *copy_of, cv_filedrop_metrics_t *m);
 
 #endif

@@ -18,7 +18,8 @@
 
 static const char *const s_keys[] = {
     "kind", "source", "inbox", "done_dir", "error_dir", "poll_ms", "order", "min_age_ms", "ignore",
-    "trim", "empty", "origin_key", "origin_fields", "max_record_bytes", "batch", "csv", "xml", NULL
+    "trim", "empty", "origin_key", "origin_fields", "max_record_bytes", "batch", "csv", "xml",
+    "metrics_file", NULL
 };
 static const char *const s_csv_keys[] = { "match", "separator", "quote", "header", "columns", "encoding", NULL };
 static const char *const s_xml_keys[] = { "match", "record", "encoding", "attribute_prefix", "text_key", NULL };
@@ -217,11 +218,15 @@ static int s_origin(cv_filedrop_conf_t *c, const cv_yaml_doc_t *doc, const cv_ya
 static int s_dirs(cv_filedrop_conf_t *c, const cv_yaml_doc_t *doc, const cv_yaml_node_t *section, const char *dir,
                   char *err, size_t errlen)
 {
-    const char *inbox, *done, *error;
+    const char *inbox, *done, *error, *metrics;
     if (cv_yaml_str(doc, section, "inbox", true, NULL, &inbox, err, errlen) < 0
         || cv_yaml_str(doc, section, "done_dir", false, NULL, &done, err, errlen) < 0
-        || cv_yaml_str(doc, section, "error_dir", false, NULL, &error, err, errlen) < 0)
+        || cv_yaml_str(doc, section, "error_dir", false, NULL, &error, err, errlen) < 0
+        || cv_yaml_str(doc, section, "metrics_file", false, NULL, &metrics, err, errlen) < 0)
         return -1;
+    if (metrics && (metrics[0] == '\0' || !(c->metrics_file = s_resolve(dir, metrics))))
+        return cv_yaml_fail(doc, cv_yaml_get(section, "metrics_file"), err, errlen,
+                            metrics[0] ? "out of memory" : "'metrics_file' cannot be empty");
     c->inbox = s_resolve(dir, inbox);
     c->done_dir = done ? s_resolve(dir, done) : s_resolve(c->inbox, "done");
     c->error_dir = error ? s_resolve(dir, error) : s_resolve(c->inbox, "error");
@@ -303,5 +308,6 @@ void cv_filedrop_conf_free(cv_filedrop_conf_t *c)
     free(c->xml_encoding);
     free(c->xml_attribute_prefix);
     free(c->xml_text_key);
+    free(c->metrics_file);
     memset(c, 0, sizeof *c);
 }

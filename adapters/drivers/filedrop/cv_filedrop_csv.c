@@ -119,6 +119,15 @@ long cv_filedrop_csv_records(const cv_filedrop_csv_t *self)
     return self->records;
 }
 
+const char *const *cv_filedrop_csv_header(const cv_filedrop_csv_t *self, size_t *n)
+{
+    *n = 0;
+    if (self->opts.ncolumns > 0 || !self->opts.header || !self->have_names)
+        return NULL;
+    *n = self->nnames;
+    return (const char *const *) self->names;
+}
+
 /* ---- fields -------------------------------------------------------------- */
 
 static int s_field_begin(cv_filedrop_csv_t *self)

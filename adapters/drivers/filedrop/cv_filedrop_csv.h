@@ -50,5 +50,8 @@ int cv_filedrop_csv_end(cv_filedrop_csv_t *self);
 const char *cv_filedrop_csv_error(const cv_filedrop_csv_t *self);
 /* Rows emitted so far. */
 long cv_filedrop_csv_records(const cv_filedrop_csv_t *self);
+/* The column names read from the header, once it is read (n of them);
+   NULL before, or when the names come from `columns`. */
+const char *const *cv_filedrop_csv_header(const cv_filedrop_csv_t *self, size_t *n);
 
 #endif
