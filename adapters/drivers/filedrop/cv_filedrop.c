@@ -185,7 +185,7 @@ static int s_origin(filedrop_t *self, json_t *rec, long line, long index)
    goes to self->problem. */
 static bool s_header_hint(filedrop_t *self)
 {
-    size_t n;
+    size_t n = 0;
     const char *const *names = self->csv ? cv_filedrop_csv_header(self->csv, &n) : NULL;
     char hint[300];
     if (!cv_filedrop_report_header_hint(names, n, self->conf.csv_separator, hint, sizeof hint))
