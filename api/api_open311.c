@@ -212,6 +212,9 @@ static bool s_datetime_ok(const char *s)
 }
 
 #define O311_LIST_MAX 100       /* values of one comma-separated filter */
+#define O311_PAGE_SIZE 100      /* requests of a list page by default (page_size) */
+#define O311_PAGE_SIZE_MAX 1000 /* the largest page_size */
+#define O311_PAGE_MAX 1000000   /* the last page one may ask for */
 
 /* Appends `v` to the array literal being written in f, quoted. */
 static void s_array_add(FILE *f, bool first, const char *v, size_t len)
@@ -374,6 +377,13 @@ void cv_api_o311_requests(cv_api_req_t *req, const cv_api_principal_t *who)
     for (int i = 2; !why && i < 7; i++)
         if (i != 4 && q[i] && !s_datetime_ok(q[i]))
             why = "dates: W3C format, e.g. 2024-03-01T10:00:00Z";
+    /* pages (docs/api.md): page is 1-based, page_size O311_PAGE_SIZE by default */
+    int64_t page = 1, size = O311_PAGE_SIZE;
+    const char *qp = cv_api_query(req, "page"), *qs = cv_api_query(req, "page_size");
+    if (!why && qp && !cv_api_parse_int(qp, 1, O311_PAGE_MAX, &page))
+        why = "page: an integer from 1 (the first page) to 1000000";
+    if (!why && qs && !cv_api_parse_int(qs, 1, O311_PAGE_SIZE_MAX, &size))
+        why = "page_size: an integer from 1 to 1000 (default 100)";
     if (!why && who->role == CV_API_CITIZEN && !(allowed = s_public_categories(req->ctx->config)))
         why = "out of memory";
     if (why) {
@@ -381,8 +391,11 @@ void cv_api_o311_requests(cv_api_req_t *req, const cv_api_principal_t *who)
         free(ids), free(codes), free(statuses), free(allowed);
         return;
     }
-    const char *v[9] = { ids, codes, q[2], q[3], statuses, q[5], q[6], "1000", allowed };
-    PGresult *r = cv_api_sql(req, CV_SQL_O311_REQUESTS, 9, v);
+    char limit[24], offset[24];
+    snprintf(limit, sizeof limit, "%lld", (long long) size);
+    snprintf(offset, sizeof offset, "%lld", (long long) ((page - 1) * size));
+    const char *v[10] = { ids, codes, q[2], q[3], statuses, q[5], q[6], limit, allowed, offset };
+    PGresult *r = cv_api_sql(req, CV_SQL_O311_REQUESTS, 10, v);
     free(ids), free(codes), free(statuses), free(allowed);
     if (!r)
         return;

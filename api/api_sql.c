@@ -187,9 +187,10 @@ static const char *const s_sql[CV_SQL_COUNT] = {
         " ORDER BY first_seen, service LIMIT 1",
     /* $1 service_request_id (tracking codes), $2 service_code (categories),
        $5 status (open, closed): arrays, NULL = any; $3 start_date, $4 end_date,
-       $6 updated_after, $7 updated_before; $8 limit; $9 the categories the
-       caller may list (NULL = any: a token). A request without a category is
-       no Open311 service's. */
+       $6 updated_after, $7 updated_before; $8 limit (page_size), $10 offset
+       ((page - 1) * page_size); $9 the categories the caller may list (NULL =
+       any: a token). A request without a category is no Open311 service's.
+       Newest first, by id: a stable order for the pages. */
     [CV_SQL_O311_REQUESTS] =
         "SELECT " O311_ROW " FROM requests r"
         " WHERE r.category IS NOT NULL"
@@ -202,7 +203,7 @@ static const char *const s_sql[CV_SQL_COUNT] = {
         " AND ($6::timestamptz IS NULL OR r.updated_at >= $6::timestamptz)"
         " AND ($7::timestamptz IS NULL OR r.updated_at <= $7::timestamptz)"
         " AND ($9::text[] IS NULL OR r.category = ANY($9::text[]))"
-        " ORDER BY r.id DESC LIMIT $8::int",
+        " ORDER BY r.id DESC LIMIT $8::int OFFSET $10::bigint",
     [CV_SQL_O311_REQUEST] =
         "SELECT " O311_ROW " FROM requests r WHERE r.tracking_code = $1 AND r.category IS NOT NULL",
     /* A web request enters the timeline through the store's own function (its
