@@ -221,6 +221,14 @@ static const char *const s_sql[CV_SQL_COUNT] = {
         " ARRAY[NULL::text], ARRAY[$6::text], ARRAY[NULL::text], ARRAY[$7::text], ARRAY[$8::text],"
         " p_requested_at => ARRAY[to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')],"
         " p_location => ARRAY[$9::text])",
+    /* GET /v1/requests/count: $1 service, $2 status, $3 channel, $4 category,
+       $5 created from (included), $6 created before (excluded); NULL = any. */
+    [CV_SQL_REQUEST_COUNT] =
+        "SELECT count(*) FROM requests r"
+        " WHERE ($1::text IS NULL OR r.service = $1) AND ($2::text IS NULL OR r.status = $2)"
+        " AND ($3::text IS NULL OR r.channel = $3) AND ($4::text IS NULL OR r.category = $4)"
+        " AND ($5::timestamptz IS NULL OR r.created_at >= $5::timestamptz)"
+        " AND ($6::timestamptz IS NULL OR r.created_at < $6::timestamptz)",
     [CV_SQL_LINK_REVOKED] =
         "SELECT 1 FROM api_revoked_links WHERE link_id = $1",
     /* A page of a citizen's requests, as a timeline page: $2 (limit + 1)
