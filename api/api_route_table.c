@@ -63,7 +63,7 @@ static const cv_api_route_t s_routes[] = {
     { "GET",  "/open311/v2/services.{format:json|xml}",      cv_api_o311_services,    CV_API_PUBLIC,      NULL,               CV_API_LIMIT_NONE },
     { "GET",  "/open311/v2/requests.{format:json|xml}",      cv_api_o311_requests,    CV_API_PUBLIC | CV_API_STAFF, "open311_requests", CV_API_LIMIT_LOOKUP },
     { "POST", "/open311/v2/requests.{format:json|xml}",      cv_api_o311_post,        CV_API_PUBLIC,      NULL,               CV_API_LIMIT_SUBMIT },
-    { "GET",  "/open311/v2/requests/{id}.{format:json|xml}", cv_api_o311_request,     CV_API_PUBLIC,      "open311_request",  CV_API_LIMIT_LOOKUP },
+    { "GET",  "/open311/v2/requests/{id}.{format:json|xml}", cv_api_o311_request,     CV_API_PUBLIC | CV_API_STAFF, "open311_request",  CV_API_LIMIT_LOOKUP },
 };
 
 const cv_api_route_t *cv_api_routes(size_t *n)

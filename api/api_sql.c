@@ -185,7 +185,7 @@ static const char *const s_sql[CV_SQL_COUNT] = {
     [CV_SQL_O311_SERVICE_OF] =
         "SELECT service FROM service_categories WHERE category = $1"
         " ORDER BY first_seen, service LIMIT 1",
-    /* $1 service_request_id (tracking codes), $2 service_code (categories),
+    /* $1 service_request_id (tracking codes, or id-<id> as items show), $2 service_code (categories),
        $5 status (open, closed): arrays, NULL = any; $3 start_date, $4 end_date,
        $6 updated_after, $7 updated_before; $8 limit (page_size), $10 offset
        ((page - 1) * page_size); $9 the categories the caller may list (NULL =
@@ -194,7 +194,7 @@ static const char *const s_sql[CV_SQL_COUNT] = {
     [CV_SQL_O311_REQUESTS] =
         "SELECT " O311_ROW " FROM requests r"
         " WHERE r.category IS NOT NULL"
-        " AND ($1::text[] IS NULL OR r.tracking_code = ANY($1::text[]))"
+        " AND ($1::text[] IS NULL OR r.tracking_code = ANY($1::text[]) OR 'id-' || r.id = ANY($1::text[]))"
         " AND ($2::text[] IS NULL OR r.category = ANY($2::text[]))"
         " AND ($3::timestamptz IS NULL OR r.created_at >= $3::timestamptz)"
         " AND ($4::timestamptz IS NULL OR r.created_at <= $4::timestamptz)"
@@ -206,6 +206,10 @@ static const char *const s_sql[CV_SQL_COUNT] = {
         " ORDER BY r.id DESC LIMIT $8::int OFFSET $10::bigint",
     [CV_SQL_O311_REQUEST] =
         "SELECT " O311_ROW " FROM requests r WHERE r.tracking_code = $1 AND r.category IS NOT NULL",
+    /* requests/id-<id>: the id an item shows where the caller may not see
+       the tracking code (api_open311.c decides what it shows). */
+    [CV_SQL_O311_REQUEST_ID] =
+        "SELECT " O311_ROW " FROM requests r WHERE r.id = $1::bigint AND r.category IS NOT NULL",
     /* A web request enters the timeline through the store's own function (its
        writer lock, its projection): a one-element batch of source 'open311'.
        $1 content hash, $2 citizen key, $3 record / event id, $4 service,
