@@ -308,13 +308,16 @@ static int s_retention(PGconn *pg, const char *config, int argc, char **argv)
     json_t *c = json_loads(PQgetvalue(r, 0, 0), 0, &e);
     PQclear(r);
     printf("retention%s: %lld requests past retention, %lld source records erased,"
-           " %lld command payloads erased, %lld citizens erased (%lld rows)\n",
+           " %lld command payloads erased, %lld citizens erased (%lld rows),"
+           " %lld audit rows erased, %lld dead letters erased\n",
            dry ? " (dry run: nothing changed; would be)" : "",
            (long long) json_integer_value(json_object_get(c, "requests_expired")),
            (long long) json_integer_value(json_object_get(c, "records")),
            (long long) json_integer_value(json_object_get(c, "command_payloads")),
            (long long) json_integer_value(json_object_get(c, "citizens")),
-           (long long) json_integer_value(json_object_get(c, "citizen_rows")));
+           (long long) json_integer_value(json_object_get(c, "citizen_rows")),
+           (long long) json_integer_value(json_object_get(c, "audit_rows")),
+           (long long) json_integer_value(json_object_get(c, "dead_letters")));
     json_decref(c);
     return 0;
 }

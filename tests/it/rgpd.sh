@@ -235,4 +235,29 @@ printf 'default_days: 0\n' >"$W/bad.yaml"
 [ $rc = 2 ] && grep -q "bad.yaml:1" "$W/bad.err" || fail "bad rules: exit $rc, $(cat "$W/bad.err")"
 [ "$(q "select count(*) from citizen_sources where citizen_id = $C2")" = 0 ] || fail "C2 was not erased"
 ok "retention: old requests' records and citizens erased, counts only, recent ones untouched, a second run erases nothing"
+
+# --- retention of the read log and the dead letters ------------------------------------
+q "insert into api_audit (at, role, action) select now() - make_interval(days => d), 'admin', 'retention_test'
+   from (values (400), (200), (5)) v(d)" >/dev/null
+q "insert into dead_letters (received_at, source, reason, payload, payload_hash, payload_bytes)
+   select now() - make_interval(days => d), 'demo', 'retention_test', 'x', md5(d::text), 1
+   from (values (100), (50), (1)) v(d)" >/dev/null
+a_old=$(q "select count(*) from api_audit where at < now() - interval '365 days'")
+a_mid=$(q "select count(*) from api_audit where at < now() - interval '30 days'")
+{ printf 'default_days: 36500\n'; } >"$W/ret_logs_default.yaml"
+"$CTL" --config "$W/api.yaml" retention run --rules "$W/ret_logs_default.yaml" --dry-run >"$W/ret3.out" || fail "dry run (logs)"
+grep -q "$a_old audit rows erased, 1 dead letters erased" "$W/ret3.out" || fail "defaults 365 / 90 days: $(cat "$W/ret3.out") (want $a_old audit rows)"
+printf 'default_days: 36500\naudit_days: 30\ndead_letters_days: 10\n' >"$W/ret_logs.yaml"
+"$CTL" --config "$W/api.yaml" retention run --rules "$W/ret_logs.yaml" >"$W/ret4.out" || fail "retention (logs)"
+grep -q "$a_mid audit rows erased, 2 dead letters erased" "$W/ret4.out" || fail "logs: $(cat "$W/ret4.out") (want $a_mid audit rows)"
+[ "$(q "select count(*) from api_audit where at < now() - interval '30 days'")" = 0 ] || fail "old audit rows remain"
+[ "$(q "select count(*) from api_audit where action = 'retention_test'")" = 1 ] || fail "a recent audit row was erased"
+[ "$(q "select count(*) from dead_letters where reason = 'retention_test'")" = 1 ] || fail "dead letters: $(q "select count(*) from dead_letters where reason = 'retention_test'")"
+"$CTL" --config "$W/api.yaml" retention run --rules "$W/ret_logs.yaml" >"$W/ret5.out" || fail "retention (logs, again)"
+grep -q " 0 audit rows erased, 0 dead letters erased" "$W/ret5.out" || fail "second run (logs): $(cat "$W/ret5.out")"
+grep -qi "retention_test\|admin" "$W/ret4.out" && fail "rows in the retention output"
+printf 'default_days: 10\naudit_days: 0\n' >"$W/bad2.yaml"
+"$CTL" --config "$W/api.yaml" retention run --rules "$W/bad2.yaml" >/dev/null 2>"$W/bad2.err"; rc=$?
+[ $rc = 2 ] && grep -q "bad2.yaml:2" "$W/bad2.err" || fail "audit_days 0: exit $rc, $(cat "$W/bad2.err")"
+ok "retention: api_audit past audit_days (365 by default) and dead_letters past dead_letters_days (90) deleted, counts only, idempotent"
 api_stop
