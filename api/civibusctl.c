@@ -9,6 +9,7 @@
         civibusctl --config FILE link revoke LINK_ID
         civibusctl --config FILE citizen erase ID    (RGPD: docs/schema.md, "Erasure")
         civibusctl --config FILE citizen export ID   (RGPD access: docs/rgpd.md)
+        civibusctl --config FILE citizen rectify ID --source S --key K --field F --value V [--document D]
         civibusctl --config FILE retention run [--rules FILE] [--dry-run]
 
     `link create` prints the citizen's link path (/v1/me/...) on stdout and
@@ -24,8 +25,14 @@
     `retention run` reads the rules (--rules, default retention.yaml next to
     the --config file, else deploy/retention.yaml), runs cv_retention_run
     and prints its counts (never a name or a value).
-    Exit codes: 0 ok, 1 database error, 2 usage, 3 no such citizen to export
-    (unknown, erased, or merged into another: the message says which). */
+    `citizen rectify` calls cv_citizen_rectify (actor "civibusctl") on the
+    identity block (S, K): the value V as text, or a JSON object when it
+    begins with '{' (an address); --document D marks the new value checked
+    on that document. It prints the rectification's id, never a value.
+    Exit codes: 0 ok, 1 database error, 2 usage (or a value rectify
+    refuses: its reason), 3 no such citizen to export or rectify (unknown,
+    erased, or merged into another: the message says which; for rectify
+    also a pair the citizen does not have). */
 #include "api_access.h"
 #include "api_config.h"
 #include "api_link.h"
@@ -50,6 +57,8 @@ static int s_usage(void)
                     "       civibusctl --config FILE link revoke LINK_ID\n"
                     "       civibusctl [--config FILE] citizen erase ID\n"
                     "       civibusctl [--config FILE] citizen export ID\n"
+                    "       civibusctl [--config FILE] citizen rectify ID --source S --key K --field F"
+                    " --value V [--document D]\n"
                     "       civibusctl [--config FILE] retention run [--rules FILE] [--dry-run]\n");
     return 2;
 }
@@ -273,6 +282,54 @@ static void s_rules_path(const char *config, char *out, size_t len)
         snprintf(out, len, "deploy/retention.yaml");
 }
 
+/* Rectifies one field of one identity block (cv_citizen_rectify, actor
+   "civibusctl"): --source S --key K --field F --value V [--document D].
+   V is a JSON object when it begins with '{' (an address), else the text
+   itself. Prints the rectification's id, never a value. Exit 2 for a value
+   the function refuses (its reason on stderr), 3 for an unknown, merged or
+   erased citizen or a pair it does not have. */
+static int s_rectify(PGconn *pg, const char *id, int argc, char **argv)
+{
+    const char *source = NULL, *key = NULL, *field = NULL, *value = NULL, *document = NULL;
+    int64_t n;
+    if (!cv_api_parse_int(id, 1, INT64_MAX, &n))
+        return s_usage();
+    for (int i = 0; i < argc; i++) {
+        if (i + 1 >= argc)
+            return s_usage();
+        if (strcmp(argv[i], "--source") == 0) source = argv[++i];
+        else if (strcmp(argv[i], "--key") == 0) key = argv[++i];
+        else if (strcmp(argv[i], "--field") == 0) field = argv[++i];
+        else if (strcmp(argv[i], "--value") == 0) value = argv[++i];
+        else if (strcmp(argv[i], "--document") == 0) document = argv[++i];
+        else return s_usage();
+    }
+    if (!source || !key || !field || !value)
+        return s_usage();
+    json_t *j = value[0] == '{' ? json_loads(value, JSON_REJECT_DUPLICATES, NULL) : json_string(value);
+    char *jv = json_is_object(j) || json_is_string(j) ? json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+    json_decref(j);
+    if (!jv) {
+        fprintf(stderr, "civibusctl: citizen rectify: --value is a text (UTF-8), or a JSON object for an address\n");
+        return 2;
+    }
+    const char *v[6] = { id, source, key, field, jv, document };
+    PGresult *r = PQexecParams(pg, "SELECT cv_citizen_rectify($1::bigint, $2, $3, $4, $5::jsonb, 'civibusctl', $6)",
+                               6, NULL, v, NULL, NULL, 0);
+    free(jv);
+    const char *st = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK && st && (strcmp(st, "22000") == 0 || strcmp(st, "22023") == 0)) {
+        fprintf(stderr, "civibusctl: citizen rectify: %s\n", PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY));
+        PQclear(r);
+        return strcmp(st, "22000") == 0 ? 2 : 3;
+    }
+    if (PQresultStatus(r) != PGRES_TUPLES_OK)
+        return s_fail(pg, r, "citizen rectify");
+    printf("citizen %s: %s rectified (rectification %s)\n", id, field, PQgetvalue(r, 0, 0));
+    PQclear(r);
+    return 0;
+}
+
 /* Erases what is past its retention period (cv_retention_run); counts only. */
 static int s_retention(PGconn *pg, const char *config, int argc, char **argv)
 {
@@ -362,7 +419,8 @@ int main(int argc, char **argv)
     if (PQstatus(pg) != CONNECTION_OK)
         rc = s_fail(pg, NULL, "connection");
     else if (strcmp(argv[i], "citizen") == 0)
-        rc = argc - i != 3 ? s_usage()
+        rc = argc - i >= 3 && strcmp(argv[i + 1], "rectify") == 0 ? s_rectify(pg, argv[i + 2], argc - i - 3, argv + i + 3)
+             : argc - i != 3 ? s_usage()
              : strcmp(argv[i + 1], "erase") == 0 ? s_erase(pg, argv[i + 2])
              : strcmp(argv[i + 1], "export") == 0 ? s_export(pg, argv[i + 2]) : s_usage();
     else if (strcmp(argv[i], "retention") == 0)

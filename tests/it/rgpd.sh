@@ -5,7 +5,7 @@
 #     merged into it, every identity block with its certainty, identifiers, requests, events,
 #     commands and the reads of the audit (a timeline read and a list that showed the person);
 #     agents are refused; unknown, merged-away and erased citizens are a clear error;
-#   rectification: POST /v1/citizens/{id}/rectify changes one field of one block; the old
+#   rectification: POST /v1/citizens/{id}/rectify (and civibusctl citizen rectify) changes one field of one block; the old
 #     value is gone from the block, the identifiers and the search texts; each of the
 #     citizen's requests gets a citizen_rectify event without personal data; bad values 400;
 #   retention: `civibusctl retention run` erases the records of requests past their period
@@ -173,6 +173,35 @@ grep -qF "$OLD" "$W/export2.json" && fail "the export still holds the old e-mail
 [ "$(python3 -c "import json; print(len(json.load(open('$W/export2.json'))['rectifications']))")" = 4 ] \
     || fail "the export does not list the rectifications"
 ok "rectify: the old value leaves the block, the identifiers and the search texts; events without personal data; bad values 400"
+
+# --- rectification from the command line ------------------------------------------------
+rect() { "$CTL" --config "$W/api.yaml" citizen rectify "$@" >"$W/rect.out" 2>"$W/rect.err"; RC=$?; }
+nrect=$(q "select count(*) from citizen_rectifications where citizen_id = $CID")
+rect "$CID" --source "$SRC" --key "$SCID" --field email --value "Ligne.Commande@Example.org"
+[ $RC = 0 ] && grep -q "^citizen $CID: email rectified (rectification [0-9]*)" "$W/rect.out" || fail "citizen rectify: exit $RC, $(cat "$W/rect.out" "$W/rect.err")"
+grep -qi "ligne" "$W/rect.out" "$W/rect.err" && fail "the value in civibusctl's output"
+[ "$(q "select identity->>'email' from citizen_sources where source = '$SRC' and source_citizen_id = '$SCID'")" \
+  = "Ligne.Commande@Example.org" ] || fail "civibusctl did not rectify the block"
+[ "$(q "select actor from citizen_rectifications where citizen_id = $CID order by id desc limit 1")" = civibusctl ] \
+    || fail "the rectification's actor is not civibusctl"
+rect "$CID" --source "$SRC" --key "$SCID" --field address --value '{"line1": "5 rue de la Paix", "postcode": "75002", "city": "Paris"}' --document justificatif_domicile
+[ $RC = 0 ] || fail "citizen rectify address: exit $RC, $(cat "$W/rect.err")"
+[ "$(q "select identity->'address'->>'line1' from citizen_sources where source = '$SRC' and source_citizen_id = '$SCID'")" \
+  = "5 rue de la Paix" ] || fail "civibusctl did not rectify the address"
+[ "$(q "select count(*) from citizen_checks where source = '$SRC' and source_citizen_id = '$SCID' and field = 'address'
+        and document = 'justificatif_domicile'")" = 1 ] || fail "--document did not mark the address checked"
+rect "$CID" --source "$SRC" --key "$SCID" --field birth_date --value 1971-02-30
+[ $RC = 2 ] && grep -q "not a day of the calendar" "$W/rect.err" || fail "a bad value: exit $RC, $(cat "$W/rect.err")"
+rect "$CID" --source "$SRC" --key nobody --field email --value a@b.fr
+[ $RC = 3 ] || fail "a pair the citizen does not have: exit $RC, $(cat "$W/rect.err")"
+rect "$B" --source "$SRC" --key "$SCID" --field email --value a@b.fr
+[ $RC = 3 ] || fail "a merged-away citizen: exit $RC"
+rect "$CID" --source "$SRC" --key "$SCID" --field email
+[ $RC = 2 ] || fail "no --value: exit $RC"
+rect "$CID" --source "$SRC" --key "$SCID" --field email --value a@b.fr --colour blue
+[ $RC = 2 ] || fail "an unknown option: exit $RC"
+[ "$(q "select count(*) from citizen_rectifications where citizen_id = $CID")" = $((nrect + 2)) ] || fail "refused rectifications were recorded"
+ok "civibusctl citizen rectify: cv_citizen_rectify with actor civibusctl (text or address object, --document), no value printed, exit 2 / 3 for refusals"
 
 "$CTL" --config "$W/api.yaml" citizen erase "$CID" >/dev/null || fail "erase"
 "$CTL" --config "$W/api.yaml" citizen export "$CID" >/dev/null 2>"$W/e.err"; rc=$?
