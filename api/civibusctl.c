@@ -73,18 +73,28 @@ static int s_fail(PGconn *pg, PGresult *r, const char *what)
     return 1;
 }
 
+/* "--name value" pairs: out[k] the value of names[k] (NULL-terminated; the
+   last one given wins). False for an unknown name or a name without value. */
+static bool s_options(int argc, char **argv, const char *const *names, const char **out)
+{
+    for (int i = 0; i < argc; i += 2) {
+        size_t k = 0;
+        while (names[k] && strcmp(argv[i], names[k]) != 0)
+            k++;
+        if (i + 1 >= argc || !names[k])
+            return false;
+        out[k] = argv[i + 1];
+    }
+    return true;
+}
+
 static int s_create(PGconn *pg, int argc, char **argv)
 {
-    const char *role = NULL, *service = NULL, *label = NULL, *days = NULL;
-    for (int i = 0; i < argc; i++) {
-        if (i + 1 >= argc)
-            return s_usage();
-        if (strcmp(argv[i], "--role") == 0) role = argv[++i];
-        else if (strcmp(argv[i], "--service") == 0) service = argv[++i];
-        else if (strcmp(argv[i], "--label") == 0) label = argv[++i];
-        else if (strcmp(argv[i], "--days") == 0) days = argv[++i];
-        else return s_usage();
-    }
+    static const char *const names[] = { "--role", "--service", "--label", "--days", NULL };
+    const char *o[4] = { NULL };
+    if (!s_options(argc, argv, names, o))
+        return s_usage();
+    const char *role = o[0], *service = o[1], *label = o[2], *days = o[3];
     cv_api_role_t r;
     int64_t ndays = 0;
     if (!cv_api_role_parse(role, &r)) {
@@ -290,20 +300,12 @@ static void s_rules_path(const char *config, char *out, size_t len)
    erased citizen or a pair it does not have. */
 static int s_rectify(PGconn *pg, const char *id, int argc, char **argv)
 {
-    const char *source = NULL, *key = NULL, *field = NULL, *value = NULL, *document = NULL;
+    static const char *const names[] = { "--source", "--key", "--field", "--value", "--document", NULL };
+    const char *o[5] = { NULL };
     int64_t n;
-    if (!cv_api_parse_int(id, 1, INT64_MAX, &n))
+    if (!cv_api_parse_int(id, 1, INT64_MAX, &n) || !s_options(argc, argv, names, o))
         return s_usage();
-    for (int i = 0; i < argc; i++) {
-        if (i + 1 >= argc)
-            return s_usage();
-        if (strcmp(argv[i], "--source") == 0) source = argv[++i];
-        else if (strcmp(argv[i], "--key") == 0) key = argv[++i];
-        else if (strcmp(argv[i], "--field") == 0) field = argv[++i];
-        else if (strcmp(argv[i], "--value") == 0) value = argv[++i];
-        else if (strcmp(argv[i], "--document") == 0) document = argv[++i];
-        else return s_usage();
-    }
+    const char *source = o[0], *key = o[1], *field = o[2], *value = o[3], *document = o[4];
     if (!source || !key || !field || !value)
         return s_usage();
     json_t *j = value[0] == '{' ? json_loads(value, JSON_REJECT_DUPLICATES, NULL) : json_string(value);
