@@ -124,8 +124,8 @@ void cv_api_request_count(cv_api_req_t *req, const cv_api_principal_t *who)
 {
     static const char *const statuses[] = { "received", "acknowledged", "in_progress", "waiting_citizen",
                                             "resolved", "rejected", "closed", "cancelled", NULL };
-    static const char *const channels[] = { "courrier", "telephone", "guichet", "email", "web",
-                                            "autre", "inconnu", NULL };
+    static const char *const channels[] = { "courrier", "telephone", "guichet", "email", "web", "api",
+                                            "interne", "autre", "inconnu", NULL };
     const char *v[6] = { cv_api_query(req, "service"), cv_api_query(req, "status"),
                          cv_api_query(req, "channel"), cv_api_query(req, "category"),
                          cv_api_query(req, "from"), cv_api_query(req, "to") };
@@ -139,7 +139,7 @@ void cv_api_request_count(cv_api_req_t *req, const cv_api_principal_t *who)
         return;
     }
     if (!s_one_of(v[2], channels)) {
-        cv_api_error(req, 400, "bad_parameter", "channel: courrier, telephone, guichet, email, web, autre or inconnu");
+        cv_api_error(req, 400, "bad_parameter", "channel: courrier, telephone, guichet, email, web, api, interne, autre or inconnu");
         return;
     }
     if (who->role == CV_API_AGENT) {
