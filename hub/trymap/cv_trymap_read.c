@@ -344,19 +344,15 @@ int cv_trymap__read(const cv_trymap_input_t *in, cv_trymap_record_fn fn, void *a
         const char *missing = r.format == CV_FILEDROP_FMT_CSV && !conf.csv_on ? "csv"
                             : r.format == CV_FILEDROP_FMT_XML && !conf.xml_on ? "xml" : NULL;
         if (r.format == CV_FILEDROP_FMT_NONE || missing) {
-            if (missing)
-                snprintf(err, errlen, "%s: a%s %s file, and %s has no '%s' section in its driver", in->path,
-                         missing[0] == 'x' ? "n" : "", missing,
-                         in->adapter_config ? in->adapter_config : "the default driver setting", missing);
+            if (missing && !in->adapter_config)
+                snprintf(err, errlen, "%s: an XML file needs --adapter-config (its driver's xml.record names the "
+                         "record element)", in->path);
+            else if (missing)
+                snprintf(err, errlen, "%s: a%s %s file, and the driver of %s has no '%s' section", in->path,
+                         missing[0] == 'x' ? "n" : "", missing, in->adapter_config, missing);
             else
                 snprintf(err, errlen, "%s: cannot tell its format: name it .csv, .xml or .jsonl (or match the "
                          "driver's csv.match or xml.match)", in->path);
-            cv_filedrop_conf_free(&conf);
-            return -1;
-        }
-        if (r.format == CV_FILEDROP_FMT_XML && !in->adapter_config) {
-            snprintf(err, errlen, "%s: an XML file needs --adapter-config (its driver's xml.record names the record "
-                     "element)", in->path);
             cv_filedrop_conf_free(&conf);
             return -1;
         }
