@@ -80,7 +80,14 @@ $(BUILD)/libcivibus.a: $(LIB_OBJ)
 	@mkdir -p $(dir $@)
 	ar rcs $@ $^
 
-$(BIN)/civibus-hub: $(BUILD)/hub/main.o $(HUB_OBJ) $(BUILD)/libcivibus.a
+# The hub's --try-mapping (hub/trymap) reads sample exports with the file-drop driver's
+# parsers and the adapter config loader: the adapters' objects, as an archive, so that
+# only what it uses is linked in (no client, spool or other driver).
+$(BUILD)/libcvadapters.a: $(RUNTIME_OBJ)
+	@mkdir -p $(dir $@)
+	ar rcs $@ $^
+
+$(BIN)/civibus-hub: $(BUILD)/hub/main.o $(HUB_OBJ) $(BUILD)/libcvadapters.a $(BUILD)/libcivibus.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(HUB_MALLOC)
 
@@ -108,6 +115,8 @@ $(BUILD)/tools/%: tests/tools/%.c $(HUB_OBJ) $(RUNTIME_OBJ) $(API_OBJ) $(BUILD)/
 INC_hub      := -Ihub
 INC_adapters := -Iadapters
 INC_api      := -Iapi
+# hub/trymap names the adapters' headers it reuses ("drivers/filedrop/cv_filedrop_csv.h").
+$(BUILD)/hub/trymap/%.o: INC_hub += -Iadapters
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	@echo "  CC $<"
@@ -133,6 +142,7 @@ $(FUZZ_BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	@echo "  FUZZ-CC $<"
 	@$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link $(INC_$(firstword $(subst /, ,$<))) -c -o $@ $<
+$(FUZZ_BUILD)/hub/trymap/%.o: INC_hub += -Iadapters
 
 define FUZZ_LINK
 $(FUZZ_BUILD)/fuzz/$(1): tests/fuzz/$(1)/fuzz_$(1).c $(FUZZ_OBJ)
