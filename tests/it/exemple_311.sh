@@ -203,6 +203,21 @@ PY
 ok "events and requests by channel, service, category, status and outcome = the CSV's counts; every row's dates exact"
 ok "the dirty rows are dead letters: $(q "select string_agg(reason || ' ' || n, ', ' order by reason) from (select reason, count(*) n from dead_letters where source = '$SRC' group by 1) t")"
 
+# the dirty rows are the file's last 7 (tests/tools/gen_311.py, DIRTY): their exact details
+F="'%m/%d/%Y %I:%M:%S %p'"
+sr() { printf 'SR18-%08d' $((N - 7 + $1)); }
+cat >"$W/dead.expected" <<EOF
+$(sr 1)	bad_date	occurred_at: the value at path 'StatusDate' is not a real date in format $F: day 31 does not exist in April
+$(sr 2)	bad_date	requested_at: the value at path 'CreatedDate' does not match format $F: a month (%m) is outside 1-12 at character 1
+$(sr 3)	bad_date	occurred_at: the value at path 'StatusDate' does not match format $F: an hour (%I) is outside 1-12 at character 12
+$(sr 4)	bad_date	occurred_at: the value at path 'StatusDate' does not match format $F: expected a space before '%p' at character 20 (the end of the text)
+$(sr 5)	bad_date	due_at: the value at path 'DueDate' does not match format $F: a month (%m) is outside 1-12 at character 1
+$(sr 6)	unmapped_value	status: the value at path 'SRStatus' has no entry in 'map' and there is no 'default'
+$(sr 7)	unmapped_value	status: the value at path 'SRStatus' has no entry in 'map' and there is no 'default'
+EOF
+LC_ALL=C sort "$W/dead.tsv" | diff "$W/dead.expected" - >"$W/dead.diff" || fail "dead letters: $(cat "$W/dead.diff")"
+ok "31 April, an ISO date, 13:05 PM, no AM/PM, month 0, two unknown statuses: each its reason, field and place"
+
 REASON=$INBOX/done/$FILE.reason
 grep -qx "dead: 7" "$REASON" && grep -qx "reason bad_date: 5" "$REASON" && grep -qx "reason unmapped_value: 2" "$REASON" \
     || fail "the sidecar: $(cat "$REASON" 2>/dev/null)"

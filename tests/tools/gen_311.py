@@ -11,13 +11,14 @@ a real city's 311 portal writes:
 
 Dates are US 12-hour local times of the city (America/Chicago), `04/12/2018 11:11:26 AM`;
 addresses hold commas and quotes (the CSV quotes them, a quote doubled); some rows have no
-latitude/longitude, no due date or no method. Everything is made up here (street names,
-numbers, coordinates inside a box around a fictional city): no line comes from a real
-file. Deterministic: the same arguments write the same bytes.
+latitude/longitude, no due date or no method. Every row is drawn here from small tables
+(Chicago-like street names and ZIP codes, random house numbers, random coordinates in a
+box around the city, random dates in 2018): no line comes from a real file and no
+location is a real request's. Deterministic: the same arguments write the same bytes.
 
 Rows 1 to 12 are fixed, so a test can check them by number (see FIXED below): clock
 changes of 2018 (11 March, 4 November), 12:xx AM and PM, a comma and quotes in an
-address. The last rows include a few dirty ones on purpose (see DIRTY): dates that do not
+address. The last 7 rows are dirty on purpose (see DIRTY, in that order): dates that do not
 parse or do not exist, statuses the mapping does not know. adapters/exemple-311/mapping.yaml
 maps the file; tests/it/exemple_311.sh checks the hub stored it right.
 """
@@ -80,14 +81,19 @@ FIXED = {
     # 12:00:00 AM on New Year's Eve, after the autumn change (CST)
     7: ("Noise Complaint", "Walk-in", "Closed", "12/31/2018 11:59:59 PM", "01/01/2019 12:00:00 AM",
         '2800 N Sheridan Rd, Unit "9B"', "", "", "No action needed", ""),
+    # a type the mapping has no category for (autre); noon
     8: ("Tree Debris", "System", "Open", "07/04/2018 12:00:00 PM", "07/04/2018 12:00:00 PM",
         "5100 S Halsted St", "41.8013", "-87.6457", "", ""),
+    # a letter, referred to another agency (transferred)
     9: ("Building Violation", "Mail", "Closed", "01/15/2018 09:05:00 AM", "02/20/2018 04:00:00 PM",
         "1600 N Milwaukee Ave", "41.9105", "-87.6776", "Referred to another agency", ""),
+    # no method (inconnu), no address, no coordinates: no location
     10: ("Abandoned Vehicle", "", "Open", "08/01/2018 07:45:00 AM", "08/01/2018 07:45:00 AM",
          "", "", "", "", ""),
+    # 12:59:59 AM; refused
     11: ("Rodent Baiting", "Internal", "Closed", "05/05/2018 01:00:00 PM", "05/06/2018 12:59:59 AM",
          "700 W Belmont Ave", "41.9399", "-87.6472", "Invalid request", ""),
+    # withdrawn by the resident
     12: ("Pothole in Street", "Web", "Cancelled", "06/01/2018 08:00:00 AM", "06/02/2018 08:00:00 AM",
          "3900 N Lincoln Ave", "41.9530", "-87.6812", "Withdrawn by requester", ""),
 }
