@@ -14,15 +14,12 @@
 #   4. addresses (commas, quotes) are the request's location, no citizen is created;
 #   5. the same file dropped again stores nothing twice.
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/adapter_lib.sh"
 MAP=$ROOT/adapters/exemple-311/mapping.yaml
 GEN=$ROOT/tests/tools/gen_311.py
 SRC=exemple-311
 N=${N311:-2000}
 FILE=sr-export-20181201.csv
-ADA_PID=
-ada_kill() { [ -n "$ADA_PID" ] && { kill -9 "$ADA_PID" 2>/dev/null; wait "$ADA_PID" 2>/dev/null; }; ADA_PID=; }
-at_exit "ada_kill"
-
 it_setup exemple_311 "$SRC:$MAP"
 INBOX=$W/exports
 mkdir -p "$INBOX"
@@ -35,27 +32,6 @@ sed -n '/^driver:/,$p' "$ROOT/adapters/exemple-311/adapter.yaml" | sed -E \
     -e 's|^(  poll_ms:).*|\1 100|' >>"$W/adapter-run.yaml"
 grep -q "inbox: $INBOX" "$W/adapter-run.yaml" || fail "inbox not rewritten"
 
-ada_start() {
-    "$ADAPTER" run --config "$W/adapter-run.yaml" >>"$W/adapter.log" 2>&1 &
-    ADA_PID=$!
-}
-ada_stop() {
-    kill -TERM "$ADA_PID" 2>/dev/null
-    wait "$ADA_PID"
-    local rc=$?
-    ADA_PID=
-    [ "$rc" -eq 0 ] || fail "adapter exit $rc on SIGTERM"
-}
-# wait_until SECONDS CONDITION... — polls the condition every 0.2 s
-wait_until() {
-    local limit=$1 i; shift
-    for i in $(seq 1 $((limit * 5))); do
-        "$@" && return 0
-        kill -0 "$ADA_PID" 2>/dev/null || { tail -n 20 "$W/adapter.log" >&2; fail "the adapter exited"; }
-        sleep 0.2
-    done
-    return 1
-}
 # drop FILE: written elsewhere, then renamed into the inbox as the 311 system does
 drop() { cp "$1" "$INBOX/.$FILE.tmp" && mv "$INBOX/.$FILE.tmp" "$INBOX/$FILE"; }
 done_file() { [ -f "$INBOX/done/$1" ]; }
