@@ -227,11 +227,13 @@ loc() { q "select coalesce(location::text, 'null') from source_records where sou
     || fail "row 1's location: $(loc 00000001)"
 [ "$(q "select (location->>'address') || '|' || coalesce(location->>'lat', 'no lat') from source_records where source_record_id = 'SR18-00000003'")" \
     = "63rd & Cottage Grove, NE corner|no lat" ] || fail "row 3's location: $(loc 00000003)"
+[ "$(q "select location->>'address' from source_records where source_record_id = 'SR18-00000012'")" = "3900 N Lincoln Ave, Piñata Café" ] \
+    || fail "row 12's address (UTF-8): $(loc 00000012)"
 [ "$(loc 00000010)" = null ] || fail "row 10 (no address, no coordinates) has a location: $(loc 00000010)"
 [ "$(q "select outcome::text || '|' || outcome_reason || '|' || outcome_ref from requests r join request_sources rs on rs.request_id = r.id
         where rs.source = '$SRC' and rs.source_record_id = 'SR18-00000006'")" = "duplicate|Duplicate|SR18-00000001" ] \
     || fail "row 6: the duplicate of row 1"
-ok "addresses with commas and quotes are the requests' locations (empty lat/long left out); no citizen created"
+ok "addresses with commas, quotes and accents are the requests' locations (empty lat/long left out); no citizen created"
 if grep -Eq "Madison|Cottage Grove|Sheridan" "$W/adapter.log" "$W/hub.log"; then
     fail "an address in a log: $(grep -Eh "Madison|Cottage Grove|Sheridan" "$W/adapter.log" "$W/hub.log" | head -n 2)"
 fi

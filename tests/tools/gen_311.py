@@ -93,9 +93,9 @@ FIXED = {
     # 12:59:59 AM; refused
     11: ("Rodent Baiting", "Internal", "Closed", "05/05/2018 01:00:00 PM", "05/06/2018 12:59:59 AM",
          "700 W Belmont Ave", "41.9399", "-87.6472", "Invalid request", ""),
-    # withdrawn by the resident
+    # withdrawn by the resident; UTF-8 in the address
     12: ("Pothole in Street", "Web", "Cancelled", "06/01/2018 08:00:00 AM", "06/02/2018 08:00:00 AM",
-         "3900 N Lincoln Ave", "41.9530", "-87.6812", "Withdrawn by requester", ""),
+         "3900 N Lincoln Ave, Piñata Café", "41.9530", "-87.6812", "Withdrawn by requester", ""),
 }
 
 # the dirty rows, written last: the column changed and what the hub must say
