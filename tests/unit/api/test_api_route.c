@@ -104,8 +104,10 @@ static void test_match(void **state)
     assert_non_null(r);
     assert_string_equal(s_param(&p, "service"), "dechets");
     assert_null(s_param(&p, "id"));
-    assert_null(s_find(&p, "GET", "/v1/requests"));                /* fewer segments */
+    assert_null(s_find(&p, "GET", "/v1/requests/42/x/y"));         /* more segments than any */
     assert_string_equal(p.allow, "");
+    assert_null(s_find(&p, "GET", "/v1/requests"));                /* POST only: registration */
+    assert_string_equal(p.allow, "POST");
     assert_null(s_find(&p, "GET", "/v1/requests/1/events"));       /* more segments */
     assert_null(s_find(&p, "GET", "/"));
     assert_null(s_find(&p, "GET", "/v1/nothing"));
