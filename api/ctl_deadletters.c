@@ -54,8 +54,10 @@ static int s_list(PGconn *pg, const char *source, const char *reason, const char
     PQclear(r);
     r = PQexecParams(pg,
         "SELECT id, to_char(received_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), reason,"
-        "       COALESCE(detail, ''), CASE WHEN replayed_at IS NULL THEN 'waiting'"
-        "       ELSE 'replayed as event ' || COALESCE(replayed_event::text, '?') END"
+        "       COALESCE(detail, ''), CASE WHEN replayed_at IS NOT NULL THEN 'replayed as event '"
+        "       || COALESCE(replayed_event::text, '?') WHEN replay_reason IS NOT NULL"
+        "       THEN 'waiting; at the last replay: ' || replay_reason || ': ' || COALESCE(replay_detail, '')"
+        "       ELSE 'waiting' END"
         " FROM dead_letters WHERE source = $1 AND ($2::text IS NULL OR reason = $2)"
         " ORDER BY id DESC LIMIT $3::int", 3, NULL, v, NULL, NULL, 0);
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
@@ -104,6 +106,19 @@ static int s_mark(PGconn *pg, const s_letter_t *l)
     return rc;
 }
 
+/* A dead letter that still does not map: what the mapping says now. */
+static void s_tried(PGconn *pg, bool dry, const char *id, const char *reason, const char *detail)
+{
+    if (dry)
+        return;
+    const char *v[3] = { id, reason, detail };
+    PGresult *r = PQexecParams(pg, "UPDATE dead_letters SET replay_reason = $2, replay_detail = $3,"
+                                   " replay_tried_at = now() WHERE id = $1::bigint", 3, NULL, v, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK)
+        fprintf(stderr, "civibusctl: dead letter %s: %s", id, PQresultErrorMessage(r));
+    PQclear(r);
+}
+
 static int s_replay(cv_ctl_fix_t *f, const char *reason, bool dry)
 {
     const char *v[3] = { f->source->name, reason, REPLAYABLE };
@@ -131,8 +146,11 @@ static int s_replay(cv_ctl_fix_t *f, const char *reason, bool dry)
         json_t *record = json_loadb(raw, len, 0, &jerr);
         char hash[65], why[48], detail[256];
         json_t *event = NULL;
+        char id[24];
+        snprintf(id, sizeof id, "%.*s", PQgetlength(r, i, 0), PQgetvalue(r, i, 0));
         if (!json_is_object(record)) {
             cv_ctl_fix_count(dead, "invalid_json");
+            s_tried(f->pg, dry, id, "invalid_json", "payload is not a JSON object");
             stayed++;
             json_decref(record);
             continue;
@@ -141,11 +159,12 @@ static int s_replay(cv_ctl_fix_t *f, const char *reason, bool dry)
         if (cv_mapping_apply_hashed(f->source->mapping, record, hash, &event, why, sizeof why,
                                     detail, sizeof detail) != 0) {
             cv_ctl_fix_count(dead, why);
+            s_tried(f->pg, dry, id, why, detail);
             stayed++;
             json_decref(record);
             continue;
         }
-        snprintf(letters[m].id, sizeof letters[m].id, "%.*s", PQgetlength(r, i, 0), PQgetvalue(r, i, 0));
+        snprintf(letters[m].id, sizeof letters[m].id, "%s", id);
         cv_ctl_fix_item(&letters[m].item, f->source->name, event, record, raw, len, hash);
         m++;
     }
@@ -165,8 +184,10 @@ static int s_replay(cv_ctl_fix_t *f, const char *reason, bool dry)
         else if (dry ? strcmp(what, "duplicate") == 0 : it->outcome == CV_OUT_DUPLICATE)
             dup++;
         else {
-            cv_ctl_fix_count(dead, dry ? what : it->outcome == CV_OUT_ID_REUSED ? "id_reused"
-                                                : it->reason[0] ? it->reason : "data_error");
+            const char *why = dry ? what : it->outcome == CV_OUT_ID_REUSED ? "id_reused"
+                              : it->reason[0] ? it->reason : "data_error";
+            cv_ctl_fix_count(dead, why);
+            s_tried(f->pg, dry, letters[k].id, why, it->detail);
             stayed++;
             continue;
         }
