@@ -31,7 +31,8 @@ static const char *const FIELDS[] = { "status", "occurred_at", "due_at", "catego
 /* $1 the event as mapped now, $2 source, $3 source_record_id: one boolean
    per FIELDS entry (true: differs), then the events.id in effect. A field
    the event does not give is not compared where the projection keeps the
-   old value (category, requested_at). */
+   old value (category, requested_at). A location absent and a JSON null
+   are the same (the store writes the latter). */
 static const char *s_diff_sql =
     "WITH e AS (SELECT $1::jsonb AS e)"
     " SELECT r.status IS DISTINCT FROM e->>'status',"
@@ -42,7 +43,7 @@ static const char *s_diff_sql =
     "          AND r.requested_at IS DISTINCT FROM (e->>'requested_at')::timestamptz,"
     "        (r.outcome::text, r.outcome_reason, r.outcome_ref) IS DISTINCT FROM"
     "          (e->'outcome'->>'code', e->'outcome'->>'reason', e->'outcome'->>'related_ref'),"
-    "        sr.location IS DISTINCT FROM cv_location(e->'location'),"
+    "        NULLIF(sr.location, 'null') IS DISTINCT FROM NULLIF(cv_location(e->'location'), 'null'),"
     "        r.status_event_id"
     " FROM e, source_records sr JOIN requests r ON r.id = sr.request_id"
     " WHERE sr.source = $2 AND sr.source_record_id = $3";
