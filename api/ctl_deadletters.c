@@ -37,34 +37,28 @@ static int s_usage(void)
 static int s_list(PGconn *pg, const char *source, const char *reason, const char *limit)
 {
     const char *v[3] = { source, reason, limit ? limit : "10" };
-    PGresult *r = PQexecParams(pg,
+    PGresult *r = cv_ctl_fix_select(pg, "dead-letters list",
         "SELECT reason, count(*) FILTER (WHERE replayed_at IS NULL),"
         "       count(*) FILTER (WHERE replayed_at IS NOT NULL)"
         " FROM dead_letters WHERE source = $1 AND ($2::text IS NULL OR reason = $2)"
-        " GROUP BY reason ORDER BY reason", 2, NULL, v, NULL, NULL, 0);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        fprintf(stderr, "civibusctl: dead-letters list failed: %s", PQresultErrorMessage(r));
-        PQclear(r);
+        " GROUP BY reason ORDER BY reason", 2, v, 0);
+    if (!r)
         return 1;
-    }
     printf("dead letters of %s: %d reason(s)\n", source, PQntuples(r));
     for (int i = 0; i < PQntuples(r); i++)
         printf("  %-16s %s waiting, %s replayed\n", PQgetvalue(r, i, 0), PQgetvalue(r, i, 1),
                PQgetvalue(r, i, 2));
     PQclear(r);
-    r = PQexecParams(pg,
+    r = cv_ctl_fix_select(pg, "dead-letters list",
         "SELECT id, to_char(received_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), reason,"
         "       COALESCE(detail, ''), CASE WHEN replayed_at IS NOT NULL THEN 'replayed as event '"
         "       || COALESCE(replayed_event::text, '?') WHEN replay_reason IS NOT NULL"
         "       THEN 'waiting; at the last replay: ' || replay_reason || ': ' || COALESCE(replay_detail, '')"
         "       ELSE 'waiting' END"
         " FROM dead_letters WHERE source = $1 AND ($2::text IS NULL OR reason = $2)"
-        " ORDER BY id DESC LIMIT $3::int", 3, NULL, v, NULL, NULL, 0);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        fprintf(stderr, "civibusctl: dead-letters list failed: %s", PQresultErrorMessage(r));
-        PQclear(r);
+        " ORDER BY id DESC LIMIT $3::int", 3, v, 0);
+    if (!r)
         return 1;
-    }
     printf("newest %d:\n", PQntuples(r));
     for (int i = 0; i < PQntuples(r); i++)
         printf("  #%s %s %s (%s): %s\n", PQgetvalue(r, i, 0), PQgetvalue(r, i, 1), PQgetvalue(r, i, 2),
@@ -123,21 +117,22 @@ static int s_replay(cv_ctl_fix_t *f, const char *reason, bool dry)
 {
     const char *v[3] = { f->source->name, reason, REPLAYABLE };
     /* binary results: the payload's bytes as they are */
-    PGresult *r = PQexecParams(f->pg,
+    PGresult *r = cv_ctl_fix_select(f->pg, "dead-letters replay",
         "SELECT id::text, reason, payload FROM dead_letters"
         " WHERE source = $1 AND replayed_at IS NULL AND payload IS NOT NULL"
-        "   AND reason = ANY ($3::text[]) AND ($2::text IS NULL OR reason = $2) ORDER BY id",
-        3, NULL, v, NULL, NULL, 1);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        fprintf(stderr, "civibusctl: dead-letters replay failed: %s", PQresultErrorMessage(r));
-        PQclear(r);
+        "   AND reason = ANY ($3::text[]) AND ($2::text IS NULL OR reason = $2) ORDER BY id", 3, v, 1);
+    if (!r)
         return 1;
-    }
     int n = PQntuples(r), rc = 0;
     s_letter_t *letters = calloc((size_t) n + 1, sizeof *letters);
     cv_store_item_t *items = calloc((size_t) n + 1, sizeof *items);
-    json_t *dead = json_object(), *counts = json_object();
+    json_t *dead = json_object();
     size_t m = 0;
+    if (!letters || !items || !dead) {
+        fprintf(stderr, "civibusctl: dead-letters replay: out of memory\n");
+        n = 0;
+        rc = 1;
+    }
     long long in = 0, dup = 0, stayed = 0;
     for (int i = 0; i < n; i++) {
         const char *raw = PQgetvalue(r, i, 2);
@@ -199,15 +194,11 @@ static int s_replay(cv_ctl_fix_t *f, const char *reason, bool dry)
                " (already stored), %lld still dead\n", f->source->name,
                dry ? " (dry run: nothing changed; would be)" : "", n, in, dup, stayed);
         cv_ctl_fix_print_counts("still dead, by reason:", dead);
-        json_object_set_new(counts, "read", json_integer(n));
-        json_object_set_new(counts, "stored", json_integer(in));
-        json_object_set_new(counts, "duplicates", json_integer(dup));
-        json_object_set_new(counts, "still_dead", json_incref(dead));
-        json_t *opts = json_pack("{s:o, s:b}", "reason", reason ? json_string(reason) : json_null(),
-                                 "dry_run", dry);
+        json_t *counts = json_pack("{s:i, s:I, s:I, s:O}", "read", n, "stored", (json_int_t) in,
+                                   "duplicates", (json_int_t) dup, "still_dead", dead);
         if (!dry)
-            rc = cv_ctl_fix_audit(f, "dead-letters replay", opts, counts, in > 0);
-        json_decref(opts);
+            rc = cv_ctl_fix_audit(f, "dead-letters replay", "reason", reason, counts, in > 0);
+        json_decref(counts);
     }
     for (size_t k = 0; k < m; k++) {
         json_decref(letters[k].item.event);
@@ -217,7 +208,6 @@ static int s_replay(cv_ctl_fix_t *f, const char *reason, bool dry)
     free(letters);
     free(items);
     json_decref(dead);
-    json_decref(counts);
     PQclear(r);
     return rc;
 }

@@ -86,9 +86,12 @@ int cv_ctl_fix_write(cv_ctl_fix_t *f, cv_store_item_t *items, size_t n)
     return 0;
 }
 
-int cv_ctl_fix_audit(cv_ctl_fix_t *f, const char *command, json_t *options, json_t *counts, bool notify)
+int cv_ctl_fix_audit(cv_ctl_fix_t *f, const char *command, const char *option, const char *value,
+                     json_t *counts, bool notify)
 {
+    json_t *options = json_pack("{s:s?}", option, value);
     char *o = json_dumps(options, JSON_COMPACT), *c = json_dumps(counts, JSON_COMPACT);
+    json_decref(options);
     const char *v[4] = { command, f->source->name, o, c };
     PGresult *r = PQexecParams(f->pg, "INSERT INTO fix_runs (command, source, options, counts)"
                                       " VALUES ($1, $2, $3::jsonb, $4::jsonb)",
@@ -108,6 +111,17 @@ int cv_ctl_fix_audit(cv_ctl_fix_t *f, const char *command, json_t *options, json
         PQclear(r);
     }
     return rc;
+}
+
+PGresult *cv_ctl_fix_select(PGconn *pg, const char *what, const char *sql, int nparams,
+                            const char *const *values, int binary)
+{
+    PGresult *r = PQexecParams(pg, sql, nparams, NULL, values, NULL, NULL, binary);
+    if (PQresultStatus(r) == PGRES_TUPLES_OK)
+        return r;
+    fprintf(stderr, "civibusctl: %s failed: %s", what, PQresultErrorMessage(r));
+    PQclear(r);
+    return NULL;
 }
 
 void cv_ctl_fix_count(json_t *counts, const char *key)

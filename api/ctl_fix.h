@@ -51,9 +51,16 @@ int cv_ctl_fix_write(cv_ctl_fix_t *f, cv_store_item_t *items, size_t n);
 void cv_ctl_fix_item(cv_store_item_t *it, const char *source, json_t *event, json_t *record,
                      const char *raw, size_t raw_len, const char *hash);
 
-/* One fix_runs row; then, when something was stored, tells the hub's
+/* One fix_runs row (options {option: value}, value NULL giving null;
+   dry runs leave none); then, when something was stored, tells the hub's
    identity cache to forget (pg_notify civibus_identity). 0 or 1. */
-int cv_ctl_fix_audit(cv_ctl_fix_t *f, const char *command, json_t *options, json_t *counts, bool notify);
+int cv_ctl_fix_audit(cv_ctl_fix_t *f, const char *command, const char *option, const char *value,
+                     json_t *counts, bool notify);
+
+/* A query returning rows (binary: results in binary format); NULL, the
+   error printed with `what`, on failure. */
+PGresult *cv_ctl_fix_select(PGconn *pg, const char *what, const char *sql, int nparams,
+                            const char *const *values, int binary);
 
 /* A counter per key in a JSON object. */
 void cv_ctl_fix_count(json_t *counts, const char *key);

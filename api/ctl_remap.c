@@ -111,20 +111,22 @@ static int s_correction(s_fix_t *x, const char *corrects)
 static int s_remap(cv_ctl_fix_t *f, const char *since, bool dry)
 {
     const char *v[2] = { f->source->name, since };
-    PGresult *r = PQexecParams(f->pg,
+    PGresult *r = cv_ctl_fix_select(f->pg, "remap",
         "SELECT raw::text FROM source_records"
         " WHERE source = $1 AND raw IS NOT NULL AND ($2::timestamptz IS NULL OR record_at >= $2::timestamptz)"
-        " ORDER BY source_record_id", 2, NULL, v, NULL, NULL, 0);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        fprintf(stderr, "civibusctl: remap failed: %s", PQresultErrorMessage(r));
-        PQclear(r);
+        " ORDER BY source_record_id", 2, v, 0);
+    if (!r)
         return 1;
-    }
     int n = PQntuples(r), rc = 0;
     s_fix_t *fix = calloc((size_t) n + 1, sizeof *fix);
     cv_store_item_t *items = calloc((size_t) n + 1, sizeof *items);
-    json_t *unmapped = json_object(), *changed = json_object(), *counts = json_object();
+    json_t *unmapped = json_object(), *changed = json_object();
     size_t m = 0;
+    if (!fix || !items || !unmapped || !changed) {
+        fprintf(stderr, "civibusctl: remap: out of memory\n");
+        n = 0;
+        rc = 1;
+    }
     long long nchanged = 0, nunmapped = 0;
     for (int i = 0; i < n && rc == 0; i++) {
         s_fix_t *x = &fix[m];
@@ -185,18 +187,13 @@ static int s_remap(cv_ctl_fix_t *f, const char *since, bool dry)
         if (!dry)
             printf("correction events: %lld written, %lld duplicate(s), %lld refused (dead letters)\n",
                    stored, dup, failed);
-        json_object_set_new(counts, "read", json_integer(n));
-        json_object_set_new(counts, "changed", json_integer(nchanged));
-        json_object_set_new(counts, "by_field", json_incref(changed));
-        json_object_set_new(counts, "unmapped", json_incref(unmapped));
-        json_object_set_new(counts, "written", json_integer(stored));
-        json_object_set_new(counts, "duplicates", json_integer(dup));
-        json_object_set_new(counts, "refused", json_integer(failed));
-        json_t *opts = json_pack("{s:o, s:b}", "since", since ? json_string(since) : json_null(),
-                                 "dry_run", dry);
+        json_t *counts = json_pack("{s:i, s:I, s:O, s:O, s:I, s:I, s:I}", "read", n,
+                                   "changed", (json_int_t) nchanged, "by_field", changed,
+                                   "unmapped", unmapped, "written", (json_int_t) stored,
+                                   "duplicates", (json_int_t) dup, "refused", (json_int_t) failed);
         if (!dry)
-            rc = cv_ctl_fix_audit(f, "remap", opts, counts, stored > 0);
-        json_decref(opts);
+            rc = cv_ctl_fix_audit(f, "remap", "since", since, counts, stored > 0);
+        json_decref(counts);
     }
     for (size_t k = 0; k < m; k++) {
         json_decref(fix[k].event);
@@ -208,7 +205,6 @@ static int s_remap(cv_ctl_fix_t *f, const char *since, bool dry)
     free(items);
     json_decref(unmapped);
     json_decref(changed);
-    json_decref(counts);
     PQclear(r);
     return rc;
 }
