@@ -14,6 +14,10 @@
 -- that the ordinary rule applies: a later event of the source moves the request
 -- on, compared with the corrected time.
 --
+-- Only an event of kind 'correction' whose id starts with 'remap:' is a
+-- correction: a mapping rule that happened to be named `correction` stays an
+-- ordinary event unless its event ids also start so.
+--
 -- A repeatable file (docs/schema.md, "Functions"): hub/migrate.c runs it again, after
 -- the numbered migrations, whenever its text changes.
 
@@ -39,5 +43,5 @@ END $$;
 
 CREATE OR REPLACE TRIGGER events_correction
     AFTER INSERT ON events
-    FOR EACH ROW WHEN (NEW.kind = 'correction')
+    FOR EACH ROW WHEN (NEW.kind = 'correction' AND NEW.event_id LIKE 'remap:%')
     EXECUTE FUNCTION cv_correction_apply();
