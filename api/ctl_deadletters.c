@@ -22,8 +22,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const REPLAYABLE =
-    "{unmapped_value,missing_field,bad_date,bad_type,invalid_event,no_rule,data_error}";
+#define REPLAYABLE_LIST "unmapped_value,missing_field,bad_date,bad_type,invalid_event,no_rule,data_error"
+static const char *const REPLAYABLE = "{" REPLAYABLE_LIST "}";      /* a text[] literal */
+
+static bool s_replayable(const char *reason)
+{
+    char key[64];
+    if (strlen(reason) > sizeof key - 3 || strchr(reason, ','))
+        return false;
+    snprintf(key, sizeof key, ",%s,", reason);
+    return strstr("," REPLAYABLE_LIST ",", key) != NULL;
+}
 
 static int s_usage(void)
 {
@@ -230,6 +239,11 @@ int cv_ctl_deadletters(const char *conninfo, int argc, char **argv)
     }
     if (!source)
         return s_usage();
+    if (reason && !list && !s_replayable(reason)) {
+        fprintf(stderr, "civibusctl: dead letters of reason '%s' are not replayed (their payload is not a"
+                        " whole record, or the mapping did not refuse it); replayable: %s\n", reason, REPLAYABLE_LIST);
+        return 2;
+    }
     if (limit && (strspn(limit, "0123456789") != strlen(limit) || strlen(limit) > 6 || !*limit))
         return s_usage();
     cv_ctl_fix_t f;

@@ -40,6 +40,12 @@ int cv_ctl_fix_open(cv_ctl_fix_t *f, const char *hub_config, const char *source,
             fprintf(stderr, "civibusctl: store: %s\n", err);
             return 1;
         }
+        /* the hub's identity limits (hub/main.c); no identity cache: one run */
+        if (cv_store_set_identity_limits(f->store, f->config->identity_max_shared,
+                                         f->config->identity_max_absorb) < 0) {
+            fprintf(stderr, "civibusctl: store: %s\n", cv_store_error(f->store));
+            return 1;
+        }
     }
     f->pg = PQconnectdb(f->config->conninfo);
     if (PQstatus(f->pg) != CONNECTION_OK) {

@@ -3,7 +3,9 @@
 # every record that has it; once the mapping is fixed, `civibusctl dead-letters replay`
 # stores them exactly once (same event id and content hash as the hub would give them), a
 # second replay stores nothing, and a dead letter whose payload still does not map stays
-# dead with its reason while the others go in. `dead-letters list` never shows a payload.
+# dead with its reason while the others go in. Dead letters written into the table by hand
+# (an event id reused with other content, a payload that is no object, another source's)
+# overwrite nothing and stay dead. `dead-letters list` never shows a payload.
 . "$(dirname "$0")/lib.sh"
 CTL=$BINDIR/civibusctl
 M=$(mktemp -d /tmp/it-dlreplay-mappings.XXXXXX)
@@ -104,7 +106,38 @@ grep -q "2 dead letter(s) read, 0 stored" "$W/r3.out" || fail "invalid_json must
 grep -q "unmapped_value *1 waiting, 3 replayed" "$W/list2.out" || fail "list after: $(cat "$W/list2.out")"
 ok "a payload that still does not map stays dead with its reason; nothing else is lost"
 
+# dead letters nobody should trust (written into the table by hand): one whose record
+# reuses the event id of a stored event with other content, one whose payload is a JSON
+# array, one of another source. A replay overwrites no stored event and touches no other
+# source; they stay dead with their reasons.
+hash5=$(q "SELECT content_hash FROM events WHERE event_id = 'D-5|1'")
+[ -n "$hash5" ] || fail "D-5 version 1 should be stored: $(q "SELECT string_agg(event_id, ',') FROM events")"
+q "INSERT INTO dead_letters (source, reason, detail, payload, payload_hash, payload_bytes) VALUES
+   ('demo', 'unmapped_value', 'by hand', convert_to('{\"id\": \"D-5\", \"version\": 1, \"type\": \"encombrants\",
+     \"statut\": \"CLOS\", \"canal\": \"TEL\", \"date\": \"01/01/2024 10:00\", \"objet\": \"autre\"}', 'UTF8'), 'h1', 1),
+   ('demo', 'bad_type', 'by hand', convert_to('[1, 2]', 'UTF8'), 'h2', 1),
+   ('other', 'unmapped_value', 'by hand', convert_to('{\"id\": \"X\"}', 'UTF8'), 'h3', 1)" >/dev/null
+events_before=$(q "SELECT count(*) FROM events")
+"$CTL" dead-letters replay --hub-config "$W/hub.yaml" --source demo >"$W/r5.out" 2>"$W/r5.err" \
+    || fail "replay of the hand-made dead letters: $(cat "$W/r5.err")"
+grep -q "4 dead letter(s) read, 0 stored, 0 duplicate(s) (already stored), 4 still dead" "$W/r5.out" \
+    || fail "hand-made dead letters: $(cat "$W/r5.out")"
+grep -q "id_reused: 1" "$W/r5.out" && grep -q "invalid_json: 1" "$W/r5.out" || fail "reasons: $(cat "$W/r5.out")"
+[ "$(q "SELECT count(*) FROM events")" = "$events_before" ] || fail "a hand-made dead letter was stored"
+[ "$(q "SELECT content_hash FROM events WHERE event_id = 'D-5|1'")" = "$hash5" ] || fail "the stored event changed"
+[ "$(q "SELECT replay_reason FROM dead_letters WHERE payload_hash = 'h1'")" = id_reused ] || fail "h1's replay reason"
+[ "$(q "SELECT count(*) FROM dead_letters WHERE source = 'other' AND replay_tried_at IS NULL AND replayed_at IS NULL")" = 1 ] \
+    || fail "another source's dead letter was touched"
+ok "a dead letter reusing a stored event's id, or holding no object, stays dead; nothing stored is overwritten"
+
 "$CTL" dead-letters replay --source demo >/dev/null 2>&1; [ $? = 2 ] || fail "replay without --hub-config: usage"
 "$CTL" dead-letters replay --hub-config "$W/hub.yaml" --source nosuch >/dev/null 2>&1; [ $? = 2 ] \
     || fail "unknown source: usage"
-ok "usage errors exit 2"
+"$CTL" dead-letters replay --hub-config "$W/hub.yaml" --source demo --reason invalid_json >/dev/null 2>&1; [ $? = 2 ] \
+    || fail "--reason invalid_json is not replayable: usage"
+"$CTL" dead-letters replay --hub-config "$W/hub.yaml" --source demo --reason date >/dev/null 2>&1; [ $? = 2 ] \
+    || fail "--reason date (part of bad_date) is not a reason: usage"
+"$CTL" dead-letters replay --hub-config "$W/hub.yaml" --source demo --reason bad_date --dry-run >"$W/r4.out" 2>&1 \
+    || fail "--reason bad_date: $(cat "$W/r4.out")"
+grep -q "1 dead letter(s) read" "$W/r4.out" || fail "--reason bad_date reads the bad_date one only: $(cat "$W/r4.out")"
+ok "usage errors exit 2; --reason filters"
