@@ -130,6 +130,7 @@ static int s_remap(cv_ctl_fix_t *f, const char *since, bool dry)
     long long nchanged = 0, nunmapped = 0;
     for (int i = 0; i < n && rc == 0; i++) {
         s_fix_t *x = &fix[m];
+        memset(x, 0, sizeof *x);          /* what a skipped record left here */
         json_error_t jerr;
         char why[48], detail[256], corrects[24] = "";
         x->record = json_loads(PQgetvalue(r, i, 0), 0, &jerr);
