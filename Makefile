@@ -67,6 +67,8 @@ HUB_OBJ     := $(HUB_SRC:%.c=$(BUILD)/%.o)
 RUNTIME_OBJ := $(RUNTIME_SRC:%.c=$(BUILD)/%.o)
 API_OBJ     := $(API_SRC:%.c=$(BUILD)/%.o)
 CTL_OBJ     := $(CTL_SRC:%.c=$(BUILD)/%.o)
+# ... that is, these hub folders (the store records command results and keeps the identity cache).
+CTL_HUB_OBJ := $(filter $(addprefix $(BUILD)/hub/,map/% store/% identity/% commands/% cv_hub_config.o),$(HUB_OBJ))
 API_BINS    := $(if $(wildcard api/main.c),$(BIN)/civibus-api) $(if $(wildcard api/civibusctl.c),$(BIN)/civibusctl)
 # tests/unit/{lib,hub,adapters,api}/test_X.c -> $(BUILD)/tests/test_X
 TEST_BIN    := $(addprefix $(BUILD)/tests/,$(notdir $(TEST_SRC:.c=)))
@@ -83,7 +85,14 @@ $(BUILD)/libcivibus.a: $(LIB_OBJ)
 	@mkdir -p $(dir $@)
 	ar rcs $@ $^
 
-$(BIN)/civibus-hub: $(BUILD)/hub/main.o $(HUB_OBJ) $(BUILD)/libcivibus.a
+# The hub's --try-mapping (hub/trymap) reads sample exports with the file-drop driver's
+# parsers and the adapter config loader: the adapters' objects, as an archive, so that
+# only what it uses is linked in (no client, spool or other driver).
+$(BUILD)/libcvadapters.a: $(RUNTIME_OBJ)
+	@mkdir -p $(dir $@)
+	ar rcs $@ $^
+
+$(BIN)/civibus-hub: $(BUILD)/hub/main.o $(HUB_OBJ) $(BUILD)/libcvadapters.a $(BUILD)/libcivibus.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(HUB_MALLOC)
 
@@ -95,7 +104,7 @@ $(BIN)/civibus-api: $(BUILD)/api/main.o $(API_OBJ) $(BUILD)/libcivibus.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BIN)/civibusctl: $(BUILD)/api/civibusctl.o $(CTL_OBJ) $(API_OBJ) $(HUB_OBJ) $(BUILD)/libcivibus.a
+$(BIN)/civibusctl: $(BUILD)/api/civibusctl.o $(CTL_OBJ) $(API_OBJ) $(CTL_HUB_OBJ) $(BUILD)/libcivibus.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
@@ -114,6 +123,8 @@ $(BUILD)/tools/%: tests/tools/%.c $(HUB_OBJ) $(RUNTIME_OBJ) $(API_OBJ) $(BUILD)/
 INC_hub      := -Ihub
 INC_adapters := -Iadapters
 INC_api      := -Iapi
+# hub/trymap names the adapters' headers it reuses ("drivers/filedrop/cv_filedrop_csv.h").
+$(BUILD)/hub/trymap/%.o: INC_hub += -Iadapters
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	@echo "  CC $<"
@@ -139,6 +150,7 @@ $(FUZZ_BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	@echo "  FUZZ-CC $<"
 	@$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link $(INC_$(firstword $(subst /, ,$<))) -c -o $@ $<
+$(FUZZ_BUILD)/hub/trymap/%.o: INC_hub += -Iadapters
 
 define FUZZ_LINK
 $(FUZZ_BUILD)/fuzz/$(1): tests/fuzz/$(1)/fuzz_$(1).c $(FUZZ_OBJ)

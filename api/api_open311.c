@@ -1,7 +1,9 @@
 /*  api_open311 — Open311 GeoReport v2 under /open311/v2/ (docs/api.md).
     The routes, their roles and rate limits are in the route table
     (api_route_table.c): services and one request by its id are public
-    (the latter rate limited like /v1/track); the list is public for the
+    (the latter rate limited like /v1/track, a token optional: an item's
+    id, tracking code or id-<id>, is the id requests/{id} takes, and it
+    answers that item as the list would); the list is public for the
     categories the city lists in open311.public_categories (rate limited
     per address) and takes a token for everything else; a POST (public,
     rate limited) enters the timeline. Each path ends in
@@ -212,6 +214,9 @@ static bool s_datetime_ok(const char *s)
 }
 
 #define O311_LIST_MAX 100       /* values of one comma-separated filter */
+#define O311_PAGE_SIZE 100      /* requests of a list page by default (page_size) */
+#define O311_PAGE_SIZE_MAX 1000 /* the largest page_size */
+#define O311_PAGE_MAX 1000000   /* the last page one may ask for */
 
 /* Appends `v` to the array literal being written in f, quoted. */
 static void s_array_add(FILE *f, bool first, const char *v, size_t len)
@@ -267,14 +272,32 @@ static bool s_list(const char *csv, check_fn *check, char **out, const char **wh
     return ok;
 }
 
+/* A service_request_id: a tracking code, or "id-" and a request's id (what
+   an item shows where the caller may not see the code); *n the id, 0 for a
+   tracking code (normalised into code). */
+static bool s_request_id(const char *v, char code[11], int64_t *n)
+{
+    *n = 0;
+    if (strncmp(v, "id-", 3) == 0)
+        return v[3] >= '1' && v[3] <= '9' && cv_api_parse_int(v + 3, 1, INT64_MAX, n);
+    return cv_api_tracking_code(v, code);
+}
+
 static bool s_check_code(const char *v, size_t len, char *buf, size_t cap)
 {
-    char in[16];
-    if (len != 10)
+    char in[32], code[11];
+    int64_t n;
+    if (len >= sizeof in || cap < sizeof in)
         return false;
     memcpy(in, v, len);
     in[len] = 0;
-    return cv_api_tracking_code(in, buf);
+    if (!s_request_id(in, code, &n))
+        return false;
+    if (n)
+        snprintf(buf, cap, "id-%lld", (long long) n);
+    else
+        memcpy(buf, code, sizeof code);
+    return true;
 }
 
 static bool s_check_status(const char *v, size_t len, char *buf, size_t cap)
@@ -366,7 +389,7 @@ void cv_api_o311_requests(cv_api_req_t *req, const cv_api_principal_t *who)
     char *ids = NULL, *codes = NULL, *statuses = NULL, *allowed = NULL;
     const char *why = NULL;
     if (!s_list(q[0], s_check_code, &ids, &why))
-        why = "service_request_id: tracking codes, comma-separated";
+        why = "service_request_id: tracking codes or id-<id>, comma-separated";
     else if (!s_list(q[1], s_check_service, &codes, &why))
         why = "service_code: 1 to 200 characters each, comma-separated";
     else if (!s_list(q[4], s_check_status, &statuses, &why))
@@ -374,6 +397,13 @@ void cv_api_o311_requests(cv_api_req_t *req, const cv_api_principal_t *who)
     for (int i = 2; !why && i < 7; i++)
         if (i != 4 && q[i] && !s_datetime_ok(q[i]))
             why = "dates: W3C format, e.g. 2024-03-01T10:00:00Z";
+    /* pages (docs/api.md): page is 1-based, page_size O311_PAGE_SIZE by default */
+    int64_t page = 1, size = O311_PAGE_SIZE;
+    const char *qp = cv_api_query(req, "page"), *qs = cv_api_query(req, "page_size");
+    if (!why && qp && !cv_api_parse_int(qp, 1, O311_PAGE_MAX, &page))
+        why = "page: an integer from 1 (the first page) to 1000000";
+    if (!why && qs && !cv_api_parse_int(qs, 1, O311_PAGE_SIZE_MAX, &size))
+        why = "page_size: an integer from 1 to 1000 (default 100)";
     if (!why && who->role == CV_API_CITIZEN && !(allowed = s_public_categories(req->ctx->config)))
         why = "out of memory";
     if (why) {
@@ -381,8 +411,11 @@ void cv_api_o311_requests(cv_api_req_t *req, const cv_api_principal_t *who)
         free(ids), free(codes), free(statuses), free(allowed);
         return;
     }
-    const char *v[9] = { ids, codes, q[2], q[3], statuses, q[5], q[6], "1000", allowed };
-    PGresult *r = cv_api_sql(req, CV_SQL_O311_REQUESTS, 9, v);
+    char limit[24], offset[24];
+    snprintf(limit, sizeof limit, "%lld", (long long) size);
+    snprintf(offset, sizeof offset, "%lld", (long long) ((page - 1) * size));
+    const char *v[10] = { ids, codes, q[2], q[3], statuses, q[5], q[6], limit, allowed, offset };
+    PGresult *r = cv_api_sql(req, CV_SQL_O311_REQUESTS, 10, v);
     free(ids), free(codes), free(statuses), free(allowed);
     if (!r)
         return;
@@ -413,31 +446,37 @@ void cv_api_o311_requests(cv_api_req_t *req, const cv_api_principal_t *who)
     s_answer(o, 200, items, "service_requests", "request");
 }
 
+/* One request by the id its items show: the tracking code (whoever gives
+   it sees it, as the one who holds it), or id-<id>, seen exactly as in the
+   list (the same s_item): without a token only in a public category (404
+   otherwise: existence is not revealed), never with its tracking code;
+   with a token through the caller's view. */
 void cv_api_o311_request(cv_api_req_t *req, const cv_api_principal_t *who)
 {
     o311_t oo = s_o311(req), *o = &oo;
-    char code[11];
-    if (!cv_api_tracking_code(cv_api_param(req, "id"), code)) {
+    char code[11], num[24];
+    int64_t n;
+    if (!s_request_id(cv_api_param(req, "id"), code, &n)) {
         s_error(o, 404, "no request has this id");
         return;
     }
-    const char *v[1] = { code };
-    PGresult *r = cv_api_sql(req, CV_SQL_O311_REQUEST, 1, v);
+    snprintf(num, sizeof num, "%lld", (long long) n);
+    const char *v[1] = { n ? num : code };
+    PGresult *r = cv_api_sql(req, n ? CV_SQL_O311_REQUEST_ID : CV_SQL_O311_REQUEST, 1, v);
     if (!r)
         return;
-    if (PQntuples(r) != 1) {
-        PQclear(r);
+    int64_t shown = 0;
+    json_t *item = PQntuples(r) == 1 ? s_item(r, 0, req->ctx, who, n == 0, &shown) : NULL;
+    int64_t rid = item ? strtoll(PQgetvalue(r, 0, 3), NULL, 10) : 0;
+    /* the one who gave the code holds the request: its citizen is the one read */
+    int64_t cid = item && n == 0 && !PQgetisnull(r, 0, 4) ? strtoll(PQgetvalue(r, 0, 4), NULL, 10) : shown;
+    PQclear(r);
+    if (!item) {
         s_error(o, 404, "no request has this id");
         return;
     }
-    int64_t rid = strtoll(PQgetvalue(r, 0, 3), NULL, 10);
-    int64_t cid = PQgetisnull(r, 0, 4) ? 0 : strtoll(PQgetvalue(r, 0, 4), NULL, 10);
-    int64_t shown;
-    json_t *item = s_item(r, 0, req->ctx, who, true, &shown);
-    PQclear(r);
     json_t *items = json_array();
-    if (item)
-        json_array_append_new(items, item);
+    json_array_append_new(items, item);
     if (cv_api_audit(req, who, cid, rid, 1) != 0) {
         json_decref(items);
         return;

@@ -1,5 +1,5 @@
 /*  api_requests — a request with its events, a service's open requests,
-    overdue requests (tokens). Every request and event goes through the
+    overdue requests, a count of requests (tokens). Every request and event goes through the
     caller's view (cv_api_filter, docs/access.md): another service's
     requests show what kind they are, where they stand, their dates. A
     list's audit row names the citizens of the requests it showed in a
@@ -102,4 +102,57 @@ void cv_api_service_requests(cv_api_req_t *req, const cv_api_principal_t *who)
 void cv_api_overdue_requests(cv_api_req_t *req, const cv_api_principal_t *who)
 {
     s_request_list(req, who, cv_api_query(req, "service"), CV_SQL_OVERDUE);
+}
+
+/* A value among a NULL-terminated list, or absent. */
+static bool s_one_of(const char *v, const char *const *allowed)
+{
+    if (!v)
+        return true;
+    for (; *allowed; allowed++)
+        if (strcmp(v, *allowed) == 0)
+            return true;
+    return false;
+}
+
+/* GET /v1/requests/count: how many requests match (service, status,
+   channel, category, created from / before); a number, no one's data, so
+   not audited. An agent counts their own service's requests only: another
+   service's channel is hidden from them (docs/access.md), and a count by
+   channel would show it; service= another service is a 403. */
+void cv_api_request_count(cv_api_req_t *req, const cv_api_principal_t *who)
+{
+    static const char *const statuses[] = { "received", "acknowledged", "in_progress", "waiting_citizen",
+                                            "resolved", "rejected", "closed", "cancelled", NULL };
+    static const char *const channels[] = { "courrier", "telephone", "guichet", "email", "web", "api",
+                                            "interne", "autre", "inconnu", NULL };
+    const char *v[6] = { cv_api_query(req, "service"), cv_api_query(req, "status"),
+                         cv_api_query(req, "channel"), cv_api_query(req, "category"),
+                         cv_api_query(req, "from"), cv_api_query(req, "to") };
+    for (int i = 0; i < 6; i++)
+        if (v[i] && (!*v[i] || strlen(v[i]) > 200)) {
+            cv_api_error(req, 400, "bad_parameter", "service, status, channel, category, from, to: 1 to 200 characters");
+            return;
+        }
+    if (!s_one_of(v[1], statuses)) {
+        cv_api_error(req, 400, "bad_parameter", "status: received, acknowledged, in_progress, waiting_citizen, resolved, rejected, closed or cancelled");
+        return;
+    }
+    if (!s_one_of(v[2], channels)) {
+        cv_api_error(req, 400, "bad_parameter", "channel: courrier, telephone, guichet, email, web, api, interne, autre or inconnu");
+        return;
+    }
+    if (who->role == CV_API_AGENT) {
+        if (v[0] && strcmp(v[0], who->service) != 0) {
+            cv_api_error(req, 403, "forbidden", "an agent counts the requests of their own service only");
+            return;
+        }
+        v[0] = who->service;
+    }
+    PGresult *r = cv_api_sql(req, CV_SQL_REQUEST_COUNT, 6, v);
+    if (!r)
+        return;
+    json_int_t n = PQntuples(r) == 1 ? (json_int_t) strtoll(PQgetvalue(r, 0, 0), NULL, 10) : 0;
+    PQclear(r);
+    cv_api_reply(req, 200, json_pack("{s:I}", "count", n));
 }

@@ -27,7 +27,7 @@ static int s_categories(const cv_yaml_doc_t *doc, const cv_yaml_node_t *map, jso
 
 static json_t *s_rules(const cv_yaml_doc_t *doc, char *err, size_t errlen)
 {
-    static const char *const top[] = { "default_days", "services", NULL };
+    static const char *const top[] = { "default_days", "services", "audit_days", "dead_letters_days", NULL };
     static const char *const service_keys[] = { "days", "categories", NULL };
     const cv_yaml_node_t *root = doc->root;
     int64_t days;
@@ -36,6 +36,17 @@ static json_t *s_rules(const cv_yaml_doc_t *doc, char *err, size_t errlen)
         || cv_yaml_int(doc, root, "default_days", true, 0, 1, DAYS_MAX, &days, err, errlen) < 0)
         return NULL;
     json_t *rules = json_pack("{s:I, s:{}}", "default_days", (json_int_t) days, "services");
+    /* the audit trail and the dead letters: their own periods, defaults when absent */
+    static const struct { const char *key; int64_t days; } logs[] = {
+        { "audit_days", CV_RETENTION_AUDIT_DAYS }, { "dead_letters_days", CV_RETENTION_DEAD_LETTERS_DAYS },
+    };
+    for (size_t i = 0; i < sizeof logs / sizeof logs[0]; i++) {
+        int64_t n = logs[i].days;
+        if (cv_yaml_get(root, logs[i].key)
+            && cv_yaml_int(doc, root, logs[i].key, true, 0, 1, DAYS_MAX, &n, err, errlen) < 0)
+            goto fail;
+        json_object_set_new(rules, logs[i].key, json_integer(n));
+    }
     json_t *services = json_object_get(rules, "services");
     const cv_yaml_node_t *svc = cv_yaml_get(root, "services");
     if (svc && cv_yaml_expect(doc, svc, CV_YAML_MAP, "'services'", err, errlen) < 0)

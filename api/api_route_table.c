@@ -32,7 +32,7 @@
 
     The first entry matching the method and the path serves it, so a route
     with literal text comes before a capture it would overlap
-    (/v1/requests/overdue before /v1/requests/{id}). Open311's routes sit
+    (/v1/requests/overdue and /v1/requests/count before /v1/requests/{id}). Open311's routes sit
     in the same table; the router writes the errors of every path under
     /open311/ in Open311's format (api_router.c). */
 #include "api_handler.h"
@@ -47,6 +47,7 @@ static const cv_api_route_t s_routes[] = {
     { "GET",  "/v1/citizens",                                cv_api_citizen_search,   CV_API_STAFF,       "citizen_search",   CV_API_LIMIT_NONE },
     { "GET",  "/v1/citizens/{id}/timeline",                  cv_api_citizen_timeline, CV_API_STAFF,       "citizen_timeline", CV_API_LIMIT_NONE },
     { "GET",  "/v1/requests/overdue",                        cv_api_overdue_requests, CV_API_STAFF,       "overdue_requests", CV_API_LIMIT_NONE },
+    { "GET",  "/v1/requests/count",                          cv_api_request_count,    CV_API_STAFF,       NULL,               CV_API_LIMIT_NONE },
     { "GET",  "/v1/requests/{id}",                           cv_api_request,          CV_API_STAFF,       "request",          CV_API_LIMIT_NONE },
     { "GET",  "/v1/services/{service}/requests",             cv_api_service_requests, CV_API_STAFF,       "service_requests", CV_API_LIMIT_NONE },
     /* identity (docs/identity.md) */
@@ -62,7 +63,7 @@ static const cv_api_route_t s_routes[] = {
     { "GET",  "/open311/v2/services.{format:json|xml}",      cv_api_o311_services,    CV_API_PUBLIC,      NULL,               CV_API_LIMIT_NONE },
     { "GET",  "/open311/v2/requests.{format:json|xml}",      cv_api_o311_requests,    CV_API_PUBLIC | CV_API_STAFF, "open311_requests", CV_API_LIMIT_LOOKUP },
     { "POST", "/open311/v2/requests.{format:json|xml}",      cv_api_o311_post,        CV_API_PUBLIC,      NULL,               CV_API_LIMIT_SUBMIT },
-    { "GET",  "/open311/v2/requests/{id}.{format:json|xml}", cv_api_o311_request,     CV_API_PUBLIC,      "open311_request",  CV_API_LIMIT_LOOKUP },
+    { "GET",  "/open311/v2/requests/{id}.{format:json|xml}", cv_api_o311_request,     CV_API_PUBLIC | CV_API_STAFF, "open311_request",  CV_API_LIMIT_LOOKUP },
 };
 
 const cv_api_route_t *cv_api_routes(size_t *n)

@@ -8,9 +8,10 @@
     timeout). Then the access handler is called several times: first
     (headers: the refusals found so far, the header size and an over-long
     Content-Length are answered at once), then with each body chunk
-    (accumulated up to the limit; past it dropped, and answered 413 at the
-    end of the body — or the connection closed once it passes twice the
-    limit), then a last time with no data, when the request is routed and
+    (accumulated up to the limit; past it answered 413 at once, written to
+    the socket since libmicrohttpd 0.9.75 cannot queue an answer mid-body,
+    the rest dropped, and the connection closed at the end of the body or
+    once it passes twice the limit), then a last time with no data, when the request is routed and
     answered. */
 #include "api_server.h"
 
@@ -21,6 +22,7 @@
 
 #include <arpa/inet.h>
 #include <microhttpd.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +42,7 @@ typedef struct {
     char *body;
     size_t len;
     bool too_large;             /* over max_body_bytes */
+    bool answered_early;        /* its 413 written at once (s_early_413): never answered again */
     bool answered;              /* an answer is queued already (at the headers): the rest is dropped */
     size_t received;            /* bytes of the body so far */
 } upload_t;
@@ -98,23 +101,58 @@ static enum MHD_Result s_send(struct MHD_Connection *conn, cv_api_ctx_t *ctx, in
     return rc;
 }
 
-/* A server-level error (before routing): the API's JSON error, or under
-   /open311/ the specification's format (api_open311.c). */
+/* The body of a server-level error (before routing): the API's JSON error,
+   or under /open311/ the specification's format (api_open311.c); malloc'd. */
+static char *s_error_body(const char *url, int status, const char *code, const char *message,
+                          const char **type)
+{
+    *type = "application/json; charset=utf-8";
+    if (url && strncmp(url, "/open311/", 9) == 0)
+        return cv_api_o311_error_body(url, status, message, type);
+    json_t *j = json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", message);
+    char *body = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    return body;
+}
+
 static enum MHD_Result s_send_error(struct MHD_Connection *conn, cv_api_ctx_t *ctx, const char *url,
                                     int status, const char *code, const char *message)
 {
-    const char *type = "application/json; charset=utf-8";
-    char *body;
-    if (url && strncmp(url, "/open311/", 9) == 0)
-        body = cv_api_o311_error_body(url, status, message, &type);
-    else {
-        json_t *j = json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", message);
-        body = json_dumps(j, JSON_COMPACT);
-        json_decref(j);
-    }
+    const char *type;
+    char *body = s_error_body(url, status, code, message, &type);
     if (!body)
         return MHD_NO;
     return s_send(conn, ctx, status, body, type, NULL);
+}
+
+/* A 413 in the middle of a chunked body. libmicrohttpd 0.9.75 refuses to
+   queue an answer while a body is being read (MHD_queue_response answers
+   MHD_NO until the whole request is in), so the answer is written to the
+   socket here, the moment the body passes the limit, with "Connection:
+   close": nothing else is ever written on this connection, whose body is
+   read and dropped until it ends (then closed) or passes twice the limit
+   (closed at once). A client that reads while it sends (curl does) stops
+   there. False when it could not be written at once (a full socket
+   buffer): then 413 at the end of the body, as before. */
+static bool s_early_413(struct MHD_Connection *conn, cv_api_ctx_t *ctx, const char *url)
+{
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    const char *type;
+    char *body = ci ? s_error_body(url, 413, "too_large", "the body is over the size limit", &type) : NULL;
+    if (!body)
+        return false;
+    char *all = NULL;
+    int n = asprintf(&all, "HTTP/1.1 413 Content Too Large\r\nConnection: close\r\nContent-Type: %s\r\n"
+                     "Content-Length: %zu\r\nCache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n"
+                     "\r\n%s", type, strlen(body), body);
+    free(body);
+    /* a part written (never seen: ~300 bytes to an idle socket) counts as sent: never a second answer */
+    bool sent = n > 0 && send(ci->connect_fd, all, (size_t) n, MSG_NOSIGNAL | MSG_DONTWAIT) > 0;
+    if (n > 0)
+        free(all);
+    if (sent)
+        atomic_fetch_add(&ctx->requests[4], 1);
+    return sent;
 }
 
 /* Path → segments. Refuses invalid UTF-8, control characters, "." and ".."
@@ -285,10 +323,10 @@ static enum MHD_Result s_handle(void *cls, struct MHD_Connection *conn, const ch
             up->body = NULL;
             up->len = 0;
             atomic_fetch_add(&ctx->refused[3], 1);
+            up->answered_early = s_early_413(conn, ctx, url);
         }
-        /* a chunked body past the limit: libmicrohttpd 0.9.75 cannot queue an
-           answer in the middle of a body, so the rest is read and dropped and
-           413 answered at its end — unless it goes on past twice the limit:
+        /* a chunked body past the limit: answered 413 at once (s_early_413),
+           the rest read and dropped — unless it goes on past twice the limit:
            then the connection is closed at once */
         if (up->too_large)
             return up->received > 2 * (size_t) cfg->max_body_bytes ? MHD_NO : MHD_YES;
@@ -302,6 +340,8 @@ static enum MHD_Result s_handle(void *cls, struct MHD_Connection *conn, const ch
         return MHD_YES;
     }
     /* the whole request is in */
+    if (up->too_large && up->answered_early)     /* its 413 is sent: close */
+        return MHD_NO;
     if (up->too_large)                           /* a chunked body over the limit */
         return s_send_error(conn, ctx, url, 413, "too_large", "the body is over the size limit");
     cv_api_req_t req = { .ctx = ctx, .conn = conn, .method = method, .body = up->body,
@@ -345,14 +385,33 @@ static void s_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     }
 }
 
+/* libmicrohttpd's messages, into our log at their level (its own answers
+   to a request head over the memory pool are counted as refusals too). */
 static void s_mhd_log(void *cls, const char *fmt, va_list ap)
 {
+    cv_api_ctx_t *ctx = cls;
     char line[512];
     vsnprintf(line, sizeof line, fmt, ap);
     size_t n = strlen(line);
     while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
         line[--n] = 0;
-    cv_warn("http", "%s", line);
+    unsigned status;
+    if (sscanf(line, "Error processing request (HTTP response code is %u", &status) == 1) {
+        /* a head too big for the pool (414, 431) or malformed (400, 505):
+           answered by libmicrohttpd itself, with its own HTML (docs/api.md) */
+        if (ctx && (status == 414 || status == 431))
+            atomic_fetch_add(&ctx->refused[status == 414 ? 0 : 2], 1);
+        cv_info("http", "libmicrohttpd answered %u itself (a request head over its memory pool, or malformed)",
+                status);
+    } else if (strncmp(line, "Application reported internal error", 35) == 0)
+        cv_debug("http", "connection closed by the API (a body past the limit, or out of memory)");
+    else if (strstr(line, "Failed to") && (strstr(line, "bind") || strstr(line, "listen") || strstr(line, "thread")))
+        cv_error("http", "%s", line);
+    else if (strstr(line, "onnection") || strstr(line, "ocket") || strstr(line, "request")
+             || strstr(line, "header"))
+        cv_info("http", "%s", line);            /* one client's connection: not the server's trouble */
+    else
+        cv_warn("http", "%s", line);
 }
 
 cv_api_server_t *cv_api_server_new(cv_api_ctx_t *ctx, char *err, size_t errlen)
@@ -376,7 +435,7 @@ cv_api_server_t *cv_api_server_new(cv_api_ctx_t *ctx, char *err, size_t errlen)
     self->daemon = MHD_start_daemon(
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL, NULL,
         s_handle, ctx,
-        MHD_OPTION_EXTERNAL_LOGGER, s_mhd_log, NULL,
+        MHD_OPTION_EXTERNAL_LOGGER, s_mhd_log, ctx,    /* first: every message is ours */
         MHD_OPTION_THREAD_POOL_SIZE, (unsigned) cfg->threads,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &addr,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned) cfg->idle_timeout_s,

@@ -185,15 +185,16 @@ static const char *const s_sql[CV_SQL_COUNT] = {
     [CV_SQL_O311_SERVICE_OF] =
         "SELECT service FROM service_categories WHERE category = $1"
         " ORDER BY first_seen, service LIMIT 1",
-    /* $1 service_request_id (tracking codes), $2 service_code (categories),
+    /* $1 service_request_id (tracking codes, or id-<id> as items show), $2 service_code (categories),
        $5 status (open, closed): arrays, NULL = any; $3 start_date, $4 end_date,
-       $6 updated_after, $7 updated_before; $8 limit; $9 the categories the
-       caller may list (NULL = any: a token). A request without a category is
-       no Open311 service's. */
+       $6 updated_after, $7 updated_before; $8 limit (page_size), $10 offset
+       ((page - 1) * page_size); $9 the categories the caller may list (NULL =
+       any: a token). A request without a category is no Open311 service's.
+       Newest first, by id: a stable order for the pages. */
     [CV_SQL_O311_REQUESTS] =
         "SELECT " O311_ROW " FROM requests r"
         " WHERE r.category IS NOT NULL"
-        " AND ($1::text[] IS NULL OR r.tracking_code = ANY($1::text[]))"
+        " AND ($1::text[] IS NULL OR r.tracking_code = ANY($1::text[]) OR 'id-' || r.id = ANY($1::text[]))"
         " AND ($2::text[] IS NULL OR r.category = ANY($2::text[]))"
         " AND ($3::timestamptz IS NULL OR r.created_at >= $3::timestamptz)"
         " AND ($4::timestamptz IS NULL OR r.created_at <= $4::timestamptz)"
@@ -202,9 +203,13 @@ static const char *const s_sql[CV_SQL_COUNT] = {
         " AND ($6::timestamptz IS NULL OR r.updated_at >= $6::timestamptz)"
         " AND ($7::timestamptz IS NULL OR r.updated_at <= $7::timestamptz)"
         " AND ($9::text[] IS NULL OR r.category = ANY($9::text[]))"
-        " ORDER BY r.id DESC LIMIT $8::int",
+        " ORDER BY r.id DESC LIMIT $8::int OFFSET $10::bigint",
     [CV_SQL_O311_REQUEST] =
         "SELECT " O311_ROW " FROM requests r WHERE r.tracking_code = $1 AND r.category IS NOT NULL",
+    /* requests/id-<id>: the id an item shows where the caller may not see
+       the tracking code (api_open311.c decides what it shows). */
+    [CV_SQL_O311_REQUEST_ID] =
+        "SELECT " O311_ROW " FROM requests r WHERE r.id = $1::bigint AND r.category IS NOT NULL",
     /* A web request enters the timeline through the store's own function (its
        writer lock, its projection): a one-element batch of source 'open311'.
        $1 content hash, $2 citizen key, $3 record / event id, $4 service,
@@ -220,6 +225,14 @@ static const char *const s_sql[CV_SQL_COUNT] = {
         " ARRAY[NULL::text], ARRAY[$6::text], ARRAY[NULL::text], ARRAY[$7::text], ARRAY[$8::text],"
         " p_requested_at => ARRAY[to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')],"
         " p_location => ARRAY[$9::text])",
+    /* GET /v1/requests/count: $1 service, $2 status, $3 channel, $4 category,
+       $5 created from (included), $6 created before (excluded); NULL = any. */
+    [CV_SQL_REQUEST_COUNT] =
+        "SELECT count(*) FROM requests r"
+        " WHERE ($1::text IS NULL OR r.service = $1) AND ($2::text IS NULL OR r.status = $2)"
+        " AND ($3::text IS NULL OR r.channel = $3) AND ($4::text IS NULL OR r.category = $4)"
+        " AND ($5::timestamptz IS NULL OR r.created_at >= $5::timestamptz)"
+        " AND ($6::timestamptz IS NULL OR r.created_at < $6::timestamptz)",
     [CV_SQL_LINK_REVOKED] =
         "SELECT 1 FROM api_revoked_links WHERE link_id = $1",
     /* A page of a citizen's requests, as a timeline page: $2 (limit + 1)

@@ -9,6 +9,7 @@
         civibusctl --config FILE link revoke LINK_ID
         civibusctl --config FILE citizen erase ID    (RGPD: docs/schema.md, "Erasure")
         civibusctl --config FILE citizen export ID   (RGPD access: docs/rgpd.md)
+        civibusctl --config FILE citizen rectify ID --source S --key K --field F --value V [--document D]
         civibusctl --config FILE retention run [--rules FILE] [--dry-run]
 
     `link create` prints the citizen's link path (/v1/me/...) on stdout and
@@ -24,8 +25,14 @@
     `retention run` reads the rules (--rules, default retention.yaml next to
     the --config file, else deploy/retention.yaml), runs cv_retention_run
     and prints its counts (never a name or a value).
-    Exit codes: 0 ok, 1 database error, 2 usage, 3 no such citizen to export
-    (unknown, erased, or merged into another: the message says which). */
+    `citizen rectify` calls cv_citizen_rectify (actor "civibusctl") on the
+    identity block (S, K): the value V as text, or a JSON object when it
+    begins with '{' (an address); --document D marks the new value checked
+    on that document. It prints the rectification's id, never a value.
+    Exit codes: 0 ok, 1 database error, 2 usage (or a value rectify
+    refuses: its reason), 3 no such citizen to export or rectify (unknown,
+    erased, or merged into another: the message says which; for rectify
+    also a pair the citizen does not have). */
 #include "api_access.h"
 #include "api_config.h"
 #include "api_link.h"
@@ -51,6 +58,8 @@ static int s_usage(void)
                     "       civibusctl --config FILE link revoke LINK_ID\n"
                     "       civibusctl [--config FILE] citizen erase ID\n"
                     "       civibusctl [--config FILE] citizen export ID\n"
+                    "       civibusctl [--config FILE] citizen rectify ID --source S --key K --field F"
+                    " --value V [--document D]\n"
                     "       civibusctl [--config FILE] retention run [--rules FILE] [--dry-run]\n"
                     "       civibusctl [--config FILE] dead-letters list --source S [--reason R] [--limit N]\n"
                     "       civibusctl dead-letters replay --hub-config FILE --source S [--reason R] [--dry-run]\n"
@@ -68,18 +77,28 @@ static int s_fail(PGconn *pg, PGresult *r, const char *what)
     return 1;
 }
 
+/* "--name value" pairs: out[k] the value of names[k] (NULL-terminated; the
+   last one given wins). False for an unknown name or a name without value. */
+static bool s_options(int argc, char **argv, const char *const *names, const char **out)
+{
+    for (int i = 0; i < argc; i += 2) {
+        size_t k = 0;
+        while (names[k] && strcmp(argv[i], names[k]) != 0)
+            k++;
+        if (i + 1 >= argc || !names[k])
+            return false;
+        out[k] = argv[i + 1];
+    }
+    return true;
+}
+
 static int s_create(PGconn *pg, int argc, char **argv)
 {
-    const char *role = NULL, *service = NULL, *label = NULL, *days = NULL;
-    for (int i = 0; i < argc; i++) {
-        if (i + 1 >= argc)
-            return s_usage();
-        if (strcmp(argv[i], "--role") == 0) role = argv[++i];
-        else if (strcmp(argv[i], "--service") == 0) service = argv[++i];
-        else if (strcmp(argv[i], "--label") == 0) label = argv[++i];
-        else if (strcmp(argv[i], "--days") == 0) days = argv[++i];
-        else return s_usage();
-    }
+    static const char *const names[] = { "--role", "--service", "--label", "--days", NULL };
+    const char *o[4] = { NULL };
+    if (!s_options(argc, argv, names, o))
+        return s_usage();
+    const char *role = o[0], *service = o[1], *label = o[2], *days = o[3];
     cv_api_role_t r;
     int64_t ndays = 0;
     if (!cv_api_role_parse(role, &r)) {
@@ -277,6 +296,46 @@ static void s_rules_path(const char *config, char *out, size_t len)
         snprintf(out, len, "deploy/retention.yaml");
 }
 
+/* Rectifies one field of one identity block (cv_citizen_rectify, actor
+   "civibusctl"): --source S --key K --field F --value V [--document D].
+   V is a JSON object when it begins with '{' (an address), else the text
+   itself. Prints the rectification's id, never a value. Exit 2 for a value
+   the function refuses (its reason on stderr), 3 for an unknown, merged or
+   erased citizen or a pair it does not have. */
+static int s_rectify(PGconn *pg, const char *id, int argc, char **argv)
+{
+    static const char *const names[] = { "--source", "--key", "--field", "--value", "--document", NULL };
+    const char *o[5] = { NULL };
+    int64_t n;
+    if (!cv_api_parse_int(id, 1, INT64_MAX, &n) || !s_options(argc, argv, names, o))
+        return s_usage();
+    const char *source = o[0], *key = o[1], *field = o[2], *value = o[3], *document = o[4];
+    if (!source || !key || !field || !value)
+        return s_usage();
+    json_t *j = value[0] == '{' ? json_loads(value, JSON_REJECT_DUPLICATES, NULL) : json_string(value);
+    char *jv = json_is_object(j) || json_is_string(j) ? json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+    json_decref(j);
+    if (!jv) {
+        fprintf(stderr, "civibusctl: citizen rectify: --value is a text (UTF-8), or a JSON object for an address\n");
+        return 2;
+    }
+    const char *v[6] = { id, source, key, field, jv, document };
+    PGresult *r = PQexecParams(pg, "SELECT cv_citizen_rectify($1::bigint, $2, $3, $4, $5::jsonb, 'civibusctl', $6)",
+                               6, NULL, v, NULL, NULL, 0);
+    free(jv);
+    const char *st = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK && st && (strcmp(st, "22000") == 0 || strcmp(st, "22023") == 0)) {
+        fprintf(stderr, "civibusctl: citizen rectify: %s\n", PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY));
+        PQclear(r);
+        return strcmp(st, "22000") == 0 ? 2 : 3;
+    }
+    if (PQresultStatus(r) != PGRES_TUPLES_OK)
+        return s_fail(pg, r, "citizen rectify");
+    printf("citizen %s: %s rectified (rectification %s)\n", id, field, PQgetvalue(r, 0, 0));
+    PQclear(r);
+    return 0;
+}
+
 /* Erases what is past its retention period (cv_retention_run); counts only. */
 static int s_retention(PGconn *pg, const char *config, int argc, char **argv)
 {
@@ -312,13 +371,16 @@ static int s_retention(PGconn *pg, const char *config, int argc, char **argv)
     json_t *c = json_loads(PQgetvalue(r, 0, 0), 0, &e);
     PQclear(r);
     printf("retention%s: %lld requests past retention, %lld source records erased,"
-           " %lld command payloads erased, %lld citizens erased (%lld rows)\n",
+           " %lld command payloads erased, %lld citizens erased (%lld rows),"
+           " %lld audit rows erased, %lld dead letters erased\n",
            dry ? " (dry run: nothing changed; would be)" : "",
            (long long) json_integer_value(json_object_get(c, "requests_expired")),
            (long long) json_integer_value(json_object_get(c, "records")),
            (long long) json_integer_value(json_object_get(c, "command_payloads")),
            (long long) json_integer_value(json_object_get(c, "citizens")),
-           (long long) json_integer_value(json_object_get(c, "citizen_rows")));
+           (long long) json_integer_value(json_object_get(c, "citizen_rows")),
+           (long long) json_integer_value(json_object_get(c, "audit_rows")),
+           (long long) json_integer_value(json_object_get(c, "dead_letters")));
     json_decref(c);
     return 0;
 }
@@ -368,7 +430,8 @@ int main(int argc, char **argv)
     if (PQstatus(pg) != CONNECTION_OK)
         rc = s_fail(pg, NULL, "connection");
     else if (strcmp(argv[i], "citizen") == 0)
-        rc = argc - i != 3 ? s_usage()
+        rc = argc - i >= 3 && strcmp(argv[i + 1], "rectify") == 0 ? s_rectify(pg, argv[i + 2], argc - i - 3, argv + i + 3)
+             : argc - i != 3 ? s_usage()
              : strcmp(argv[i + 1], "erase") == 0 ? s_erase(pg, argv[i + 2])
              : strcmp(argv[i + 1], "export") == 0 ? s_export(pg, argv[i + 2]) : s_usage();
     else if (strcmp(argv[i], "retention") == 0)

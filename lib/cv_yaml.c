@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <yaml.h>
 
 #define CV_YAML_MAX_DEPTH 32
@@ -208,8 +209,22 @@ cv_yaml_doc_t *cv_yaml_load(const char *path, char *err, size_t errlen)
         s_fail_at(err, errlen, path, 0, "cannot open: %s", strerror(errno));
         return NULL;
     }
-    char *buf = malloc(CV_YAML_MAX_FILE + 1);
-    size_t len = buf ? fread(buf, 1, CV_YAML_MAX_FILE + 1, f) : 0;
+    /* the buffer is the file's size (plus one byte, to see it grow), not
+       the 4 MiB bound: config files are a few kB, and a fuzzer loads
+       millions of them */
+    struct stat st;
+    size_t cap = fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode) && st.st_size <= CV_YAML_MAX_FILE
+               ? (size_t) st.st_size + 1 : CV_YAML_MAX_FILE + 1;
+    char *buf = malloc(cap + 1);
+    size_t len = buf ? fread(buf, 1, cap, f) : 0;
+    if (buf && len == cap && cap <= CV_YAML_MAX_FILE) {     /* it grew while we read: the bound */
+        char *more = realloc(buf, CV_YAML_MAX_FILE + 2);
+        if (!more)
+            free(buf);
+        else
+            len += fread(more + len, 1, CV_YAML_MAX_FILE + 1 - len, f);
+        buf = more;
+    }
     int rerr = ferror(f);
     fclose(f);
     if (!buf || rerr) {

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "cv_hash.h"
+#include "cv_log.h"
 #include "cv_mapping_int.h"
 #include "cv_text.h"
 
@@ -598,8 +599,15 @@ cv_mapping_t *cv_mapping_load(const char *path, const char *source, char *err, s
     }
     self->doc = doc;
     self->fallback = -1;
-    if (s_load(self, source, err, errlen) < 0)
+    if (s_load(self, source, err, errlen) < 0) {
         cv_mapping_destroy(&self);
+        return NULL;
+    }
+    /* the default zone is a guess about the source: say so, once per loaded mapping
+       (a mapping that fails to load says its error instead) */
+    if (!cv_yaml_get(doc->root, "timezone"))
+        cv_warn("mapping", "mapping %s: no 'timezone:'; dates without an offset are read as Europe/Paris",
+                doc->file);
     return self;
 }
 

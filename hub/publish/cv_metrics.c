@@ -25,7 +25,7 @@
    one takes any code not listed, so labels stay a closed set. */
 static const char *const s_reasons[] = {
     "invalid_json", "invalid_utf8", "too_large", "missing_field", "bad_type", "bad_date",
-    "unmapped_value", "no_rule", "invalid_event", "data_error", "id_reused", "other",
+    "unmapped_value", "no_rule", "invalid_event", "data_error", "id_reused", "malformed", "other",
 };
 #define NREASONS (sizeof s_reasons / sizeof s_reasons[0])
 

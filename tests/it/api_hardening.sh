@@ -74,6 +74,63 @@ get /metrics; grep -q 'civibus_api_refused_total{limit="parameters"} [1-9]' "$W/
 kill -0 $API_PID || fail "API died"
 ok "500 parameters 400, long target 414, big headers 431, big bodies 413: at once, as JSON (Open311's format under /open311/)"
 
+# ---- a chunked body is answered 413 the moment it passes the limit, not at its end ----
+python3 - "$PORT" <<'PY' || fail "chunked body over the limit: no early 413"
+import socket, sys, json
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=3)
+s.sendall(b"POST /open311/v2/requests.json HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+          b"Transfer-Encoding: chunked\r\n\r\n")
+chunk = b"a" * 5000                    # over max_body_bytes (4096); the body goes on (no last chunk)
+s.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+resp = b""
+try:
+    while b"\r\n\r\n" not in resp or len(resp.split(b"\r\n\r\n", 1)[1]) < 10:
+        c = s.recv(4096)
+        if not c:
+            break
+        resp += c
+except socket.timeout:
+    sys.exit("no answer within 3 s while the body is unfinished: %r" % resp[:200])
+head, _, body = resp.partition(b"\r\n\r\n")
+assert head.startswith(b"HTTP/1.1 413"), head
+assert b"connection: close" in head.lower() and b"application/json" in head.lower(), head
+n = int([l.split(b":")[1] for l in head.split(b"\r\n") if l.lower().startswith(b"content-length")][0])
+while len(body) < n:
+    body += s.recv(4096)
+assert json.loads(body)[0]["code"] == 413, body
+PY
+kill -0 $API_PID || fail "API died"
+ok "a chunked body over the limit: 413 (Open311's JSON) at once, while the client still sends"
+
+# ---- heads over libmicrohttpd's pool: its own answer (docs/api.md says why), counted, not a warning ----
+get /metrics; h0=$(sed -n 's/^civibus_api_refused_total{limit="headers"} //p' "$W/body"); u0=$(sed -n 's/^civibus_api_refused_total{limit="url"} //p' "$W/body")
+python3 - "$PORT" <<'PY' || fail "a head over the pool"
+import socket, sys
+for req, want in ((b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Filler: " + b"a" * 300000 + b"\r\n\r\n", b"431"),
+                  (b"GET /healthz?" + b"a" * 300000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", b"414")):
+    s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5)
+    try:
+        s.sendall(req)
+    except OSError:
+        pass                           # answered and closed before the whole head was sent
+    resp = b""
+    try:
+        while True:
+            c = s.recv(65536)
+            if not c:
+                break
+            resp += c
+    except OSError:
+        pass
+    assert resp.startswith(b"HTTP/1.1 " + want), resp[:200]
+PY
+get /metrics
+[ "$(sed -n 's/^civibus_api_refused_total{limit="headers"} //p' "$W/body")" -gt "$h0" ] || fail "libmicrohttpd's 431 not counted"
+[ "$(sed -n 's/^civibus_api_refused_total{limit="url"} //p' "$W/body")" -gt "$u0" ] || fail "libmicrohttpd's 414 not counted"
+! grep -E 'WARN http|EXTERNAL_LOGGER' "$W/api.log" || fail "libmicrohttpd's messages logged as warnings"
+grep -q 'INFO http: libmicrohttpd answered 431 itself' "$W/api.log" || fail "libmicrohttpd's 431 not logged"
+ok "a head over libmicrohttpd's pool: its 414 / 431, counted in civibus_api_refused_total, logged at INFO, no warning"
+
 # ---- slow clients: header deadline, connections per address ----
 get /healthz; expect 200 "healthz before"
 HOST=127.0.0.1 PORT=$PORT python3 - <<'PY' || fail "slow clients"

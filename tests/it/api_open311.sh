@@ -73,6 +73,26 @@ get "$O/requests.json?service_request_id=$CODE" "$T_VOIR"; expect 200 "list for 
     || fail "another service sees the tracking code or the description: $(head -c 300 "$W/body")"
 ok "requests list: public categories only without a token, filters incl. updated_after/updated_before, tracking code hidden from other services"
 
+# pages: page (1-based) and page_size (default 100, at most 1000), newest first
+NCAT=$(q "select count(*) from requests where category is not null")
+get "$O/requests.json" "$T_SUP"; expect 200 "list, default page"
+[ "$(js 'len(d)')" = "$NCAT" ] || fail "default page: $(js 'len(d)') items, $NCAT requests"
+ALL=$(js '",".join(r["service_request_id"] for r in d)')
+get "$O/requests.json?page_size=3" "$T_SUP"; expect 200 "page 1"
+P1=$(js '",".join(r["service_request_id"] for r in d)')
+get "$O/requests.json?page_size=3&page=2" "$T_SUP"; expect 200 "page 2"
+P2=$(js '",".join(r["service_request_id"] for r in d)')
+[ "$P1,$P2" = "$(echo "$ALL" | cut -d, -f1-6)" ] || fail "pages 1 and 2 ($P1 / $P2) are not the list's first six ($ALL)"
+get "$O/requests.json?page_size=1000&page=1000000" "$T_SUP"; expect 200 "a page past the end"
+[ "$(js 'len(d)')" = 0 ] || fail "a page past the end is not empty"
+for bad in page=0 page=-1 page=x page=1000001 page_size=0 page_size=1001 page_size=1e3 "page_size="; do
+    get "$O/requests.json?$bad" "$T_SUP"; expect 400 "$bad"
+    [ "$(js 'd[0]["code"]')" = 400 ] && js 'd[0]["description"]' | grep -q page || fail "$bad: not Open311's error: $(cat "$W/body")"
+done
+get "$O/requests.xml?page_size=0"; expect 400 "page_size=0 (xml, anonymous)"
+[ "$(xml 'd.tag + "," + d.find("error/code").text')" = "errors,400" ] || fail "xml page error: $(cat "$W/body")"
+ok "requests list in pages: page / page_size, the next page follows, bad values 400 in Open311's format"
+
 post "$O/requests.json" application/x-www-form-urlencoded "description=x"; expect 400 "no service_code"
 [ "$(js 'd[0]["code"]')" = 400 ] && [ -n "$(js 'd[0]["description"]')" ] || fail "error format"
 post "$O/requests.json" application/x-www-form-urlencoded "service_code=nope&description=x"; expect 400 "unknown service"

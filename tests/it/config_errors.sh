@@ -31,6 +31,15 @@ sed "s|mapping: .*|mapping: $W/badmap.yaml|" "$W/hub.yaml" >"$W/bad.yaml"
 [ $? -eq 2 ] && grep -qE "badmap\.yaml:[0-9]+: " "$W/bad.out" || fail "bad mapping: $(cat "$W/bad.out")"
 ok "bad mapping: $(head -n1 "$W/bad.out")"
 
+# a mapping without 'timezone:' loads, with one WARN naming it; one with it, no WARN
+grep -v '^timezone:' "$ROOT/deploy/mappings/demo.yaml" >"$W/nozone.yaml"
+sed "s|mapping: .*|mapping: $W/nozone.yaml|" "$W/hub.yaml" >"$W/nozone-hub.yaml"
+"$HUB" --config "$W/nozone-hub.yaml" --check-config >"$W/nozone.out" 2>&1 || fail "mapping without timezone refused: $(cat "$W/nozone.out")"
+[ "$(grep -c "WARN mapping: mapping $W/nozone.yaml: no 'timezone:'; dates without an offset are read as Europe/Paris" "$W/nozone.out")" = 1 ] \
+    || fail "no single WARN for the mapping without timezone: $(cat "$W/nozone.out")"
+grep -q "timezone" "$W/check.out" && fail "WARN about timezone for a mapping that has one: $(cat "$W/check.out")"
+ok "mapping without timezone: $(grep -o "WARN mapping: .*" "$W/nozone.out")"
+
 # a server without synchronous_commit is refused
 sed "s|conninfo: \"\(.*\)\"|conninfo: \"\1 options='-c synchronous_commit=off'\"|" "$W/hub.yaml" >"$W/nosync.yaml"
 timeout 20 "$HUB" --config "$W/nosync.yaml" >"$W/nosync.out" 2>&1

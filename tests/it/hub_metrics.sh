@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The hub's /metrics (docs/operations.md): listen.metrics on a free port (port 0, read back
-# from the log); replayed records — good, malformed, resent, an id reused — show up as the
+# from the log); replayed records — good, malformed, resent, an id reused, EVENTs without
+# their record frame (reason malformed) — show up as the
 # exact counter values, per source, matching the database; histograms are coherent; labels
 # are only source and reason, and no record value appears; a bad path is 404, a POST 405;
 # a bad listen.metrics is refused with file:line.
@@ -149,6 +150,17 @@ grep -v '^#' "$W/metrics.txt" | grep -o '{[^}]*}' | tr -d '{}' | tr ',' '\n' | c
 grep -qiE 'DUPONT|LEFÈVRE|usager|Église|BROKEN|BAD-UTF8|D-[0-9]' "$W/metrics.txt" && fail "record values in /metrics"
 grep -qiE 'LEFÈVRE|usager[0-9]+@|Église' "$W/hub.log" && fail "personal data in the hub log"
 ok "labels are source, reason, result (and le); no record value"
+
+# protocol abuse (tools/rawclient): an EVENT without its record frame is dead-lettered
+# malformed, and counted under reason="malformed" (it was "other")
+"$ROOT/$BUILD/tools/rawclient" "ipc://$W/hub.sock" "$W/keys/hub" "$W/keys/demo_secret" >"$W/rawclient.out" 2>&1 \
+    || fail "rawclient: $(tail -5 "$W/rawclient.out")"
+nmal=$(q "select count(*) from dead_letters where source = 'demo' and reason = 'malformed'")
+[ "$nmal" -ge 1 ] || fail "rawclient left no malformed dead letter"
+scrape
+expect_soon 'civibus_hub_events_dead_lettered_total{source="demo",reason="malformed"}' "$nmal"
+expect 'civibus_hub_events_dead_lettered_total{source="demo",reason="other"}' 0
+ok "malformed EVENTs counted under their own reason ($nmal), none under other"
 
 hub_stop || fail "hub did not stop cleanly"
 curl -s --max-time 2 -o /dev/null "$URL/metrics" && fail "metrics still served after the hub stopped"

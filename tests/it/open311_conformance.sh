@@ -9,7 +9,10 @@
 # code equal to the HTTP status: 400, 401, 404, 405, 413, 414, 429, 431). Then what the public
 # list may show: without a token only open311.public_categories, never a tracking code nor
 # anything of a person, a description and an address only in open311.public_details;
-# comma-separated service_request_id, service_code and status lists.
+# comma-separated service_request_id, service_code and status lists; every item's
+# service_request_id (a tracking code or id-<id>) is the id GET requests/{id} answers, with
+# the same item for the same caller (id-<id> of a category that is not public: 404
+# without a token).
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/api_lib.sh"
 API_PER_MINUTE=1000 API_YAML_EXTRA='http:
@@ -186,6 +189,12 @@ for fmt in ("json", "xml"):
             one = check_requests("/open311/v2/requests/%s.%s" % (code, fmt), None, "by its code")
             if [r["service_request_id"] for r in one] != [code]:
                 errors.append("requests/%s.%s: %r" % (code, fmt, one))
+        # the id an item shows is the id GET requests/{id} takes, and the item is the same
+        for it in lists[who][:4]:
+            sid = it["service_request_id"]
+            one = check_requests("/open311/v2/requests/%s.%s" % (sid, fmt), token, who + ", an item's id")
+            if one != [it]:
+                errors.append("requests/%s.%s (%s): %r, the list showed %r" % (sid, fmt, who, one, it))
     anon = lists["anonymous"]
     body = json.dumps(anon)
     if PII.search(body):
@@ -197,6 +206,21 @@ for fmt in ("json", "xml"):
         errors.append("anonymous list (%s): categories %r" % (fmt, cats))
     if any(r["service_request_id"] in CODES or not r["service_request_id"].startswith("id-") for r in anon):
         errors.append("anonymous list (%s) shows a tracking code" % fmt)
+    # id-<id> of a category that is not public: not found without a token, found with one
+    private = [r["service_request_id"] for r in lists["voirie"] if r["service_code"] == "bac_casse"]
+    if not private or not private[0].startswith("id-"):
+        errors.append("the voirie list (%s) lacks bac_casse as id-<id>" % fmt)
+    else:
+        check_error("/open311/v2/requests/%s.%s" % (private[0], fmt), 404)
+        one = check_requests("/open311/v2/requests/%s.%s" % (private[0], fmt), TOKENS["voirie"], "voirie, private id")
+        if [r["service_request_id"] for r in one] != [private[0]] or one[0].get("description") not in (None, ""):
+            errors.append("requests/%s.%s (voirie): %r" % (private[0], fmt, one))
+        got = check_requests("/open311/v2/requests.%s?service_request_id=%s,%s" % (fmt, private[0], CODES[0]),
+                             TOKENS["supervisor"], "id-<id> and a code")
+        if len(got) != 2 or CODES[0] not in [r["service_request_id"] for r in got]:
+            errors.append("service_request_id=id-<id>,code (%s): %r" % (fmt, got))
+    for bad in ("id-0", "id-x", "id-", "id-01"):
+        check_error("/open311/v2/requests/%s.%s" % (bad, fmt), 404)
     det = [r for r in anon if r["service_code"] == "depot_sauvage" and r.get("description")]
     if not any("Gravats" in r["description"] and r.get("address") == "4 rue Haute" for r in det):
         errors.append("anonymous list (%s): the public details are missing: %r" % (fmt, det[:2]))

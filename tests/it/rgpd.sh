@@ -5,7 +5,7 @@
 #     merged into it, every identity block with its certainty, identifiers, requests, events,
 #     commands and the reads of the audit (a timeline read and a list that showed the person);
 #     agents are refused; unknown, merged-away and erased citizens are a clear error;
-#   rectification: POST /v1/citizens/{id}/rectify changes one field of one block; the old
+#   rectification: POST /v1/citizens/{id}/rectify (and civibusctl citizen rectify) changes one field of one block; the old
 #     value is gone from the block, the identifiers and the search texts; each of the
 #     citizen's requests gets a citizen_rectify event without personal data; bad values 400;
 #   retention: `civibusctl retention run` erases the records of requests past their period
@@ -174,6 +174,35 @@ grep -qF "$OLD" "$W/export2.json" && fail "the export still holds the old e-mail
     || fail "the export does not list the rectifications"
 ok "rectify: the old value leaves the block, the identifiers and the search texts; events without personal data; bad values 400"
 
+# --- rectification from the command line ------------------------------------------------
+rect() { "$CTL" --config "$W/api.yaml" citizen rectify "$@" >"$W/rect.out" 2>"$W/rect.err"; RC=$?; }
+nrect=$(q "select count(*) from citizen_rectifications where citizen_id = $CID")
+rect "$CID" --source "$SRC" --key "$SCID" --field email --value "Ligne.Commande@Example.org"
+[ $RC = 0 ] && grep -q "^citizen $CID: email rectified (rectification [0-9]*)" "$W/rect.out" || fail "citizen rectify: exit $RC, $(cat "$W/rect.out" "$W/rect.err")"
+grep -qi "ligne" "$W/rect.out" "$W/rect.err" && fail "the value in civibusctl's output"
+[ "$(q "select identity->>'email' from citizen_sources where source = '$SRC' and source_citizen_id = '$SCID'")" \
+  = "Ligne.Commande@Example.org" ] || fail "civibusctl did not rectify the block"
+[ "$(q "select actor from citizen_rectifications where citizen_id = $CID order by id desc limit 1")" = civibusctl ] \
+    || fail "the rectification's actor is not civibusctl"
+rect "$CID" --source "$SRC" --key "$SCID" --field address --value '{"line1": "5 rue de la Paix", "postcode": "75002", "city": "Paris"}' --document justificatif_domicile
+[ $RC = 0 ] || fail "citizen rectify address: exit $RC, $(cat "$W/rect.err")"
+[ "$(q "select identity->'address'->>'line1' from citizen_sources where source = '$SRC' and source_citizen_id = '$SCID'")" \
+  = "5 rue de la Paix" ] || fail "civibusctl did not rectify the address"
+[ "$(q "select count(*) from citizen_checks where source = '$SRC' and source_citizen_id = '$SCID' and field = 'address'
+        and document = 'justificatif_domicile'")" = 1 ] || fail "--document did not mark the address checked"
+rect "$CID" --source "$SRC" --key "$SCID" --field birth_date --value 1971-02-30
+[ $RC = 2 ] && grep -q "not a day of the calendar" "$W/rect.err" || fail "a bad value: exit $RC, $(cat "$W/rect.err")"
+rect "$CID" --source "$SRC" --key nobody --field email --value a@b.fr
+[ $RC = 3 ] || fail "a pair the citizen does not have: exit $RC, $(cat "$W/rect.err")"
+rect "$B" --source "$SRC" --key "$SCID" --field email --value a@b.fr
+[ $RC = 3 ] || fail "a merged-away citizen: exit $RC"
+rect "$CID" --source "$SRC" --key "$SCID" --field email
+[ $RC = 2 ] || fail "no --value: exit $RC"
+rect "$CID" --source "$SRC" --key "$SCID" --field email --value a@b.fr --colour blue
+[ $RC = 2 ] || fail "an unknown option: exit $RC"
+[ "$(q "select count(*) from citizen_rectifications where citizen_id = $CID")" = $((nrect + 2)) ] || fail "refused rectifications were recorded"
+ok "civibusctl citizen rectify: cv_citizen_rectify with actor civibusctl (text or address object, --document), no value printed, exit 2 / 3 for refusals"
+
 "$CTL" --config "$W/api.yaml" citizen erase "$CID" >/dev/null || fail "erase"
 "$CTL" --config "$W/api.yaml" citizen export "$CID" >/dev/null 2>"$W/e.err"; rc=$?
 [ $rc = 3 ] && grep -q "was erased" "$W/e.err" || fail "erased citizen: exit $rc, $(cat "$W/e.err")"
@@ -235,4 +264,29 @@ printf 'default_days: 0\n' >"$W/bad.yaml"
 [ $rc = 2 ] && grep -q "bad.yaml:1" "$W/bad.err" || fail "bad rules: exit $rc, $(cat "$W/bad.err")"
 [ "$(q "select count(*) from citizen_sources where citizen_id = $C2")" = 0 ] || fail "C2 was not erased"
 ok "retention: old requests' records and citizens erased, counts only, recent ones untouched, a second run erases nothing"
+
+# --- retention of the read log and the dead letters ------------------------------------
+q "insert into api_audit (at, role, action) select now() - make_interval(days => d), 'admin', 'retention_test'
+   from (values (400), (200), (5)) v(d)" >/dev/null
+q "insert into dead_letters (received_at, source, reason, payload, payload_hash, payload_bytes)
+   select now() - make_interval(days => d), 'demo', 'retention_test', 'x', md5(d::text), 1
+   from (values (100), (50), (1)) v(d)" >/dev/null
+a_old=$(q "select count(*) from api_audit where at < now() - interval '365 days'")
+a_mid=$(q "select count(*) from api_audit where at < now() - interval '30 days'")
+{ printf 'default_days: 36500\n'; } >"$W/ret_logs_default.yaml"
+"$CTL" --config "$W/api.yaml" retention run --rules "$W/ret_logs_default.yaml" --dry-run >"$W/ret3.out" || fail "dry run (logs)"
+grep -q "$a_old audit rows erased, 1 dead letters erased" "$W/ret3.out" || fail "defaults 365 / 90 days: $(cat "$W/ret3.out") (want $a_old audit rows)"
+printf 'default_days: 36500\naudit_days: 30\ndead_letters_days: 10\n' >"$W/ret_logs.yaml"
+"$CTL" --config "$W/api.yaml" retention run --rules "$W/ret_logs.yaml" >"$W/ret4.out" || fail "retention (logs)"
+grep -q "$a_mid audit rows erased, 2 dead letters erased" "$W/ret4.out" || fail "logs: $(cat "$W/ret4.out") (want $a_mid audit rows)"
+[ "$(q "select count(*) from api_audit where at < now() - interval '30 days'")" = 0 ] || fail "old audit rows remain"
+[ "$(q "select count(*) from api_audit where action = 'retention_test'")" = 1 ] || fail "a recent audit row was erased"
+[ "$(q "select count(*) from dead_letters where reason = 'retention_test'")" = 1 ] || fail "dead letters: $(q "select count(*) from dead_letters where reason = 'retention_test'")"
+"$CTL" --config "$W/api.yaml" retention run --rules "$W/ret_logs.yaml" >"$W/ret5.out" || fail "retention (logs, again)"
+grep -q " 0 audit rows erased, 0 dead letters erased" "$W/ret5.out" || fail "second run (logs): $(cat "$W/ret5.out")"
+grep -qi "retention_test\|admin" "$W/ret4.out" && fail "rows in the retention output"
+printf 'default_days: 10\naudit_days: 0\n' >"$W/bad2.yaml"
+"$CTL" --config "$W/api.yaml" retention run --rules "$W/bad2.yaml" >/dev/null 2>"$W/bad2.err"; rc=$?
+[ $rc = 2 ] && grep -q "bad2.yaml:2" "$W/bad2.err" || fail "audit_days 0: exit $rc, $(cat "$W/bad2.err")"
+ok "retention: api_audit past audit_days (365 by default) and dead_letters past dead_letters_days (90) deleted, counts only, idempotent"
 api_stop

@@ -164,28 +164,14 @@ static void s_close(filedrop_t *self)
 /* Adds the origin field to a record (when configured). */
 static int s_origin(filedrop_t *self, json_t *rec, long line, long index)
 {
-    const cv_filedrop_conf_t *c = &self->conf;
-    if (!c->origin_key)
-        return 0;
-    json_t *o = json_object();
-    if (!o)
-        return -1;
-    if (c->origin_fields & CV_FILEDROP_ORIGIN_FILE)
-        json_object_set_new(o, "file", json_string(self->name));
-    if (c->origin_fields & CV_FILEDROP_ORIGIN_FORMAT)
-        json_object_set_new(o, "format", json_string(self->format == CV_FILEDROP_FMT_CSV ? "csv" : "xml"));
-    if (c->origin_fields & CV_FILEDROP_ORIGIN_LINE)
-        json_object_set_new(o, "line", json_integer(line));
-    if (c->origin_fields & CV_FILEDROP_ORIGIN_RECORD)
-        json_object_set_new(o, "record", json_integer(index));
-    return json_object_set_new(rec, c->origin_key, o);
+    return cv_filedrop_origin_add(&self->conf, self->name, self->format, rec, line, index);
 }
 
 /* Whether the CSV header looks read with the wrong separator; the hint
    goes to self->problem. */
 static bool s_header_hint(filedrop_t *self)
 {
-    size_t n;
+    size_t n = 0;
     const char *const *names = self->csv ? cv_filedrop_csv_header(self->csv, &n) : NULL;
     char hint[300];
     if (!cv_filedrop_report_header_hint(names, n, self->conf.csv_separator, hint, sizeof hint))

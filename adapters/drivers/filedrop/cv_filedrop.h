@@ -127,6 +127,13 @@ int cv_filedrop_conf_load(cv_filedrop_conf_t *conf, const cv_yaml_doc_t *doc, co
                  char *err, size_t errlen);
 void cv_filedrop_conf_free(cv_filedrop_conf_t *conf);
 
+/* Adds the origin object under conf->origin_key (when set) to a record of
+   `file` (its name in the inbox): the configured origin_fields of
+   {"file", "format", "line", "record"}. 0, or -1 (memory). The driver and
+   the hub's --try-mapping (hub/trymap) both use it (cv_filedrop_text.c). */
+int cv_filedrop_origin_add(const cv_filedrop_conf_t *conf, const char *file, cv_filedrop_format_t format, json_t *rec,
+                           long line, long index);
+
 /* ---- inbox: the folder (cv_filedrop_inbox.c) ---------------------------- */
 
 /* The format a file name has under the conf (csv first), or CV_FILEDROP_FMT_NONE. */

@@ -183,3 +183,24 @@ int cv_filedrop_text_value_put(json_t *obj, const char *key, const char *p, size
         return -1;
     return !value || json_object_set_new(obj, key, value) == 0 ? 0 : -1;
 }
+
+/* ---- origin -------------------------------------------------------------- */
+
+int cv_filedrop_origin_add(const cv_filedrop_conf_t *c, const char *file, cv_filedrop_format_t format, json_t *rec,
+                           long line, long index)
+{
+    if (!c->origin_key)
+        return 0;
+    json_t *o = json_object();
+    if (!o)
+        return -1;
+    if (c->origin_fields & CV_FILEDROP_ORIGIN_FILE)
+        json_object_set_new(o, "file", json_string(file));
+    if (c->origin_fields & CV_FILEDROP_ORIGIN_FORMAT)
+        json_object_set_new(o, "format", json_string(format == CV_FILEDROP_FMT_CSV ? "csv" : "xml"));
+    if (c->origin_fields & CV_FILEDROP_ORIGIN_LINE)
+        json_object_set_new(o, "line", json_integer(line));
+    if (c->origin_fields & CV_FILEDROP_ORIGIN_RECORD)
+        json_object_set_new(o, "record", json_integer(index));
+    return json_object_set_new(rec, c->origin_key, o);
+}

@@ -293,10 +293,15 @@ $$;
 -- (cv_retention_days) loses its personal data: its source records (raw,
 -- summary, extra) and the payloads of its finished commands. A citizen none
 -- of whose requests is still within its period is erased
--- (cv_citizen_erase). The pseudonymous timeline stays. Idempotent: what is
--- gone is not counted again. With p_dry_run nothing changes and the counts
--- say what a run would do. Returns the counts:
---     {"requests_expired", "records", "command_payloads", "citizens", "citizen_rows"}
+-- (cv_citizen_erase). The pseudonymous timeline stays. The read log
+-- (api_audit rows older than p_rules' audit_days) and the dead letters
+-- (older than dead_letters_days: their payload is personal data) are
+-- deleted too; a key absent from the rules keeps those rows (civibusctl
+-- always sends both). Idempotent: what is gone is not counted again. With
+-- p_dry_run nothing changes and the counts say what a run would do.
+-- Returns the counts:
+--     {"requests_expired", "records", "command_payloads", "citizens", "citizen_rows",
+--      "audit_rows", "dead_letters"}
 CREATE OR REPLACE FUNCTION cv_retention_run(p_rules jsonb, p_dry_run boolean) RETURNS jsonb
 LANGUAGE plpgsql AS $fn$
 DECLARE
@@ -306,9 +311,27 @@ DECLARE
     v_payloads bigint;
     v_rows bigint := 0;
     v_c bigint;
+    v_audit_before timestamptz;
+    v_dead_before timestamptz;
+    v_audit bigint := 0;
+    v_dead bigint := 0;
 BEGIN
     IF jsonb_typeof(p_rules->'default_days') IS DISTINCT FROM 'number' THEN
         RAISE EXCEPTION 'cv_retention_run: the rules need default_days' USING ERRCODE = '22023';
+    END IF;
+    IF jsonb_typeof(p_rules->'audit_days') NOT IN ('number', 'null')
+       OR jsonb_typeof(p_rules->'dead_letters_days') NOT IN ('number', 'null')
+       OR (p_rules->>'audit_days')::int < 1 OR (p_rules->>'dead_letters_days')::int < 1 THEN
+        RAISE EXCEPTION 'cv_retention_run: audit_days and dead_letters_days are days (1 or more)'
+            USING ERRCODE = '22023';
+    END IF;
+    v_audit_before := now() - make_interval(days => (p_rules->>'audit_days')::int);
+    v_dead_before := now() - make_interval(days => (p_rules->>'dead_letters_days')::int);
+    IF v_audit_before IS NOT NULL THEN
+        SELECT count(*) INTO v_audit FROM api_audit WHERE at < v_audit_before;
+    END IF;
+    IF v_dead_before IS NOT NULL THEN
+        SELECT count(*) INTO v_dead FROM dead_letters WHERE received_at < v_dead_before;
     END IF;
     -- a request's age: its last event from a source (civibus' own merge,
     -- split and rectify events do not make it younger)
@@ -339,9 +362,12 @@ BEGIN
         FOREACH v_c IN ARRAY v_citizens LOOP
             v_rows := v_rows + cv_citizen_erase(v_c);
         END LOOP;
+        DELETE FROM api_audit WHERE at < v_audit_before;            -- NULL: nothing
+        DELETE FROM dead_letters WHERE received_at < v_dead_before;
     END IF;
     RETURN jsonb_build_object('dry_run', p_dry_run,
                               'requests_expired', cardinality(v_expired),
                               'records', v_records, 'command_payloads', v_payloads,
-                              'citizens', cardinality(v_citizens), 'citizen_rows', v_rows);
+                              'citizens', cardinality(v_citizens), 'citizen_rows', v_rows,
+                              'audit_rows', v_audit, 'dead_letters', v_dead);
 END $fn$;

@@ -1,6 +1,7 @@
 /*  test_api_retention — deploy/retention.yaml read into cv_retention_run's
     rules: the shipped file loads; days go where the SQL looks for them
-    (default_days, services.S.days, services.S.categories.C); unknown keys,
+    (default_days, services.S.days, services.S.categories.C, audit_days and
+    dead_letters_days with their defaults); unknown keys,
     out-of-range days, a service with nothing and a missing default are
     refused with their line. */
 #include "api_retention.h"
@@ -31,6 +32,13 @@ static void test_rules(void **state)
     r = s_parse("default_days: 10\n", err, sizeof err);
     assert_non_null(r);
     assert_int_equal(json_object_size(json_object_get(r, "services")), 0);
+    assert_int_equal(json_integer_value(json_object_get(r, "audit_days")), 365);       /* defaults */
+    assert_int_equal(json_integer_value(json_object_get(r, "dead_letters_days")), 90);
+    json_decref(r);
+    r = s_parse("default_days: 10\naudit_days: 180\ndead_letters_days: 30\n", err, sizeof err);
+    assert_non_null(r);
+    assert_int_equal(json_integer_value(json_object_get(r, "audit_days")), 180);
+    assert_int_equal(json_integer_value(json_object_get(r, "dead_letters_days")), 30);
     json_decref(r);
 }
 
@@ -56,6 +64,8 @@ static void test_refused(void **state)
         { "default_days: 10\nservices:\n  dechets:\n    categories:\n      x: -1\n", "r.yaml:5" },
         { "default_days: 10\nservices:\n  dechets:\n    categories: [a]\n", "r.yaml:4" },
         { "- 1\n", "r.yaml:1" },
+        { "default_days: 10\naudit_days: 0\n", "audit_days" },
+        { "default_days: 10\ndead_letters_days: x\n", "r.yaml:2" },
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         char err[512] = "";
