@@ -57,13 +57,18 @@ endif
 LIB_SRC     := $(wildcard lib/*.c)
 HUB_SRC     := $(filter-out hub/main.c,$(sort $(shell find hub -name '*.c')))
 RUNTIME_SRC := $(filter-out adapters/civibus_adapter.c,$(sort $(shell find adapters -name '*.c')))
-API_SRC     := $(filter-out api/main.c api/civibusctl.c,$(wildcard api/*.c))
+API_SRC     := $(filter-out api/main.c api/civibusctl.c api/ctl_%.c,$(wildcard api/*.c))
+# civibusctl's dead-letters and remap (api/ctl_*.c) reuse the hub's mapping and store.
+CTL_SRC     := $(wildcard api/ctl_*.c)
 TEST_SRC    := $(sort $(shell find tests/unit -name 'test_*.c'))
 
 LIB_OBJ     := $(LIB_SRC:%.c=$(BUILD)/%.o)
 HUB_OBJ     := $(HUB_SRC:%.c=$(BUILD)/%.o)
 RUNTIME_OBJ := $(RUNTIME_SRC:%.c=$(BUILD)/%.o)
 API_OBJ     := $(API_SRC:%.c=$(BUILD)/%.o)
+CTL_OBJ     := $(CTL_SRC:%.c=$(BUILD)/%.o)
+# ... that is, these hub folders (the store records command results and keeps the identity cache).
+CTL_HUB_OBJ := $(filter $(addprefix $(BUILD)/hub/,map/% store/% identity/% commands/% cv_hub_config.o),$(HUB_OBJ))
 API_BINS    := $(if $(wildcard api/main.c),$(BIN)/civibus-api) $(if $(wildcard api/civibusctl.c),$(BIN)/civibusctl)
 # tests/unit/{lib,hub,adapters,api}/test_X.c -> $(BUILD)/tests/test_X
 TEST_BIN    := $(addprefix $(BUILD)/tests/,$(notdir $(TEST_SRC:.c=)))
@@ -99,9 +104,12 @@ $(BIN)/civibus-api: $(BUILD)/api/main.o $(API_OBJ) $(BUILD)/libcivibus.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BIN)/civibusctl: $(BUILD)/api/civibusctl.o $(API_OBJ) $(BUILD)/libcivibus.a
+$(BIN)/civibusctl: $(BUILD)/api/civibusctl.o $(CTL_OBJ) $(API_OBJ) $(CTL_HUB_OBJ) $(BUILD)/libcivibus.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# api/ctl_*.c and civibusctl.c name hub headers by their path from hub/ ("map/cv_mapping.h").
+$(CTL_OBJ) $(BUILD)/api/civibusctl.o: CFLAGS += -Ihub
 
 $(BUILD)/tests/test_%: test_%.c $(HUB_OBJ) $(RUNTIME_OBJ) $(API_OBJ) $(BUILD)/libcivibus.a
 	@mkdir -p $(dir $@)

@@ -38,6 +38,7 @@
 #include "api_link.h"
 #include "api_retention.h"
 #include "api_util.h"
+#include "ctl_fix.h"
 
 #include <libpq-fe.h>
 #include <sodium.h>
@@ -59,7 +60,10 @@ static int s_usage(void)
                     "       civibusctl [--config FILE] citizen export ID\n"
                     "       civibusctl [--config FILE] citizen rectify ID --source S --key K --field F"
                     " --value V [--document D]\n"
-                    "       civibusctl [--config FILE] retention run [--rules FILE] [--dry-run]\n");
+                    "       civibusctl [--config FILE] retention run [--rules FILE] [--dry-run]\n"
+                    "       civibusctl [--config FILE] dead-letters list --source S [--reason R] [--limit N]\n"
+                    "       civibusctl dead-letters replay --hub-config FILE --source S [--reason R] [--dry-run]\n"
+                    "       civibusctl remap --hub-config FILE --source S [--since DATE] [--dry-run]\n");
     return 2;
 }
 
@@ -407,6 +411,11 @@ int main(int argc, char **argv)
             return 2;
         }
         i += 2;
+    }
+    if (argc - i >= 1 && (strcmp(argv[i], "dead-letters") == 0 || strcmp(argv[i], "remap") == 0)) {
+        int fix = cv_ctl_fix_main(cfg ? cfg->conninfo : NULL, argc - i, argv + i);   /* ctl_fix.h */
+        cv_api_config_destroy(&cfg);
+        return fix;
     }
     if (argc - i < 2 || (strcmp(argv[i], "token") != 0 && strcmp(argv[i], "link") != 0
                          && strcmp(argv[i], "citizen") != 0 && strcmp(argv[i], "retention") != 0)) {
