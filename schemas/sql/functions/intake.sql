@@ -1,5 +1,5 @@
 -- functions/intake.sql — a request registered by the front office
--- (025_intake.sql, docs/intake.md): counter, phone, letter. The API's
+-- (022_intake.sql, docs/intake.md): counter, phone, letter. The API's
 -- POST /v1/requests calls cv_intake_register; the request enters the
 -- timeline through cv_ingest like any software's record (its writer lock,
 -- dedupe, projection, identity rules), as a one-element batch of source

@@ -1,4 +1,4 @@
--- 025_intake.sql — the front office registers requests itself (docs/intake.md):
+-- 022_intake.sql — the front office registers requests itself (docs/intake.md):
 -- a counter visit, a phone call or a letter, typed by an agent through
 -- POST /v1/requests (functions/intake.sql, cv_intake_register).
 --
