@@ -521,6 +521,9 @@ static int s_load_rules(cv_mapping_t *self, const cv_yaml_node_t *list, char *er
         if (strlen(kind) > CV_MODEL_LABEL_MAX || strpbrk(kind, "\t\r\n"))
             return cv_yaml_fail(doc, cv_yaml_get(r, "kind"), err, errlen, "a rule's kind must be one line "
                                 "of at most %d bytes", CV_MODEL_LABEL_MAX);
+        if (strcmp(kind, "correction") == 0)     /* functions/remap.sql: a correction moves the projection */
+            return cv_yaml_fail(doc, cv_yaml_get(r, "kind"), err, errlen, "kind 'correction' is reserved for "
+                                "the events of civibusctl remap (docs/schema.md, Corrections)");
         rule->kind = kind;
         if (s_load_when(self, self->nrules - 1, r, err, errlen) < 0
             || s_load_fields(self, rule, r, err, errlen) < 0

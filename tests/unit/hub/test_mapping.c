@@ -160,6 +160,9 @@ static void test_load_error_cases(void **state)
     static const struct { const char *yaml; int line; const char *want; } cases[] = {
         { "mapping_version: 2\nsource: t\nrules: []\n", 1, "mapping_version 2 is not supported" },
         { RULE_HEAD "color: blue\n", 3, "unknown key 'color' in the mapping file" },
+        { RULE_HEAD "rules:\n  - kind: correction\n    fields:\n" BASIC_FIELDS, 4, "kind 'correction' is reserved" },
+        { RULE_HEAD "rules:\n  - kind: k\n    fields:\n" BASIC_FIELDS "      outcome.code: {const: fini}\n",
+          10, "'fini' is not a canonical outcome" },
         { RULE_HEAD "rules:\n  - kind: k\n    when: [A]\n    fields:\n" BASIC_FIELDS, 5, "'when' needs 'kind_from'" },
         { RULE_HEAD "kind_from: type\nrules:\n  - kind: a\n    fields:\n" BASIC_FIELDS
           "  - kind: b\n    fields:\n" BASIC_FIELDS, 11, "only one fallback rule" },
