@@ -40,7 +40,7 @@ void cv_api_citizen_search(cv_api_req_t *req, const cv_api_principal_t *who)
     const char *name = cv_api_query(req, "name"), *email = cv_api_query(req, "email"),
                *phone = cv_api_query(req, "phone"), *address = cv_api_query(req, "address"),
                *tc = cv_api_query(req, "tracking_code");
-    char code[11];
+    char code[CV_API_CODE_MAX];
     if (!name && !email && !phone && !address && !tc) {
         cv_api_error(req, 400, "bad_parameter", "give name, email, phone, address or tracking_code");
         return;
@@ -54,7 +54,7 @@ void cv_api_citizen_search(cv_api_req_t *req, const cv_api_principal_t *who)
         return;
     }
     if (tc && !cv_api_tracking_code(tc, code)) {
-        cv_api_error(req, 400, "bad_parameter", "tracking_code: 10 characters of the code alphabet");
+        cv_api_error(req, 400, "bad_parameter", "tracking_code: 11 characters of the code alphabet (10 for codes issued before the check character)");
         return;
     }
     /* who owns a tracking code: rate limited per token (tracking.owner_per_minute) */

@@ -275,7 +275,7 @@ static bool s_list(const char *csv, check_fn *check, char **out, const char **wh
 /* A service_request_id: a tracking code, or "id-" and a request's id (what
    an item shows where the caller may not see the code); *n the id, 0 for a
    tracking code (normalised into code). */
-static bool s_request_id(const char *v, char code[11], int64_t *n)
+static bool s_request_id(const char *v, char code[CV_API_CODE_MAX], int64_t *n)
 {
     *n = 0;
     if (strncmp(v, "id-", 3) == 0)
@@ -285,7 +285,7 @@ static bool s_request_id(const char *v, char code[11], int64_t *n)
 
 static bool s_check_code(const char *v, size_t len, char *buf, size_t cap)
 {
-    char in[32], code[11];
+    char in[32], code[CV_API_CODE_MAX];
     int64_t n;
     if (len >= sizeof in || cap < sizeof in)
         return false;
@@ -454,7 +454,7 @@ void cv_api_o311_requests(cv_api_req_t *req, const cv_api_principal_t *who)
 void cv_api_o311_request(cv_api_req_t *req, const cv_api_principal_t *who)
 {
     o311_t oo = s_o311(req), *o = &oo;
-    char code[11], num[24];
+    char code[CV_API_CODE_MAX], num[24];
     int64_t n;
     if (!s_request_id(cv_api_param(req, "id"), code, &n)) {
         s_error(o, 404, "no request has this id");

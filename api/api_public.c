@@ -69,8 +69,17 @@ void cv_api_metrics(cv_api_req_t *req, const cv_api_principal_t *who)
 
 void cv_api_track(cv_api_req_t *req, const cv_api_principal_t *who)
 {
-    char code[11];
-    if (!cv_api_tracking_code(cv_api_param(req, "code"), code)) {
+    char code[CV_API_CODE_MAX];
+    cv_api_code_t shape = cv_api_tracking_code_read(cv_api_param(req, "code"), code);
+    if (shape == CV_API_CODE_MISTYPED) {
+        /* one wrong or two swapped characters, known without a lookup: the
+           person retypes it, and this costs nothing of the address's budget */
+        cv_api_ratelimit_refund(req->ctx->track_limit, req->client, req->client_len, cv_api_ratelimit_now_ms());
+        cv_api_error(req, 400, "mistyped", "this tracking code is mistyped: a character is wrong or two are "
+                     "swapped; check it and try again");
+        return;
+    }
+    if (shape != CV_API_CODE_OK) {
         cv_api_error(req, 404, "not_found", "no request has this tracking code");
         return;
     }

@@ -51,13 +51,29 @@ int64_t cv_api_ratelimit_now_ms(void)
     return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + 1;   /* never 0 */
 }
 
-bool cv_api_ratelimit_hit(cv_api_ratelimit_t *self, const void *key, size_t len, int64_t now_ms)
+static slot_t *s_slot(cv_api_ratelimit_t *self, const void *key, size_t len)
 {
     uint32_t h = 2166136261u;
     for (size_t i = 0; i < len; i++)
         h = (h ^ ((const unsigned char *) key)[i]) * 16777619u;
+    return &self->slots[h % SLOTS];
+}
+
+void cv_api_ratelimit_refund(cv_api_ratelimit_t *self, const void *key, size_t len, int64_t now_ms)
+{
+    (void) now_ms;
+    if (!self)
+        return;
     pthread_mutex_lock(&self->lock);
-    slot_t *s = &self->slots[h % SLOTS];
+    slot_t *s = s_slot(self, key, len);
+    s->milli = s->milli + 1000 > self->capacity ? self->capacity : s->milli + 1000;
+    pthread_mutex_unlock(&self->lock);
+}
+
+bool cv_api_ratelimit_hit(cv_api_ratelimit_t *self, const void *key, size_t len, int64_t now_ms)
+{
+    pthread_mutex_lock(&self->lock);
+    slot_t *s = s_slot(self, key, len);
     if (s->at_ms == 0 || now_ms - s->at_ms >= self->window_ms) {
         s->milli = self->capacity;              /* unused for a whole window: full */
         s->at_ms = now_ms;

@@ -25,6 +25,10 @@ void cv_api_ratelimit_destroy(cv_api_ratelimit_t **self_p);
    monotonic origin); true when a token was left. */
 bool cv_api_ratelimit_hit(cv_api_ratelimit_t *self, const void *key, size_t len, int64_t now_ms);
 
+/* Gives back the token of a hit that turned out to cost nothing (a
+   mistyped tracking code, caught before any lookup), up to a full bucket. */
+void cv_api_ratelimit_refund(cv_api_ratelimit_t *self, const void *key, size_t len, int64_t now_ms);
+
 /* Milliseconds of a monotonic clock, for the callers. */
 int64_t cv_api_ratelimit_now_ms(void);
 

@@ -42,19 +42,43 @@ bool cv_api_utf8_valid(const char *str, size_t len, bool text)
     return true;
 }
 
-bool cv_api_tracking_code(const char *in, char out[11])
+/* The check of an 11-character code (023_tracking_check.sql, cv_code_finish):
+   sum((i + 1) * v_i) = 0 modulo 29 over its 11 characters. */
+static bool s_code_checks(const char *code)
 {
     static const char alphabet[] = "ACDEFHJKLMNPRTUVWXY34679";
-    if (!in || strlen(in) != 10)
-        return false;
-    for (int i = 0; i < 10; i++) {
-        char c = (char) toupper((unsigned char) in[i]);
-        if (!strchr(alphabet, c) || c == 0)
-            return false;
-        out[i] = c;
+    int sum = 0;
+    for (int i = 0; i < 11; i++)
+        sum += (i + 1) * (int) (strchr(alphabet, code[i]) - alphabet);
+    return sum % 29 == 0;
+}
+
+cv_api_code_t cv_api_tracking_code_read(const char *in, char out[CV_API_CODE_MAX])
+{
+    static const char alphabet[] = "ACDEFHJKLMNPRTUVWXY34679";
+    size_t n = 0;
+    out[0] = '\0';
+    if (!in || strlen(in) > 16)
+        return CV_API_CODE_BAD;
+    for (const char *p = in; *p; p++) {
+        if ((*p == '-' || *p == ' ') && n > 0 && p[1])       /* "KXD7-M4RT-9C", as written on a receipt */
+            continue;
+        char c = (char) toupper((unsigned char) *p);
+        if (n == 11 || !c || !strchr(alphabet, c))
+            return CV_API_CODE_BAD;
+        out[n++] = c;
     }
-    out[10] = 0;
-    return true;
+    out[n] = '\0';
+    if (n == 10)
+        return CV_API_CODE_OK;                  /* issued before the check character */
+    if (n != 11)
+        return CV_API_CODE_BAD;
+    return s_code_checks(out) ? CV_API_CODE_OK : CV_API_CODE_MISTYPED;
+}
+
+bool cv_api_tracking_code(const char *in, char out[CV_API_CODE_MAX])
+{
+    return cv_api_tracking_code_read(in, out) == CV_API_CODE_OK;
 }
 
 bool cv_api_parse_int(const char *s, int64_t min, int64_t max, int64_t *out)

@@ -16,9 +16,17 @@
    and no other C0 control character when `text` is true. */
 bool cv_api_utf8_valid(const char *s, size_t len, bool text);
 
-/* A tracking code: 10 characters of ACDEFHJKLMNPRTUVWXY34679. Lower case is
-   accepted and upper-cased into out (11 bytes). */
-bool cv_api_tracking_code(const char *in, char out[11]);
+/* A tracking code: 11 characters of ACDEFHJKLMNPRTUVWXY34679, the last a
+   check character (023_tracking_check.sql), or 10 without one (issued
+   before). Lower case is accepted, '-' and ' ' between characters skipped
+   ("kxd7-m4rt-9c"); the code goes upper-cased into out. MISTYPED: 11
+   characters whose check fails — one wrong or two swapped characters —,
+   known before any lookup. */
+#define CV_API_CODE_MAX 12
+typedef enum { CV_API_CODE_BAD = 0, CV_API_CODE_OK, CV_API_CODE_MISTYPED } cv_api_code_t;
+cv_api_code_t cv_api_tracking_code_read(const char *in, char out[CV_API_CODE_MAX]);
+/* cv_api_tracking_code_read(...) == CV_API_CODE_OK */
+bool cv_api_tracking_code(const char *in, char out[CV_API_CODE_MAX]);
 
 /* A decimal integer in [min, max], the whole string. */
 bool cv_api_parse_int(const char *s, int64_t min, int64_t max, int64_t *out);

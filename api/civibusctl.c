@@ -326,8 +326,9 @@ static int s_rectify(PGconn *pg, const char *id, int argc, char **argv)
     const char *st = PQresultErrorField(r, PG_DIAG_SQLSTATE);
     if (PQresultStatus(r) != PGRES_TUPLES_OK && st && (strcmp(st, "22000") == 0 || strcmp(st, "22023") == 0)) {
         fprintf(stderr, "civibusctl: citizen rectify: %s\n", PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY));
+        int rc = strcmp(st, "22000") == 0 ? 2 : 3;     /* st lives in r */
         PQclear(r);
-        return strcmp(st, "22000") == 0 ? 2 : 3;
+        return rc;
     }
     if (PQresultStatus(r) != PGRES_TUPLES_OK)
         return s_fail(pg, r, "citizen rectify");

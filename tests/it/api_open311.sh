@@ -32,7 +32,7 @@ post "$O/requests.json" application/x-www-form-urlencoded \
     "service_code=encombrants&description=Canap%C3%A9+devant+le+12+rue+de+l%E2%80%99%C3%89glise&first_name=Zo%C3%A9&last_name=WEBCITIZEN&email=zoe.web%40example.fr&address_string=12+rue+de+l%E2%80%99%C3%89glise"
 expect 200 "POST form"
 CODE=$(js 'd[0]["service_request_id"]')
-[ ${#CODE} -eq 10 ] || fail "POST answer: $(cat "$W/body")"
+[ ${#CODE} -eq 11 ] || fail "POST answer: $(cat "$W/body")"
 [ "$(q "select count(*) from events")" = $((before + 1)) ] || fail "no event"
 [ "$(q "select e.source || ',' || e.channel || ',' || e.status || ',' || e.service || ',' || e.category from events e join requests r on r.id = e.request_id where r.tracking_code = '$CODE'")" = "open311,web,received,dechets,encombrants" ] \
     || fail "event: $(q "select row_to_json(e) from events e join requests r on r.id = e.request_id where r.tracking_code = '$CODE'")"

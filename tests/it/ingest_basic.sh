@@ -30,7 +30,7 @@ cut -f2 "$W/pub.out" | sort -n -c 2>/dev/null || fail "published seqs not in com
 [ "$(cut -f2 "$W/pub.out" | tail -n1)" = "$(q "select max(id) from events")" ] || fail "last published seq is not max(events.id)"
 grep -qiE 'DUPONT|usager|Église|"citizen"' "$W/pub.out" && fail "personal data published"
 [ "$(cut -f1 "$W/pub.out" | sort -u)" = "$(q "select string_agg(distinct service, E'\n' order by service) from events")" ] || fail "topics are not the services"
-grep -q '"tracking_code":"[A-Z0-9]\{10\}"' "$W/pub.out" || fail "published events lack a tracking code"
+grep -q '"tracking_code":"[A-Z0-9]\{11\}"' "$W/pub.out" || fail "published events lack a tracking code"
 ok "1000 events published in commit order, topic = service, no personal data"
 
 reasons=$(q "select string_agg(reason, ',' order by reason) from dead_letters")

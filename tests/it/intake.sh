@@ -13,7 +13,7 @@
 #     a citizen's role.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/api_lib.sh"
-api_setup intake 20
+API_PER_MINUTE=3 api_setup intake 20
 js() { python3 -c "import json,sys; d=json.load(open('$W/body')); print($1)"; }
 post() {   # post BODY [TOKEN]
     S=$(curl -s -o "$W/body" -w '%{http_code}' -H "Authorization: Bearer ${2:-$T_DECH}" \
@@ -26,7 +26,7 @@ C=$(q "select citizen_id from citizen_sources where source = 'demo' and source_c
 post "{\"channel\": \"guichet\", \"category\": \"encombrants\", \"description\": \"Canapé et matelas\\nà enlever\", \"citizen_id\": $C}"
 [ "$S" = 201 ] || fail "counter visit: $S $(cat "$W/body")"
 CODE=$(js 'd["tracking_code"]')
-[[ "$CODE" =~ ^[ACDEFHJKLMNPRTUVWXY34679]{10}$ ]] || fail "tracking code: $CODE"
+[[ "$CODE" =~ ^[ACDEFHJKLMNPRTUVWXY34679]{11}$ ]] || fail "tracking code (10 drawn + a check): $CODE"
 [ "$(js 'd["citizen_id"]')" = "$C" ] && [ "$(js 'd["service"]')" = dechets ] || fail "answer: $(cat "$W/body")"
 [ "$(q "select channel || ',' || status || ',' || citizen_id || ',' || (requested_at is not null) from requests where tracking_code = '$CODE'")" = "guichet,received,$C,true" ] \
     || fail "the stored request"
@@ -37,6 +37,32 @@ get "/v1/track/$CODE"
 sleep 0.3
 [ "$(q "select count(*) from api_audit where action = 'request_register' and citizen_id = $C")" = 1 ] || fail "not audited"
 ok "a counter visit for a found citizen: 201 with a tracking code, in the citizen's timeline, audited"
+
+# the code read aloud and typed back wrong: caught before any lookup, free of the budget
+swapped=${CODE:0:3}${CODE:4:1}${CODE:3:1}${CODE:5}
+wrong=${CODE:0:6}$( [ "${CODE:6:1}" = A ] && echo C || echo A )${CODE:7}
+for bad in "$swapped" "$wrong" "$swapped" "$wrong" "$swapped"; do
+    [ "$bad" = "$CODE" ] && continue
+    get "/v1/track/$bad"
+    [ "$S" = 400 ] && grep -q '"mistyped"' "$W/body" || fail "a mistyped code $bad: $S $(cat "$W/body")"
+done
+get "/v1/track/${CODE:0:4}-${CODE:4:4}-${CODE:8}"
+[ "$S" = 200 ] || fail "the code as written on a receipt, after 5 mistyped tries (3 a minute): $S"
+valid_unknown() {   # an 11-character code whose check holds, of a request that does not exist
+    python3 -c "
+A='ACDEFHJKLMNPRTUVWXY34679'
+for b in ('ACDEFHJKL' + x for x in A):
+    for l in A:
+        s = sum((i + 1) * A.index(ch) for i, ch in enumerate(b + l))
+        c = ((29 - s % 29) * 8) % 29
+        if c < 24 and b + l + A[c] != '$CODE':
+            print(b + l + A[c])
+" | sed -n "${1}p"
+}
+statuses=""
+for i in 1 2 3; do get "/v1/track/$(valid_unknown $i)"; statuses="$statuses $S"; done
+[ "$statuses" = " 404 429 429" ] || fail "well-formed unknown codes spend the budget (3 a minute, 2 spent): $statuses"
+ok "a mistyped code (one wrong or two swapped characters) is 400 mistyped before any lookup, and costs no budget"
 
 # 2. a phone call: what the caller says is self-declared
 victim_email=$(q "select identity->>'email' from citizen_sources where source = 'demo' and source_citizen_id = 'U-4'")

@@ -43,7 +43,7 @@ C_PUBLIC=$(python3 -c "import xml.etree.ElementTree as E; print(E.parse('$W/body
 post json "service_code=bac_casse&description=Bac+PRIVATEDESC&last_name=PRIVATEPERSON"
 expect 200 "POST bac_casse"
 C_PRIVATE=$(python3 -c "import json; print(json.load(open('$W/body'))[0]['service_request_id'])")
-for c in "$C_DETAILS" "$C_PUBLIC" "$C_PRIVATE"; do [ ${#c} = 10 ] || fail "tracking code $c"; done
+for c in "$C_DETAILS" "$C_PUBLIC" "$C_PRIVATE"; do [ ${#c} = 11 ] || fail "tracking code $c"; done
 
 export O3_URL=$U O3_SUP=$T_SUP O3_DECH=$T_DECH O3_VOIR=$T_VOIR O3_CODES="$C_DETAILS,$C_PUBLIC,$C_PRIVATE"
 export O3_CATS=$(q "select string_agg(distinct category, ',') from service_categories")
@@ -263,7 +263,7 @@ for fmt in ("json", "xml"):
         if status != 200 or not items or len(items) != 1:
             errors.append("%s: %d %s" % (where, status, body[:200])); continue
         fields(items, POSTED, where, outer, "service_requests", "request")
-        if len(items[0].get("service_request_id") or "") != 10:
+        if len(items[0].get("service_request_id") or "") != 11:
             errors.append("%s: service_request_id %r" % (where, items[0].get("service_request_id")))
 
     # every error in the specification's format, with its HTTP status as code

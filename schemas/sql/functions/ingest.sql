@@ -88,6 +88,36 @@ LANGUAGE sql IMMUTABLE AS $$
                           'lon', trim_scale(round((p->>'lon')::numeric, 7)))) END
 $$;
 
+-- A drawn code (10 characters) with its check character (023): the symbol c
+-- such that sum((i + 1) * v_i, i = 0..9) + 11 * c = 0 modulo 29, v_i the
+-- position of character i in the alphabet (29 is a prime above the alphabet's
+-- 24 symbols, so any one wrong character and any two swapped ones change the
+-- sum). When c would be past the alphabet (5 values in 29), the tenth drawn
+-- character moves on by one until it is not: at most 24 steps, the code stays
+-- as random as it was. api/api_util.c checks the same sum.
+CREATE OR REPLACE FUNCTION cv_code_finish(p_code text) RETURNS text
+LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE
+    alphabet CONSTANT text := 'ACDEFHJKLMNPRTUVWXY34679';
+    v_sum int;
+    v_last int := strpos(alphabet, substr(p_code, 10, 1)) - 1;
+    v_c int;
+BEGIN
+    FOR k IN 0..23 LOOP
+        v_sum := 0;
+        FOR i IN 1..9 LOOP
+            v_sum := v_sum + i * (strpos(alphabet, substr(p_code, i, 1)) - 1);
+        END LOOP;
+        v_sum := v_sum + 10 * ((v_last + k) % 24);
+        v_c := ((29 - v_sum % 29) * 8) % 29;        -- 8 = 1 / 11 modulo 29
+        IF v_c < 24 THEN
+            RETURN substr(p_code, 1, 9) || substr(alphabet, 1 + (v_last + k) % 24, 1)
+                   || substr(alphabet, 1 + v_c, 1);
+        END IF;
+    END LOOP;
+    RAISE EXCEPTION 'cv_code_finish: no check character for a code';
+END $$;
+
 -- The next value nextval() would return, without drawing it. Only valid
 -- under the writer lock (cv_ingest is the only user of these sequences).
 CREATE OR REPLACE FUNCTION cv_next_id(seq regclass) RETURNS bigint
@@ -214,8 +244,8 @@ BEGIN
                    CASE WHEN j.fresh THEN COALESCE(j.old_request, v_req_base + j.request_rank - 1) END,
                    j.fresh AND j.old_request IS NULL,
                    CASE WHEN j.fresh AND j.old_request IS NULL    -- p_codes: 10 bytes per code
-                        THEN convert_from(substring(p_codes FROM (j.request_rank * 10 - 9)::int FOR 10),
-                                          'UTF8') END,
+                        THEN cv_code_finish(convert_from(substring(p_codes FROM (j.request_rank * 10 - 9)::int FOR 10),
+                                                         'UTF8')) END,
                    j.fresh AND j.last_of_record,
                    CASE WHEN j.fresh AND j.citizen_key IS NOT NULL
                         THEN COALESCE(j.old_citizen, v_cit_base + j.citizen_rank - 1) END,
@@ -294,7 +324,7 @@ BEGIN
                               requested_at, outcome, outcome_reason, outcome_ref)
         SELECT w.request_id,
                CASE WHEN v_tries = 1 AND w.tracking_code IS NOT NULL
-                    THEN w.tracking_code ELSE cv_tracking_code() END,
+                    THEN w.tracking_code ELSE cv_code_finish(cv_tracking_code()) END,
                w.service, w.category, w.channel, w.status, w.occurred_at, w.event_seq,
                w.due_at, w.citizen_id, w.request_ref, w.requested_at, w.outcome, w.outcome_reason,
                w.outcome_ref

@@ -124,12 +124,38 @@ static void test_utf8(void **state)
 
 static void test_tracking_and_ints(void **state)
 {
-    char code[11];
+    char code[CV_API_CODE_MAX];
     assert_true(cv_api_tracking_code("acdefhjklm", code));
     assert_string_equal(code, "ACDEFHJKLM");
     assert_false(cv_api_tracking_code("ACDEFHJKLB", code));     /* B is not in the alphabet */
     assert_false(cv_api_tracking_code("ACDEFHJKL", code));
     assert_false(cv_api_tracking_code("' OR 1=1--", code));
+    /* 11 characters: the last is a check (KXD7M4RT9C + V); every one wrong
+       character and every two swapped ones are MISTYPED, before a lookup */
+    assert_int_equal(cv_api_tracking_code_read("kxd7-m4rt-9cv", code), CV_API_CODE_OK);
+    assert_string_equal(code, "KXD7M4RT9CV");
+    static const char alphabet[] = "ACDEFHJKLMNPRTUVWXY34679";
+    char typo[12];
+    for (int i = 0; i < 11; i++) {
+        for (int a = 0; a < 24; a++) {
+            memcpy(typo, "KXD7M4RT9CV", 12);
+            if (typo[i] == alphabet[a])
+                continue;
+            typo[i] = alphabet[a];
+            assert_int_equal(cv_api_tracking_code_read(typo, code), CV_API_CODE_MISTYPED);
+        }
+        if (i < 10) {
+            memcpy(typo, "KXD7M4RT9CV", 12);
+            char t = typo[i];
+            typo[i] = typo[i + 1];
+            typo[i + 1] = t;
+            if (typo[i] != typo[i + 1])
+                assert_int_equal(cv_api_tracking_code_read(typo, code), CV_API_CODE_MISTYPED);
+        }
+    }
+    assert_int_equal(cv_api_tracking_code_read("KXD7M4RT9CVA", code), CV_API_CODE_BAD);   /* 12 */
+    assert_int_equal(cv_api_tracking_code_read("-KXD7M4RT9CV", code), CV_API_CODE_BAD);
+    assert_int_equal(cv_api_tracking_code_read("KXD7M4RT9CV-", code), CV_API_CODE_BAD);
     int64_t v;
     assert_true(cv_api_parse_int("42", 1, 100, &v) && v == 42);
     assert_false(cv_api_parse_int("0", 1, 100, &v));

@@ -32,7 +32,8 @@
 
 #include "pg_fixture.h"
 
-#define CODE_RE "^[ACDEFHJKLMNPRTUVWXY34679]{10}$"
+#define CODE_RE "^[ACDEFHJKLMNPRTUVWXY34679]{11}$"   /* 10 drawn + the check (023) */
+#define DRAW_RE "^[ACDEFHJKLMNPRTUVWXY34679]{10}$"
 
 static char pgf_dbname[64];
 static char pgf_conninfo[128];
@@ -264,7 +265,7 @@ static void test_store_duplicate_id_reused(void **state)
     assert_true(b.items[1].event_seq > b.items[0].event_seq);
     assert_true(b.items[0].request_id > 0);
     assert_true(b.items[1].request_id != b.items[0].request_id);
-    assert_int_equal(strlen(b.items[0].tracking_code), 10);
+    assert_int_equal(strlen(b.items[0].tracking_code), 11);
     cv_store_item_t first = b.items[0];
     s_batch_free(&b);
 
@@ -609,8 +610,8 @@ static void test_tracking_codes(void **state)
     const char *alphabet = "ACDEFHJKLMNPRTUVWXY34679";
     for (size_t i = 0; i < b.n; i++) {
         const char *code = b.items[i].tracking_code;
-        assert_int_equal(strlen(code), 10);
-        assert_int_equal(strspn(code, alphabet), 10);
+        assert_int_equal(strlen(code), 11);
+        assert_int_equal(strspn(code, alphabet), 11);
         char rid[24];
         snprintf(rid, sizeof rid, "%lld", (long long) b.items[i].request_id);
         pgf_expect(code, "SELECT tracking_code FROM requests WHERE id = $1::bigint", rid, NULL);
@@ -622,7 +623,12 @@ static void test_tracking_codes(void **state)
                               NULL, NULL), 0);
     /* the generator itself: many draws, right shape, every letter used */
     pgf_expect("0", "SELECT count(*) FROM (SELECT cv_tracking_code() c FROM generate_series(1, 2000)) t "
-                   "WHERE c !~ '" CODE_RE "'", NULL, NULL);
+                   "WHERE c !~ '" DRAW_RE "'", NULL, NULL);
+    /* the check character: every code's weighted sum is 0 modulo 29, and one
+       wrong or two swapped characters never keep it so */
+    pgf_expect("0", "WITH c AS (SELECT cv_code_finish(cv_tracking_code()) code FROM generate_series(1, 500)),"
+                   " s AS (SELECT code, (SELECT sum(i * (strpos('ACDEFHJKLMNPRTUVWXY34679', substr(code, i, 1)) - 1))"
+                   " FROM generate_series(1, 11) i) % 29 AS r FROM c) SELECT count(*) FROM s WHERE r <> 0", NULL, NULL);
     pgf_expect("24", "SELECT count(DISTINCT ch) FROM (SELECT regexp_split_to_table(cv_tracking_code(), '') ch "
                    "FROM generate_series(1, 200)) t", NULL, NULL);
     /* a candidate code already taken is redrawn (cv_ingest called directly,
@@ -644,8 +650,8 @@ static void test_tracking_codes(void **state)
     assert_int_equal(strncmp(answer, "stored ", 7), 0);
     assert_string_equal(answer + 7, redrawn);
     free(answer);
-    assert_int_equal(strspn(redrawn, alphabet), 10);
-    assert_int_equal(strlen(redrawn), 10);
+    assert_int_equal(strspn(redrawn, alphabet), 11);
+    assert_int_equal(strlen(redrawn), 11);
     free(taken);
     free(redrawn);
     assert_int_equal(pgf_number("SELECT count(DISTINCT r.tracking_code) FROM requests r "
