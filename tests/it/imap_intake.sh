@@ -171,4 +171,26 @@ n=$(q "select count(*) from events where source = '$SRC' and citizen_id is not n
 [ "$(q "select count(*) from citizen_sources where source = '$SRC' and not declared")" -eq 0 ] \
     || fail "a sender's identity is not marked self-declared"
 ok "requested_at from Date, sender as a self-declared citizen (level 1)"
+# 5. a second wave of 30 mails sent while the adapter runs, killed -9 in the middle of it
+M=30
+ada_start
+for i in $(seq 1 $M); do
+    printf 'From: vague@exemple.fr\r\nTo: %s\r\nSubject: vague %s\r\nMessage-ID: <v%s@exemple.fr>\r\nDate: Mon, 07 Dec 2026 11:00:00 +0100\r\n\r\nDeuxieme vague (vague-%s).\r\n' \
+        "$CIVIBUS_CITY_MAIL" "$i" "$i" "$i" >"$W/v.eml"
+    curl -sS --max-time 20 --mail-from vague@exemple.fr --mail-rcpt "$CIVIBUS_CITY_MAIL" -T "$W/v.eml" \
+        "$CIVIBUS_SMTP_URL" >>"$W/smtp.log" 2>&1 || fail "SMTP send (second wave)"
+done
+some_new() { [ "$(events)" -gt "$N" ]; }
+wait_until 30 some_new || fail "no event of the second wave"
+ada_kill
+at_kill=$(events)
+ok "second wave: adapter killed -9 with $at_kill of $((N + M)) events stored"
+ada_start
+all_done2() { [ "$(uids UNSEEN | wc -w)" -eq 0 ] && [ "$(events)" -eq $((N + M)) ]; }
+wait_until 60 all_done2 || fail "second wave: $(events) events, unseen: $(uids UNSEEN)"
+sleep 1
+ada_stop
+[ "$(events)" -eq $((N + M)) ] || fail "$(events) events for $((N + M)) mails"
+[ "$(q "select count(*) from request_sources where source = '$SRC'")" -eq $((N + M)) ] || fail "not one request per mail"
+ok "after the restart: $((N + M)) mails, $((N + M)) events and requests, all flagged"
 echo "imap_intake: all checks passed"
