@@ -23,7 +23,13 @@ test_libs=(cmocka:libcmocka-dev)
 
 build=(gcc make pkg-config python3 postgresql postgresql-client curl)   # curl: what make run's banner says to try
 for l in "${libs[@]}"; do build+=("${l#*:}"); done
-test_extra=(libcmocka-dev valgrind procps psmisc python3-yaml python3-zmq python3-jsonschema)
+test_extra=(libcmocka-dev valgrind procps psmisc python3-yaml python3-zmq python3-jsonschema
+            dovecot-imapd dovecot-lmtpd postfix iproute2)
+# dovecot-imapd, dovecot-lmtpd, postfix: the test mail servers (tests/mail/mailctl.sh starts
+# its own instances on loopback ports, never the system's); iproute2: `ss` in their test.
+# Their postinst would start the system's dovecot and postfix (all addresses, ports 25/143):
+# installing them, a policy-rc.d forbidding service starts is put in place when the machine
+# has none, and removed after.
 # make fuzz (tests/fuzz/): Debian's clang, its sanitizer and libFuzzer runtimes, and
 # llvm-symbolizer for readable crash stacks
 fuzz_extra=(clang-14 libclang-rt-14-dev llvm-14)
@@ -83,5 +89,12 @@ fi
 echo "installing Debian packages (${#missing[@]}, a few minutes on a bare machine): ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq </dev/null
+policy=/usr/sbin/policy-rc.d own_policy=0
+if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\n# deploy/deps.sh: no service starts while installing\nexit 101\n' >"$policy"
+    chmod 755 "$policy"; own_policy=1
+    trap 'rm -f "$policy"' EXIT
+fi
 apt-get install -y -qq --no-install-recommends "${missing[@]}" </dev/null >/dev/null
+[ "$own_policy" = 1 ] && rm -f "$policy"
 echo "packages installed"

@@ -1,6 +1,6 @@
 /*  cv_driver — how an adapter reads its software: one driver per kind of
     interface, chosen in adapter.yaml (`driver: {kind: rest | webhook |
-    filedrop | none, source: NAME, ...}`; `none` only performs commands), run by `civibus-adapter run`.
+    filedrop | imap | none, source: NAME, ...}`; `none` only performs commands), run by `civibus-adapter run`.
 
     The run loop (cv_run.c) owns the client (cv_client.h) and calls the
     driver's step again and again; between steps it polls the client, so

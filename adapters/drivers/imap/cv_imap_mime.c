@@ -1,0 +1,782 @@
+/*  driver_imap_mime — one raw mail (outside input, any size, any damage)
+    into the record's fields.
+
+    Headers: unfolded, the first occurrence of a field counts, RFC 2047
+    encoded words (B and Q) decoded and converted to UTF-8. Body: the MIME
+    tree is walked (depth <= 8, <= 200 parts); the first text/plain part that
+    is not an attachment is the body, else the first text/html reduced to
+    text; quoted-printable and base64 decoded; charsets UTF-8, US-ASCII,
+    ISO-8859-1, ISO-8859-15 and Windows-1252 converted by iconv (an unknown
+    charset is read as Windows-1252 when the bytes are not UTF-8, and named in
+    "problems"); invalid UTF-8 becomes U+FFFD. Automatic mails (auto-replies,
+    lists, loops, delivery reports) are marked with the reason. */
+#include "cv_imap.h"
+
+#include "cv_alloc.h"
+#include "cv_buf.h"
+
+#include <ctype.h>
+#include <iconv.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#define MAX_DEPTH 8
+#define MAX_PARTS 200
+#define MAX_HEADER 8192          /* a header value kept for decoding */
+
+/* ---------------------------------------------------------------- UTF-8 */
+
+/* Appends in[0..len) to out, valid UTF-8 kept, anything else as U+FFFD;
+   NUL and other C0 controls but TAB, LF and CR are dropped. */
+static void s_utf8_clean(cv_buf_t *out, const unsigned char *in, size_t len)
+{
+    size_t i = 0;
+    while (i < len) {
+        unsigned char c = in[i];
+        if (c < 0x80) {
+            if (c >= 0x20 || c == '\t' || c == '\n' || c == '\r')
+                cv_buf_add(out, &in[i], 1);
+            i++;
+            continue;
+        }
+        size_t n = 0;
+        uint32_t cp = 0;
+        if (c >= 0xC2 && c <= 0xDF) { n = 2; cp = c & 0x1F; }
+        else if (c >= 0xE0 && c <= 0xEF) { n = 3; cp = c & 0x0F; }
+        else if (c >= 0xF0 && c <= 0xF4) { n = 4; cp = c & 0x07; }
+        bool ok = n > 0 && i + n <= len;
+        for (size_t k = 1; ok && k < n; k++) {
+            if ((in[i + k] & 0xC0) != 0x80)
+                ok = false;
+            else
+                cp = (cp << 6) | (in[i + k] & 0x3F);
+        }
+        if (ok && ((n == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) || (n == 4 && (cp < 0x10000 || cp > 0x10FFFF))))
+            ok = false;
+        if (ok) {
+            cv_buf_add(out, &in[i], n);
+            i += n;
+        } else {
+            cv_buf_add(out, "\xEF\xBF\xBD", 3);
+            i++;
+        }
+    }
+}
+
+static bool s_is_utf8(const unsigned char *in, size_t len)
+{
+    cv_buf_t b = { 0 };
+    s_utf8_clean(&b, in, len);
+    bool same = !b.failed && b.len == len && (len == 0 || memcmp(b.data, in, len) == 0);
+    cv_buf_free(&b);
+    return same;
+}
+
+static const char *s_iconv_name(const char *charset, bool *known)
+{
+    static const struct { const char *alias, *name; } names[] = {
+        { "utf-8", "UTF-8" }, { "utf8", "UTF-8" }, { "us-ascii", "UTF-8" }, { "ascii", "UTF-8" },
+        { "iso-8859-1", "ISO-8859-1" }, { "iso8859-1", "ISO-8859-1" }, { "latin1", "ISO-8859-1" },
+        { "iso_8859-1", "ISO-8859-1" }, { "l1", "ISO-8859-1" },
+        { "iso-8859-15", "ISO-8859-15" }, { "iso8859-15", "ISO-8859-15" }, { "latin-9", "ISO-8859-15" },
+        { "latin9", "ISO-8859-15" }, { "iso_8859-15", "ISO-8859-15" },
+        { "windows-1252", "WINDOWS-1252" }, { "cp1252", "WINDOWS-1252" }, { "x-cp1252", "WINDOWS-1252" },
+    };
+    *known = true;
+    if (!charset || !*charset)
+        return "UTF-8";
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+        if (strcasecmp(charset, names[i].alias) == 0)
+            return names[i].name;
+    *known = false;
+    return NULL;
+}
+
+char *cv_imap_mime_to_utf8(const char *charset, const char *in, size_t len, bool *unknown)
+{
+    bool known;
+    const char *name = s_iconv_name(charset, &known);
+    if (unknown)
+        *unknown = !known;
+    if (!name)
+        name = s_is_utf8((const unsigned char *) in, len) ? "UTF-8" : "WINDOWS-1252";
+    cv_buf_t out = { 0 };
+    if (strcmp(name, "UTF-8") == 0) {
+        s_utf8_clean(&out, (const unsigned char *) in, len);
+    } else {
+        iconv_t cd = iconv_open("UTF-8", name);
+        if (cd == (iconv_t) -1) {
+            s_utf8_clean(&out, (const unsigned char *) in, len);
+        } else {
+            char tmp[4096];
+            char *ip = (char *) in;
+            size_t il = len;
+            while (il > 0) {
+                char *op = tmp;
+                size_t ol = sizeof tmp;
+                size_t r = iconv(cd, &ip, &il, &op, &ol);
+                s_utf8_clean(&out, (unsigned char *) tmp, (size_t) (op - tmp));
+                if (r == (size_t) -1 && ol == sizeof tmp && il > 0) {
+                    cv_buf_add(&out, "\xEF\xBF\xBD", 3);   /* a byte the charset lacks */
+                    ip++;
+                    il--;
+                }
+            }
+            iconv_close(cd);
+        }
+    }
+    cv_buf_add(&out, "", 0);
+    if (out.failed) {
+        cv_buf_free(&out);
+        return NULL;
+    }
+    return cv_buf_take(&out);
+}
+
+/* ------------------------------------------------------ transfer codings */
+
+static int s_hex(int c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    return -1;
+}
+
+/* Quoted-printable; `header` is RFC 2047's Q (underscore is a space). */
+static void s_qp(cv_buf_t *out, const char *in, size_t len, bool header)
+{
+    for (size_t i = 0; i < len; i++) {
+        char c = in[i];
+        if (c == '=' && i + 2 < len && s_hex(in[i + 1]) >= 0 && s_hex(in[i + 2]) >= 0) {
+            char b = (char) (s_hex(in[i + 1]) * 16 + s_hex(in[i + 2]));
+            cv_buf_add(out, &b, 1);
+            i += 2;
+        } else if (c == '=' && !header) {
+            /* soft line break: "=" then optional blanks then CRLF or LF */
+            size_t j = i + 1;
+            while (j < len && (in[j] == ' ' || in[j] == '\t'))
+                j++;
+            if (j < len && in[j] == '\r')
+                j++;
+            if (j < len && in[j] == '\n') {
+                i = j;
+            } else if (j >= len) {
+                i = len;
+            } else {
+                cv_buf_add(out, &c, 1);
+            }
+        } else if (c == '_' && header) {
+            cv_buf_add(out, " ", 1);
+        } else {
+            cv_buf_add(out, &c, 1);
+        }
+    }
+}
+
+static void s_base64(cv_buf_t *out, const char *in, size_t len)
+{
+    uint32_t acc = 0;
+    int bits = 0;
+    for (size_t i = 0; i < len; i++) {
+        int c = (unsigned char) in[i], v;
+        if (c >= 'A' && c <= 'Z') v = c - 'A';
+        else if (c >= 'a' && c <= 'z') v = c - 'a' + 26;
+        else if (c >= '0' && c <= '9') v = c - '0' + 52;
+        else if (c == '+') v = 62;
+        else if (c == '/') v = 63;
+        else if (c == '=') break;
+        else continue;              /* line breaks, blanks, garbage */
+        acc = (acc << 6) | (uint32_t) v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            char b = (char) ((acc >> bits) & 0xFF);
+            cv_buf_add(out, &b, 1);
+        }
+    }
+}
+
+/* --------------------------------------------------------------- headers */
+
+typedef struct {
+    const char *start;           /* the header block */
+    size_t len;
+} headers_t;
+
+/* The raw (folded) value of the first field `name`, into out (unfolded,
+   blanks trimmed); false when absent. */
+static bool s_header(const headers_t *h, const char *name, cv_buf_t *out)
+{
+    size_t nlen = strlen(name);
+    const char *p = h->start, *end = h->start + h->len;
+    while (p < end) {
+        const char *eol = memchr(p, '\n', (size_t) (end - p));
+        const char *line_end = eol ? eol : end;
+        if ((size_t) (line_end - p) > nlen && strncasecmp(p, name, nlen) == 0 && p[nlen] == ':') {
+            const char *v = p + nlen + 1;
+            cv_buf_reset(out);
+            for (;;) {
+                const char *e = line_end;
+                if (e > v && e[-1] == '\r')
+                    e--;
+                if (out->len < MAX_HEADER)
+                    cv_buf_add(out, v, (size_t) (e - v));
+                if (!eol || eol + 1 >= end || (eol[1] != ' ' && eol[1] != '\t'))
+                    break;
+                v = eol + 1;
+                eol = memchr(v, '\n', (size_t) (end - v));
+                line_end = eol ? eol : end;
+            }
+            cv_buf_add(out, "", 0);          /* data is never NULL below */
+            /* trim */
+            size_t a = 0, b = out->len;
+            while (a < b && isspace((unsigned char) out->data[a])) a++;
+            while (b > a && isspace((unsigned char) out->data[b - 1])) b--;
+            memmove(out->data, out->data + a, b - a);
+            out->len = b - a;
+            out->data[out->len] = '\0';
+            return !out->failed;
+        }
+        p = eol ? eol + 1 : end;
+    }
+    return false;
+}
+
+char *cv_imap_mime_decode_header(const char *value, size_t len)
+{
+    cv_buf_t raw = { 0 };          /* bytes of the plain runs, as UTF-8 */
+    const char *p = value, *end = value + len;
+    bool last_encoded = false;
+    while (p < end) {
+        const char *q = NULL;
+        for (const char *s = p; s + 1 < end; s++)
+            if (s[0] == '=' && s[1] == '?') { q = s; break; }
+        const char *c1 = NULL, *c2 = NULL, *c3 = NULL;
+        if (q) {
+            c1 = memchr(q + 2, '?', (size_t) (end - q - 2));
+            if (c1 && c1 + 2 < end && c1[2] == '?')
+                c2 = c1 + 2;
+            if (c2)
+                for (const char *s = c2 + 1; s + 1 < end; s++)
+                    if (s[0] == '?' && s[1] == '=') { c3 = s; break; }
+        }
+        if (!q || !c3 || c1 - (q + 2) > 40 || (toupper((unsigned char) c1[1]) != 'B' && toupper((unsigned char) c1[1]) != 'Q')) {
+            char *t = cv_imap_mime_to_utf8("utf-8", p, (size_t) (end - p), NULL);
+            if (t) { cv_buf_addstr(&raw, t); free(t); }
+            break;
+        }
+        /* the run before it: blanks between two encoded words are dropped */
+        bool blank = true;
+        for (const char *s = p; s < q; s++)
+            if (!isspace((unsigned char) *s)) blank = false;
+        if (!(blank && last_encoded) && q > p) {
+            char *t = cv_imap_mime_to_utf8("utf-8", p, (size_t) (q - p), NULL);
+            if (t) { cv_buf_addstr(&raw, t); free(t); }
+        }
+        char charset[48];
+        size_t cl = (size_t) (c1 - (q + 2));
+        memcpy(charset, q + 2, cl);
+        charset[cl] = '\0';
+        char *star = strchr(charset, '*');        /* RFC 2231 language */
+        if (star) *star = '\0';
+        cv_buf_t bytes = { 0 };
+        if (toupper((unsigned char) c1[1]) == 'B')
+            s_base64(&bytes, c2 + 1, (size_t) (c3 - c2 - 1));
+        else
+            s_qp(&bytes, c2 + 1, (size_t) (c3 - c2 - 1), true);
+        char *t = cv_imap_mime_to_utf8(charset, bytes.data ? bytes.data : "", bytes.len, NULL);
+        if (t) { cv_buf_addstr(&raw, t); free(t); }
+        cv_buf_free(&bytes);
+        last_encoded = true;
+        p = c3 + 2;
+    }
+    /* line breaks inside a header are blanks */
+    cv_buf_add(&raw, "", 0);
+    if (raw.failed) { cv_buf_free(&raw); return NULL; }
+    for (size_t i = 0; i < raw.len; i++)
+        if (raw.data[i] == '\r' || raw.data[i] == '\n' || raw.data[i] == '\t')
+            raw.data[i] = ' ';
+    return cv_buf_take(&raw);
+}
+
+/* Content-Type-like value: "type/sub; a=b; c="d"" -> lower-case type, and a
+   parameter by name (unquoted). */
+static void s_ctype(const char *v, char *type, size_t tlen)
+{
+    size_t i = 0;
+    while (*v && isspace((unsigned char) *v)) v++;
+    while (*v && *v != ';' && !isspace((unsigned char) *v) && i + 1 < tlen)
+        type[i++] = (char) tolower((unsigned char) *v++);
+    type[i] = '\0';
+}
+
+static bool s_param(const char *v, const char *name, char *out, size_t olen)
+{
+    size_t nlen = strlen(name);
+    const char *p = strchr(v, ';');
+    while (p) {
+        p++;
+        while (*p && isspace((unsigned char) *p)) p++;
+        if (strncasecmp(p, name, nlen) == 0) {
+            const char *s = p + nlen;
+            while (*s == ' ') s++;
+            if (*s == '=') {
+                s++;
+                while (*s == ' ') s++;
+                size_t i = 0;
+                if (*s == '"') {
+                    s++;
+                    while (*s && *s != '"' && i + 1 < olen) {
+                        if (*s == '\\' && s[1]) s++;
+                        out[i++] = *s++;
+                    }
+                } else {
+                    while (*s && *s != ';' && !isspace((unsigned char) *s) && i + 1 < olen)
+                        out[i++] = *s++;
+                }
+                out[i] = '\0';
+                return i > 0;
+            }
+        }
+        p = strchr(p, ';');
+    }
+    return false;
+}
+
+/* ------------------------------------------------------------ HTML -> text */
+
+static const struct { const char *name; const char *utf8; } s_entities[] = {
+    { "amp", "&" }, { "lt", "<" }, { "gt", ">" }, { "quot", "\"" }, { "apos", "'" }, { "nbsp", " " },
+    { "eacute", "é" }, { "egrave", "è" }, { "ecirc", "ê" }, { "euml", "ë" }, { "agrave", "à" },
+    { "acirc", "â" }, { "ccedil", "ç" }, { "ocirc", "ô" }, { "ucirc", "û" }, { "ugrave", "ù" },
+    { "icirc", "î" }, { "iuml", "ï" }, { "Eacute", "É" }, { "Egrave", "È" }, { "Agrave", "À" },
+    { "Ccedil", "Ç" }, { "euro", "€" }, { "laquo", "«" }, { "raquo", "»" }, { "rsquo", "’" },
+    { "oelig", "œ" }, { "hellip", "…" }, { "copy", "©" },
+};
+
+static void s_codepoint(cv_buf_t *out, unsigned long cp)
+{
+    unsigned char b[4];
+    if (cp == 0 || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) { cv_buf_add(out, "\xEF\xBF\xBD", 3); return; }
+    if (cp < 0x80) { b[0] = (unsigned char) cp; cv_buf_add(out, b, 1); }
+    else if (cp < 0x800) { b[0] = (unsigned char) (0xC0 | (cp >> 6)); b[1] = (unsigned char) (0x80 | (cp & 0x3F)); cv_buf_add(out, b, 2); }
+    else if (cp < 0x10000) { b[0] = (unsigned char) (0xE0 | (cp >> 12)); b[1] = (unsigned char) (0x80 | ((cp >> 6) & 0x3F)); b[2] = (unsigned char) (0x80 | (cp & 0x3F)); cv_buf_add(out, b, 3); }
+    else { b[0] = (unsigned char) (0xF0 | (cp >> 18)); b[1] = (unsigned char) (0x80 | ((cp >> 12) & 0x3F)); b[2] = (unsigned char) (0x80 | ((cp >> 6) & 0x3F)); b[3] = (unsigned char) (0x80 | (cp & 0x3F)); cv_buf_add(out, b, 4); }
+}
+
+static bool s_tag_is(const char *tag, size_t n, const char *name)
+{
+    size_t l = strlen(name);
+    return n >= l && strncasecmp(tag, name, l) == 0 && (n == l || !isalnum((unsigned char) tag[l]));
+}
+
+char *cv_imap_mime_html_text(const char *html, size_t len)
+{
+    cv_buf_t out = { 0 };
+    size_t i = 0;
+    bool space = false;          /* a blank is pending */
+    while (i < len) {
+        char c = html[i];
+        if (c == '<') {
+            const char *gt = memchr(html + i, '>', len - i);
+            size_t end = gt ? (size_t) (gt - html) : len;
+            const char *tag = html + i + 1;
+            size_t tn = end - i - 1;
+            bool closing = tn > 0 && tag[0] == '/';
+            const char *name = closing ? tag + 1 : tag;
+            size_t nn = closing ? tn - 1 : tn;
+            if (tn >= 3 && strncmp(tag, "!--", 3) == 0) {           /* comment */
+                const char *e = NULL;
+                for (size_t k = i + 4; k + 2 < len; k++)
+                    if (html[k] == '-' && html[k + 1] == '-' && html[k + 2] == '>') { e = html + k + 3; break; }
+                i = e ? (size_t) (e - html) : len;
+                continue;
+            }
+            if (!closing && (s_tag_is(name, nn, "script") || s_tag_is(name, nn, "style") || s_tag_is(name, nn, "head"))) {
+                const char *which = s_tag_is(name, nn, "script") ? "</script" : s_tag_is(name, nn, "style") ? "</style" : "</head";
+                size_t wl = strlen(which), k = end;
+                while (k + wl <= len && strncasecmp(html + k, which, wl) != 0) k++;
+                const char *e = k + wl <= len ? memchr(html + k, '>', len - k) : NULL;
+                i = e ? (size_t) (e - html) + 1 : len;
+                continue;
+            }
+            if (s_tag_is(name, nn, "br") || s_tag_is(name, nn, "p") || s_tag_is(name, nn, "div") ||
+                s_tag_is(name, nn, "li") || s_tag_is(name, nn, "tr") || s_tag_is(name, nn, "h1") ||
+                s_tag_is(name, nn, "h2") || s_tag_is(name, nn, "h3") || s_tag_is(name, nn, "blockquote")) {
+                if (out.len && out.data[out.len - 1] != '\n')
+                    cv_buf_add(&out, "\n", 1);
+                space = false;
+            } else {
+                space = space || out.len > 0;
+            }
+            i = end < len ? end + 1 : len;
+            continue;
+        }
+        if (isspace((unsigned char) c)) {
+            space = out.len > 0;
+            i++;
+            continue;
+        }
+        if (space && out.len && out.data[out.len - 1] != '\n')
+            cv_buf_add(&out, " ", 1);
+        space = false;
+        if (c == '&') {
+            const char *semi = memchr(html + i, ';', len - i < 12 ? len - i : 12);
+            if (semi) {
+                const char *ent = html + i + 1;
+                size_t el = (size_t) (semi - ent);
+                bool done = false;
+                if (el >= 2 && ent[0] == '#') {
+                    char num[12] = { 0 };
+                    memcpy(num, ent + 1, el - 1 < 11 ? el - 1 : 11);
+                    char *e;
+                    unsigned long cp = (num[0] == 'x' || num[0] == 'X') ? strtoul(num + 1, &e, 16) : strtoul(num, &e, 10);
+                    if (*e == '\0') { s_codepoint(&out, cp); done = true; }
+                } else {
+                    for (size_t k = 0; k < sizeof s_entities / sizeof *s_entities; k++)
+                        if (strlen(s_entities[k].name) == el && strncmp(s_entities[k].name, ent, el) == 0) {
+                            cv_buf_addstr(&out, s_entities[k].utf8);
+                            done = true;
+                            break;
+                        }
+                }
+                if (done) { i = (size_t) (semi - html) + 1; continue; }
+            }
+        }
+        cv_buf_add(&out, &c, 1);
+        i++;
+    }
+    while (out.len && (out.data[out.len - 1] == '\n' || out.data[out.len - 1] == ' '))
+        out.len--;
+    cv_buf_add(&out, "", 0);
+    if (out.failed) { cv_buf_free(&out); return NULL; }
+    return cv_buf_take(&out);
+}
+
+/* ------------------------------------------------------------------ date */
+
+bool cv_imap_mime_date(const char *v, char out[21])
+{
+    static const char *months = "janfebmaraprmayjunjulaugsepoctnovdec";
+    const char *p = strchr(v, ',');
+    p = p ? p + 1 : v;
+    int day, year, hh, mm, ss = 0, n = 0;
+    char mon[4] = { 0 }, zone[8] = { 0 };
+    if (sscanf(p, " %2d %3s %4d %2d:%2d%n", &day, mon, &year, &hh, &mm, &n) != 5)
+        return false;
+    p += n;
+    if (*p == ':') {
+        int k = 0;
+        if (sscanf(p, ":%2d%n", &ss, &k) != 1) return false;
+        p += k;
+    }
+    sscanf(p, " %7s", zone);
+    char ml[4] = { (char) tolower((unsigned char) mon[0]), (char) tolower((unsigned char) mon[1]),
+                   (char) tolower((unsigned char) mon[2]), 0 };
+    const char *m = strstr(months, ml);
+    if (!m || (m - months) % 3 || strlen(ml) != 3) return false;
+    if (year < 100) year += year < 50 ? 2000 : 1900;
+    if (day < 1 || day > 31 || hh > 23 || mm > 59 || ss > 60 || year < 1970 || year > 9999 || hh < 0 || mm < 0 || ss < 0)
+        return false;
+    long off = 0;
+    if ((zone[0] == '+' || zone[0] == '-') && isdigit((unsigned char) zone[1]) && strlen(zone) >= 5) {
+        int z = atoi(zone + 1);
+        off = (z / 100) * 3600L + (z % 100) * 60L;
+        if (zone[0] == '-') off = -off;
+    } else if (strcasecmp(zone, "EST") == 0) off = -5 * 3600; else if (strcasecmp(zone, "EDT") == 0) off = -4 * 3600;
+    else if (strcasecmp(zone, "CST") == 0) off = -6 * 3600; else if (strcasecmp(zone, "CDT") == 0) off = -5 * 3600;
+    else if (strcasecmp(zone, "MST") == 0) off = -7 * 3600; else if (strcasecmp(zone, "MDT") == 0) off = -6 * 3600;
+    else if (strcasecmp(zone, "PST") == 0) off = -8 * 3600; else if (strcasecmp(zone, "PDT") == 0) off = -7 * 3600;
+    struct tm tm = { .tm_year = year - 1900, .tm_mon = (int) ((m - months) / 3), .tm_mday = day,
+                     .tm_hour = hh, .tm_min = mm, .tm_sec = ss > 59 ? 59 : ss };
+    time_t t = timegm(&tm) - off;
+    struct tm u;
+    if (!gmtime_r(&t, &u)) return false;
+    return strftime(out, 21, "%Y-%m-%dT%H:%M:%SZ", &u) == 20;
+}
+
+/* ------------------------------------------------------------- MIME tree */
+
+typedef struct {
+    char *plain;                 /* first text/plain body, UTF-8 */
+    char *html;                  /* first text/html body, as text */
+    int parts;
+    int attachments;
+    bool report;                 /* a multipart/report (DSN, MDN) */
+    bool unknown_charset;
+    bool truncated_tree;
+} walk_t;
+
+static void s_split(const char *raw, size_t len, headers_t *h, const char **body, size_t *blen)
+{
+    const char *p = raw, *end = raw + len;
+    h->start = raw;
+    /* an empty header block: the mail starts with a blank line */
+    if (len >= 1 && raw[0] == '\n') { h->len = 0; *body = raw + 1; *blen = len - 1; return; }
+    if (len >= 2 && raw[0] == '\r' && raw[1] == '\n') { h->len = 0; *body = raw + 2; *blen = len - 2; return; }
+    while (p < end) {
+        const char *eol = memchr(p, '\n', (size_t) (end - p));
+        if (!eol) break;
+        const char *next = eol + 1;
+        if (next < end && next[0] == '\n') { h->len = (size_t) (next - raw); *body = next + 1; *blen = (size_t) (end - *body); return; }
+        if (next + 1 < end && next[0] == '\r' && next[1] == '\n') { h->len = (size_t) (next - raw); *body = next + 2; *blen = (size_t) (end - *body); return; }
+        p = next;
+    }
+    h->len = len;
+    *body = end;
+    *blen = 0;
+}
+
+static void s_walk(walk_t *w, const char *raw, size_t len, int depth, const char *default_type)
+{
+    if (++w->parts > MAX_PARTS || depth > MAX_DEPTH) { w->truncated_tree = true; return; }
+    headers_t h;
+    const char *body;
+    size_t blen;
+    s_split(raw, len, &h, &body, &blen);
+    cv_buf_t v = { 0 };
+    char type[64] = "", charset[48] = "", boundary[80] = "", cte[32] = "";
+    if (s_header(&h, "Content-Type", &v)) {
+        s_ctype(v.data, type, sizeof type);
+        s_param(v.data, "charset", charset, sizeof charset);
+        s_param(v.data, "boundary", boundary, sizeof boundary);
+    }
+    if (!type[0] || !strchr(type, '/'))
+        snprintf(type, sizeof type, "%s", default_type);
+    if (s_header(&h, "Content-Transfer-Encoding", &v))
+        s_ctype(v.data, cte, sizeof cte);
+    bool attachment = false;
+    if (s_header(&h, "Content-Disposition", &v)) {
+        char disp[32];
+        s_ctype(v.data, disp, sizeof disp);
+        attachment = strcmp(disp, "attachment") == 0;
+    }
+    cv_buf_free(&v);
+
+    if (strncmp(type, "multipart/", 10) == 0) {
+        if (strcmp(type, "multipart/report") == 0) w->report = true;
+        if (!boundary[0]) return;
+        const char *child_default = strcmp(type, "multipart/digest") == 0 ? "message/rfc822" : "text/plain";
+        size_t bl = strlen(boundary);
+        const char *p = body, *end = body + blen, *part = NULL;
+        while (p < end) {
+            const char *eol = memchr(p, '\n', (size_t) (end - p));
+            const char *le = eol ? eol : end;
+            if (le - p >= (long) bl + 2 && p[0] == '-' && p[1] == '-' && memcmp(p + 2, boundary, bl) == 0) {
+                bool last = le - p >= (long) bl + 4 && p[bl + 2] == '-' && p[bl + 3] == '-';
+                if (part) {
+                    const char *pe = p;
+                    if (pe > part && pe[-1] == '\n') pe--;
+                    if (pe > part && pe[-1] == '\r') pe--;
+                    s_walk(w, part, (size_t) (pe - part), depth + 1, child_default);
+                }
+                if (last) return;
+                part = eol ? eol + 1 : end;
+            }
+            p = eol ? eol + 1 : end;
+        }
+        if (part && part < end)                   /* no closing boundary */
+            s_walk(w, part, (size_t) (end - part), depth + 1, child_default);
+        return;
+    }
+    if (strcmp(type, "message/rfc822") == 0 || strcmp(type, "message/delivery-status") == 0) {
+        w->attachments++;
+        return;
+    }
+    bool plain = strcmp(type, "text/plain") == 0, html = strcmp(type, "text/html") == 0;
+    if (attachment || (!plain && !html) || (plain && w->plain) || (html && (w->html || w->plain))) {
+        if (attachment || (!plain && !html))
+            w->attachments++;
+        return;
+    }
+    cv_buf_t dec = { 0 };
+    if (strcmp(cte, "quoted-printable") == 0)
+        s_qp(&dec, body, blen, false);
+    else if (strcmp(cte, "base64") == 0)
+        s_base64(&dec, body, blen);
+    else
+        cv_buf_add(&dec, body, blen);
+    bool unknown = false;
+    char *text = cv_imap_mime_to_utf8(charset, dec.data ? dec.data : "", dec.len, &unknown);
+    cv_buf_free(&dec);
+    if (unknown) w->unknown_charset = true;
+    if (!text) return;
+    if (plain) {
+        w->plain = text;
+    } else {
+        w->html = cv_imap_mime_html_text(text, strlen(text));
+        free(text);
+    }
+}
+
+/* ------------------------------------------------------------- addresses */
+
+/* "Name <a@b>" or "a@b (Name)" or "a@b": the address (lower-cased domain),
+   and the display name decoded. */
+static void s_address(const char *v, json_t *rec, const char *addr_key, const char *name_key)
+{
+    char addr[320] = "";
+    const char *lt = strrchr(v, '<'), *gt = lt ? strchr(lt, '>') : NULL;
+    if (lt && gt && gt - lt - 1 < (long) sizeof addr) {
+        memcpy(addr, lt + 1, (size_t) (gt - lt - 1));
+        addr[gt - lt - 1] = '\0';
+        size_t nl = (size_t) (lt - v);
+        while (nl > 0 && isspace((unsigned char) v[nl - 1])) nl--;
+        const char *ns = v;
+        if (nl >= 2 && ns[0] == '"' && ns[nl - 1] == '"') { ns++; nl -= 2; }
+        if (name_key && nl > 0) {
+            char *name = cv_imap_mime_decode_header(ns, nl);
+            if (name) { json_object_set_new(rec, name_key, json_string(name)); free(name); }
+        }
+    } else {
+        size_t i = 0;
+        while (*v && isspace((unsigned char) *v)) v++;
+        while (v[i] && !isspace((unsigned char) v[i]) && v[i] != ',' && i + 1 < sizeof addr) { addr[i] = v[i]; i++; }
+        addr[i] = '\0';
+    }
+    char *at = strrchr(addr, '@');
+    if (!at || at == addr || !at[1]) return;
+    for (char *s = at; *s; s++) *s = (char) tolower((unsigned char) *s);
+    char *clean = cv_imap_mime_to_utf8("utf-8", addr, strlen(addr), NULL);
+    if (clean) { json_object_set_new(rec, addr_key, json_string(clean)); free(clean); }
+}
+
+/* ------------------------------------------------------------- automatic */
+
+static const char *s_automatic(const headers_t *h, const walk_t *w, const char *subject, const char *from)
+{
+    cv_buf_t v = { 0 };
+    const char *why = NULL;
+    if (s_header(h, "Auto-Submitted", &v) && strncasecmp(v.data, "no", 2) != 0)
+        why = "auto-submitted";
+    else if (s_header(h, "Precedence", &v) && (strncasecmp(v.data, "bulk", 4) == 0 ||
+             strncasecmp(v.data, "list", 4) == 0 || strncasecmp(v.data, "junk", 4) == 0))
+        why = "precedence";
+    else if (s_header(h, "X-Loop", &v))
+        why = "x-loop";
+    else if (s_header(h, "X-Autoreply", &v) || s_header(h, "X-Autorespond", &v))
+        why = "x-autoreply";
+    else if (w->report)
+        why = "delivery-report";
+    else if (s_header(h, "List-Id", &v) || s_header(h, "List-Unsubscribe", &v))
+        why = "list";
+    else if (s_header(h, "X-Auto-Response-Suppress", &v) && (strcasestr(v.data, "all") || strcasestr(v.data, "oof")))
+        why = "x-auto-response-suppress";
+    else if (s_header(h, "Return-Path", &v) && strcmp(v.data, "<>") == 0)
+        why = "null-sender";
+    else if (from && (strncasecmp(from, "mailer-daemon@", 14) == 0 || strncasecmp(from, "postmaster@", 11) == 0))
+        why = "mailer-daemon";
+    if (!why && subject) {
+        static const char *prefixes[] = { "réponse automatique", "reponse automatique", "absence",
+                                          "out of office", "automatic reply", "auto:", "autoreply",
+                                          "undelivered mail", "delivery status notification",
+                                          "mail delivery failed", "non remis", "undeliverable" };
+        for (size_t i = 0; i < sizeof prefixes / sizeof *prefixes && !why; i++)
+            if (strncasecmp(subject, prefixes[i], strlen(prefixes[i])) == 0)
+                why = "subject";
+    }
+    cv_buf_free(&v);
+    return why;
+}
+
+/* ---------------------------------------------------------------- record */
+
+static void s_set_header_text(json_t *rec, const headers_t *h, const char *field, const char *key, char **keep)
+{
+    cv_buf_t v = { 0 };
+    if (s_header(h, field, &v)) {
+        char *t = cv_imap_mime_decode_header(v.data, v.len);
+        if (t) {
+            json_object_set_new(rec, key, json_string(t));
+            if (keep) *keep = t; else free(t);
+        }
+    }
+    cv_buf_free(&v);
+}
+
+/* Cuts s to at most max bytes at a UTF-8 character boundary. */
+static bool s_cut(char *s, size_t max)
+{
+    size_t n = strlen(s);
+    if (n <= max) return false;
+    while (max > 0 && ((unsigned char) s[max] & 0xC0) == 0x80) max--;
+    s[max] = '\0';
+    return true;
+}
+
+json_t *cv_imap_mime_record(const char *raw, size_t len, const cv_imap_mime_opts_t *opts)
+{
+    size_t max_body = opts && opts->max_body_bytes ? opts->max_body_bytes : 8192;
+    json_t *rec = json_object(), *problems = json_array();
+    if (!rec || !problems) { json_decref(rec); json_decref(problems); return NULL; }
+    headers_t h;
+    const char *body;
+    size_t blen;
+    s_split(raw, len, &h, &body, &blen);
+
+    cv_buf_t v = { 0 };
+    if (s_header(&h, "Message-ID", &v) && v.len) {
+        unsigned char dig[crypto_hash_sha256_BYTES];
+        crypto_hash_sha256(dig, (const unsigned char *) v.data, v.len);
+        char hex[2 * sizeof dig + 1];
+        sodium_bin2hex(hex, sizeof hex, dig, sizeof dig);
+        json_object_set_new(rec, "message_id_hash", json_string(hex));
+    } else {
+        json_array_append_new(problems, json_string("no Message-ID"));
+    }
+    if (s_header(&h, "From", &v))
+        s_address(v.data, rec, "from", "from_name");
+    else
+        json_array_append_new(problems, json_string("no From"));
+    if (s_header(&h, "To", &v))
+        s_address(v.data, rec, "to", NULL);
+    if (s_header(&h, "Reply-To", &v))
+        s_address(v.data, rec, "reply_to", NULL);
+    if (s_header(&h, "Date", &v)) {
+        char iso[21];
+        if (cv_imap_mime_date(v.data, iso))
+            json_object_set_new(rec, "date", json_string(iso));
+        else
+            json_array_append_new(problems, json_string("unreadable Date"));
+    } else {
+        json_array_append_new(problems, json_string("no Date"));
+    }
+    char *subject = NULL;
+    s_set_header_text(rec, &h, "Subject", "subject", &subject);
+    s_set_header_text(rec, &h, "In-Reply-To", "in_reply_to", NULL);
+
+    walk_t w = { 0 };
+    s_walk(&w, raw, len, 0, "text/plain");
+    char *text = w.plain ? w.plain : w.html;
+    if (text) {
+        size_t tl = strlen(text);
+        while (tl > 0 && isspace((unsigned char) text[tl - 1]))
+            text[--tl] = '\0';
+        if (s_cut(text, max_body))
+            json_object_set_new(rec, "body_truncated", json_true());
+        json_object_set_new(rec, "body", json_string(text));
+    } else {
+        json_array_append_new(problems, json_string("no text part"));
+    }
+    json_object_set_new(rec, "html_only", json_boolean(!w.plain && w.html));
+    json_object_set_new(rec, "attachments", json_integer(w.attachments));
+    if (w.unknown_charset) json_array_append_new(problems, json_string("unknown charset"));
+    if (w.truncated_tree) json_array_append_new(problems, json_string("MIME tree too deep or too wide"));
+
+    const char *from = json_string_value(json_object_get(rec, "from"));
+    const char *why = s_automatic(&h, &w, subject, from);
+    json_object_set_new(rec, "automatic", json_boolean(why != NULL));
+    if (why) json_object_set_new(rec, "automatic_reason", json_string(why));
+    if (json_array_size(problems)) json_object_set_new(rec, "problems", problems);
+    else json_decref(problems);
+    free(subject);
+    free(w.plain);
+    free(w.html);
+    cv_buf_free(&v);
+    return rec;
+}
