@@ -12,6 +12,7 @@
 
 #include "cv_alloc.h"
 #include "cv_yaml.h"
+#include "deadlines/cv_deadlines.h"
 
 #ifndef CV_SCHEMA_DIR
 #define CV_SCHEMA_DIR "schemas/sql"
@@ -178,7 +179,7 @@ static int s_load(cv_hub_config_t *self, const cv_yaml_doc_t *doc, char *err, si
     if (cv_yaml_expect(doc, root, CV_YAML_MAP, "the configuration", err, errlen) < 0)
         return -1;
     static const char *const top[] = { "postgres", "listen", "curve", "store", "limits", "protocol",
-                                       "runtime_dir", "sources", "commands", "identity", NULL };
+                                       "runtime_dir", "sources", "commands", "identity", "deadlines", NULL };
     static const char *const pg[] = { "conninfo", "migrations", NULL };
     static const char *const listen[] = { "adapters", "publish", "subscriber_keys", "metrics", NULL };
     static const char *const curve[] = { "server_cert", NULL };
@@ -272,6 +273,16 @@ static int s_load(cv_hub_config_t *self, const cv_yaml_doc_t *doc, char *err, si
         return cv_yaml_fail(doc, cv_yaml_get(n_curve, "server_cert"), err, errlen,
                             "'%s' holds no secret key: give the hub's secret certificate file", self->server_cert);
 
+    const char *deadlines;
+    if (cv_yaml_str(doc, root, "deadlines", false, NULL, &deadlines, err, errlen) < 0)
+        return -1;
+    if (deadlines) {            /* deploy/deadlines.yaml: its own file:line errors */
+        self->deadlines_path = s_path(doc->file, deadlines);
+        self->deadlines_rules = cv_deadlines_load(self->deadlines_path, &self->deadlines_nrules, err, errlen);
+        if (!self->deadlines_rules)
+            return -1;
+    }
+
     const cv_yaml_node_t *sources = cv_yaml_get(root, "sources");
     if (!sources)
         return cv_yaml_fail(doc, root, err, errlen, "missing required key 'sources'");
@@ -311,6 +322,8 @@ void cv_hub_config_destroy(cv_hub_config_t **self_p)
     free(self->metrics_address);
     free(self->server_cert);
     free(self->runtime_dir);
+    free(self->deadlines_path);
+    free(self->deadlines_rules);
     free(self);
     *self_p = NULL;
 }

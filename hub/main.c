@@ -15,6 +15,7 @@
 
 #include "cv_hub_config.h"
 #include "cv_log.h"
+#include "deadlines/cv_deadlines.h"
 #include "receive/cv_ingest.h"
 #include "store/cv_store.h"
 #include "trymap/cv_trymap.h"
@@ -91,6 +92,16 @@ int main(int argc, char **argv)
         cv_hub_config_destroy(&config);
         return 1;
     }
+    long moved = 0;
+    if (cv_deadlines_apply(config->conninfo, config->deadlines_rules, &moved, err, sizeof err) < 0) {
+        cv_error("hub", "%s", err);
+        cv_store_destroy(&store);
+        cv_hub_config_destroy(&config);
+        return 1;
+    }
+    if (config->deadlines_rules)
+        cv_info("hub", "deadlines: %zu rules from %s (%ld due dates moved)", config->deadlines_nrules,
+                config->deadlines_path, moved);
     if (cv_store_set_identity_cache(store, config->identity_cache_pairs) < 0
         || cv_store_set_identity_limits(store, config->identity_max_shared, config->identity_max_absorb) < 0) {
         cv_error("hub", "%s", cv_store_error(store));
