@@ -78,4 +78,60 @@ replay demo "$W/c.jsonl" --timeout 30
 [ "$(q "select paused_seconds from requests where request_ref = 'C-1'")" = 432000 ] || fail "C-1 paused_seconds"
 ok "5 days waiting for the citizen (2 to 7 May) move C-1's due date from 16 to 21 May"
 
+# the queue: dates around now
+d() { date -d "$1" +'%d/%m/%Y %H:%M'; }
+e() { date -d "$1" +'%d/%m/%Y'; }
+{
+    rec Q-1 1 autre RECU WEB "$(d '-60 days')"
+    rec Q-2 1 autre RECU WEB "$(d '-1 day')" "$(e '+2 days')"
+    rec Q-3 1 autre RECU WEB "$(d '-1 day')" "$(e '+20 days')"
+    rec Q-4 1 autre RECU WEB "$(d '-60 days')"
+    rec Q-4 2 autre ATTENTE_USAGER WEB "$(d '-50 days')"
+    rec Q-5 1 autre TRAITE WEB "$(d '-60 days')"
+} | sed 's/"objet"/"usager": {"id": "U-Q", "nom": "MARTIN", "prenom": "Paul"}, "objet"/' >"$W/q.jsonl"
+replay demo "$W/q.jsonl" --timeout 30
+rec V-1 1 autre RECU WEB "$(d '-60 days')" >"$W/v.jsonl"
+replay demo2 "$W/v.jsonl" --timeout 30
+[ "$REPLAY_RC" -eq 0 ] || fail "replay demo2: $(cat "$W/replay.out")"
+T_VOIR=$("$CTL" --config "$W/api.yaml" token create --role agent --service voirie 2>"$W/ctl.err")
+[ ${#T_VOIR} -eq 64 ] || fail "token create voirie: $(cat "$W/ctl.err")"
+
+refs() { jq -r '[.items[].request_ref] | join(",")' "$W/body"; }
+overdue=$(q "select string_agg(request_ref, ',' order by due_at, id) from requests
+             where service = 'dechets' and due_at < now() and status in ('received', 'acknowledged', 'in_progress')")
+case ",$overdue," in *,Q-1,*) ;; *) fail "Q-1 not overdue: $overdue" ;; esac
+get "/v1/services/dechets/queue?due=overdue&limit=100" "$T_DECH"
+[ "$S" = 200 ] && [ "$(refs)" = "$overdue" ] || fail "overdue queue: $S $(refs), expected $overdue"
+[ "$(refs | cut -d, -f1-3)" = D-1,B-1,H-1 ] || fail "oldest due first: $(refs)"
+get "/v1/services/dechets/queue?due=soon" "$T_DECH"
+[ "$S" = 200 ] && [ "$(refs)" = Q-2 ] || fail "soon queue: $S $(refs)"
+get "/v1/services/dechets/queue?due=soon&days=30" "$T_DECH"
+[ "$(refs)" = Q-2,Q-3 ] || fail "soon within 30 days: $(refs)"
+get "/v1/services/dechets/queue?limit=100" "$T_DECH"
+[ "$(refs)" = "$overdue,Q-2" ] || fail "queue: $(refs)"
+ok "queue: overdue by due date (D-1 of 2 April first, no waiting_citizen Q-4, no resolved Q-5), then soon (Q-2; Q-3 within 30 days)"
+get "/v1/services/dechets/queue?limit=2" "$T_DECH"
+[ "$(refs)" = "$(echo "$overdue" | cut -d, -f1-2)" ] && [ "$(jq -r .next_offset "$W/body")" = 2 ] || fail "page: $(cat "$W/body")"
+get "/v1/services/dechets/queue?limit=2&offset=2" "$T_DECH"
+[ "$(refs)" = "$(echo "$overdue" | cut -d, -f3-4)" ] || fail "page 2: $(refs)"
+ok "queue pages (limit, offset, next_offset)"
+
+get "/v1/services/voirie/queue" "$T_DECH"
+[ "$S" = 403 ] || fail "an agent read another service's queue: $S"
+get "/v1/services/voirie/queue" "$T_VOIR"
+[ "$S" = 200 ] && [ "$(refs)" = V-1 ] || fail "voirie queue: $S $(refs)"
+get "/v1/services/voirie/queue" "$T_SUP"
+[ "$S" = 200 ] && [ "$(refs)" = V-1 ] || fail "supervisor's voirie queue: $S $(refs)"
+get "/v1/services/dechets/queue?due=late" "$T_DECH"; [ "$S" = 400 ] || fail "due=late: $S"
+get "/v1/services/dechets/queue?days=0" "$T_DECH"; [ "$S" = 400 ] || fail "days=0: $S"
+get "/v1/services/dechets/queue"; [ "$S" = 401 ] || fail "no token: $S"
+ok "an agent gets their own service's queue only (403 otherwise); supervisors any; bad due/days 400, no token 401"
+
+CQ=$(q "select citizen_id from requests where request_ref = 'Q-1'")
+sleep 0.3
+n=$(q "select count(*) from api_audit where action = 'service_queue'")
+[ "$n" -ge 8 ] || fail "queue reads audited: $n"
+[ "$(q "select count(*) from api_audit where action = 'service_queue' and citizen_ids @> array[$CQ::bigint]")" -ge 2 ] \
+    || fail "the queue's citizens are not in the read log"
+ok "every queue read audited as service_queue, with the page's citizens"
 api_stop
