@@ -51,6 +51,18 @@ wd() { q "select cv_add_working_days('$1', $2, '${3:-france}')"; }
 [ "$(wd 2024-12-24 1)" = 2024-12-26 ] || fail "24 Dec 2024 + 1"
 ok "working days: 29 Apr 2024 + 10 = 16 May (1 May, 8 May, Ascension skipped), weekends and Pentecôte skipped"
 
+# cv_add_working_days is arithmetic; against a walk day by day over cv_is_working_day
+q "create function walk(d date, n int, r text) returns date language plpgsql as \$\$
+   declare x date := d; l int := n; begin
+   while l > 0 loop x := x + 1; if cv_is_working_day(x, r) then l := l - 1; end if; end loop;
+   return x; end \$\$" >/dev/null
+bad=$(q "select count(*) from generate_series('2023-12-01'::date, '2027-01-31', '1 day') d,
+         (select generate_series(0, 25) union select generate_series(30, 400, 37)) n(n),
+         (values ('france'), ('alsace-moselle')) r(r)
+         where cv_add_working_days(d::date, n, r) <> walk(d::date, n, r)")
+[ "$bad" = 0 ] || fail "cv_add_working_days differs from a day-by-day walk $bad times"
+ok "working days: every start of Dec 2023 - Jan 2027, 0-25 and up to 400 days, both regions, as a day-by-day walk"
+
 # a due date: same time of day in Paris, across the change to summer time
 [ "$(q "select cv_deadline_due('2024-03-29 09:00+00', 2, 'working')")" = "2024-04-03 08:00:00+00" ] \
     || fail "due across summer time: $(q "select cv_deadline_due('2024-03-29 09:00+00', 2, 'working')")"

@@ -33,16 +33,27 @@ BEGIN
     RETURN make_date(p_year, (h + l - 7 * m + 114) / 31, (h + l - 7 * m + 114) % 31 + 1);
 END $$;
 
--- A public holiday in France (region 'france'), or in Alsace-Moselle
--- ('alsace-moselle': Vendredi saint and 26 December too). Lundi de Pentecôte
--- counts as a holiday (the "journée de solidarité" is the city's own choice).
+-- The public holidays of a year in France (region 'france'): 1 January, lundi de Pâques,
+-- 1 May, 8 May, Ascension, lundi de Pentecôte, 14 July, 15 August, 1 November,
+-- 11 November, 25 December; in Alsace-Moselle ('alsace-moselle') Vendredi saint and
+-- 26 December too. Lundi de Pentecôte counts as a holiday (whether the "journée de
+-- solidarité" is worked that day is the city's own choice).
+CREATE OR REPLACE FUNCTION cv_holidays(p_year int, p_region text DEFAULT 'france') RETURNS date[]
+LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE
+    ea date := cv_easter(p_year);
+BEGIN
+    RETURN ARRAY[make_date(p_year, 1, 1), ea + 1, make_date(p_year, 5, 1), make_date(p_year, 5, 8),
+                 ea + 39, ea + 50, make_date(p_year, 7, 14), make_date(p_year, 8, 15),
+                 make_date(p_year, 11, 1), make_date(p_year, 11, 11), make_date(p_year, 12, 25)]
+           || CASE WHEN p_region = 'alsace-moselle'
+                   THEN ARRAY[ea - 2, make_date(p_year, 12, 26)] ELSE '{}'::date[] END;
+END $$;
+
+-- A public holiday (cv_holidays).
 CREATE OR REPLACE FUNCTION cv_is_holiday(p_day date, p_region text DEFAULT 'france') RETURNS boolean
 LANGUAGE sql IMMUTABLE AS $$
-    SELECT to_char(p_day, 'MM-DD') IN ('01-01', '05-01', '05-08', '07-14', '08-15', '11-01', '11-11', '12-25')
-        OR p_day - cv_easter(extract(year FROM p_day)::int) IN (1, 39, 50)  -- Pâques, Ascension, Pentecôte (Mondays, Thursday)
-        OR (p_region = 'alsace-moselle'
-            AND (to_char(p_day, 'MM-DD') = '12-26'
-                 OR p_day - cv_easter(extract(year FROM p_day)::int) = -2))  -- Vendredi saint
+    SELECT p_day = ANY (cv_holidays(extract(year FROM p_day)::int, p_region))
 $$;
 
 -- Monday to Friday, not a public holiday.
@@ -51,32 +62,61 @@ LANGUAGE sql IMMUTABLE AS $$
     SELECT extract(isodow FROM p_day) < 6 AND NOT cv_is_holiday(p_day, p_region)
 $$;
 
--- The n-th working day after p_day (p_day itself for n = 0).
+-- The n-th working day after p_day (p_day itself for n <= 0). Arithmetic, not a walk
+-- day by day (a batch of 1,000 requests dates them all): n weekdays on from p_day (a
+-- weekend start counts from the Friday before), then as many more as there are
+-- weekday holidays in between, until that count stops growing (two or three rounds).
+-- The holidays are those of cv_holidays, for the years the delay can reach.
 CREATE OR REPLACE FUNCTION cv_add_working_days(p_day date, p_n int, p_region text DEFAULT 'france')
 RETURNS date LANGUAGE plpgsql IMMUTABLE AS $$
 DECLARE
-    d date := p_day;
-    left_ int := p_n;
+    dw int := extract(isodow FROM p_day);
+    d0 date := CASE WHEN dw > 5 THEN p_day - (dw - 5) ELSE p_day END;
+    dw0 int := LEAST(dw, 5);
+    hol date[] := '{}';
+    y int;
+    k int;
+    e date;
+    h int := 0;
+    h2 int;
+    x date;
 BEGIN
-    WHILE left_ > 0 LOOP
-        d := d + 1;
-        IF cv_is_working_day(d, p_region) THEN
-            left_ := left_ - 1;
-        END IF;
+    IF p_n IS NULL OR p_n <= 0 THEN
+        RETURN p_day;
+    END IF;
+    -- n working days span at most 7n/5 + 2 days, plus two per holiday (13 a year at most)
+    FOR y IN extract(year FROM p_day)::int .. extract(year FROM p_day + 2 * p_n + 30)::int LOOP
+        hol := hol || cv_holidays(y, p_region);
     END LOOP;
-    RETURN d;
+    LOOP
+        k := p_n + h;
+        e := d0 + 7 * (k / 5) + k % 5 + CASE WHEN dw0 + k % 5 > 5 THEN 2 ELSE 0 END;
+        h2 := 0;
+        FOREACH x IN ARRAY hol LOOP
+            IF x > p_day AND x <= e AND extract(isodow FROM x) < 6 THEN
+                h2 := h2 + 1;
+            END IF;
+        END LOOP;
+        EXIT WHEN h2 = h;
+        h := h2;
+    END LOOP;
+    RETURN e;
 END $$;
 
 -- A due date: p_start plus p_days calendar or working days, at the same time of
 -- day in Paris.
 CREATE OR REPLACE FUNCTION cv_deadline_due(p_start timestamptz, p_days int, p_calendar text,
                                            p_region text DEFAULT 'france')
-RETURNS timestamptz LANGUAGE sql STABLE AS $$
-    SELECT (local + (CASE WHEN p_calendar = 'working'
-                          THEN cv_add_working_days(local::date, p_days, p_region) - local::date
-                          ELSE p_days END) * interval '1 day') AT TIME ZONE 'Europe/Paris'
-    FROM (SELECT p_start AT TIME ZONE 'Europe/Paris' AS local) s
-$$;
+RETURNS timestamptz LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    local timestamp := p_start AT TIME ZONE 'Europe/Paris';
+BEGIN
+    IF p_calendar = 'working' THEN
+        RETURN (local + (cv_add_working_days(local::date, p_days, p_region) - local::date)
+                        * interval '1 day') AT TIME ZONE 'Europe/Paris';
+    END IF;
+    RETURN (local + p_days * interval '1 day') AT TIME ZONE 'Europe/Paris';
+END $$;
 
 -- Recomputes requests.due_at, due_kind and paused_seconds of the given requests:
 --   * the source's due date: the latest event (occurred_at, id) that gives one
