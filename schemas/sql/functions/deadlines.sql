@@ -1,7 +1,7 @@
 -- functions/deadlines.sql — due dates by rule (docs/deadlines.md): the French
 -- calendar of public holidays, computed (never listed), working-day arithmetic,
 -- and the refresh of requests.due_at that cv_ingest runs for the requests of
--- each batch once rules are loaded (026_deadlines.sql, deploy/deadlines.yaml).
+-- each batch once rules are loaded (024_deadlines.sql, deploy/deadlines.yaml).
 --
 -- In SQL rather than in C: the store is where a due date is written, in the
 -- batch's transaction, and the same functions serve the hub's ingest, the API's
@@ -126,7 +126,7 @@ END $$;
 --     plus the time spent in waiting_citizen spans already closed ('rule');
 --   * else none.
 -- Does nothing while no rules are loaded (deadline_config empty): due_at stays
--- the latest event's, as before 026.
+-- the latest event's, as before 024.
 CREATE OR REPLACE FUNCTION cv_deadlines_refresh(p_ids bigint[]) RETURNS integer
 LANGUAGE plpgsql AS $$
 DECLARE

@@ -1,4 +1,4 @@
--- 026_deadlines.sql — due dates by rule (deploy/deadlines.yaml, docs/deadlines.md).
+-- 024_deadlines.sql — due dates by rule (deploy/deadlines.yaml, docs/deadlines.md).
 --
 -- A request whose source gives no due date gets one from the city's rules
 -- (category, channel → a delay in calendar or working days, French public
