@@ -12,7 +12,6 @@
 
 #include "cv_alloc.h"
 #include "cv_yaml.h"
-#include "deadlines/cv_deadlines.h"
 
 #ifndef CV_SCHEMA_DIR
 #define CV_SCHEMA_DIR "schemas/sql"
@@ -276,12 +275,8 @@ static int s_load(cv_hub_config_t *self, const cv_yaml_doc_t *doc, char *err, si
     const char *deadlines;
     if (cv_yaml_str(doc, root, "deadlines", false, NULL, &deadlines, err, errlen) < 0)
         return -1;
-    if (deadlines) {            /* deploy/deadlines.yaml: its own file:line errors */
+    if (deadlines)              /* deploy/deadlines.yaml: read by main.c (hub/deadlines/) */
         self->deadlines_path = s_path(doc->file, deadlines);
-        self->deadlines_rules = cv_deadlines_load(self->deadlines_path, &self->deadlines_nrules, err, errlen);
-        if (!self->deadlines_rules)
-            return -1;
-    }
 
     const cv_yaml_node_t *sources = cv_yaml_get(root, "sources");
     if (!sources)
@@ -323,7 +318,6 @@ void cv_hub_config_destroy(cv_hub_config_t **self_p)
     free(self->server_cert);
     free(self->runtime_dir);
     free(self->deadlines_path);
-    free(self->deadlines_rules);
     free(self);
     *self_p = NULL;
 }
