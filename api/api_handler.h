@@ -81,6 +81,7 @@ cv_api_handler_t cv_api_healthz, cv_api_metrics, cv_api_track, cv_api_me;
 cv_api_handler_t cv_api_citizen_search, cv_api_citizen_timeline;
 /* api_requests.c */
 cv_api_handler_t cv_api_request, cv_api_service_requests, cv_api_overdue_requests, cv_api_request_count;
+cv_api_handler_t cv_api_service_queue;          /* api_queue.c */
 /* api_identity.c */
 cv_api_handler_t cv_api_merge_proposals, cv_api_merge, cv_api_split, cv_api_detach;
 /* api_rgpd.c */

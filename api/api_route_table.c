@@ -51,6 +51,7 @@ static const cv_api_route_t s_routes[] = {
     { "POST", "/v1/requests",                                cv_api_request_register, CV_API_STAFF,       "request_register", CV_API_LIMIT_NONE },
     { "GET",  "/v1/requests/{id}",                           cv_api_request,          CV_API_STAFF,       "request",          CV_API_LIMIT_NONE },
     { "GET",  "/v1/services/{service}/requests",             cv_api_service_requests, CV_API_STAFF,       "service_requests", CV_API_LIMIT_NONE },
+    { "GET",  "/v1/services/{service}/queue",                cv_api_service_queue,    CV_API_STAFF,       "service_queue",    CV_API_LIMIT_NONE },
     /* identity (docs/identity.md) */
     { "GET",  "/v1/merge-proposals",                         cv_api_merge_proposals,  CV_API_SUPERVISORS, "merge_proposals",  CV_API_LIMIT_NONE },
     { "POST", "/v1/citizens/{id}/merge",                     cv_api_merge,            CV_API_SUPERVISORS, "citizen_merge",    CV_API_LIMIT_NONE },

@@ -156,6 +156,15 @@ static const char *const s_sql[CV_SQL_COUNT] = {
         " WHERE r.due_at < now() AND r.status IN " OPEN_STATUSES
         " AND ($1::text IS NULL OR r.service = $1)"
         " ORDER BY r.due_at, r.id LIMIT $2::int OFFSET $3::bigint",
+    /* a service's queue by due date (api_queue.c): $2 overdue, soon (due within $3 days) or
+       both; waiting_citizen requests are not in it (their clock is stopped) */
+    [CV_SQL_QUEUE] =
+        "SELECT " REQUEST_JSON ", r.service FROM requests r"
+        " WHERE r.service = $1 AND r.due_at IS NOT NULL"
+        " AND r.status IN ('received', 'acknowledged', 'in_progress')"
+        " AND r.due_at < CASE WHEN $2 = 'overdue' THEN now() ELSE now() + $3::int * interval '1 day' END"
+        " AND ($2 <> 'soon' OR r.due_at >= now())"
+        " ORDER BY r.due_at, r.id LIMIT $4::int OFFSET $5::bigint",
     [CV_SQL_IDENTITY_INSTALLED] =
         "SELECT to_regprocedure('cv_fold(text)') IS NOT NULL"
         " AND to_regclass('citizen_identifiers') IS NOT NULL"

@@ -73,7 +73,7 @@ fi
 # configs: used in place for ./var; copied with rewritten paths for another var folder
 CONFIG=deploy/civibus.yaml
 if [ "$VAR" != "$ROOT/var" ]; then
-    sed "s|\.\./var/|$VAR/|g; s|\.\./schemas|$ROOT/schemas|; s|\.\./adapters/|$ROOT/adapters/|; s|mappings/demo.yaml|$ROOT/deploy/mappings/demo.yaml|" \
+    sed "s|\.\./var/|$VAR/|g; s|\.\./schemas|$ROOT/schemas|; s|\.\./adapters/|$ROOT/adapters/|; s|mappings/demo.yaml|$ROOT/deploy/mappings/demo.yaml|; s|^deadlines: deadlines.yaml|deadlines: $ROOT/deploy/deadlines.yaml|" \
         deploy/civibus.yaml >"$VAR/civibus.yaml"
     CONFIG=$VAR/civibus.yaml
 fi

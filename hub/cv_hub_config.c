@@ -178,7 +178,7 @@ static int s_load(cv_hub_config_t *self, const cv_yaml_doc_t *doc, char *err, si
     if (cv_yaml_expect(doc, root, CV_YAML_MAP, "the configuration", err, errlen) < 0)
         return -1;
     static const char *const top[] = { "postgres", "listen", "curve", "store", "limits", "protocol",
-                                       "runtime_dir", "sources", "commands", "identity", NULL };
+                                       "runtime_dir", "sources", "commands", "identity", "deadlines", NULL };
     static const char *const pg[] = { "conninfo", "migrations", NULL };
     static const char *const listen[] = { "adapters", "publish", "subscriber_keys", "metrics", NULL };
     static const char *const curve[] = { "server_cert", NULL };
@@ -272,6 +272,12 @@ static int s_load(cv_hub_config_t *self, const cv_yaml_doc_t *doc, char *err, si
         return cv_yaml_fail(doc, cv_yaml_get(n_curve, "server_cert"), err, errlen,
                             "'%s' holds no secret key: give the hub's secret certificate file", self->server_cert);
 
+    const char *deadlines;
+    if (cv_yaml_str(doc, root, "deadlines", false, NULL, &deadlines, err, errlen) < 0)
+        return -1;
+    if (deadlines)              /* deploy/deadlines.yaml: read by main.c (hub/deadlines/) */
+        self->deadlines_path = s_path(doc->file, deadlines);
+
     const cv_yaml_node_t *sources = cv_yaml_get(root, "sources");
     if (!sources)
         return cv_yaml_fail(doc, root, err, errlen, "missing required key 'sources'");
@@ -311,6 +317,7 @@ void cv_hub_config_destroy(cv_hub_config_t **self_p)
     free(self->metrics_address);
     free(self->server_cert);
     free(self->runtime_dir);
+    free(self->deadlines_path);
     free(self);
     *self_p = NULL;
 }

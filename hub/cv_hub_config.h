@@ -54,6 +54,9 @@ typedef struct {
     size_t identity_cache_pairs;          /* linked pairs the store remembers (0: off) */
     int identity_max_shared;              /* holders after which a value stops linking */
     int identity_max_absorb;              /* largest component of new pairs one batch links */
+    /* deadlines (deploy/deadlines.yaml, docs/deadlines.md; loaded by main.c with
+       hub/deadlines/, so that the programs that read this config need not): NULL = none */
+    char *deadlines_path;
     /* sources */
     cv_source_conf_t *sources;
     size_t nsources;

@@ -11,10 +11,12 @@
     and prints the result instead, before any of that (hub/trymap). */
 #include <czmq.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cv_hub_config.h"
 #include "cv_log.h"
+#include "deadlines/cv_deadlines.h"
 #include "receive/cv_ingest.h"
 #include "store/cv_store.h"
 #include "trymap/cv_trymap.h"
@@ -80,17 +82,38 @@ int main(int argc, char **argv)
         cv_hub_config_destroy(&config);
         return rc;
     }
+    size_t nrules = 0;          /* deploy/deadlines.yaml, checked with the configuration */
+    char *rules = NULL;
+    if (config->deadlines_path
+        && !(rules = cv_deadlines_load(config->deadlines_path, &nrules, err, sizeof err))) {
+        fprintf(stderr, "%s\n", err);
+        cv_hub_config_destroy(&config);
+        return 2;
+    }
     if (check) {
         printf("%s: configuration OK (%zu sources)\n", config_path, config->nsources);
+        free(rules);
         cv_hub_config_destroy(&config);
         return 0;
     }
     cv_store_t *store = cv_store_new(config->conninfo, config->migrations_dir, err, sizeof err);
     if (!store) {
         cv_error("hub", "PostgreSQL: %s", err);
+        free(rules);
         cv_hub_config_destroy(&config);
         return 1;
     }
+    long moved = 0;
+    int drc = cv_deadlines_apply(config->conninfo, rules, &moved, err, sizeof err);
+    free(rules);
+    if (drc < 0) {
+        cv_error("hub", "%s", err);
+        cv_store_destroy(&store);
+        cv_hub_config_destroy(&config);
+        return 1;
+    }
+    if (config->deadlines_path)
+        cv_info("hub", "deadlines: %zu rules from %s (%ld due dates moved)", nrules, config->deadlines_path, moved);
     if (cv_store_set_identity_cache(store, config->identity_cache_pairs) < 0
         || cv_store_set_identity_limits(store, config->identity_max_shared, config->identity_max_absorb) < 0) {
         cv_error("hub", "%s", cv_store_error(store));

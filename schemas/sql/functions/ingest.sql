@@ -439,6 +439,9 @@ BEGIN
                 p_request_ref, p_service, p_category, p_channel, p_status, p_source_status,
                 p_source_channel, p_occurred_at, p_due_at, p_summary, p_extra, p_citizen, p_raw,
                 p_requested_at, p_location, p_outcome) x);
+    -- Due dates by rule (functions/deadlines.sql; nothing while no rules are loaded).
+    PERFORM cv_deadlines_refresh(ARRAY(SELECT DISTINCT o.request_id FROM unnest(v_out) o
+                                       WHERE o.outcome = 'stored'));
     -- A statement of its own, so it sees what cv_ingest_core wrote. Its rows
     -- come one per element, in their order: ROWS FROM zips them with the
     -- elements by position. The stored identity is looked up by index, only
