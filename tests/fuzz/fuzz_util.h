@@ -20,6 +20,7 @@
 #ifndef CV_FUZZ_UTIL_H
 #define CV_FUZZ_UTIL_H
 
+#include <ctype.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -31,6 +32,22 @@
 #include <unistd.h>
 
 #include "cv_log.h"
+
+/* Whether a tracking code read (cv_api_tracking_code) is the text it came
+   from: the same characters, case aside, without the '-' and ' ' people
+   write between them. */
+static inline bool fuzz_code_from(const char *code, const char *text)
+{
+    size_t n = 0;
+    for (const char *p = text; *p; p++) {
+        if (*p == '-' || *p == ' ')
+            continue;
+        if (!code[n] || toupper((unsigned char) *p) != code[n])
+            return false;
+        n++;
+    }
+    return code[n] == '\0';
+}
 
 static inline void fuzz_quiet(void)
 {
