@@ -75,6 +75,12 @@ int cv_api_page(cv_api_req_t *req, cv_api_page_t *page);
 /* {items, limit, offset, next_offset}: items holds up to limit + 1 rows (taken). */
 json_t *cv_api_paged(json_t *items, const cv_api_page_t *page);
 
+/* api_requests.c: a page of requests (rows: a request's JSON, its service)
+   answered in the caller's view, with the read log of the citizens it
+   shows; takes r. */
+void cv_api_reply_request_page(cv_api_req_t *req, const cv_api_principal_t *who, PGresult *r,
+                               const cv_api_page_t *page);
+
 /* api_public.c */
 cv_api_handler_t cv_api_healthz, cv_api_metrics, cv_api_track, cv_api_me;
 /* api_citizens.c */

@@ -44,24 +44,5 @@ void cv_api_service_queue(cv_api_req_t *req, const cv_api_principal_t *who)
     PGresult *r = cv_api_sql(req, CV_SQL_QUEUE, 5, v);
     if (!r)
         return;
-    json_t *items = json_array();
-    int64_t cids[PQntuples(r) + 1];                 /* at most http.page_max + 1 rows */
-    size_t ncids = 0;
-    for (int i = 0; i < PQntuples(r); i++) {
-        json_t *o = cv_api_row_json(r, i, 0);
-        if (!o)
-            continue;
-        cv_api_filter(o, "request", cv_api_view_for(who, PQgetvalue(r, i, 1)));
-        json_t *cid = json_object_get(o, "citizen_id");
-        if (json_is_integer(cid) && i < page.limit)
-            cids[ncids++] = json_integer_value(cid);
-        json_array_append_new(items, o);
-    }
-    PQclear(r);
-    int n = (int) json_array_size(items);
-    if (cv_api_audit_list(req, who, cids, ncids, n > page.limit ? (int) page.limit : n) != 0) {
-        json_decref(items);
-        return;
-    }
-    cv_api_reply(req, 200, cv_api_paged(items, &page));
+    cv_api_reply_request_page(req, who, r, &page);
 }

@@ -56,6 +56,34 @@ void cv_api_request(cv_api_req_t *req, const cv_api_principal_t *who)
     cv_api_reply(req, 200, o);
 }
 
+/* A page of requests (rows: the request's JSON, its service), each in the
+   caller's view, the read log of the citizens it shows, the answer; takes r. */
+void cv_api_reply_request_page(cv_api_req_t *req, const cv_api_principal_t *who, PGresult *r,
+                               const cv_api_page_t *page)
+{
+    json_t *items = json_array();
+    int64_t cids[PQntuples(r) + 1];                 /* at most http.page_max + 1 rows */
+    size_t ncids = 0;
+    for (int i = 0; i < PQntuples(r); i++) {
+        json_t *o = cv_api_row_json(r, i, 0);
+        if (!o)
+            continue;
+        cv_api_filter(o, "request", cv_api_view_for(who, PQgetvalue(r, i, 1)));
+        /* the read log: the citizens of the page's requests, where the view shows them */
+        json_t *cid = json_object_get(o, "citizen_id");
+        if (json_is_integer(cid) && i < page->limit)
+            cids[ncids++] = json_integer_value(cid);
+        json_array_append_new(items, o);
+    }
+    PQclear(r);
+    int shown = (int) json_array_size(items) > page->limit ? (int) page->limit : (int) json_array_size(items);
+    if (cv_api_audit_list(req, who, cids, ncids, shown) != 0) {
+        json_decref(items);
+        return;
+    }
+    cv_api_reply(req, 200, cv_api_paged(items, page));
+}
+
 /* Open requests of a service, or overdue ones (service optional). */
 static void s_request_list(cv_api_req_t *req, const cv_api_principal_t *who, const char *service,
                            cv_sql_t stmt)
@@ -71,27 +99,7 @@ static void s_request_list(cv_api_req_t *req, const cv_api_principal_t *who, con
     PGresult *r = cv_api_sql(req, stmt, 3, v);
     if (!r)
         return;
-    json_t *items = json_array();
-    int64_t cids[PQntuples(r) + 1];                 /* at most http.page_max + 1 rows */
-    size_t ncids = 0;
-    for (int i = 0; i < PQntuples(r); i++) {
-        json_t *o = cv_api_row_json(r, i, 0);
-        if (!o)
-            continue;
-        cv_api_filter(o, "request", cv_api_view_for(who, PQgetvalue(r, i, 1)));
-        /* the read log: the citizens of the page's requests, where the view shows them */
-        json_t *cid = json_object_get(o, "citizen_id");
-        if (json_is_integer(cid) && i < page.limit)
-            cids[ncids++] = json_integer_value(cid);
-        json_array_append_new(items, o);
-    }
-    PQclear(r);
-    int shown = (int) json_array_size(items) > page.limit ? (int) page.limit : (int) json_array_size(items);
-    if (cv_api_audit_list(req, who, cids, ncids, shown) != 0) {
-        json_decref(items);
-        return;
-    }
-    cv_api_reply(req, 200, cv_api_paged(items, &page));
+    cv_api_reply_request_page(req, who, r, &page);
 }
 
 void cv_api_service_requests(cv_api_req_t *req, const cv_api_principal_t *who)
