@@ -20,6 +20,10 @@
 #include "cv_rangeset.h"
 
 #define CV_PROTO_VERSION "CIVIBUS/1"
+/* Version 1.1 (docs/protocol.md "Versions") adds one frame to ACK: what
+   the ranges are, `stored`, `duplicate` or `id_reused`. A hub speaks both;
+   the C runtime asks for 1.1 and falls back to 1 when refused. */
+#define CV_PROTO_VERSION_1_1 "CIVIBUS/1.1"
 #define CV_SESSION_ID_LEN 32
 
 typedef enum {

@@ -103,8 +103,10 @@ void cv_client__settle(cv_client_t *self, uint64_t seq, bool acked, const char *
         self->stats.acked++;
     else
         self->stats.nacked++;
+    if (acked && reason && strcmp(reason, "duplicate") == 0)
+        self->stats.duplicates++;
     if (self->on_settle)
-        self->on_settle(self->on_settle_arg, id, acked, acked ? NULL : reason ? reason : "?");
+        self->on_settle(self->on_settle_arg, id, acked, reason ? reason : acked ? "settled" : "?");
 }
 
 void cv_client_on_settle(cv_client_t *self, cv_client_settle_fn fn, void *arg)
@@ -121,7 +123,7 @@ void cv_client__settle_range(uint64_t lo, uint64_t hi, void *arg)
     if (hi >= self->next_seq)
         hi = self->next_seq - 1;
     for (uint64_t seq = lo; seq <= hi && seq >= lo; seq++)
-        cv_client__settle(self, seq, true, NULL);
+        cv_client__settle(self, seq, true, self->ack_kind);
 }
 
 void cv_client__ring_advance(cv_client_t *self)
@@ -184,7 +186,7 @@ static int s_send_hello(cv_client_t *self)
 {
     zmsg_t *msg = zmsg_new();
     zmsg_addstr(msg, "HELLO");
-    zmsg_addstr(msg, CV_PROTO_VERSION);
+    zmsg_addstr(msg, self->proto_minor >= 1 ? CV_PROTO_VERSION_1_1 : CV_PROTO_VERSION);
     zmsg_addstr(msg, self->description);
     return zmsg_send(&msg, self->dealer);
 }
@@ -471,6 +473,7 @@ cv_client_t *cv_client_new(const cv_client_opts_t *opts, char *err, size_t errle
     self->endpoint = cv_zstrdup(opts->endpoint);
     self->hub_key = cv_zstrdup(opts->hub_public_key);
     self->description = cv_zstrdup(opts->description ? opts->description : "civibus-adapter/0.1");
+    self->proto_minor = 1;
     self->name = s_strdup(opts->name);
     self->cfg_max_event_bytes = opts->max_event_bytes ? opts->max_event_bytes : DEFAULT_EVENT_BYTES;
     self->window = DEFAULT_WINDOW;
@@ -545,9 +548,10 @@ void cv_client_destroy(cv_client_t **self_p)
     s_close_socket(self);
     if (self->spool)
         cv_info(COMP, "%s: closing: submitted %" PRIu64 " refused %" PRIu64 " sent %" PRIu64
-                " (resent %" PRIu64 ") acked %" PRIu64 " nacked %" PRIu64 ", %" PRIu64 " unsettled",
+                " (resent %" PRIu64 ") acked %" PRIu64 " (duplicates %" PRIu64 ") nacked %" PRIu64
+                ", %" PRIu64 " unsettled",
                 cv_client__name(self), self->stats.submitted, self->stats.refused, self->stats.sent,
-                self->stats.resent, self->stats.acked, self->stats.nacked,
+                self->stats.resent, self->stats.acked, self->stats.duplicates, self->stats.nacked,
                 cv_spool_unsettled_count(self->spool));
     while (self->cache && self->cache_count > 0)
         free(s_cache_pop(self).data);

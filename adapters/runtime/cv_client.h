@@ -64,6 +64,7 @@ typedef struct {
     uint64_t sent;        /* EVENT messages sent, resends included */
     uint64_t resent;      /* of which resends (after a reconnect or a restart) */
     uint64_t acked;       /* records settled by an ACK */
+    uint64_t duplicates;  /* of them, ACKed as already stored (protocol 1.1) */
     uint64_t nacked;      /* records settled by a NACK */
     uint64_t reconnects;  /* sessions opened after the first one */
 } cv_client_stats_t;
@@ -132,8 +133,11 @@ uint64_t cv_client_unsettled(const cv_client_t *self);
 uint64_t cv_client_last_id(const cv_client_t *self);
 bool cv_client_is_settled(const cv_client_t *self, uint64_t id);
 /* Called once for each record the hub settles in this run, as it is
-   settled: its spool id, whether it was ACKed, and for a NACK the hub's
-   reason code (a short ASCII code, never a value; "?" when missing).
+   settled: its spool id, whether it was ACKed, and a short ASCII code
+   (never a value): for an ACK what the hub did, "stored", "duplicate"
+   (stored before), "id_reused" (its id came with another content: kept as
+   a dead letter) or "settled" (a CIVIBUS/1 hub, which does not say); for
+   a NACK the hub's reason code ("?" when missing).
    A driver that reports per unit (a file) tallies them; fn NULL stops
    the calls. Records settled by an earlier run are not reported. */
 typedef void (*cv_client_settle_fn)(void *arg, uint64_t id, bool acked, const char *reason);

@@ -46,6 +46,8 @@ struct cv_client {
     char session[CV_SESSION_ID_LEN + 1];
     uint32_t window, hub_max_event_bytes, heartbeat_ms;
     bool welcomed;                     /* a first session was opened */
+    int proto_minor;                   /* HELLO asks for CIVIBUS/1.minor: 1, or 0 once refused */
+    const char *ack_kind;              /* the ACK being read: what its ranges are */
     int backoff_ms;
     int64_t reconnect_at, last_send, alive_at;
     bool ping_out;

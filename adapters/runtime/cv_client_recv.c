@@ -55,12 +55,18 @@ static void s_on_welcome(cv_client_t *self, zmsg_t *msg)
         cv_commands_session(self->commands);
 }
 
+/* ACK | session | ranges [| kind]: CIVIBUS/1.1 names what the ranges are;
+   a kind we do not know still settles them ("settled", as from a 1.0 hub). */
 static void s_on_ack(cv_client_t *self, zmsg_t *msg)
 {
     zframe_t *ranges = zmsg_next(msg);
+    zframe_t *kind = zmsg_size(msg) >= 4 ? zmsg_next(msg) : NULL;
+    self->ack_kind = s_frame_is(kind, "stored") ? "stored" : s_frame_is(kind, "duplicate") ? "duplicate"
+                     : s_frame_is(kind, "id_reused") ? "id_reused" : "settled";
     if (!ranges || cv_rangeset_parse((const char *) zframe_data(ranges), zframe_size(ranges),
                                    cv_client__settle_range, self) < 0)
         cv_warn(COMP, "%s: ignoring an ACK with malformed ranges", cv_client__name(self));
+    self->ack_kind = NULL;
     cv_client__ring_advance(self);
 }
 
@@ -195,6 +201,13 @@ static void s_on_error(cv_client_t *self, zmsg_t *msg)
         snprintf(about, sizeof about, " on %s", cv_proto_cmd_name(cmd));
     if (s_frame_is(code, "unknown_session"))
         cv_client__drop(self, "the hub does not know our session");
+    else if (s_frame_is(code, "bad_protocol") && self->proto_minor >= 1) {
+        /* an older hub: CIVIBUS/1 settles the same, only ACKs say less */
+        cv_warn(COMP, "%s: the hub refused %s (%s): speaking %s, whose ACKs do not tell duplicates",
+                cv_client__name(self), CV_PROTO_VERSION_1_1, what, CV_PROTO_VERSION);
+        self->proto_minor = 0;
+        cv_client__drop(self, "protocol 1.1 refused");
+    }
     else if (s_frame_is(code, "bad_protocol")) {
         cv_error(COMP, "%s: the hub refused protocol %s: %s", cv_client__name(self), CV_PROTO_VERSION, what);
         cv_client__fail(self, CV_CLIENT_ERR_PROTOCOL);

@@ -174,7 +174,8 @@ void cv_ingest_destroy(cv_ingest_t **self_p)
     zactor_destroy(&self->auth);
     for (size_t i = 0; self->sessions && i < self->config->nsources; i++) {
         zframe_destroy(&self->sessions[i].routing);
-        cv_rangeset_free(&self->sessions[i].acks);
+        for (int k = 0; k < CV_ACK_KINDS; k++)
+            cv_rangeset_free(&self->sessions[i].acks[k]);
     }
     free(self->sessions);
     cv_batch_destroy(&self->filling);

@@ -23,6 +23,9 @@
 #include "store/cv_batch.h"
 #include "store/cv_writer.h"
 
+/* What an ACK says of its ranges (protocol 1.1's third frame). */
+enum { CV_ACK_STORED, CV_ACK_DUPLICATE, CV_ACK_ID_REUSED, CV_ACK_KINDS };
+
 typedef struct {
     bool open;
     char id[CV_SESSION_ID_LEN + 1];
@@ -30,7 +33,9 @@ typedef struct {
     int64_t last_seen_ms;
     uint64_t next_seq;            /* the sequence number the next EVENT must carry */
     uint64_t inflight;            /* EVENTs received, not yet ACKed or NACKed (the window) */
-    cv_rangeset_t acks;           /* sequence numbers to ACK after this commit */
+    int minor;                    /* protocol 1.minor, from HELLO: 1 names what ACKs are */
+    cv_rangeset_t acks[CV_ACK_KINDS]; /* sequence numbers to ACK after this commit, by kind
+                                     (protocol 1.0: all in acks[CV_ACK_STORED]) */
 } cv_ingest__session_t;
 
 /* What a message refers to, echoed in an ERROR that answers it: its

@@ -1,7 +1,8 @@
 /*  handle_hello — HELLO | protocol version | description: opens (or
     replaces) the source's session on the connection HELLO came on and
     answers WELCOME | session | window | max_event_bytes | heartbeat_ms
-    (docs/protocol.md). The source is the one owning the message's CURVE key
+    (docs/protocol.md). The protocol is CIVIBUS/1 or CIVIBUS/1.1; the
+    session keeps which, as its ACKs differ (send_answers.c). The source is the one owning the message's CURVE key
     (read_handle.c), never anything the adapter writes; the description is
     free text and goes nowhere (it is not logged). A new HELLO replaces the
     source's open session: what that session had in flight is not answered,
@@ -25,10 +26,12 @@ void cv_ingest__handle_hello(cv_ingest_t *self, int src, zframe_t *routing, zmsg
         return;
     }
     char *proto = zmsg_popstr(msg);
-    bool ok = proto && strcmp(proto, CV_PROTO_VERSION) == 0;
+    int minor = !proto ? -1 : strcmp(proto, CV_PROTO_VERSION) == 0 ? 0
+                : strcmp(proto, CV_PROTO_VERSION_1_1) == 0 ? 1 : -1;
     free(proto);
-    if (!ok) {
-        cv_ingest__refuse(self, src, routing, &ref, "bad_protocol", "expected " CV_PROTO_VERSION);
+    if (minor < 0) {
+        cv_ingest__refuse(self, src, routing, &ref, "bad_protocol",
+                          "expected " CV_PROTO_VERSION_1_1 " or " CV_PROTO_VERSION);
         return;
     }
     cv_ingest__session_t *s = &self->sessions[src];
@@ -43,7 +46,9 @@ void cv_ingest__handle_hello(cv_ingest_t *self, int src, zframe_t *routing, zmsg
     s->last_seen_ms = zclock_mono();
     s->next_seq = 1;
     s->inflight = 0;
-    cv_rangeset_clear(&s->acks);
+    s->minor = minor;
+    for (int k = 0; k < CV_ACK_KINDS; k++)
+        cv_rangeset_clear(&s->acks[k]);
     char window[16], meb[24], hb[16];
     snprintf(window, sizeof window, "%d", self->config->window);
     snprintf(meb, sizeof meb, "%" PRId64, self->config->max_event_bytes);

@@ -1,6 +1,7 @@
 /*  send_answers — what goes back to adapters (docs/protocol.md): ERROR at
     once for a refused message, naming what it answers; after a batch's
-    COMMIT, ACK ranges per session (stored, duplicate, id_reused) and a
+    COMMIT, ACK ranges per session (stored, duplicate, id_reused: with
+    protocol 1.1 one ACK per kind, naming it) and a
     NACK with its reason per dead-lettered record, RESULT_ACK / RESULT_NACK
     for command results; and the COMMANDs the commander thread hands over
     (docs/commands.md).
@@ -56,15 +57,27 @@ void cv_ingest__send_error(cv_ingest_t *self, zframe_t *routing, const char *cod
     zmsg_send(&msg, self->router);
 }
 
+/* ACK | session | ranges, and with protocol 1.1 | kind: one message (or
+   several, when long) per kind the commit settled. */
 static void s_flush_acks(cv_ingest_t *self, cv_ingest__session_t *s)
 {
+    static const char *kinds[CV_ACK_KINDS] = { "stored", "duplicate", "id_reused" };
     char buf[8192];
-    for (size_t from = 0; from < s->acks.n;) {
-        size_t k = cv_rangeset_format(&s->acks, from, buf, sizeof buf);
-        cv_ingest__send(self, s, "ACK", s->id, buf, NULL, NULL);
-        from += k;
+    for (int kind = 0; kind < CV_ACK_KINDS; kind++) {
+        cv_rangeset_t *set = &s->acks[kind];
+        for (size_t from = 0; from < set->n;) {
+            size_t k = cv_rangeset_format(set, from, buf, sizeof buf);
+            cv_ingest__send(self, s, "ACK", s->id, buf, s->minor >= 1 ? kinds[kind] : NULL, NULL);
+            from += k;
+        }
+        cv_rangeset_clear(set);
     }
-    cv_rangeset_clear(&s->acks);
+}
+
+static void s_clear_acks(cv_ingest__session_t *s)
+{
+    for (int kind = 0; kind < CV_ACK_KINDS; kind++)
+        cv_rangeset_clear(&s->acks[kind]);
 }
 
 static void s_publish(cv_ingest_t *self, const cv_store_item_t *it)
@@ -134,14 +147,18 @@ void cv_ingest__answer(cv_ingest_t *self, cv_batch_t *batch)
             snprintf(seq, sizeof seq, "%" PRIu64, m->seq);
             cv_ingest__send(self, s, "NACK", s->id, seq, it->reason, NULL);
         }
-        else
-            cv_rangeset_add(&s->acks, m->seq);
+        else {
+            int kind = s->minor < 1 ? CV_ACK_STORED
+                       : it->outcome == CV_OUT_DUPLICATE ? CV_ACK_DUPLICATE
+                       : it->outcome == CV_OUT_ID_REUSED ? CV_ACK_ID_REUSED : CV_ACK_STORED;
+            cv_rangeset_add(&s->acks[kind], m->seq);
+        }
     }
     for (size_t i = 0; i < self->config->nsources; i++)
-        if (self->sessions[i].open && self->sessions[i].acks.n)
+        if (self->sessions[i].open)
             s_flush_acks(self, &self->sessions[i]);
         else
-            cv_rangeset_clear(&self->sessions[i].acks);
+            s_clear_acks(&self->sessions[i]);
     /* results after the events: their command_result events were appended
        last in the transaction, so publishing stays in events.id order */
     for (size_t i = 0; results && i < batch->n; i++)

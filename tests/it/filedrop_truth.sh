@@ -9,7 +9,8 @@
 #      not done/, with <name>.reason giving the counts and missing_field 4, and a WARN
 #   4. a comma-separated file read with the default ';': WARN with the header hint,
 #      error/ at once, none of its rows submitted to the hub; a tab header alone too
-#   5. the same good file dropped again: 0 stored, 5 duplicates
+#   5. the same good file dropped again: 0 stored, 5 duplicates; a next export that
+#      repeats its lines and adds two: 2 stored, 5 duplicates (the hub's ACKs say which)
 #   6. metrics_file: the same counts, per source, outcome and reason code
 #   7. no value read from the files in the adapter's log
 . "$(dirname "$0")/lib.sh"
@@ -163,15 +164,25 @@ expect_line INFO good.csv "5 records: 0 stored, 5 duplicates, 0 dead-lettered; t
 [ "$(events)" = 8 ] || fail "$(events) events after the copy"
 ok "the same file dropped twice: 0 stored, 5 duplicates"
 
+# ---- 5b. the next export repeats the last one's lines ---------------------------------------
+# not a copy: the hub's ACKs (CIVIBUS/1.1) say which records were stored before
+drop next.csv "${GOOD}G-6;RECU;01/03/2024 10:25
+G-7;RECU;01/03/2024 10:30
+"
+wait_file "$INBOX/done/next.csv"
+expect_line INFO next.csv "7 records: 2 stored, 5 duplicates, 0 dead-lettered; moved to $INBOX/done/next.csv"
+[ "$(events)" = 10 ] || fail "$(events) events after the overlapping file"
+ok "an export repeating the last one's lines: 2 stored, 5 duplicates, told per record by the hub"
+
 # ---- 6. metrics ----------------------------------------------------------------------------
 M=$W/filedrop.prom
 for want in \
-    'civibus_filedrop_files_total{source="fdt",outcome="done"} 2' \
+    'civibus_filedrop_files_total{source="fdt",outcome="done"} 3' \
     'civibus_filedrop_files_total{source="fdt",outcome="partly_dead"} 1' \
     'civibus_filedrop_files_total{source="fdt",outcome="dead"} 1' \
     'civibus_filedrop_files_total{source="fdt",outcome="unreadable"} 2' \
-    'civibus_filedrop_records_total{source="fdt",outcome="stored"} 8' \
-    'civibus_filedrop_records_total{source="fdt",outcome="duplicate"} 5' \
+    'civibus_filedrop_records_total{source="fdt",outcome="stored"} 10' \
+    'civibus_filedrop_records_total{source="fdt",outcome="duplicate"} 10' \
     'civibus_filedrop_records_total{source="fdt",outcome="dead"} 6' \
     'civibus_filedrop_records_total{source="fdt",outcome="refused"} 0' \
     'civibus_filedrop_dead_records_total{source="fdt",reason="bad_date"} 2' \

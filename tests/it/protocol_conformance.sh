@@ -34,7 +34,7 @@ refused=$(q "select string_agg(source_record_id, ',') from events where source_r
 [ "$(q "select count(*) from events where source_record_id in ('REUSE-1', 'REUSE-2A', 'GAP-1', 'WIN-16')")" = 4 ] \
     || fail "records accepted before a refusal were not stored"
 [ "$(q "select count(*) from events where source_record_id = 'OK-1'")" = 1 ] || fail "OK-1 not stored once"
-[ "$(q "select count(*) from dead_letters where reason = 'id_reused'")" = 1 ] || fail "id_reused not dead-lettered"
+[ "$(q "select count(*) from dead_letters where reason = 'id_reused'")" = 2 ] || fail "id_reused not dead-lettered (once by CIVIBUS/1, once by 1.1)"
 [ "$(q "select count(*) from dead_letters where reason = 'malformed'")" = 2 ] \
     || fail "malformed EVENTs not dead-lettered: $(q "select reason, count(*) from dead_letters group by 1")"
 [ "$(q "select status from commands where id = $CMD")" = done ] || fail "command $CMD not done"

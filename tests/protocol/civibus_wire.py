@@ -89,9 +89,11 @@ class Conn:
             raise WireError("expected %s, got %s" % (command, show(msg)))
         return msg
 
-    def hello(self, description=b"conformance.py", timeout_ms=6000):
-        """HELLO, then WELCOME within 6 s (docs: the wait for WELCOME). Returns the session."""
-        self.send(b"HELLO", b"CIVIBUS/1", description)
+    def hello(self, description=b"conformance.py", timeout_ms=6000, version=b"CIVIBUS/1"):
+        """HELLO, then WELCOME within 6 s (docs: the wait for WELCOME). Returns the session.
+        version CIVIBUS/1.1 makes each ACK name what its ranges are."""
+        self.version = version
+        self.send(b"HELLO", version, description)
         msg = self.expect("WELCOME", timeout_ms)
         if len(msg) != 5 or not SESSION_RE.match(msg[1]) or not all(is_number(f) for f in msg[2:]):
             raise WireError("malformed WELCOME %s" % show(msg))
@@ -134,6 +136,8 @@ def show(msg, limit=160):
 
 def next_answer(conn, waiting, deadline):
     """The next ACK or NACK of conn's session: {seq: "ACK" or "NACK:<reason>"} for the
+    sequence numbers it settles ("ACK:<kind>" with CIVIBUS/1.1, whose ACKs have a fourth
+    frame, stored, duplicate or id_reused; with CIVIBUS/1 they have exactly three). For the
     sequence numbers it settles, all of which must be in `waiting` (a second answer for a
     seq, or one for a seq nobody sent, fails). Sends PING whenever nothing was sent for
     heartbeat_ms, as docs/protocol.md asks of an adapter, and skips the PONGs."""
@@ -148,9 +152,14 @@ def next_answer(conn, waiting, deadline):
         msg = conn.recv(max(int(wait * 1000), 1))
         if msg is None or (msg[0] == b"PONG" and msg[1:] == [conn.session]):
             continue
-        if msg[0] == b"ACK" and len(msg) == 3 and msg[1] == conn.session:
+        v11 = getattr(conn, "version", b"CIVIBUS/1") == b"CIVIBUS/1.1"
+        if msg[0] == b"ACK" and len(msg) == 3 and msg[1] == conn.session and not v11:
             numbers = parse_ranges(msg[2])
             outcome = "ACK"
+        elif (msg[0] == b"ACK" and len(msg) == 4 and msg[1] == conn.session and v11
+              and msg[3] in (b"stored", b"duplicate", b"id_reused")):
+            numbers = parse_ranges(msg[2])
+            outcome = "ACK:" + msg[3].decode()
         elif msg[0] == b"NACK" and len(msg) == 4 and msg[1] == conn.session and is_number(msg[2]):
             numbers = [int(msg[2])]
             outcome = "NACK:" + msg[3].decode()

@@ -175,10 +175,11 @@ def hello_welcome(t):
 
 @check
 def hello_bad_protocol(t):
-    """HELLO CIVIBUS/0 gets ERROR bad_protocol naming HELLO"""
-    c = t.conn()
-    c.send(b"HELLO", b"CIVIBUS/0", b"conformance.py")
-    expect_error(c, "bad_protocol", "HELLO", None, None)
+    """HELLO CIVIBUS/0, CIVIBUS/1.2 or CIVIBUS/2 gets ERROR bad_protocol naming HELLO"""
+    for version in (b"CIVIBUS/0", b"CIVIBUS/1.2", b"CIVIBUS/2", b"civibus/1.1"):
+        c = t.conn()
+        c.send(b"HELLO", version, b"conformance.py")
+        expect_error(c, "bad_protocol", "HELLO", None, None)
 
 
 @check
@@ -246,6 +247,24 @@ def event_ack_duplicate_id_reused(t):
     got = send_window(c, [rec("OK-1"), rec("OK-1"), rec("OK-1", note="changed")])
     if got != {1: "ACK", 2: "ACK", 3: "ACK"}:
         raise WireError("answers %s" % got)
+
+
+@check
+def ack_kinds_with_1_1(t):
+    """with CIVIBUS/1.1 each ACK names its ranges: stored, duplicate, id_reused (CIVIBUS/1's stay 3 frames)"""
+    c = t.conn()
+    c.hello(version=b"CIVIBUS/1.1")
+    rid = "K11-%d" % int(time.time() * 1000)
+    got = send_window(c, [rec(rid), rec(rid + "-b")])
+    if got != {1: "ACK:stored", 2: "ACK:stored"}:
+        raise WireError("first answers %s" % got)
+    got = send_window(c, [rec(rid), rec(rid, note="changed"), rec(rid + "-c"), rec(rid + "-b")], first_seq=3)
+    if got != {3: "ACK:duplicate", 4: "ACK:id_reused", 5: "ACK:stored", 6: "ACK:duplicate"}:
+        raise WireError("second answers %s" % got)
+    old = t.session()                      # CIVIBUS/1: the same records, plain 3-frame ACKs
+    got = send_window(old, [rec(rid), rec(rid + "-b")])
+    if got != {1: "ACK", 2: "ACK"}:
+        raise WireError("CIVIBUS/1 answers %s" % got)
 
 
 @check

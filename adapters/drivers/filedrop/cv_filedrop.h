@@ -164,15 +164,19 @@ typedef struct {
 
 /* Settlements the hub sent in this run for one file's records. */
 typedef struct {
-    long acked;                           /* ACKed: stored (or already stored) */
-    long dead;                            /* NACKed: dead-lettered */
+    long acked;                           /* ACKed: stored or already stored */
+    long duplicates;                      /* of them, the hub said "already stored" */
+    long untold;                          /* of them, the hub did not say which (CIVIBUS/1) */
+    long dead;                            /* NACKed, or ACKed id_reused: dead-lettered */
     cv_filedrop_reason_t reasons[CV_FILEDROP_FILE_REASONS];
     size_t nreasons;
 } cv_filedrop_tally_t;
 
-/* Counts one settlement: reason NULL for an ACK, else the NACK's code
-   (anything but [A-Za-z0-9_.-] is replaced, so it is safe in a log, a
-   file and a metrics label). Codes past the table's room count as "other". */
+/* Counts one settlement (cv_client_on_settle): for an ACK, reason says
+   what the hub did ("stored", "duplicate", "id_reused" — a dead letter —,
+   anything else: not told); for a NACK it is the code (anything but
+   [A-Za-z0-9_.-] is replaced, so it is safe in a log, a file and a metrics
+   label). Codes past the table's room count as "other". */
 void cv_filedrop_tally_add(cv_filedrop_reason_t *reasons, size_t *n, size_t max, const char *reason, long count);
 void cv_filedrop_tally_settle(cv_filedrop_tally_t *t, bool acked, const char *reason);
 /* Up to max reasons, most frequent first (then by code), into out. */
@@ -187,7 +191,7 @@ typedef enum { CV_FILEDROP_OUT_DONE, CV_FILEDROP_OUT_PARTLY, CV_FILEDROP_OUT_DEA
 typedef struct {
     long total;                           /* records in the file */
     long refused;                         /* refused by the adapter (too large) */
-    bool copy;                            /* the same content as a file settled before: ACKs are duplicates */
+    bool copy;                            /* the same content as a file settled before: untold ACKs are duplicates */
     const cv_filedrop_tally_t *tally;
 } cv_filedrop_settled_t;
 

@@ -56,8 +56,14 @@ void cv_filedrop_tally_add(cv_filedrop_reason_t *reasons, size_t *n, size_t max,
 
 void cv_filedrop_tally_settle(cv_filedrop_tally_t *t, bool acked, const char *reason)
 {
-    if (acked) {
+    if (acked && reason && strcmp(reason, "id_reused") == 0)
+        acked = false;                 /* settled, as a dead letter: not stored */
+    else if (acked) {
         t->acked++;
+        if (reason && strcmp(reason, "duplicate") == 0)
+            t->duplicates++;
+        else if (!reason || strcmp(reason, "stored") != 0)
+            t->untold++;
         return;
     }
     t->dead++;
@@ -89,12 +95,14 @@ size_t cv_filedrop_tally_top(const cv_filedrop_reason_t *reasons, size_t n, cv_f
 
 long cv_filedrop_report_stored(const cv_filedrop_settled_t *f)
 {
-    return f->copy ? 0 : f->tally->acked;
+    return f->tally->acked - cv_filedrop_report_duplicates(f);
 }
 
 long cv_filedrop_report_duplicates(const cv_filedrop_settled_t *f)
 {
-    return f->copy ? f->tally->acked : 0;
+    /* the hub says which; a CIVIBUS/1 hub does not, and then a copy of a
+       file settled before is all duplicates, any other file none */
+    return f->tally->duplicates + (f->copy ? f->tally->untold : 0);
 }
 
 long cv_filedrop_report_unknown(const cv_filedrop_settled_t *f)

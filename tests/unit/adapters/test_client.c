@@ -198,16 +198,24 @@ static void s_expect_cmd(zmsg_t *msg, const char *cmd)
     free(got);
 }
 
-/* Waits for HELLO and answers WELCOME with a fresh session. */
-static void s_welcome(hub_t *hub, cv_client_t *client, const char *window, const char *max_bytes,
-                      const char *heartbeat)
+/* Waits for a HELLO asking for protocol version and answers WELCOME with
+   a fresh session. */
+static void s_welcome_v(hub_t *hub, cv_client_t *client, const char *version, const char *window,
+                        const char *max_bytes, const char *heartbeat)
 {
     zmsg_t *msg = s_recv(hub, client, 3000);
     s_expect_cmd(msg, "HELLO");
-    assert_true(zframe_streq(zmsg_next(msg), CV_PROTO_VERSION));
+    assert_true(zframe_streq(zmsg_next(msg), version));
     zmsg_destroy(&msg);
     snprintf(hub->session, sizeof hub->session, "%032x", ++hub->sessions + 0xabc000u);
     s_send(hub, "WELCOME", hub->session, window, max_bytes, heartbeat, NULL);
+}
+
+/* The same for the version the client asks first, CIVIBUS/1.1. */
+static void s_welcome(hub_t *hub, cv_client_t *client, const char *window, const char *max_bytes,
+                      const char *heartbeat)
+{
+    s_welcome_v(hub, client, CV_PROTO_VERSION_1_1, window, max_bytes, heartbeat);
 }
 
 /* Waits for an EVENT of the current session; checks its seq and record. */
@@ -298,6 +306,87 @@ static void test_window_ack_nack(void **state)
     assert_int_equal(st.refused, 0);
     s_client_destroy(hub, &client);
     assert_null(client);
+}
+
+/* What on_settle was told, by spool id (ids 1..16 here). */
+typedef struct { char what[17][16]; bool acked[17]; } settled_t;
+
+static void s_on_settle(void *arg, uint64_t id, bool acked, const char *reason)
+{
+    settled_t *t = arg;
+    assert_true(id >= 1 && id <= 16);
+    assert_string_equal(t->what[id], "");                 /* once per record */
+    snprintf(t->what[id], sizeof t->what[id], "%s", reason);
+    t->acked[id] = acked;
+}
+
+/* CIVIBUS/1.1: each ACK names what its ranges are, and the driver is told
+   per record; an unknown kind still settles. */
+static void test_ack_kinds(void **state)
+{
+    hub_t *hub = *state;
+    cv_client_t *client = s_client_new(hub);
+    settled_t t = { 0 };
+    cv_client_on_settle(client, s_on_settle, &t);
+    s_submit(client, 1, 6);
+    s_welcome(hub, client, "8", "262144", "2000");
+    for (int i = 1; i <= 6; i++)
+        s_expect_event(hub, client, (uint64_t) i, s_rec(i));
+    s_send(hub, "ACK", hub->session, "1,3", "stored", NULL);
+    s_send(hub, "NACK", hub->session, "2", "bad_date", NULL);
+    s_send(hub, "ACK", hub->session, "4", "duplicate", NULL);
+    s_send(hub, "ACK", hub->session, "5", "id_reused", NULL);
+    s_send(hub, "ACK", hub->session, "6", "something_new", NULL);
+    assert_int_equal(cv_client_wait_settled(client, 2000), 0);
+    assert_string_equal(t.what[1], "stored");
+    assert_string_equal(t.what[2], "bad_date");
+    assert_false(t.acked[2]);
+    assert_string_equal(t.what[3], "stored");
+    assert_string_equal(t.what[4], "duplicate");
+    assert_string_equal(t.what[5], "id_reused");
+    assert_true(t.acked[5]);
+    assert_string_equal(t.what[6], "settled");
+    cv_client_stats_t st = cv_client_stats(client);
+    assert_int_equal(st.acked, 5);
+    assert_int_equal(st.duplicates, 1);
+    assert_int_equal(st.nacked, 1);
+    s_client_destroy(hub, &client);
+}
+
+/* A hub refusing CIVIBUS/1.1 gets CIVIBUS/1, whose ACKs do not say what
+   they are ("settled"); a hub refusing that too stops the client. */
+static void test_protocol_fallback(void **state)
+{
+    hub_t *hub = *state;
+    cv_client_t *client = s_client_new(hub);
+    settled_t t = { 0 };
+    cv_client_on_settle(client, s_on_settle, &t);
+    s_submit(client, 1, 2);
+    zmsg_t *msg = s_recv(hub, client, 3000);
+    s_expect_cmd(msg, "HELLO");
+    assert_true(zframe_streq(zmsg_next(msg), CV_PROTO_VERSION_1_1));
+    zmsg_destroy(&msg);
+    s_send(hub, "ERROR", "bad_protocol", "expected CIVIBUS/1", "HELLO", "", "", NULL);
+    s_welcome_v(hub, client, CV_PROTO_VERSION, "8", "262144", "2000");
+    s_expect_event(hub, client, 1, s_rec(1));
+    s_expect_event(hub, client, 2, s_rec(2));
+    s_send(hub, "ACK", hub->session, "1-2", NULL);
+    assert_int_equal(cv_client_wait_settled(client, 2000), 0);
+    assert_string_equal(t.what[1], "settled");
+    assert_string_equal(t.what[2], "settled");
+    assert_true(cv_client_connected(client));
+
+    /* the session drops (unknown_session): HELLO again, still CIVIBUS/1 */
+    s_send(hub, "ERROR", "unknown_session", "no such session", "PING", hub->session, "", NULL);
+    msg = s_recv(hub, client, 3000);
+    s_expect_cmd(msg, "HELLO");
+    assert_true(zframe_streq(zmsg_next(msg), CV_PROTO_VERSION));
+    zmsg_destroy(&msg);
+    s_send(hub, "ERROR", "bad_protocol", "expected CIVIBUS/9", "HELLO", "", "", NULL);
+    for (int i = 0; i < 200 && cv_client_error(client) == CV_CLIENT_OK; i++)
+        cv_client_poll(client, 10);
+    assert_int_equal(cv_client_error(client), CV_CLIENT_ERR_PROTOCOL);
+    s_client_destroy(hub, &client);
 }
 
 static void test_ack_for_other_session_ignored(void **state)
@@ -680,6 +769,8 @@ int main(int argc, char **argv)
     cv_log_init("test_client", CV_LOG_ERROR);       /* CIVIBUS_LOG=debug to see more */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_window_ack_nack, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_ack_kinds, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_protocol_fallback, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_ack_for_other_session_ignored, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_unknown_session_resends_unsettled, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_error_names_its_session, s_setup, s_teardown),

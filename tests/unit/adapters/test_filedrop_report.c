@@ -86,6 +86,23 @@ static void test_outcome_and_line(void **state)
     assert_int_equal(cv_filedrop_report_duplicates(&f), 5);
     assert_int_equal(cv_filedrop_report_stored(&f), 0);
 
+    /* a CIVIBUS/1.1 hub says, per record, stored or already stored: a file
+       re-dropped with 3 new lines is 3 stored, the rest duplicates, and an
+       id sent again with another content is a dead letter */
+    cv_filedrop_tally_t k = { 0 };
+    for (int i = 0; i < 3; i++)
+        cv_filedrop_tally_settle(&k, true, "stored");
+    for (int i = 0; i < 5; i++)
+        cv_filedrop_tally_settle(&k, true, "duplicate");
+    cv_filedrop_tally_settle(&k, true, "id_reused");
+    cv_filedrop_settled_t kf = { 9, 0, false, &k };
+    cv_filedrop_report_line(&kf, line, sizeof line);
+    assert_string_equal(line, "9 records: 3 stored, 5 duplicates, 1 dead-lettered (id_reused 1)");
+    assert_int_equal(cv_filedrop_report_outcome(&kf), CV_FILEDROP_OUT_PARTLY);
+    kf.copy = true;                                /* told: the copy guess is not used */
+    assert_int_equal(cv_filedrop_report_stored(&kf), 3);
+    assert_int_equal(cv_filedrop_report_duplicates(&kf), 5);
+
     cv_filedrop_tally_t p = { 0 };                 /* partly dead */
     s_settle(&p, 6, "bad_date", 2);
     s_settle(&p, 0, "missing_field", 1);
