@@ -22,6 +22,8 @@ static const rule_t s_rules[] = {
     { "request", "status_at",             { true,  true,  true,  true } },
     { "request", "due_at",                { true,  true,  true,  true } },
     { "request", "overdue",               { true,  true,  true,  true } },
+    { "request", "due_kind",              { true,  true,  true,  true } },
+    { "request", "paused_seconds",        { true,  true,  true,  true } },
     { "request", "created_at",            { true,  true,  true,  true } },
     { "request", "updated_at",            { true,  true,  true,  true } },
     { "request", "channel",               { true,  false, true,  true } },

@@ -50,7 +50,7 @@ const cv_api_column_t *cv_api_sql_columns(const char *object, size_t *n);
 #define CV_TIMELINE_PART 0
 #define CV_TIMELINE_RANK 1
 #define CV_TIMELINE_VALUES 2
-#define CV_TIMELINE_NCOLS 22
+#define CV_TIMELINE_NCOLS 24
 
 int cv_api_db_init(const char *conninfo);
 void cv_api_db_term(void);

@@ -26,6 +26,7 @@
     X("service", STR, "r.service") SEP X("category", STR, "r.category") SEP \
     X("channel", STR, "r.channel") SEP X("status", STR, "r.status") SEP \
     X("status_at", TIME, "r.status_occurred_at") SEP X("due_at", TIME, "r.due_at") SEP \
+    X("due_kind", STR, "r.due_kind") SEP X("paused_seconds", NUM, "r.paused_seconds") SEP \
     X("created_at", TIME, "r.created_at") SEP X("updated_at", TIME, "r.updated_at") SEP \
     X("request_ref", STR, "r.request_ref") SEP X("citizen_id", NUM, "r.citizen_id") SEP \
     X("flagged", BOOL, "r.flagged") SEP \
@@ -123,20 +124,22 @@ const cv_api_column_t *cv_api_sql_columns(const char *object, size_t *n)
    in occurrence order. tests/it/api.sh checks the order and the pages. */
 #define NULLS2 "NULL::text, NULL::text"
 #define NULLS4 NULLS2 ", " NULLS2
-#define NULLS18 NULLS4 ", " NULLS4 ", " NULLS4 ", " NULLS4 ", " NULLS2
-#define VALUES_20 "v1, v2, v3, v4, v5, v6, v7, v8, v9, v10, v11, v12, v13, v14, v15, v16, v17, v18, v19, v20"
+#define NULLS6 NULLS4 ", " NULLS2
+#define NULLS20 NULLS4 ", " NULLS4 ", " NULLS4 ", " NULLS4 ", " NULLS4
+#define VALUES_22 "v1, v2, v3, v4, v5, v6, v7, v8, v9, v10, v11, v12, v13, v14, v15, v16, v17, v18, v19, v20," \
+    " v21, v22"
 #define TIMELINE_SQL(SEEN) \
     "WITH cr AS MATERIALIZED (SELECT r.*, row_number() OVER (ORDER BY r.created_at DESC, r.id DESC) AS k" \
     " FROM requests r WHERE r.citizen_id = $1::bigint" \
     " ORDER BY r.created_at DESC, r.id DESC LIMIT $2::int + 1 OFFSET $3::bigint)" \
-    " SELECT part, k, " VALUES_20 \
-    " FROM (SELECT 0, NULL::bigint, " CITIZEN_COLUMNS(SQL_TEXT, ", ") ", " NULLS18 \
+    " SELECT part, k, " VALUES_22 \
+    " FROM (SELECT 0, NULL::bigint, " CITIZEN_COLUMNS(SQL_TEXT, ", ") ", " NULLS20 \
     ", NULL::timestamptz, NULL::bigint" \
     " FROM (SELECT $1::bigint AS id) c WHERE " SEEN \
     " UNION ALL SELECT 1, r.k, " REQUEST_COLUMNS(SQL_TEXT, ", ") ", r.created_at, r.id FROM cr r" \
-    " UNION ALL SELECT 2, NULL, " EVENT_COLUMNS(SQL_TEXT, ", ") ", " NULLS4 ", e.occurred_at, e.id" \
+    " UNION ALL SELECT 2, NULL, " EVENT_COLUMNS(SQL_TEXT, ", ") ", " NULLS6 ", e.occurred_at, e.id" \
     " FROM cr r JOIN events e ON e.request_id = r.id WHERE r.k <= $3::bigint + $2::int)" \
-    " x(part, k, " VALUES_20 ", t, i)" \
+    " x(part, k, " VALUES_22 ", t, i)" \
     " ORDER BY part, t, i"
 
 static const char *const s_sql[CV_SQL_COUNT] = {

@@ -86,11 +86,11 @@ ok "no, unknown or revoked token: 401 JSON"
 RD=$(q "select id from requests where service = 'dechets' order by id limit 1")
 RV=$(q "select id from requests where service = 'voirie' order by id limit 1")
 get "/v1/requests/$RD" "$T_DECH"; expect 200 "own request"
-[ "$(js '",".join(sorted(d.keys()))')" = "category,channel,citizen_id,created_at,due_at,events,flagged,id,location,outcome,outcome_reason,outcome_ref,overdue,request_ref,requested_at,service,status,status_at,summary,tracking_code,updated_at" ] \
+[ "$(js '",".join(sorted(d.keys()))')" = "category,channel,citizen_id,created_at,due_at,due_kind,events,flagged,id,location,outcome,outcome_reason,outcome_ref,overdue,paused_seconds,request_ref,requested_at,service,status,status_at,summary,tracking_code,updated_at" ] \
     || fail "own view keys: $(js '",".join(sorted(d.keys()))')"
 [ "$(js 'len(d["events"]) > 0 and "source_status" in d["events"][0]')" = True ] || fail "own events"
 get "/v1/requests/$RD" "$T_VOIR"; expect 200 "other service's request"
-[ "$(js '",".join(sorted(d.keys()))')" = "category,created_at,due_at,events,id,outcome,overdue,requested_at,service,status,status_at,updated_at" ] \
+[ "$(js '",".join(sorted(d.keys()))')" = "category,created_at,due_at,due_kind,events,id,outcome,overdue,paused_seconds,requested_at,service,status,status_at,updated_at" ] \
     || fail "other view keys: $(js '",".join(sorted(d.keys()))')"
 [ "$(js '",".join(sorted(d["events"][0].keys()))')" = "category,due_at,id,occurred_at,outcome,request_id,requested_at,service,status" ] \
     || fail "other view event keys: $(js '",".join(sorted(d["events"][0].keys()))')"
@@ -130,8 +130,8 @@ get "/v1/citizens/$CID/timeline" "$T_DECH"; expect 200 "timeline"
 # (api/api_timeline.c writes it from rows with that table): own and other service for an
 # agent, everything for a supervisor
 keysets() { js "sorted(set(','.join(sorted(o.keys())) for o in d['$1'] if $2))"; }
-REQ_OWN="['category,channel,citizen_id,created_at,due_at,flagged,id,location,outcome,outcome_reason,outcome_ref,overdue,request_ref,requested_at,service,status,status_at,summary,tracking_code,updated_at']"
-REQ_OTHER="['category,created_at,due_at,id,outcome,overdue,requested_at,service,status,status_at,updated_at']"
+REQ_OWN="['category,channel,citizen_id,created_at,due_at,due_kind,flagged,id,location,outcome,outcome_reason,outcome_ref,overdue,paused_seconds,request_ref,requested_at,service,status,status_at,summary,tracking_code,updated_at']"
+REQ_OTHER="['category,created_at,due_at,due_kind,id,outcome,overdue,paused_seconds,requested_at,service,status,status_at,updated_at']"
 EV_OWN="['category,due_at,id,kind,occurred_at,outcome,outcome_reason,outcome_ref,received_at,request_id,requested_at,service,source,source_status,status,transition_flagged']"
 EV_OTHER="['category,due_at,id,occurred_at,outcome,request_id,requested_at,service,status']"
 [ "$(js "','.join(d.keys()) + ' ' + ','.join(sorted(d['citizen'].keys()))")" = "citizen,requests,events,limit,offset,next_offset id,identities" ] \

@@ -116,6 +116,14 @@ get "/v1/services/dechets/queue?limit=2&offset=2" "$T_DECH"
 [ "$(refs)" = "$(echo "$overdue" | cut -d, -f3-4)" ] || fail "page 2: $(refs)"
 ok "queue pages (limit, offset, next_offset)"
 
+# the API says where a due date comes from and how long the clock stood still
+field() { python3 -c 'import json,sys; r=[i for i in json.load(open(sys.argv[1]))["items"] if i["request_ref"]==sys.argv[2]][0]; print(r.get(sys.argv[3]))' "$W/body" "$1" "$2"; }
+get "/v1/services/dechets/queue?limit=100" "$T_DECH"
+[ "$(field C-1 due_kind)" = rule ] && [ "$(field C-1 paused_seconds)" = 432000 ] \
+    && [ "$(field B-1 due_kind)" = source ] && [ "$(field B-1 paused_seconds)" = 0 ] \
+    || fail "due_kind/paused_seconds in the API: C-1 $(field C-1 due_kind) $(field C-1 paused_seconds), B-1 $(field B-1 due_kind)"
+ok "the API shows due_kind (rule, source) and paused_seconds (C-1: 5 days)"
+
 get "/v1/services/voirie/queue" "$T_DECH"
 [ "$S" = 403 ] || fail "an agent read another service's queue: $S"
 get "/v1/services/voirie/queue" "$T_VOIR"
