@@ -90,13 +90,26 @@ static int s_strings(const cv_yaml_doc_t *doc, const cv_yaml_node_t *map, const 
     return 0;
 }
 
+/* A path of the config, relative to the config file's folder (malloc'd). */
+static char *s_relative(const cv_yaml_doc_t *doc, const char *path)
+{
+    const char *slash = strrchr(doc->file, '/');
+    char *out = NULL;
+    if (path[0] == '/' || !slash)
+        return cv_zstrdup(path);
+    if (asprintf(&out, "%.*s/%s", (int) (slash - doc->file), doc->file, path) < 0)
+        return NULL;
+    return out;
+}
+
 static int s_load(cv_api_config_t *self, const cv_yaml_doc_t *doc, char *err, size_t errlen)
 {
     const cv_yaml_node_t *root = doc->root;
     if (cv_yaml_expect(doc, root, CV_YAML_MAP, "the configuration", err, errlen) < 0)
         return -1;
     static const char *const top[] = { "postgres", "listen", "http", "tracking", "audit", "links",
-                                       "open311", NULL };
+                                       "open311", "web", NULL };
+    static const char *const web[] = { "dir", NULL };
     static const char *const links[] = { "secret_file", "max_days", NULL };
     static const char *const pg[] = { "conninfo", NULL };
     static const char *const listen[] = { "address", "port", NULL };
@@ -217,16 +230,19 @@ static int s_load(cv_api_config_t *self, const cv_yaml_doc_t *doc, char *err, si
         return -1;
     if (cv_yaml_str(doc, n, "secret_file", false, NULL, &s, err, errlen) < 0)
         return -1;
-    if (s) {                    /* relative to the config file's folder */
-        const char *slash = strrchr(doc->file, '/');
-        if (s[0] == '/' || !slash)
-            self->link_key_file = cv_zstrdup(s);
-        else if (asprintf(&self->link_key_file, "%.*s/%s", (int) (slash - doc->file), doc->file, s) < 0)
-            self->link_key_file = NULL;
-    }
+    if (s)
+        self->link_key_file = s_relative(doc, s);
     if (cv_yaml_int(doc, n, "max_days", false, 90, 1, 3650, &v, err, errlen) < 0)
         return -1;
     self->link_max_days = (int) v;
+
+    n = cv_yaml_get(root, "web");
+    if (n && (cv_yaml_expect(doc, n, CV_YAML_MAP, "'web'", err, errlen) < 0
+              || cv_yaml_check_keys(doc, n, web, "'web'", err, errlen) < 0
+              || cv_yaml_str(doc, n, "dir", false, NULL, &s, err, errlen) < 0))
+        return -1;
+    if (n && s)
+        self->web_dir = s_relative(doc, s);
     return 0;
 }
 
@@ -258,6 +274,7 @@ void cv_api_config_destroy(cv_api_config_t **self_p)
     free(self->conninfo);
     free(self->address);
     free(self->link_key_file);
+    free(self->web_dir);
     free(self->trusted_proxies);
     for (size_t i = 0; i < self->no311_public; i++)
         free(self->o311_public[i]);

@@ -37,6 +37,7 @@ typedef struct {
     int audit_flush_ms;          /* audit batches are written at least this often */
     char *link_key_file;         /* links.secret_file, NULL = citizen links off */
     int link_max_days;           /* longest validity civibusctl gives a link */
+    char *web_dir;               /* web.dir: the pages' files (web/), NULL = no pages */
     char **o311_public;          /* open311.public_categories: listed without a token */
     size_t no311_public;
     char **o311_details;         /* open311.public_details: their description and address too */

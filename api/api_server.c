@@ -18,6 +18,7 @@
 #include "api_handler.h"
 #include "api_route.h"
 #include "api_util.h"
+#include "api_web.h"
 #include "cv_log.h"
 
 #include <arpa/inet.h>
@@ -83,7 +84,7 @@ int cv_api_error(cv_api_req_t *req, int status, const char *code, const char *me
 }
 
 static enum MHD_Result s_send(struct MHD_Connection *conn, cv_api_ctx_t *ctx, int status,
-                              char *body, const char *type, const char *allow)
+                              char *body, const char *type, const char *allow, const cv_api_req_t *page)
 {
     struct MHD_Response *resp = MHD_create_response_from_buffer(strlen(body), body,
                                                                 MHD_RESPMEM_MUST_FREE);
@@ -92,7 +93,15 @@ static enum MHD_Result s_send(struct MHD_Connection *conn, cv_api_ctx_t *ctx, in
         MHD_add_response_header(resp, "Allow", allow);
     if (status == 401)          /* RFC 7235: a 401 names the scheme it wants */
         MHD_add_response_header(resp, "WWW-Authenticate", "Bearer realm=\"civibus\"");
-    MHD_add_response_header(resp, "Cache-Control", "no-store");
+    if (page && page->page) {   /* api_web.c: revalidated, never framed, no Referer out */
+        MHD_add_response_header(resp, "Cache-Control", "no-cache");
+        if (page->etag)
+            MHD_add_response_header(resp, "ETag", page->etag);
+        MHD_add_response_header(resp, "Content-Security-Policy", CV_API_WEB_CSP);
+        MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
+        MHD_add_response_header(resp, "X-Frame-Options", "DENY");
+    } else
+        MHD_add_response_header(resp, "Cache-Control", "no-store");
     MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
     enum MHD_Result rc = MHD_queue_response(conn, (unsigned) status, resp);
     MHD_destroy_response(resp);
@@ -122,7 +131,7 @@ static enum MHD_Result s_send_error(struct MHD_Connection *conn, cv_api_ctx_t *c
     char *body = s_error_body(url, status, code, message, &type);
     if (!body)
         return MHD_NO;
-    return s_send(conn, ctx, status, body, type, NULL);
+    return s_send(conn, ctx, status, body, type, NULL, NULL);
 }
 
 /* A 413 in the middle of a chunked body. libmicrohttpd 0.9.75 refuses to
@@ -354,17 +363,18 @@ static enum MHD_Result s_handle(void *cls, struct MHD_Connection *conn, const ch
     if (up->body && !cv_api_utf8_valid(up->body, up->len, false))
         return s_send_error(conn, ctx, url, 400, "invalid_utf8", "the body is not valid UTF-8 (or holds a NUL)");
     s_client(conn, ctx, &req);
-    cv_api_route(&req);
+    if (!cv_api_web_serve(ctx->web, &req))
+        cv_api_route(&req);
     enum MHD_Result rc;
     if (req.text) {
         rc = s_send(conn, ctx, req.status, req.text,
                     req.content_type ? req.content_type : "text/plain; version=0.0.4; charset=utf-8",
-                    req.allow);
+                    req.allow, &req);
     } else {
         if (!req.reply)
             cv_api_error(&req, 500, "internal", "no reply");
         char *body = json_dumps(req.reply, JSON_COMPACT);
-        rc = body ? s_send(conn, ctx, req.status, body, "application/json; charset=utf-8", req.allow)
+        rc = body ? s_send(conn, ctx, req.status, body, "application/json; charset=utf-8", req.allow, &req)
                   : MHD_NO;
     }
     json_decref(req.reply);

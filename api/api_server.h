@@ -55,6 +55,7 @@ typedef struct {
     atomic_ulong track_limited;
     atomic_ulong owner_limited;
     atomic_ulong refused[4];         /* by limit: [0] URL, [1] parameters, [2] headers, [3] body */
+    struct cv_api_web *web;          /* the pages (api_web.c), or NULL without web.dir */
     bool links;                      /* citizen links on (a key was loaded) */
     unsigned char link_key[32];
 } cv_api_ctx_t;
@@ -88,6 +89,8 @@ typedef struct {
     char *text;                      /* owned; sent as text (metrics, XML) */
     const char *content_type;        /* of text; default Prometheus text */
     char allow[48];                  /* the Allow header of a 405, "" otherwise */
+    bool page;                       /* a page or an asset (api_web.c): its headers */
+    const char *etag;                /* of a page or an asset, or NULL */
 } cv_api_req_t;
 
 typedef struct cv_api_server cv_api_server_t;

@@ -175,7 +175,7 @@ static const char *const s_sql[CV_SQL_COUNT] = {
     [CV_SQL_TRACK] =
         "SELECT json_build_object('tracking_code', r.tracking_code, 'service', r.service,"
         " 'category', r.category, 'status', r.status, 'status_at', r.status_occurred_at,"
-        " 'due_at', r.due_at, 'created_at', r.created_at,"
+        " 'due_at', r.due_at, 'created_at', r.created_at, 'requested_at', r.requested_at,"
         " 'history', (SELECT coalesce(json_agg(json_build_object('status', e.status,"
         "   'occurred_at', e.occurred_at) ORDER BY e.occurred_at, e.id), '[]')"
         "   FROM events e WHERE e.request_id = r.id))::text, r.id, r.citizen_id"

@@ -13,6 +13,7 @@
 #include "api_link.h"
 #include "api_route.h"
 #include "api_server.h"
+#include "api_web.h"
 #include "cv_log.h"
 
 #include <pthread.h>
@@ -72,6 +73,11 @@ int main(int argc, char **argv)
         }
         ctx.links = true;
     }
+    if (cfg->web_dir && !(ctx.web = cv_api_web_new(cfg->web_dir, err, sizeof err))) {
+        cv_error("main", "%s", err);
+        cv_api_config_destroy(&cfg);
+        return 2;
+    }
     cv_api_db_init(cfg->conninfo);
     ctx.audit = cv_api_audit_new(cfg->conninfo, cfg->audit_flush_ms);
     ctx.track_limit = cv_api_ratelimit_new(cfg->track_per_minute, 60);
@@ -95,6 +101,7 @@ int main(int argc, char **argv)
     cv_api_ratelimit_destroy(&ctx.track_limit);
     cv_api_ratelimit_destroy(&ctx.owner_limit);
     cv_api_conn_destroy(&ctx.conns);
+    cv_api_web_destroy(&ctx.web);
     cv_api_db_term();
     cv_api_config_destroy(&cfg);
     return rc;

@@ -30,6 +30,11 @@ test_extra=(libcmocka-dev valgrind procps psmisc python3-yaml python3-zmq python
 # Their postinst would start the system's dovecot and postfix (all addresses, ports 25/143):
 # installing them, a policy-rc.d forbidding service starts is put in place when the machine
 # has none, and removed after.
+# chromium, nodejs, npm: the browser tests (tests/browser/: playwright-core and axe-core from
+# npm drive Debian's chromium). A machine whose Node.js comes with its own npm (NodeSource's
+# nodejs) does not need Debian's npm package: it is asked for only when `npm` is missing.
+test_extra+=(chromium nodejs)
+command -v npm >/dev/null 2>&1 || test_extra+=(npm)
 # make fuzz (tests/fuzz/): Debian's clang, its sanitizer and libFuzzer runtimes, and
 # llvm-symbolizer for readable crash stacks
 fuzz_extra=(clang-14 libclang-rt-14-dev llvm-14)

@@ -206,7 +206,7 @@ ok "reads audited (who, what, when), no personal data in the audit"
 # tracking code: that request only, no personal data, rate limited
 get "/v1/track/$TC"; expect 200 "tracking"
 [ "$(js 'd["tracking_code"]')" = "$TC" ] || fail "tracking body"
-[ "$(js '",".join(sorted(d.keys()))')" = "category,created_at,due_at,history,service,status,status_at,tracking_code" ] || fail "tracking keys"
+[ "$(js '",".join(sorted(d.keys()))')" = "category,created_at,due_at,history,requested_at,service,status,status_at,tracking_code" ] || fail "tracking keys"
 grep -qiE 'usager|DUPONT|citizen' "$W/body" && fail "personal data via tracking code"
 get "/v1/track/$(echo "$TC" | tr 'A-Z' 'a-z')"; expect 200 "lower-case code"
 get /v1/track/AAAAAAAAAA; expect 404 "unknown code"

@@ -1,0 +1,44 @@
+/*  api_web — the pages people use, served by civibus-api itself (docs/web.md).
+
+    The pages are plain files under web/ (HTML, CSS, a little JavaScript, the
+    French texts' catalogue): no build step, no CDN, nothing from outside —
+    a city's network may have no Internet. At start-up the API reads
+    web.dir once into memory (only known file types; at most 128 files of
+    at most 512 KiB each), so a page costs no disk access and a file changed
+    on disk needs a restart (which a deployment does anyway).
+
+    URLs: /assets/NAME is web/assets/NAME; /PAGE and /PAGE/anything (for
+    example /suivi/KXD7M4RT9CP, the link of a notification) is
+    web/PAGE/index.html, whose script reads the rest of the path. Pages read
+    their data through the API's own endpoints, with its access rules and
+    rate limits: there is no second way to data here.
+
+    Every answer carries a strict Content-Security-Policy (scripts, styles
+    and images from this server only, no inline script, no framing),
+    X-Content-Type-Options, Referrer-Policy: no-referrer (a tracking code in
+    the URL never leaves in a Referer) and an ETag; a matching
+    If-None-Match is answered 304. */
+#ifndef CV_API_WEB_H
+#define CV_API_WEB_H
+
+#include <stdbool.h>
+
+#include "api_server.h"
+
+typedef struct cv_api_web cv_api_web_t;
+
+/* Loads dir; NULL with err ("DIR/FILE: reason") when it cannot be read or
+   breaks a limit. */
+cv_api_web_t *cv_api_web_new(const char *dir, char *err, size_t errlen);
+void cv_api_web_destroy(cv_api_web_t **self_p);
+
+/* When req's path is a page's or an asset's (its first segment names a
+   folder of web/), fills the answer and returns true; false otherwise
+   (the API's routes then serve it). */
+bool cv_api_web_serve(const cv_api_web_t *self, cv_api_req_t *req);
+
+/* The headers every page and asset answer carries (for api_server.c). */
+#define CV_API_WEB_CSP "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:;" \
+    " connect-src 'self'; font-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+
+#endif
