@@ -109,7 +109,7 @@ static int s_load(cv_api_config_t *self, const cv_yaml_doc_t *doc, char *err, si
         return -1;
     static const char *const top[] = { "postgres", "listen", "http", "tracking", "audit", "links",
                                        "open311", "web", NULL };
-    static const char *const web[] = { "dir", NULL };
+    static const char *const web[] = { "dir", "session_idle_min", "session_max_hours", "cookie_secure", NULL };
     static const char *const links[] = { "secret_file", "max_days", NULL };
     static const char *const pg[] = { "conninfo", NULL };
     static const char *const listen[] = { "address", "port", NULL };
@@ -243,6 +243,18 @@ static int s_load(cv_api_config_t *self, const cv_yaml_doc_t *doc, char *err, si
         return -1;
     if (n && s)
         self->web_dir = s_relative(doc, s);
+    if (cv_yaml_int(doc, n, "session_idle_min", false, 30, 1, 1440, &v, err, errlen) < 0)
+        return -1;
+    self->session_idle_min = (int) v;
+    if (cv_yaml_int(doc, n, "session_max_hours", false, 10, 1, 168, &v, err, errlen) < 0)
+        return -1;
+    self->session_max_hours = (int) v;
+    if (cv_yaml_str(doc, n, "cookie_secure", false, "auto", &s, err, errlen) < 0)
+        return -1;
+    if (strcmp(s, "auto") != 0 && strcmp(s, "always") != 0 && strcmp(s, "never") != 0)
+        return cv_yaml_fail(doc, cv_yaml_get(n, "cookie_secure"), err, errlen,
+                            "'cookie_secure': auto, always or never");
+    self->cookie_secure = cv_zstrdup(s);
     return 0;
 }
 
@@ -275,6 +287,7 @@ void cv_api_config_destroy(cv_api_config_t **self_p)
     free(self->address);
     free(self->link_key_file);
     free(self->web_dir);
+    free(self->cookie_secure);
     free(self->trusted_proxies);
     for (size_t i = 0; i < self->no311_public; i++)
         free(self->o311_public[i]);

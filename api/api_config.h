@@ -38,6 +38,9 @@ typedef struct {
     char *link_key_file;         /* links.secret_file, NULL = citizen links off */
     int link_max_days;           /* longest validity civibusctl gives a link */
     char *web_dir;               /* web.dir: the pages' files (web/), NULL = no pages */
+    int session_idle_min;        /* web.session_idle_min: a console session unused this long ends */
+    int session_max_hours;       /* web.session_max_hours: and at the latest this long after sign-in */
+    char *cookie_secure;         /* web.cookie_secure: auto (behind a TLS proxy), always, never */
     char **o311_public;          /* open311.public_categories: listed without a token */
     size_t no311_public;
     char **o311_details;         /* open311.public_details: their description and address too */

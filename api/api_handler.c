@@ -1,6 +1,7 @@
 /*  api_handler — see api_handler.h: statements, authentication, audit and
     pages, the same for every handler. */
 #include "api_handler.h"
+#include "api_session.h"
 
 #include "api_util.h"
 #include "cv_log.h"
@@ -49,7 +50,9 @@ json_t *cv_api_row_json(PGresult *r, int row, int col)
 int cv_api_authenticate(cv_api_req_t *req, cv_api_principal_t *who)
 {
     const char *h = cv_api_header(req, "Authorization");
-    char hash[CV_API_TOKEN_HEX + 1];
+    char hash[CV_API_TOKEN_HEX + 1], session[CV_API_SESSION_ID_HEX + 1];
+    if (!h && cv_api_session_cookie(req, session))     /* the console: a session cookie */
+        return cv_api_session_authenticate(req, session, who);
     /* RFC 7235: the scheme is case-insensitive, then one or more spaces */
     const char *t = h && strncasecmp(h, "Bearer", 6) == 0 && (h[6] == ' ' || h[6] == '\t') ? h + 6 : NULL;
     while (t && (*t == ' ' || *t == '\t'))

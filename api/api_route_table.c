@@ -36,6 +36,7 @@
     in the same table; the router writes the errors of every path under
     /open311/ in Open311's format (api_router.c). */
 #include "api_handler.h"
+#include "api_session.h"
 
 static const cv_api_route_t s_routes[] = {
     /* public */
@@ -43,6 +44,10 @@ static const cv_api_route_t s_routes[] = {
     { "GET",  "/metrics",                                    cv_api_metrics,          CV_API_PUBLIC,      NULL,               CV_API_LIMIT_NONE },
     { "GET",  "/v1/track/{code}",                            cv_api_track,            CV_API_PUBLIC,      "track",            CV_API_LIMIT_LOOKUP },
     { "GET",  "/v1/me/{link}",                               cv_api_me,               CV_API_PUBLIC,      "citizen_link",     CV_API_LIMIT_LOOKUP },
+    /* the console's sign-in (api_session.c, docs/web.md) */
+    { "POST", "/v1/sessions",                                cv_api_session_open,     CV_API_PUBLIC,      "session_open",     CV_API_LIMIT_LOOKUP },
+    { "GET",  "/v1/session",                                 cv_api_session_show,     CV_API_STAFF,       NULL,               CV_API_LIMIT_NONE },
+    { "POST", "/v1/session/logout",                          cv_api_session_logout,   CV_API_STAFF,       NULL,               CV_API_LIMIT_NONE },
     /* agents */
     { "GET",  "/v1/citizens",                                cv_api_citizen_search,   CV_API_STAFF,       "citizen_search",   CV_API_LIMIT_NONE },
     { "GET",  "/v1/citizens/{id}/timeline",                  cv_api_citizen_timeline, CV_API_STAFF,       "citizen_timeline", CV_API_LIMIT_NONE },

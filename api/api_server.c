@@ -93,6 +93,8 @@ static enum MHD_Result s_send(struct MHD_Connection *conn, cv_api_ctx_t *ctx, in
         MHD_add_response_header(resp, "Allow", allow);
     if (status == 401)          /* RFC 7235: a 401 names the scheme it wants */
         MHD_add_response_header(resp, "WWW-Authenticate", "Bearer realm=\"civibus\"");
+    if (page && page->set_cookie[0])
+        MHD_add_response_header(resp, "Set-Cookie", page->set_cookie);
     if (page && page->page) {   /* api_web.c: revalidated, never framed, no Referer out */
         MHD_add_response_header(resp, "Cache-Control", "no-cache");
         if (page->etag)

@@ -90,6 +90,8 @@ typedef struct {
     const char *content_type;        /* of text; default Prometheus text */
     char allow[48];                  /* the Allow header of a 405, "" otherwise */
     bool page;                       /* a page or an asset (api_web.c): its headers */
+    char session[65];                /* the console session authenticating it (api_session.c), "" */
+    char set_cookie[200];            /* a Set-Cookie header to send, "" for none */
     const char *etag;                /* of a page or an asset, or NULL */
 } cv_api_req_t;
 

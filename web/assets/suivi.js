@@ -102,7 +102,7 @@
     dire("suivi.chargement");
     fetch("/v1/me/" + encodeURIComponent(l), { headers: { Accept: "application/json" } })
       .then(function (r) {
-        if (r.ok) return r.json().then(function (d) { dire(null); montrer(d.items || []); });
+        if (r.ok) return r.json().then(function (d) { dire(null); montrer(d.requests || d.items || []); });
         dire(r.status === 429 ? "suivi.trop" : r.status >= 500 ? "suivi.panne" : "suivi.inconnu");
       })
       .catch(function () { dire("suivi.panne"); });
