@@ -127,6 +127,7 @@ civibus is running.
   hub log:        $VAR/log/hub.log   (adapters and simulators: $VAR/log/)
   database:       . $VAR/run.env && psql -c 'select source, service, status, occurred_at from events order by id desc limit 20'
   dead letters:   . $VAR/run.env && psql -c 'select source, reason, detail from dead_letters'
+  agents' console: http://127.0.0.1:8480/console/   (sign in with the token in $VAR/api-token)
   citizen's page: http://127.0.0.1:8480/suivi/   (a tracking code: . $VAR/run.env && psql -Atc 'select tracking_code from requests limit 1')
   agents' API:    curl -s -H "Authorization: Bearer \$(cat $VAR/api-token)" 'http://127.0.0.1:8480/v1/citizens?name=dupont'
                   then /v1/citizens/ID/timeline (docs/api.md; API log: $VAR/log/api.log)

@@ -10,7 +10,10 @@
 #     403, with it 201;
 #   - the session ends: logout (cookie cleared, row gone), idle expiry, absolute expiry,
 #     the token revoked; a forged or altered cookie is refused; a wrong token gets 401
-#     and stores nothing.
+#     and stores nothing;
+#   - then in Debian's chromium (tests/browser/console.mjs): sign in, a citizen found as you
+#     type, one timeline across services where another service's summary, channel and code
+#     never reach the browser, the service filter, 360 px, logout; axe-core on each view.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/api_lib.sh"
 API_YAML_EXTRA="web:
@@ -106,3 +109,35 @@ signin "$T_DECH"; SID=$(tr -d '\r' <"$W/h" | sed -n 's/^Set-Cookie: civibus_sess
     || q "update api_tokens set revoked_at = now() where id = (select token_id from api_sessions where id_hash = encode(sha256('$SID'::bytea), 'hex'))"
 cget "$U/v1/session"; [ "$S" = 401 ] || fail "the token revoked, its session still works: $S"
 ok "a session ends: idle 30 minutes, past its absolute expiry, at logout (cookie cleared, row gone), its token revoked"
+
+# ---- the console in the browser ------------------------------------------------------------------
+T_B=$("$CTL" --config "$W/api.yaml" token create --role agent --service dechets 2>/dev/null)
+# a citizen of the waste service who also called the roads service and wrote to the civil
+# registry: registered at the counter by a supervisor, as the front office does
+CIT=$(q "select citizen_id from requests where service = 'dechets' and citizen_id is not null order by id limit 1")
+q "insert into service_categories (category, service) values ('nid_de_poule', 'voirie'), ('acte_naissance', 'etat_civil')
+   on conflict do nothing"
+for b in '"channel": "telephone", "category": "nid_de_poule", "service": "voirie", "description": "Un trou devant le 4 rue des Lilas"' \
+         '"channel": "courrier", "category": "acte_naissance", "service": "etat_civil", "description": "Copie intégrale demandée"'; do
+    S=$(curl -s -o "$W/body" -w '%{http_code}' -H "Authorization: Bearer $T_SUP" -H 'Content-Type: application/json' \
+        --data-binary "{$b, \"citizen_id\": $CIT}" "$U/v1/requests")
+    [ "$S" = 201 ] || fail "registering a request of another service: $S $(cat "$W/body")"
+done
+row=$(q "select r.citizen_id || '|' || count(*) || '|' || count(*) filter (where r.service = 'dechets') || '|' ||
+                count(distinct r.service)
+         from requests r where r.citizen_id = $CIT group by r.citizen_id")
+[ -n "$row" ] || fail "no citizen with requests in two services, one of them dechets, in the demo data"
+IFS='|' read -r CIT NREQ NOWN NSERV <<<"$row"
+NAME=$(q "select identity->>'family_name' from citizen_sources where citizen_id = $CIT and identity->>'family_name' is not null limit 1")
+[ -n "$NAME" ] || fail "citizen $CIT has no name"
+B=$ROOT/tests/browser
+if [ ! -d "$B/node_modules" ] || [ "$B/package-lock.json" -nt "$B/node_modules" ]; then
+    (cd "$B" && npm ci --no-audit --no-fund --loglevel=error) >"$W/npm.log" 2>&1 || fail "npm ci: $(tail -5 "$W/npm.log")"
+fi
+at_exit "pkill -f -- '--user-data-dir=/tmp/playwright' 2>/dev/null; true"
+BASE_URL=$U TOKEN=$T_B SERVICE=dechets SERVICE_FR="Propreté et déchets" NAME=$NAME CITIZEN=$CIT \
+    REQUESTS=$NREQ OWN=$NOWN SERVICES=$NSERV OUT_DIR=$B/out timeout 240 node "$B/console.mjs" >"$W/browser.log" 2>&1
+rc=$?
+cat "$W/browser.log"
+[ $rc -eq 0 ] || fail "the browser test (console.mjs) failed: rc $rc"
+ok "the console in chromium: sign-in, search, one timeline, hidden fields, filter, 360 px, logout"
