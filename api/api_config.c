@@ -108,7 +108,8 @@ static int s_load(cv_api_config_t *self, const cv_yaml_doc_t *doc, char *err, si
     if (cv_yaml_expect(doc, root, CV_YAML_MAP, "the configuration", err, errlen) < 0)
         return -1;
     static const char *const top[] = { "postgres", "listen", "http", "tracking", "audit", "links",
-                                       "open311", "web", NULL };
+                                       "open311", "web", "dashboard", NULL };
+    static const char *const dashboard[] = { "costs_file", NULL };
     static const char *const web[] = { "dir", "session_idle_min", "session_max_hours", "cookie_secure", NULL };
     static const char *const links[] = { "secret_file", "max_days", NULL };
     static const char *const pg[] = { "conninfo", NULL };
@@ -255,6 +256,14 @@ static int s_load(cv_api_config_t *self, const cv_yaml_doc_t *doc, char *err, si
         return cv_yaml_fail(doc, cv_yaml_get(n, "cookie_secure"), err, errlen,
                             "'cookie_secure': auto, always or never");
     self->cookie_secure = cv_zstrdup(s);
+
+    n = cv_yaml_get(root, "dashboard");
+    if (n && (cv_yaml_expect(doc, n, CV_YAML_MAP, "'dashboard'", err, errlen) < 0
+              || cv_yaml_check_keys(doc, n, dashboard, "'dashboard'", err, errlen) < 0
+              || cv_yaml_str(doc, n, "costs_file", false, NULL, &s, err, errlen) < 0))
+        return -1;
+    if (n && s)
+        self->costs_file = s_relative(doc, s);
     return 0;
 }
 
@@ -288,6 +297,7 @@ void cv_api_config_destroy(cv_api_config_t **self_p)
     free(self->link_key_file);
     free(self->web_dir);
     free(self->cookie_secure);
+    free(self->costs_file);
     free(self->trusted_proxies);
     for (size_t i = 0; i < self->no311_public; i++)
         free(self->o311_public[i]);

@@ -40,6 +40,7 @@ typedef struct {
     char *web_dir;               /* web.dir: the pages' files (web/), NULL = no pages */
     int session_idle_min;        /* web.session_idle_min: a console session unused this long ends */
     int session_max_hours;       /* web.session_max_hours: and at the latest this long after sign-in */
+    char *costs_file;            /* dashboard.costs_file (deploy/costs.yaml), NULL = defaults */
     char *cookie_secure;         /* web.cookie_secure: auto (behind a TLS proxy), always, never */
     char **o311_public;          /* open311.public_categories: listed without a token */
     size_t no311_public;

@@ -35,6 +35,7 @@
     (/v1/requests/overdue and /v1/requests/count before /v1/requests/{id}). Open311's routes sit
     in the same table; the router writes the errors of every path under
     /open311/ in Open311's format (api_router.c). */
+#include "api_dashboard.h"
 #include "api_handler.h"
 #include "api_session.h"
 
@@ -58,6 +59,8 @@ static const cv_api_route_t s_routes[] = {
     { "GET",  "/v1/services/{service}/requests",             cv_api_service_requests, CV_API_STAFF,       "service_requests", CV_API_LIMIT_NONE },
     { "GET",  "/v1/services/{service}/queue",                cv_api_service_queue,    CV_API_STAFF,       "service_queue",    CV_API_LIMIT_NONE },
     /* identity (docs/identity.md) */
+    /* the city's dashboard (api_dashboard.c, docs/web.md) */
+    { "GET",  "/v1/dashboard",                               cv_api_dashboard,        CV_API_SUPERVISORS, NULL,               CV_API_LIMIT_NONE },
     { "GET",  "/v1/merge-proposals",                         cv_api_merge_proposals,  CV_API_SUPERVISORS, "merge_proposals",  CV_API_LIMIT_NONE },
     { "POST", "/v1/citizens/{id}/merge",                     cv_api_merge,            CV_API_SUPERVISORS, "citizen_merge",    CV_API_LIMIT_NONE },
     { "POST", "/v1/merges/{id}/split",                       cv_api_split,            CV_API_SUPERVISORS, "citizen_split",    CV_API_LIMIT_NONE },

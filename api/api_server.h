@@ -56,6 +56,7 @@ typedef struct {
     atomic_ulong owner_limited;
     atomic_ulong refused[4];         /* by limit: [0] URL, [1] parameters, [2] headers, [3] body */
     struct cv_api_web *web;          /* the pages (api_web.c), or NULL without web.dir */
+    char *costs;                     /* the cost per contact by channel, JSON (api_dashboard.c) */
     bool links;                      /* citizen links on (a key was loaded) */
     unsigned char link_key[32];
 } cv_api_ctx_t;

@@ -9,6 +9,7 @@
     watcher (api_conn.c) and the HTTP thread pool, log the port, then wait for SIGINT/SIGTERM. Shutdown stops
     HTTP first (workers close their connections), then flushes the audit. */
 #include "api_config.h"
+#include "api_dashboard.h"
 #include "api_db.h"
 #include "api_link.h"
 #include "api_route.h"
@@ -78,6 +79,12 @@ int main(int argc, char **argv)
         cv_api_config_destroy(&cfg);
         return 2;
     }
+    if (!(ctx.costs = cv_api_costs_load(cfg->costs_file, err, sizeof err))) {
+        cv_error("main", "%s", err);
+        cv_api_web_destroy(&ctx.web);
+        cv_api_config_destroy(&cfg);
+        return 2;
+    }
     cv_api_db_init(cfg->conninfo);
     ctx.audit = cv_api_audit_new(cfg->conninfo, cfg->audit_flush_ms);
     ctx.track_limit = cv_api_ratelimit_new(cfg->track_per_minute, 60);
@@ -102,6 +109,7 @@ int main(int argc, char **argv)
     cv_api_ratelimit_destroy(&ctx.owner_limit);
     cv_api_conn_destroy(&ctx.conns);
     cv_api_web_destroy(&ctx.web);
+    free(ctx.costs);
     cv_api_db_term();
     cv_api_config_destroy(&cfg);
     return rc;

@@ -89,7 +89,7 @@ grep -q "listening for adapters" "$VAR/log/hub.log" || { tail -n 20 "$VAR/log/hu
 
 # the agents' API on the same database (the hub has applied the migrations), and once per
 # var folder a supervisor token for trying it (kept in var/api-token, never printed)
-sed 's|^\(  conninfo:\).*|\1 ""|; s|^\(  dir:\) \.\./web$|\1 '"$ROOT"'/web|' deploy/api.yaml >"$VAR/api.yaml"
+sed 's|^\(  conninfo:\).*|\1 ""|; s|^\(  dir:\) \.\./web$|\1 '"$ROOT"'/web|; s|^\(  costs_file:\) costs.yaml$|\1 '"$ROOT"'/deploy/costs.yaml|' deploy/api.yaml >"$VAR/api.yaml"
 start api bin/civibus-api --config "$VAR/api.yaml"
 if [ ! -s "$VAR/api-token" ]; then
     (umask 077; bin/civibusctl token create --role supervisor --label "make run" >"$VAR/api-token" \
@@ -128,6 +128,7 @@ civibus is running.
   database:       . $VAR/run.env && psql -c 'select source, service, status, occurred_at from events order by id desc limit 20'
   dead letters:   . $VAR/run.env && psql -c 'select source, reason, detail from dead_letters'
   agents' console: http://127.0.0.1:8480/console/   (sign in with the token in $VAR/api-token)
+  dashboard:      http://127.0.0.1:8480/tableau-de-bord/   (the same sign-in: a supervisor's token)
   citizen's page: http://127.0.0.1:8480/suivi/   (a tracking code: . $VAR/run.env && psql -Atc 'select tracking_code from requests limit 1')
   agents' API:    curl -s -H "Authorization: Bearer \$(cat $VAR/api-token)" 'http://127.0.0.1:8480/v1/citizens?name=dupont'
                   then /v1/citizens/ID/timeline (docs/api.md; API log: $VAR/log/api.log)

@@ -54,6 +54,7 @@
     const role = T.t("console.connecte_" + s.role, s.role);
     $("qui-texte").textContent = s.service ? role + " " + T.libelle("service", s.service) : role;
     $("qui").hidden = false;
+    $("menu-tdb").hidden = s.role === "agent";          /* the dashboard is the management's */
   }
 
   /* ---- sign-in ---- */
