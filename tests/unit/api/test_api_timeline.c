@@ -63,15 +63,15 @@ static PGresult *s_page(void)
 {
     PGresult *r = s_result(CV_TIMELINE_NCOLS);
     s_row(r, "0", "", 2, "77", s_identities);
-    s_row(r, "1", "3", 15, "5", "AAAAAAAAAA", "urbanisme", "permis", "web", "closed",
-          "2024-01-01 00:00:00+00", N, "2024-01-01 00:00:00+00", "2024-01-02 00:00:00+00", "PC 1", "77",
+    s_row(r, "1", "3", 17, "5", "AAAAAAAAAA", "urbanisme", "permis", "web", "closed",
+          "2024-01-01 00:00:00+00", N, N, "0", "2024-01-01 00:00:00+00", "2024-01-02 00:00:00+00", "PC 1", "77",
           "false", "false", "old");
-    s_row(r, "1", "2", 15, "7", "CCCCCCCCCC", "urbanisme", "permis_construire", "courrier", "in_progress",
-          "2024-03-01 10:15:00.25+00", "2024-04-30 23:00:00+00", "2024-02-01 08:00:00.123456+00",
+    s_row(r, "1", "2", 17, "7", "CCCCCCCCCC", "urbanisme", "permis_construire", "courrier", "in_progress",
+          "2024-03-01 10:15:00.25+00", "2024-04-30 23:00:00+00", "source", "3600", "2024-02-01 08:00:00.123456+00",
           "2024-03-01 10:15:01+00", "PC 075 \"B\"", "77", "true", "false",
           "Extension « côté cour »\n2e étage\t\\ ok");
-    s_row(r, "1", "1", 15, "9", "DDDDDDDDDD", "dechets", "encombrants", "telephone", "received",
-          "2024-05-01 09:00:00+00", N, "2024-05-01 09:00:00+00", "2024-05-01 09:00:00+00", N, "77",
+    s_row(r, "1", "1", 17, "9", "DDDDDDDDDD", "dechets", "encombrants", "telephone", "received",
+          "2024-05-01 09:00:00+00", N, N, "0", "2024-05-01 09:00:00+00", "2024-05-01 09:00:00+00", N, "77",
           "false", "true", "un canapé");
     s_row(r, "2", "", 12, "101", "7", "urbanisme", "permis_construire", "depot", "urbanisme", "received",
           "DEPOSE", "2024-02-01 08:00:00+00", N, "2024-02-01 08:00:01.5+00", "false");
@@ -109,13 +109,14 @@ static void test_supervisor_bytes(void **state)
         "\"requests\":[{\"id\":7,\"tracking_code\":\"CCCCCCCCCC\",\"service\":\"urbanisme\","
         "\"category\":\"permis_construire\",\"channel\":\"courrier\",\"status\":\"in_progress\","
         "\"status_at\":\"2024-03-01T10:15:00.25+00:00\",\"due_at\":\"2024-04-30T23:00:00+00:00\","
+        "\"due_kind\":\"source\",\"paused_seconds\":3600,"
         "\"created_at\":\"2024-02-01T08:00:00.123456+00:00\",\"updated_at\":\"2024-03-01T10:15:01+00:00\","
         "\"request_ref\":\"PC 075 \\\"B\\\"\",\"citizen_id\":77,\"flagged\":true,\"overdue\":false,"
         "\"summary\":\"Extension « côté cour »\\n2e étage\\t\\\\ ok\","
         "\"requested_at\":null,\"outcome\":null,\"outcome_reason\":null,\"outcome_ref\":null,\"location\":null},"
         "{\"id\":9,\"tracking_code\":\"DDDDDDDDDD\",\"service\":\"dechets\",\"category\":\"encombrants\","
         "\"channel\":\"telephone\",\"status\":\"received\",\"status_at\":\"2024-05-01T09:00:00+00:00\","
-        "\"due_at\":null,\"created_at\":\"2024-05-01T09:00:00+00:00\",\"updated_at\":\"2024-05-01T09:00:00+00:00\","
+        "\"due_at\":null,\"due_kind\":null,\"paused_seconds\":0,\"created_at\":\"2024-05-01T09:00:00+00:00\",\"updated_at\":\"2024-05-01T09:00:00+00:00\","
         "\"request_ref\":null,\"citizen_id\":77,\"flagged\":false,\"overdue\":true,\"summary\":\"un canapé\","
         "\"requested_at\":null,\"outcome\":null,\"outcome_reason\":null,\"outcome_ref\":null,\"location\":null}],"
         "\"events\":[{\"id\":101,\"request_id\":7,\"service\":\"urbanisme\",\"category\":\"permis_construire\","
