@@ -67,13 +67,18 @@ int cv_api_authenticate(cv_api_req_t *req, cv_api_principal_t *who)
         PQclear(r);
         return cv_api_error(req, 401, "unauthorized", "a valid bearer token is required");
     }
+    cv_api_principal_from_row(r, who);
+    PQclear(r);
+    return 0;
+}
+
+void cv_api_principal_from_row(PGresult *r, cv_api_principal_t *who)
+{
     memset(who, 0, sizeof *who);
     who->token_id = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
     if (!cv_api_role_parse(PQgetvalue(r, 0, 1), &who->role))
         who->role = CV_API_AGENT;
     snprintf(who->service, sizeof who->service, "%s", PQgetvalue(r, 0, 2));
-    PQclear(r);
-    return 0;
 }
 
 static int s_audit(cv_api_req_t *req, const cv_api_principal_t *who, cv_api_audit_row_t *row)

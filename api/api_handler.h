@@ -39,6 +39,8 @@ PGresult *cv_api_sql_row(cv_api_req_t *req, cv_sql_t stmt, int n, const char *co
 /* Column col of row `row` parsed as JSON (NULL if it is not). */
 json_t *cv_api_row_json(PGresult *r, int row, int col);
 
+/* The principal of a token's row (id, role, service: row 0 of CV_SQL_TOKEN's shape). */
+void cv_api_principal_from_row(PGresult *r, cv_api_principal_t *who);
 /* Bearer token → principal; 0, or the error status already answered (401/503). */
 int cv_api_authenticate(cv_api_req_t *req, cv_api_principal_t *who);
 /* Queues an audit row with the action of the request's route (its table

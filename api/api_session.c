@@ -79,11 +79,7 @@ int cv_api_session_authenticate(cv_api_req_t *req, const char *id, cv_api_princi
         PQclear(r);
         return cv_api_error(req, 401, "unauthorized", "the session has ended; sign in again");
     }
-    memset(who, 0, sizeof *who);
-    who->token_id = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-    if (!cv_api_role_parse(PQgetvalue(r, 0, 1), &who->role))
-        who->role = CV_API_AGENT;
-    snprintf(who->service, sizeof who->service, "%s", PQgetvalue(r, 0, 2));
+    cv_api_principal_from_row(r, who);
     PQclear(r);
     if (!s_safe_method(req)) {
         char csrf[CV_HASH_HEX_LEN + 1];
@@ -107,6 +103,22 @@ static bool s_secure(cv_api_req_t *req)
     const char *proto = cv_api_header(req, "X-Forwarded-Proto");
     return proto && strcasecmp(proto, "https") == 0;
 }
+
+/* Runs sql (its one row, one column: an expiry as text) into out; false
+   after answering 503. */
+static bool s_expiry(cv_api_req_t *req, const char *sql, int n, const char *const *v, char *out, size_t len)
+{
+    PGresult *r = cv_api_db_exec_params(sql, n, v);
+    bool ok = r && PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1;
+    if (ok)
+        snprintf(out, len, "%s", PQgetvalue(r, 0, 0));
+    else
+        CV_API_DB_DOWN(req);
+    PQclear(r);
+    return ok;
+}
+
+#define EXPIRY_TEXT "to_char(expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
 
 static void s_reply_session(cv_api_req_t *req, int status, const cv_api_principal_t *who, const char *id,
                             const char *expires_at)
@@ -141,11 +153,8 @@ void cv_api_session_open(cv_api_req_t *req, const cv_api_principal_t *nobody)
         cv_api_error(req, 401, "unauthorized", "a valid agent token is required");
         return;
     }
-    cv_api_principal_t who = { 0 };
-    who.token_id = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-    if (!cv_api_role_parse(PQgetvalue(r, 0, 1), &who.role))
-        who.role = CV_API_AGENT;
-    snprintf(who.service, sizeof who.service, "%s", PQgetvalue(r, 0, 2));
+    cv_api_principal_t who;
+    cv_api_principal_from_row(r, &who);
     PQclear(r);
 
     /* ended sessions are deleted by the next sign-in (the table stays small) */
@@ -161,18 +170,11 @@ void cv_api_session_open(cv_api_req_t *req, const cv_api_principal_t *nobody)
     snprintf(hours, sizeof hours, "%d", req->ctx->config->session_max_hours);
     snprintf(idle, sizeof idle, "%d", req->ctx->config->session_idle_min * 60);
     const char *iv[4] = { idhash, tok, hours, idle };
-    r = cv_api_db_exec_params("INSERT INTO api_sessions (id_hash, token_id, expires_at, idle_s)"
-                              " VALUES ($1, $2::bigint, now() + make_interval(hours => $3::int), $4::int)"
-                              " RETURNING to_char(expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')",
-                              4, iv);
-    if (!r || PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
-        PQclear(r);
-        CV_API_DB_DOWN(req);
-        return;
-    }
     char expires[40];
-    snprintf(expires, sizeof expires, "%s", PQgetvalue(r, 0, 0));
-    PQclear(r);
+    if (!s_expiry(req, "INSERT INTO api_sessions (id_hash, token_id, expires_at, idle_s)"
+                       " VALUES ($1, $2::bigint, now() + make_interval(hours => $3::int), $4::int)"
+                       " RETURNING " EXPIRY_TEXT, 4, iv, expires, sizeof expires))
+        return;
     if (cv_api_audit(req, &who, 0, 0, 0) != 0) {
         const char *dv[1] = { idhash };
         PQclear(cv_api_db_exec_params("DELETE FROM api_sessions WHERE id_hash = $1", 1, dv));
@@ -194,18 +196,9 @@ void cv_api_session_show(cv_api_req_t *req, const cv_api_principal_t *who)
     char hash[CV_HASH_HEX_LEN + 1];
     cv_hash_bytes(req->session, strlen(req->session), hash);
     const char *v[1] = { hash };
-    PGresult *r = cv_api_db_exec_params(
-        "SELECT to_char(expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') FROM api_sessions"
-        " WHERE id_hash = $1", 1, v);
-    if (!r || PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
-        PQclear(r);
-        CV_API_DB_DOWN(req);
-        return;
-    }
     char expires[40];
-    snprintf(expires, sizeof expires, "%s", PQgetvalue(r, 0, 0));
-    PQclear(r);
-    s_reply_session(req, 200, who, req->session, expires);
+    if (s_expiry(req, "SELECT " EXPIRY_TEXT " FROM api_sessions WHERE id_hash = $1", 1, v, expires, sizeof expires))
+        s_reply_session(req, 200, who, req->session, expires);
 }
 
 void cv_api_session_logout(cv_api_req_t *req, const cv_api_principal_t *who)
