@@ -131,9 +131,7 @@ IFS='|' read -r CIT NREQ NOWN NSERV <<<"$row"
 NAME=$(q "select identity->>'family_name' from citizen_sources where citizen_id = $CIT and identity->>'family_name' is not null limit 1")
 [ -n "$NAME" ] || fail "citizen $CIT has no name"
 B=$ROOT/tests/browser
-if [ ! -d "$B/node_modules" ] || [ "$B/package-lock.json" -nt "$B/node_modules" ]; then
-    (cd "$B" && npm ci --no-audit --no-fund --loglevel=error) >"$W/npm.log" 2>&1 || fail "npm ci: $(tail -5 "$W/npm.log")"
-fi
+"$B/install.sh" "$W/npm.log" 2>"$W/npm.err" || fail "$(cat "$W/npm.err")"
 at_exit "pkill -f -- '--user-data-dir=/tmp/playwright' 2>/dev/null; true"
 BASE_URL=$U TOKEN=$T_B SERVICE=dechets SERVICE_FR="Propreté et déchets" NAME=$NAME CITIZEN=$CIT \
     REQUESTS=$NREQ OWN=$NOWN SERVICES=$NSERV OUT_DIR=$B/out timeout 240 node "$B/console.mjs" >"$W/browser.log" 2>&1

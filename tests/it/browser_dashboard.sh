@@ -85,9 +85,7 @@ COST=$(python3 -c "print(round($NG * 12 + $(q "select count(*) from requests whe
 [ "$RT" = "172800,380160" ] || fail "the test's own response times: $RT (expected a median of 2 days and a 90th percentile of 4.4 days, of 1, 2 and 5 days)"
 
 B=$ROOT/tests/browser
-if [ ! -d "$B/node_modules" ] || [ "$B/package-lock.json" -nt "$B/node_modules" ]; then
-    (cd "$B" && npm ci --no-audit --no-fund --loglevel=error) >"$W/npm.log" 2>&1 || fail "npm ci: $(tail -5 "$W/npm.log")"
-fi
+"$B/install.sh" "$W/npm.log" 2>"$W/npm.err" || fail "$(cat "$W/npm.err")"
 at_exit "pkill -f -- '--user-data-dir=/tmp/playwright' 2>/dev/null; true"
 BASE_URL=$U TOKEN_SUP=$T_SUP TOKEN_AGENT=$T_DECH YEAR=$Y TOTAL=$TOTAL BY_CHANNEL=$BY_CHANNEL OVERDUE=$OVERDUE \
     RT=$RT SAVING=$SAVING COST=$COST OUT_DIR=$B/out timeout 240 node "$B/dashboard.mjs" >"$W/browser.log" 2>&1

@@ -78,9 +78,7 @@ for x in A:
 
 # ---- the browser -------------------------------------------------------------------------------
 B=$ROOT/tests/browser
-if [ ! -d "$B/node_modules" ] || [ "$B/package-lock.json" -nt "$B/node_modules" ]; then
-    (cd "$B" && npm ci --no-audit --no-fund --loglevel=error) >"$W/npm.log" 2>&1 || fail "npm ci: $(tail -5 "$W/npm.log")"
-fi
+"$B/install.sh" "$W/npm.log" 2>"$W/npm.err" || fail "$(cat "$W/npm.err")"
 at_exit "pkill -f -- '--user-data-dir=/tmp/playwright' 2>/dev/null; true"
 # the day the citizen asked (requested_at; the demo source gives none: the day it was stored)
 FILED_FR=$(q "select to_char(coalesce(requested_at, created_at) at time zone 'Europe/Paris', 'FMDD FMMM YYYY')
