@@ -33,7 +33,8 @@ test_extra=(libcmocka-dev valgrind procps psmisc python3-yaml python3-zmq python
 # chromium, nodejs, npm: the browser tests (tests/browser/: playwright-core and axe-core from
 # npm drive Debian's chromium). A machine whose Node.js comes with its own npm (NodeSource's
 # nodejs) does not need Debian's npm package: it is asked for only when `npm` is missing.
-test_extra+=(chromium nodejs)
+# ca-certificates: npm reaches its registry over TLS with the system's bundle.
+test_extra+=(chromium nodejs ca-certificates)
 command -v npm >/dev/null 2>&1 || test_extra+=(npm)
 # make fuzz (tests/fuzz/): Debian's clang, its sanitizer and libFuzzer runtimes, and
 # llvm-symbolizer for readable crash stacks

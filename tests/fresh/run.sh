@@ -84,6 +84,24 @@ LOG=$W/log
 mkdir -p "$R" "$LOG"
 mounted=()
 
+host_local_cas() {  # DIR: writes each authority of this machine's bundle that Debian does not ship
+    local bundle=/etc/ssl/certs/ca-certificates.crt
+    [ -r "$bundle" ] && command -v python3 >/dev/null 2>&1 || return 0
+    mkdir -p "$1"
+    python3 - "$bundle" "$1" <<'PY'
+import glob, re, sys
+pem = re.compile(r"-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----", re.S)
+debian = set()
+for f in glob.glob("/usr/share/ca-certificates/**/*.crt", recursive=True):
+    debian.update("".join(c.split()) for c in pem.findall(open(f, errors="replace").read()))
+n = 0
+for c in pem.findall(open(sys.argv[1], errors="replace").read()):
+    if "".join(c.split()) not in debian:
+        n += 1
+        open("%s/civibus-host-%d.crt" % (sys.argv[2], n), "w").write(c + "\n")
+PY
+}
+
 in_root_pids() {  # the processes whose root directory is the fresh root
     local p r
     for p in /proc/[0-9]*; do
@@ -122,6 +140,10 @@ cp -L /etc/resolv.conf "$R/etc/resolv.conf" 2>/dev/null
 if ls /etc/apt/sources.list.d/*.sources >/dev/null 2>&1; then
     cp /etc/apt/sources.list.d/*.sources "$R/etc/apt/sources.list.d/" && : >"$R/etc/apt/sources.list"
 fi
+# This machine's own certificate authorities (those not shipped by Debian's ca-certificates:
+# a city's TLS proxy, say) are trusted in the root as on the machine, or npm could not reach
+# its registry for the browser tests: ca-certificates adds /usr/local/share/ca-certificates.
+host_local_cas "$R/usr/local/share/ca-certificates"
 printf '#!/bin/sh\n# civibus fresh-check: no service starts in this root\nexit 101\n' >"$R/usr/sbin/policy-rc.d"
 chmod 0755 "$R/usr/sbin/policy-rc.d"
 
