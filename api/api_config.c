@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 bool cv_api_config_net_parse(const char *text, cv_api_net_t *out)
 {
@@ -90,16 +91,59 @@ static int s_strings(const cv_yaml_doc_t *doc, const cv_yaml_node_t *map, const 
     return 0;
 }
 
-/* A path of the config, relative to the config file's folder (malloc'd). */
-static char *s_relative(const cv_yaml_doc_t *doc, const char *path)
+/* A path of the config, relative to the config file's folder. */
+static char *s_relative(const char *file, const char *p)
 {
-    const char *slash = strrchr(doc->file, '/');
+    const char *slash = strrchr(file, '/');
     char *out = NULL;
-    if (path[0] == '/' || !slash)
-        return cv_zstrdup(path);
-    if (asprintf(&out, "%.*s/%s", (int) (slash - doc->file), doc->file, path) < 0)
-        return NULL;
-    return out;
+    if (p[0] == '/' || !slash)
+        return cv_zstrdup(p);
+    return asprintf(&out, "%.*s/%s", (int) (slash - file), file, p) < 0 ? NULL : out;
+}
+
+/* attachments: the folder (relative to this file; default var/attachments
+   beside it) and the caps. An existing folder must be a folder only its
+   owner may enter (0700: the files are personal data); a missing one is
+   made at the first attachment. The body cap of a registration with
+   attachments follows from the caps: base64 of max_total_bytes, room for
+   the names, and http.max_body_bytes for the rest. */
+static int s_attachments(cv_api_config_t *self, const cv_yaml_doc_t *doc, const cv_yaml_node_t *n,
+                         const char *const *keys, char *err, size_t errlen)
+{
+    const char *s;
+    int64_t v;
+    if (n && (cv_yaml_expect(doc, n, CV_YAML_MAP, "'attachments'", err, errlen) < 0
+              || cv_yaml_check_keys(doc, n, keys, "'attachments'", err, errlen) < 0))
+        return -1;
+    if (cv_yaml_str(doc, n, "dir", false, "var/attachments", &s, err, errlen) < 0)
+        return -1;
+    if (!*s)
+        return cv_yaml_fail(doc, cv_yaml_get(n, "dir"), err, errlen, "'dir': a folder is required");
+    self->attach_dir = s_relative(doc->file, s);
+    struct stat st;
+    if (self->attach_dir && stat(self->attach_dir, &st) == 0) {
+        if (!S_ISDIR(st.st_mode))
+            return cv_yaml_fail(doc, n ? cv_yaml_get(n, "dir") : NULL, err, errlen,
+                                "'dir': %s is not a folder", self->attach_dir);
+        if (st.st_mode & 077)
+            return cv_yaml_fail(doc, n ? cv_yaml_get(n, "dir") : NULL, err, errlen,
+                                "'dir': %s is open to others (mode %03o): chmod 700 it, attachments are"
+                                " personal data", self->attach_dir, (unsigned) (st.st_mode & 0777));
+    }
+    if (cv_yaml_int(doc, n, "max_bytes", false, 10 * 1024 * 1024, 1024, CV_API_ATTACH_MAX_BYTES_CEIL,
+                    &self->attach_max_bytes, err, errlen) < 0
+        || cv_yaml_int(doc, n, "max_files", false, 5, 0, CV_API_ATTACH_FILES_CEIL, &v, err, errlen) < 0)
+        return -1;
+    self->attach_max_files = (int) v;
+    if (cv_yaml_int(doc, n, "max_total_bytes", false, 20 * 1024 * 1024, 1024, CV_API_ATTACH_TOTAL_CEIL,
+                    &self->attach_max_total, err, errlen) < 0)
+        return -1;
+    if (self->attach_max_total < self->attach_max_bytes && self->attach_max_files > 0)
+        return cv_yaml_fail(doc, cv_yaml_get(n, "max_total_bytes"), err, errlen,
+                            "'max_total_bytes' is less than max_bytes: one file could not be taken");
+    self->attach_body_bytes = self->attach_max_files == 0 ? self->max_body_bytes
+        : self->max_body_bytes + 4 * ((self->attach_max_total + 2) / 3) + 2048LL * self->attach_max_files;
+    return 0;
 }
 
 static int s_load(cv_api_config_t *self, const cv_yaml_doc_t *doc, char *err, size_t errlen)
@@ -108,9 +152,10 @@ static int s_load(cv_api_config_t *self, const cv_yaml_doc_t *doc, char *err, si
     if (cv_yaml_expect(doc, root, CV_YAML_MAP, "the configuration", err, errlen) < 0)
         return -1;
     static const char *const top[] = { "postgres", "listen", "http", "tracking", "audit", "links",
-                                       "open311", "web", "dashboard", NULL };
+                                       "open311", "web", "dashboard", "attachments", NULL };
     static const char *const dashboard[] = { "costs_file", NULL };
     static const char *const web[] = { "dir", "session_idle_min", "session_max_hours", "cookie_secure", NULL };
+    static const char *const attach[] = { "dir", "max_bytes", "max_files", "max_total_bytes", NULL };
     static const char *const links[] = { "secret_file", "max_days", NULL };
     static const char *const pg[] = { "conninfo", NULL };
     static const char *const listen[] = { "address", "port", NULL };
@@ -232,7 +277,7 @@ static int s_load(cv_api_config_t *self, const cv_yaml_doc_t *doc, char *err, si
     if (cv_yaml_str(doc, n, "secret_file", false, NULL, &s, err, errlen) < 0)
         return -1;
     if (s)
-        self->link_key_file = s_relative(doc, s);
+        self->link_key_file = s_relative(doc->file, s);
     if (cv_yaml_int(doc, n, "max_days", false, 90, 1, 3650, &v, err, errlen) < 0)
         return -1;
     self->link_max_days = (int) v;
@@ -243,7 +288,7 @@ static int s_load(cv_api_config_t *self, const cv_yaml_doc_t *doc, char *err, si
               || cv_yaml_str(doc, n, "dir", false, NULL, &s, err, errlen) < 0))
         return -1;
     if (n && s)
-        self->web_dir = s_relative(doc, s);
+        self->web_dir = s_relative(doc->file, s);
     if (cv_yaml_int(doc, n, "session_idle_min", false, 30, 1, 1440, &v, err, errlen) < 0)
         return -1;
     self->session_idle_min = (int) v;
@@ -263,8 +308,8 @@ static int s_load(cv_api_config_t *self, const cv_yaml_doc_t *doc, char *err, si
               || cv_yaml_str(doc, n, "costs_file", false, NULL, &s, err, errlen) < 0))
         return -1;
     if (n && s)
-        self->costs_file = s_relative(doc, s);
-    return 0;
+        self->costs_file = s_relative(doc->file, s);
+    return s_attachments(self, doc, cv_yaml_get(root, "attachments"), attach, err, errlen);
 }
 
 cv_api_config_t *cv_api_config_load(const char *path, char *err, size_t errlen)
@@ -298,6 +343,7 @@ void cv_api_config_destroy(cv_api_config_t **self_p)
     free(self->web_dir);
     free(self->cookie_secure);
     free(self->costs_file);
+    free(self->attach_dir);
     free(self->trusted_proxies);
     for (size_t i = 0; i < self->no311_public; i++)
         free(self->o311_public[i]);

@@ -46,7 +46,19 @@ typedef struct {
     size_t no311_public;
     char **o311_details;         /* open311.public_details: their description and address too */
     size_t no311_details;
+    /* attachments (docs/attachments.md) */
+    char *attach_dir;            /* attachments.dir: the content-addressed folder */
+    int64_t attach_max_bytes;    /* attachments.max_bytes: one file, decoded */
+    int attach_max_files;        /* attachments.max_files: files per request */
+    int64_t attach_max_total;    /* attachments.max_total_bytes: all of one request's, decoded */
+    int64_t attach_body_bytes;   /* the body cap of POST /v1/requests with a token (derived) */
 } cv_api_config_t;
+
+/* The hard ceilings of the attachments keys: a registration's body is held
+   in memory (the text, its JSON and one decoded file at a time). */
+#define CV_API_ATTACH_MAX_BYTES_CEIL (32LL * 1024 * 1024)
+#define CV_API_ATTACH_TOTAL_CEIL (48LL * 1024 * 1024)
+#define CV_API_ATTACH_FILES_CEIL 20
 
 cv_api_config_t *cv_api_config_load(const char *path, char *err, size_t errlen);
 void cv_api_config_destroy(cv_api_config_t **self_p);

@@ -8,6 +8,7 @@
         api_rgpd.c       a citizen's export and rectification (docs/rgpd.md)
         api_check.c      an agent's check of identity fields (docs/identity.md)
         api_intake.c     the front office registers a request (docs/intake.md)
+        api_attachments.c  a request's files (docs/attachments.md)
         api_open311.c    Open311 GeoReport v2
 
     Each handler: check the parameters (400), run prepared statements,
@@ -96,6 +97,8 @@ cv_api_handler_t cv_api_merge_proposals, cv_api_merge, cv_api_split, cv_api_deta
 cv_api_handler_t cv_api_citizen_export, cv_api_citizen_rectify;
 /* api_intake.c */
 cv_api_handler_t cv_api_request_register;
+/* api_attachments.c (api_attachments.h) */
+cv_api_handler_t cv_api_request_attachments, cv_api_request_attachment;
 /* api_check.c */
 cv_api_handler_t cv_api_citizen_check;
 /* api_open311.c */

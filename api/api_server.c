@@ -15,6 +15,7 @@
     answered. */
 #include "api_server.h"
 
+#include "api_attachments.h"
 #include "api_handler.h"
 #include "api_route.h"
 #include "api_util.h"
@@ -46,6 +47,7 @@ typedef struct {
     bool answered_early;        /* its 413 written at once (s_early_413): never answered again */
     bool answered;              /* an answer is queued already (at the headers): the rest is dropped */
     size_t received;            /* bytes of the body so far */
+    size_t cap;                 /* this request's body cap (cv_api_body_cap) */
 } upload_t;
 
 const char *cv_api_header(cv_api_req_t *req, const char *name)
@@ -77,18 +79,32 @@ int cv_api_reply_json_text(cv_api_req_t *req, int status, char *json)
     return status;
 }
 
+int cv_api_reply_bytes(cv_api_req_t *req, int status, char *bytes, size_t len, const char *type,
+                       char *disposition)
+{
+    cv_api_reply_json_text(req, status, bytes);
+    req->content_type = type;
+    req->text_len = len;
+    free(req->disposition);
+    req->disposition = disposition;
+    return status;
+}
+
 int cv_api_error(cv_api_req_t *req, int status, const char *code, const char *message)
 {
     return cv_api_reply(req, status, json_pack("{s:{s:s, s:s}}", "error", "code", code,
                                                "message", message));
 }
 
-static enum MHD_Result s_send(struct MHD_Connection *conn, cv_api_ctx_t *ctx, int status,
-                              char *body, const char *type, const char *allow, const cv_api_req_t *page)
+/* One answer. `page` (may be NULL) is the request it answers: its cookie, a
+   page's headers (api_web.c) and a file's Content-Disposition. */
+static enum MHD_Result s_send_n(struct MHD_Connection *conn, cv_api_ctx_t *ctx, int status, char *body,
+                                size_t len, const char *type, const char *allow, const cv_api_req_t *page)
 {
-    struct MHD_Response *resp = MHD_create_response_from_buffer(strlen(body), body,
-                                                                MHD_RESPMEM_MUST_FREE);
+    struct MHD_Response *resp = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
     MHD_add_response_header(resp, "Content-Type", type);
+    if (page && page->disposition)
+        MHD_add_response_header(resp, "Content-Disposition", page->disposition);
     if (allow && *allow)
         MHD_add_response_header(resp, "Allow", allow);
     if (status == 401)          /* RFC 7235: a 401 names the scheme it wants */
@@ -110,6 +126,12 @@ static enum MHD_Result s_send(struct MHD_Connection *conn, cv_api_ctx_t *ctx, in
     if (status >= 100 && status < 600)
         atomic_fetch_add(&ctx->requests[status / 100], 1);
     return rc;
+}
+
+static enum MHD_Result s_send(struct MHD_Connection *conn, cv_api_ctx_t *ctx, int status,
+                              char *body, const char *type, const char *allow, const cv_api_req_t *page)
+{
+    return s_send_n(conn, ctx, status, body, strlen(body), type, allow, page);
 }
 
 /* The body of a server-level error (before routing): the API's JSON error,
@@ -316,8 +338,10 @@ static enum MHD_Result s_handle(void *cls, struct MHD_Connection *conn, const ch
             return s_send_error(conn, ctx, url, 431, "headers_too_large", "the request headers are over the size limit");
         }
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
+        up->cap = (size_t) cv_api_body_cap(cfg, method, url,
+                                           MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization"));
         int64_t n;
-        if (cl && (!cv_api_parse_int(cl, 0, INT64_MAX, &n) || n > cfg->max_body_bytes)) {
+        if (cl && (!cv_api_parse_int(cl, 0, INT64_MAX, &n) || n > (int64_t) up->cap)) {
             atomic_fetch_add(&ctx->refused[3], 1);
             return s_send_error(conn, ctx, url, 413, "too_large", "the body is over the size limit");
         }
@@ -328,7 +352,7 @@ static enum MHD_Result s_handle(void *cls, struct MHD_Connection *conn, const ch
         size_t n = *upload_data_size;
         *upload_data_size = 0;
         up->received += n;
-        if (!up->too_large && up->len + n > (size_t) cfg->max_body_bytes) {
+        if (!up->too_large && up->len + n > up->cap) {
             up->too_large = true;
             free(up->body);
             up->body = NULL;
@@ -340,7 +364,7 @@ static enum MHD_Result s_handle(void *cls, struct MHD_Connection *conn, const ch
            the rest read and dropped — unless it goes on past twice the limit:
            then the connection is closed at once */
         if (up->too_large)
-            return up->received > 2 * (size_t) cfg->max_body_bytes ? MHD_NO : MHD_YES;
+            return up->received > 2 * up->cap ? MHD_NO : MHD_YES;
         char *grown = realloc(up->body, up->len + n + 1);
         if (!grown)
             return MHD_NO;
@@ -369,9 +393,9 @@ static enum MHD_Result s_handle(void *cls, struct MHD_Connection *conn, const ch
         cv_api_route(&req);
     enum MHD_Result rc;
     if (req.text) {
-        rc = s_send(conn, ctx, req.status, req.text,
-                    req.content_type ? req.content_type : "text/plain; version=0.0.4; charset=utf-8",
-                    req.allow, &req);
+        rc = s_send_n(conn, ctx, req.status, req.text, req.text_len ? req.text_len : strlen(req.text),
+                      req.content_type ? req.content_type : "text/plain; version=0.0.4; charset=utf-8",
+                      req.allow, &req);
     } else {
         if (!req.reply)
             cv_api_error(&req, 500, "internal", "no reply");
@@ -380,6 +404,7 @@ static enum MHD_Result s_handle(void *cls, struct MHD_Connection *conn, const ch
                   : MHD_NO;
     }
     json_decref(req.reply);
+    free(req.disposition);
     return rc;
 }
 

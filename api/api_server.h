@@ -9,7 +9,9 @@
     these limits; a head too big even for that is answered 414 / 431 by
     libmicrohttpd itself (an HTML body), at once too. The head of a request
     must arrive within http.header_timeout_s and one address holds at most
-    http.per_address_connections connections (api_conn.c).
+    http.per_address_connections connections (api_conn.c). The one route
+    that takes files, POST /v1/requests with a bearer token, has the larger
+    cap its attachments need (cv_api_body_cap, api_attachments.c).
 
     The server then checks that the path, the query keys and values and the
     body are valid UTF-8 without NUL (400) and the path holds no "..",
@@ -89,6 +91,8 @@ typedef struct {
     json_t *reply;                   /* owned; sent as JSON */
     char *text;                      /* owned; sent as text (metrics, XML) */
     const char *content_type;        /* of text; default Prometheus text */
+    size_t text_len;                 /* of text when it is bytes (a file: cv_api_reply_bytes); 0 = a C string */
+    char *disposition;               /* owned; a Content-Disposition header, or NULL */
     char allow[48];                  /* the Allow header of a 405, "" otherwise */
     bool page;                       /* a page or an asset (api_web.c): its headers */
     char session[65];                /* the console session authenticating it (api_session.c), "" */
@@ -115,6 +119,11 @@ int cv_api_reply(cv_api_req_t *req, int status, json_t *reply);
 /* Sets a reply whose body is JSON text already (malloc'd, taken; sent as
    is, with the headers of cv_api_reply). */
 int cv_api_reply_json_text(cv_api_req_t *req, int status, char *json);
+
+/* Sets a reply of bytes (malloc'd, taken; len > 0) of type `type` (a
+   constant), with a Content-Disposition header (malloc'd, taken; or NULL). */
+int cv_api_reply_bytes(cv_api_req_t *req, int status, char *bytes, size_t len, const char *type,
+                       char *disposition);
 
 /* For tests/fuzz/ only: the server's own checks of the path (split into
    req->seg, pointing into copy) and of a query key and value (after

@@ -11,6 +11,7 @@
         civibusctl --config FILE citizen export ID   (RGPD access: docs/rgpd.md)
         civibusctl --config FILE citizen rectify ID --source S --key K --field F --value V [--document D]
         civibusctl --config FILE retention run [--rules FILE] [--dry-run]
+        civibusctl --config FILE attachments gc [--dry-run] [--grace-minutes N]   (ctl_attachments.h)
 
     `link create` prints the citizen's link path (/v1/me/...) on stdout and
     its link id on stderr (days default and maximum: links.max_days).
@@ -38,6 +39,7 @@
 #include "api_link.h"
 #include "api_retention.h"
 #include "api_util.h"
+#include "ctl_attachments.h"
 #include "ctl_fix.h"
 
 #include <libpq-fe.h>
@@ -61,6 +63,7 @@ static int s_usage(void)
                     "       civibusctl [--config FILE] citizen rectify ID --source S --key K --field F"
                     " --value V [--document D]\n"
                     "       civibusctl [--config FILE] retention run [--rules FILE] [--dry-run]\n"
+                    "       civibusctl --config FILE attachments gc [--dry-run] [--grace-minutes N]\n"
                     "       civibusctl [--config FILE] dead-letters list --source S [--reason R] [--limit N]\n"
                     "       civibusctl dead-letters replay --hub-config FILE --source S [--reason R] [--dry-run]\n"
                     "       civibusctl remap --hub-config FILE --source S [--since DATE] [--dry-run]\n");
@@ -412,6 +415,11 @@ int main(int argc, char **argv)
             return 2;
         }
         i += 2;
+    }
+    if (argc - i >= 1 && strcmp(argv[i], "attachments") == 0) {
+        int gc = cv_ctl_attachments_main(cfg, argc - i, argv + i);                  /* ctl_attachments.h */
+        cv_api_config_destroy(&cfg);
+        return gc;
     }
     if (argc - i >= 1 && (strcmp(argv[i], "dead-letters") == 0 || strcmp(argv[i], "remap") == 0)) {
         int fix = cv_ctl_fix_main(cfg ? cfg->conninfo : NULL, argc - i, argv + i);   /* ctl_fix.h */

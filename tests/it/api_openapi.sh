@@ -55,6 +55,13 @@ export OA_EX_tracking_code=$(q "select tracking_code from requests where id = $R
 export OA_EX_link=$("$CTL" --config "$W/api.yaml" link create --citizen "$OA_EX_citizen_id" 2>/dev/null | sed 's|^/v1/me/||')
 export OA_EX_format=json OA_EX_category=$(q "select category from requests where id = $RID")
 export OA_EX_email=$(q "select identity->>'email' from citizen_sources limit 1") OA_EX_service=dechets
+# a letter with one file, for the attachments' paths (docs/attachments.md)
+printf '{"channel": "courrier", "category": "%s", "description": "x", "citizen_id": %s, "attachments": [{"name": "a.pdf", "content_base64": "%s"}]}' \
+    "$OA_EX_category" "$OA_EX_citizen_id" "$(printf '%%PDF-1.4 openapi' | base64 -w0)" >"$W/att.json"
+curl -s -o "$W/att.out" -H "Authorization: Bearer $T_SUP" -H 'Content-Type: application/json' --data-binary "@$W/att.json" "$U/v1/requests"
+export OA_EX_attachment_request=$(python3 -c "import json; print(json.load(open('$W/att.out'))['request_id'])") \
+    || fail "a letter with a file: $(cat "$W/att.out")"
+export OA_EX_attachment_sha=$(python3 -c "import json; print(json.load(open('$W/att.out'))['attachments'][0]['sha256'])")
 python3 - <<'PY' || fail "OpenAPI document and server disagree"
 import json, os, re, sys, urllib.request, urllib.error
 import yaml

@@ -7,7 +7,10 @@
 
 -- Personal data lives in citizen_sources (identity blocks and their folded
 -- search texts), citizen_identifiers (normalised e-mails, phones, names and
--- addresses) and source_records (raw records, summaries, extras). The
+-- addresses), source_records (raw records, summaries, extras) and
+-- attachments (the files of its requests: the rows go here, the files
+-- with `civibusctl attachments gc` once no row names them,
+-- docs/attachments.md). The
 -- timeline keeps its events, which no longer lead to a person. A citizen
 -- merged into another has no rows of its own left: erase the one it was
 -- merged into. It notifies civibus_identity: the hub's commander thread
@@ -38,6 +41,9 @@ BEGIN
            SELECT e.source, e.source_record_id FROM events e WHERE e.citizen_id = p_citizen) x
     WHERE sr.source = x.source AND sr.source_record_id = x.source_record_id;
     GET DIAGNOSTICS v_rows = ROW_COUNT;
+    DELETE FROM attachments a USING requests r WHERE a.request_id = r.id AND r.citizen_id = p_citizen;
+    GET DIAGNOSTICS v_n = ROW_COUNT;
+    v_rows := v_rows + v_n;
     DELETE FROM citizen_identifiers WHERE citizen_id = p_citizen;
     GET DIAGNOSTICS v_n = ROW_COUNT;
     v_rows := v_rows + v_n;

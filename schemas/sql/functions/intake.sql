@@ -54,7 +54,8 @@ EXCEPTION WHEN sqlstate '22000' THEN
 END $fn$;
 
 -- Registers one request typed by an agent (p_actor 'token:<id>') and
--- returns {tracking_code, request_id, citizen_id, registration_number}.
+-- returns {tracking_code, request_id, citizen_id, registration_number,
+-- service, attachments}.
 -- p_body (the API's JSON, docs/intake.md): channel guichet | telephone |
 -- courrier; category; service (else the category's, service_categories);
 -- description; either citizen_id (a citizen the agent found: attached at
@@ -64,7 +65,9 @@ END $fn$;
 -- a web form, until an agent checks it); checked_document (the identity
 -- document the agent saw: the names and birth date given are checked, as
 -- POST .../check does); requested_at (a letter's arrival, default now;
--- never in the future); location {address, postcode, city, lat, lon}.
+-- never in the future); location {address, postcode, city, lat, lon};
+-- attachments [{sha256, mime, size, name}] (the API's, for files it has
+-- stored already: docs/attachments.md), one attachments row each.
 -- Refused with 22000 and words naming the field (never its value): a
 -- missing or unknown channel, category or service, an empty description,
 -- both or neither of citizen_id and citizen, a bad date, e-mail or phone;
@@ -209,6 +212,24 @@ BEGIN
             PERFORM cv_identity_check(v_citizen, 'accueil', v_key, v_fields, v_doc, p_actor, NULL);
         END IF;
     END IF;
+
+    -- the files, written to the attachments folder by the API before this
+    -- transaction (docs/attachments.md): their rows, in it; the same bytes
+    -- twice in one request are one row (the first name kept)
+    IF p_body->'attachments' IS NOT NULL AND p_body->'attachments' <> 'null'::jsonb THEN
+        IF jsonb_typeof(p_body->'attachments') <> 'array' THEN
+            RAISE EXCEPTION 'register: attachments is a list' USING ERRCODE = '22000';
+        END IF;
+        INSERT INTO attachments (request_id, source, source_record_id, sha256, mime, size, name)
+        SELECT v_out.o_request_id, 'accueil', v_id, a.f->>'sha256', a.f->>'mime', (a.f->>'size')::bigint,
+               NULLIF(a.f->>'name', '')
+        FROM jsonb_array_elements(p_body->'attachments') WITH ORDINALITY a(f, i)
+        ORDER BY a.i
+        ON CONFLICT (request_id, sha256) DO NOTHING;
+    END IF;
     RETURN jsonb_build_object('tracking_code', v_out.o_tracking_code, 'request_id', v_out.o_request_id,
-                              'citizen_id', v_citizen, 'registration_number', v_ref, 'service', v_service);
+                              'citizen_id', v_citizen, 'registration_number', v_ref, 'service', v_service,
+                              'attachments', COALESCE((SELECT jsonb_agg(jsonb_build_object(
+                                  'sha256', a.sha256, 'mime', a.mime, 'size', a.size, 'name', a.name) ORDER BY a.id)
+                                  FROM attachments a WHERE a.request_id = v_out.o_request_id), '[]'::jsonb));
 END $fn$;

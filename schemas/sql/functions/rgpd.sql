@@ -291,7 +291,8 @@ $$;
 
 -- Retention: a request whose last event is older than its keeping period
 -- (cv_retention_days) loses its personal data: its source records (raw,
--- summary, extra) and the payloads of its finished commands. A citizen none
+-- summary, extra), its attachments' rows (the files go with `civibusctl
+-- attachments gc`) and the payloads of its finished commands. A citizen none
 -- of whose requests is still within its period is erased
 -- (cv_citizen_erase). The pseudonymous timeline stays. The read log
 -- (api_audit rows older than p_rules' audit_days) and the dead letters
@@ -300,7 +301,7 @@ $$;
 -- always sends both). Idempotent: what is gone is not counted again. With
 -- p_dry_run nothing changes and the counts say what a run would do.
 -- Returns the counts:
---     {"requests_expired", "records", "command_payloads", "citizens", "citizen_rows",
+--     {"requests_expired", "records", "attachments", "command_payloads", "citizens", "citizen_rows",
 --      "audit_rows", "dead_letters"}
 CREATE OR REPLACE FUNCTION cv_retention_run(p_rules jsonb, p_dry_run boolean) RETURNS jsonb
 LANGUAGE plpgsql AS $fn$
@@ -315,6 +316,7 @@ DECLARE
     v_dead_before timestamptz;
     v_audit bigint := 0;
     v_dead bigint := 0;
+    v_files bigint;
 BEGIN
     IF jsonb_typeof(p_rules->'default_days') IS DISTINCT FROM 'number' THEN
         RAISE EXCEPTION 'cv_retention_run: the rules need default_days' USING ERRCODE = '22023';
@@ -346,6 +348,7 @@ BEGIN
     v_expired := ARRAY(SELECT id FROM cv_retention_expired ORDER BY id);
 
     SELECT count(*) INTO v_records FROM source_records sr WHERE sr.request_id = ANY (v_expired);
+    SELECT count(*) INTO v_files FROM attachments a WHERE a.request_id = ANY (v_expired);
     SELECT count(*) INTO v_payloads FROM commands k
     WHERE k.request_id = ANY (v_expired) AND k.payload IS NOT NULL AND k.status IN ('done', 'failed');
     v_citizens := ARRAY(SELECT c.id FROM citizens c
@@ -357,6 +360,7 @@ BEGIN
                         ORDER BY c.id);
     IF NOT p_dry_run THEN
         DELETE FROM source_records sr WHERE sr.request_id = ANY (v_expired);
+        DELETE FROM attachments a WHERE a.request_id = ANY (v_expired);   -- the files: attachments gc
         UPDATE commands SET payload = NULL
         WHERE request_id = ANY (v_expired) AND payload IS NOT NULL AND status IN ('done', 'failed');
         FOREACH v_c IN ARRAY v_citizens LOOP
@@ -367,7 +371,7 @@ BEGIN
     END IF;
     RETURN jsonb_build_object('dry_run', p_dry_run,
                               'requests_expired', cardinality(v_expired),
-                              'records', v_records, 'command_payloads', v_payloads,
+                              'records', v_records, 'attachments', v_files, 'command_payloads', v_payloads,
                               'citizens', cardinality(v_citizens), 'citizen_rows', v_rows,
                               'audit_rows', v_audit, 'dead_letters', v_dead);
 END $fn$;

@@ -11,11 +11,21 @@
         every key is non-empty and every key and value valid UTF-8 text;
         from JSON, every value a string or a number;
       - compacting JSON text gives at most as many bytes, and the same JSON
-        value. */
+        value;
+      - a JSON object's "attachments" (api_attachments.c, POST /v1/requests):
+        taken out of the body; accepted files are within the caps, of a type
+        kept, their names cleaned (no '/', '\\', control characters, at most
+        255 bytes of UTF-8 text); a refusal has a reason and keeps nothing;
+      - the body as a sender's file name: its cleaned form as above, and the
+        Content-Disposition of it printable ASCII (a header: no CR, LF). */
 #include "fuzz_util.h"
 
 #include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
 
+#include "api_attachments.h"
+#include "cv_attach.h"
 #include "api_handler.h"
 #include "api_util.h"
 
@@ -23,6 +33,62 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     fuzz_quiet();
     return 0;
+}
+
+/* A cleaned name: NULL, or 1 to 255 bytes of UTF-8 text without a folder. */
+static void s_check_name(const char *name)
+{
+    if (!name)
+        return;
+    size_t n = strlen(name);
+    fuzz_check(n > 0 && n <= 255, "a cleaned name of %zu bytes", n);
+    fuzz_check(cv_api_utf8_valid(name, n, true), "a cleaned name that is not text");
+    fuzz_check(!strchr(name, '/') && !strchr(name, '\\') && !strchr(name, '\t'), "a cleaned name with a folder");
+    fuzz_check(name[0] != '.' && name[0] != ' ' && name[n - 1] != ' ', "a cleaned name with leading dots");
+    fuzz_check(!strstr(name, "\xe2\x80\xae") && !strstr(name, "\xc2\x85"), "a bidi or C1 control left in a name");
+}
+
+static void s_attachments(const char *body, size_t size)
+{
+    static const cv_api_config_t cfg = { .max_body_bytes = 65536, .attach_max_bytes = 64, .attach_max_files = 3,
+                                         .attach_max_total = 100, .attach_body_bytes = 100000 };
+    json_t *obj = json_loadb(body, size, JSON_REJECT_DUPLICATES, NULL);
+    if (json_is_object(obj)) {
+        cv_api_attachments_t a;
+        char why[256] = "";
+        int rc = cv_api_attachments_read(obj, &cfg, &a, why, sizeof why);
+        fuzz_check(!json_object_get(obj, "attachments"), "attachments left in the body");
+        if (rc != 0) {
+            fuzz_check(*why && a.n == 0, "a refusal without a reason, or keeping files");
+        } else {
+            size_t total = 0;
+            fuzz_check(a.n <= 3, "%zu files", a.n);
+            for (size_t i = 0; i < a.n; i++) {
+                fuzz_check(a.items[i].len > 0 && a.items[i].len <= 64, "a file of %zu bytes", a.items[i].len);
+                fuzz_check(a.items[i].mime && a.items[i].mime == cv_attach_sniff(a.items[i].data, a.items[i].len),
+                           "a file of a type not kept");
+                s_check_name(a.items[i].name);
+                total += a.items[i].len;
+            }
+            fuzz_check(total <= 100, "%zu bytes in all", total);
+        }
+        cv_api_attachments_free(&a);
+    }
+    json_decref(obj);
+    if (size < 1024 && cv_api_utf8_valid(body, size, false)) {
+        char *name = strndup(body, size);
+        char *clean = cv_api_attachment_name_clean(name);
+        s_check_name(clean);
+        char *d = cv_api_attachment_disposition(clean,
+                                                "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+                                                "application/pdf");
+        fuzz_check(d != NULL, "no disposition");
+        for (const char *p = d; *p; p++)
+            fuzz_check(*p >= 0x20 && *p < 0x7f, "a disposition byte 0x%02x", (unsigned char) *p);
+        free(d);
+        free(clean);
+        free(name);
+    }
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -54,6 +120,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             json_decref(f);
         }
     }
+    s_attachments(body, size);
     json_t *want = json_loadb(body, size, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
     if (want) {
         char *dst = malloc(size + 1);
