@@ -94,6 +94,7 @@ cv_api_handler_t cv_api_merge_proposals, cv_api_merge, cv_api_split, cv_api_deta
 cv_api_handler_t cv_api_citizen_export, cv_api_citizen_rectify;
 /* api_intake.c */
 cv_api_handler_t cv_api_request_register;
+cv_api_handler_t cv_api_request_route;            /* api_route_request.c */
 /* api_check.c */
 cv_api_handler_t cv_api_citizen_check;
 /* api_open311.c */

@@ -50,6 +50,7 @@ static const cv_api_route_t s_routes[] = {
     { "GET",  "/v1/requests/count",                          cv_api_request_count,    CV_API_STAFF,       NULL,               CV_API_LIMIT_NONE },
     { "POST", "/v1/requests",                                cv_api_request_register, CV_API_STAFF,       "request_register", CV_API_LIMIT_NONE },
     { "GET",  "/v1/requests/{id}",                           cv_api_request,          CV_API_STAFF,       "request",          CV_API_LIMIT_NONE },
+    { "POST", "/v1/requests/{code}/route",                   cv_api_request_route,    CV_API_STAFF,       "request_route",    CV_API_LIMIT_NONE },
     { "GET",  "/v1/services/{service}/requests",             cv_api_service_requests, CV_API_STAFF,       "service_requests", CV_API_LIMIT_NONE },
     { "GET",  "/v1/services/{service}/queue",                cv_api_service_queue,    CV_API_STAFF,       "service_queue",    CV_API_LIMIT_NONE },
     /* identity (docs/identity.md) */
