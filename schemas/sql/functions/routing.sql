@@ -58,7 +58,10 @@ BEGIN
     DELETE FROM routing_rules;
     DELETE FROM routing_services;
     DELETE FROM routing_config;
-    DROP TRIGGER IF EXISTS source_records_route ON source_records;
+    IF EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = 'source_records_route'
+                                          AND tgrelid = 'source_records'::regclass) THEN
+        DROP TRIGGER source_records_route ON source_records;
+    END IF;
     IF p IS NULL THEN
         RETURN 0;
     END IF;
