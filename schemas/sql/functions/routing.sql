@@ -98,36 +98,47 @@ BEGIN
 END $fn$;
 
 -- What a dispatch's payload can be made of (docs/routing.md, "payload"): the
--- request, its first front-office record, its citizen's latest identity
--- block. Keys are the field names of routing.yaml; absent values left out.
-CREATE OR REPLACE FUNCTION cv_routing_fields(p_request bigint) RETURNS jsonb
+-- request, its front-office record (p_summary, p_extra, p_location: the
+-- trigger's new row; NULL: looked up, its first one), its citizen's latest
+-- identity block. Keys are the field names of routing.yaml; absent values
+-- left out. The trigger hands the record over rather than have it looked up:
+-- within the batch's transaction the planner knows nothing of the rows the
+-- batch wrote, and a lookup per request would read them all (10,000
+-- requests: 6.5 s instead of 0.05).
+CREATE OR REPLACE FUNCTION cv_routing_fields(p_request bigint, p_summary text DEFAULT NULL,
+                                             p_extra jsonb DEFAULT NULL, p_location jsonb DEFAULT NULL,
+                                             p_given boolean DEFAULT false)
+RETURNS jsonb
 LANGUAGE plpgsql STABLE AS $fn$
 DECLARE
     q  requests%ROWTYPE;
-    sr record;
     v_id jsonb;
 BEGIN
     SELECT * INTO q FROM requests WHERE id = p_request;
-    SELECT s.summary, s.extra, s.location INTO sr
-    FROM request_sources rs
-    JOIN source_records s ON s.source = rs.source AND s.source_record_id = rs.source_record_id
-    WHERE rs.request_id = p_request
-      AND rs.source = ANY (COALESCE((SELECT c.sources FROM routing_config c), '{}'))
-    ORDER BY rs.created_at, rs.source, rs.source_record_id
-    LIMIT 1;
-    SELECT cs.identity INTO v_id FROM citizen_sources cs
-    WHERE q.citizen_id IS NOT NULL AND cs.citizen_id = q.citizen_id AND cs.identity IS NOT NULL
-    ORDER BY cs.identity_at DESC NULLS LAST LIMIT 1;
+    IF NOT p_given THEN
+        SELECT s.summary, s.extra, s.location INTO p_summary, p_extra, p_location
+        FROM request_sources rs
+        JOIN source_records s ON s.source = rs.source AND s.source_record_id = rs.source_record_id
+        WHERE rs.request_id = p_request
+          AND rs.source = ANY (COALESCE((SELECT c.sources FROM routing_config c), '{}'))
+        ORDER BY rs.created_at, rs.source, rs.source_record_id
+        LIMIT 1;
+    END IF;
+    IF q.citizen_id IS NOT NULL THEN
+        SELECT cs.identity INTO v_id FROM citizen_sources cs
+        WHERE cs.citizen_id = q.citizen_id AND cs.identity IS NOT NULL
+        ORDER BY cs.identity_at DESC NULLS LAST LIMIT 1;
+    END IF;
     RETURN jsonb_strip_nulls(jsonb_build_object(
         'tracking_code', q.tracking_code, 'request_id', q.id, 'category', q.category,
         'channel', q.channel, 'service', q.service,
-        'summary', left(sr.summary, 10000),
-        'description', left(COALESCE(sr.extra->>'body', sr.summary), 10000),
+        'summary', left(p_summary, 10000),
+        'description', left(COALESCE(p_extra->>'body', p_summary), 10000),
         'requested_at', to_char(q.requested_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
         'registration_number', q.request_ref,
-        'location.address', sr.location->'address', 'location.postcode', sr.location->'postcode',
-        'location.city', sr.location->'city', 'location.lat', sr.location->'lat',
-        'location.lon', sr.location->'lon',
+        'location.address', p_location->'address', 'location.postcode', p_location->'postcode',
+        'location.city', p_location->'city', 'location.lat', p_location->'lat',
+        'location.lon', p_location->'lon',
         'citizen.last_name', v_id->'family_name', 'citizen.first_name', v_id->'given_names',
         'citizen.email', v_id->'email', 'citizen.phone', v_id->'phone',
         'citizen.address.line1', v_id->'address'->'line1', 'citizen.address.line2', v_id->'address'->'line2',
@@ -136,8 +147,11 @@ END $fn$;
 
 -- One command to the software of p_service for routing decision p_seq of the
 -- request; its key 'route-<request>-<seq>' makes a second call a no-op.
--- NULL when the service has no software.
-CREATE OR REPLACE FUNCTION cv_routing_dispatch(p_request bigint, p_service text, p_seq int) RETURNS bigint
+-- NULL when the service has no software. p_fields: cv_routing_fields's, when
+-- the caller has them.
+DROP FUNCTION IF EXISTS cv_routing_dispatch(bigint, text, int);
+CREATE OR REPLACE FUNCTION cv_routing_dispatch(p_request bigint, p_service text, p_seq int,
+                                               p_fields jsonb DEFAULT NULL) RETURNS bigint
 LANGUAGE plpgsql AS $fn$
 DECLARE
     s routing_services%ROWTYPE;
@@ -152,7 +166,7 @@ BEGIN
     IF NOT FOUND THEN
         RETURN NULL;
     END IF;
-    f := cv_routing_fields(p_request);
+    f := COALESCE(p_fields, cv_routing_fields(p_request));
     FOR e IN SELECT x FROM jsonb_array_elements(s.payload) x LOOP
         v := CASE WHEN e ? 'const' THEN e->'const' ELSE f->(e->>'field') END;
         IF v IS NOT NULL THEN
@@ -192,9 +206,13 @@ END $fn$;
 
 -- The automatic routing of a new front-office request: once (seq 1, its
 -- primary key), only while it is open. The service moves only when it is
--- unset or the triage queue: a service an agent chose is kept. p_text: what
--- the keywords are looked for in (the first 10,000 characters).
-CREATE OR REPLACE FUNCTION cv_routing_route(p_request bigint, p_text text) RETURNS void
+-- unset or the triage queue: a service an agent chose is kept. The keywords
+-- are looked for in the record's summary (the description typed by an agent,
+-- a mail's subject, an Open311 description) and a mail's body (extra.body),
+-- the first 10,000 characters of each.
+DROP FUNCTION IF EXISTS cv_routing_route(bigint, text);
+CREATE OR REPLACE FUNCTION cv_routing_route(p_request bigint, p_summary text, p_extra jsonb, p_location jsonb)
+RETURNS void
 LANGUAGE plpgsql AS $fn$
 DECLARE
     cfg routing_config%ROWTYPE;
@@ -223,7 +241,8 @@ BEGIN
     END IF;
     v_to := q.service;
     IF q.service IS NULL OR q.service = cfg.default_service THEN
-        v_text := cv_routing_norm(left(COALESCE(p_text, ''), 10000));
+        v_text := cv_routing_norm(left(COALESCE(p_summary, ''), 10000) || ' '
+                                  || left(COALESCE(p_extra->>'body', ''), 10000));
         FOR r IN SELECT * FROM routing_rules ORDER BY position LOOP
             IF (r.categories IS NULL OR q.category = ANY (r.categories))
                AND (r.channels IS NULL OR q.channel::text = ANY (r.channels))
@@ -242,20 +261,19 @@ BEGIN
     END IF;
     UPDATE request_routes
     SET service_to = v_to, reason = v_reason, rule_position = v_pos, rule_name = v_name,
-        event_id = v_event, command_id = cv_routing_dispatch(q.id, v_to, 1)
+        event_id = v_event,
+        command_id = cv_routing_dispatch(q.id, v_to, 1,
+                                         cv_routing_fields(q.id, p_summary, p_extra, p_location, true))
     WHERE request_id = q.id AND seq = 1;
 END $fn$;
 
 -- The trigger cv_routing_set puts on source_records for the front office's
 -- sources: a new record routes its request (a reply joining an open request
--- finds it routed already). The keywords are looked for in the summary (the
--- description typed by an agent, a mail's subject, an Open311 description)
--- and a mail's body.
+-- finds it routed already).
 CREATE OR REPLACE FUNCTION cv_routing_on_record() RETURNS trigger
 LANGUAGE plpgsql AS $fn$
 BEGIN
-    PERFORM cv_routing_route(NEW.request_id,
-                             left(COALESCE(NEW.summary, ''), 10000) || ' ' || left(COALESCE(NEW.extra->>'body', ''), 10000));
+    PERFORM cv_routing_route(NEW.request_id, NEW.summary, NEW.extra, NEW.location);
     RETURN NULL;
 END $fn$;
 
