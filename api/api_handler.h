@@ -99,6 +99,7 @@ cv_api_handler_t cv_api_citizen_export, cv_api_citizen_rectify;
 cv_api_handler_t cv_api_request_register;
 /* api_attachments.c (api_attachments.h) */
 cv_api_handler_t cv_api_request_attachments, cv_api_request_attachment;
+cv_api_handler_t cv_api_request_route;            /* api_route_request.c */
 /* api_check.c */
 cv_api_handler_t cv_api_citizen_check;
 /* api_open311.c */

@@ -59,6 +59,7 @@ static const cv_api_route_t s_routes[] = {
     /* a request's files (docs/attachments.md, api_attachments.c) */
     { "GET",  "/v1/requests/{id}/attachments",               cv_api_request_attachments, CV_API_STAFF,    "request_attachments", CV_API_LIMIT_NONE },
     { "GET",  "/v1/requests/{id}/attachments/{sha}",         cv_api_request_attachment,  CV_API_STAFF,    "request_attachment",  CV_API_LIMIT_NONE },
+    { "POST", "/v1/requests/{code}/route",                   cv_api_request_route,    CV_API_STAFF,       "request_route",    CV_API_LIMIT_NONE },
     { "GET",  "/v1/services/{service}/requests",             cv_api_service_requests, CV_API_STAFF,       "service_requests", CV_API_LIMIT_NONE },
     { "GET",  "/v1/services/{service}/queue",                cv_api_service_queue,    CV_API_STAFF,       "service_queue",    CV_API_LIMIT_NONE },
     /* identity (docs/identity.md) */

@@ -178,7 +178,8 @@ static int s_load(cv_hub_config_t *self, const cv_yaml_doc_t *doc, char *err, si
     if (cv_yaml_expect(doc, root, CV_YAML_MAP, "the configuration", err, errlen) < 0)
         return -1;
     static const char *const top[] = { "postgres", "listen", "curve", "store", "limits", "protocol",
-                                       "runtime_dir", "sources", "commands", "identity", "deadlines", NULL };
+                                       "runtime_dir", "sources", "commands", "identity", "deadlines",
+                                       "routing", NULL };
     static const char *const pg[] = { "conninfo", "migrations", NULL };
     static const char *const listen[] = { "adapters", "publish", "subscriber_keys", "metrics", NULL };
     static const char *const curve[] = { "server_cert", NULL };
@@ -277,6 +278,11 @@ static int s_load(cv_hub_config_t *self, const cv_yaml_doc_t *doc, char *err, si
         return -1;
     if (deadlines)              /* deploy/deadlines.yaml: read by main.c (hub/deadlines/) */
         self->deadlines_path = s_path(doc->file, deadlines);
+    const char *routing;
+    if (cv_yaml_str(doc, root, "routing", false, NULL, &routing, err, errlen) < 0)
+        return -1;
+    if (routing)                /* deploy/routing.yaml: read by main.c (hub/routing/) */
+        self->routing_path = s_path(doc->file, routing);
 
     const cv_yaml_node_t *sources = cv_yaml_get(root, "sources");
     if (!sources)
@@ -318,6 +324,7 @@ void cv_hub_config_destroy(cv_hub_config_t **self_p)
     free(self->server_cert);
     free(self->runtime_dir);
     free(self->deadlines_path);
+    free(self->routing_path);
     free(self);
     *self_p = NULL;
 }

@@ -57,6 +57,8 @@ typedef struct {
     /* deadlines (deploy/deadlines.yaml, docs/deadlines.md; loaded by main.c with
        hub/deadlines/, so that the programs that read this config need not): NULL = none */
     char *deadlines_path;
+    /* routing (deploy/routing.yaml, docs/routing.md; loaded by main.c with hub/routing/): NULL = none */
+    char *routing_path;
     /* sources */
     cv_source_conf_t *sources;
     size_t nsources;

@@ -18,6 +18,7 @@
 #include "cv_log.h"
 #include "deadlines/cv_deadlines.h"
 #include "receive/cv_ingest.h"
+#include "routing/cv_routing.h"
 #include "store/cv_store.h"
 #include "trymap/cv_trymap.h"
 
@@ -90,8 +91,22 @@ int main(int argc, char **argv)
         cv_hub_config_destroy(&config);
         return 2;
     }
+    size_t nroutes = 0;         /* deploy/routing.yaml, checked with the configuration */
+    char *routes = NULL;
+    if (config->routing_path) {
+        const char *names[CV_MAX_SOURCES];
+        for (size_t i = 0; i < config->nsources && i < CV_MAX_SOURCES; i++)
+            names[i] = config->sources[i].name;
+        if (!(routes = cv_routing_load(config->routing_path, names, config->nsources, &nroutes, err, sizeof err))) {
+            fprintf(stderr, "%s\n", err);
+            free(rules);
+            cv_hub_config_destroy(&config);
+            return 2;
+        }
+    }
     if (check) {
         printf("%s: configuration OK (%zu sources)\n", config_path, config->nsources);
+        free(routes);
         free(rules);
         cv_hub_config_destroy(&config);
         return 0;
@@ -99,6 +114,7 @@ int main(int argc, char **argv)
     cv_store_t *store = cv_store_new(config->conninfo, config->migrations_dir, err, sizeof err);
     if (!store) {
         cv_error("hub", "PostgreSQL: %s", err);
+        free(routes);
         free(rules);
         cv_hub_config_destroy(&config);
         return 1;
@@ -107,6 +123,7 @@ int main(int argc, char **argv)
     int drc = cv_deadlines_apply(config->conninfo, rules, &moved, err, sizeof err);
     free(rules);
     if (drc < 0) {
+        free(routes);
         cv_error("hub", "%s", err);
         cv_store_destroy(&store);
         cv_hub_config_destroy(&config);
@@ -114,6 +131,16 @@ int main(int argc, char **argv)
     }
     if (config->deadlines_path)
         cv_info("hub", "deadlines: %zu rules from %s (%ld due dates moved)", nrules, config->deadlines_path, moved);
+    drc = cv_routing_apply(config->conninfo, routes, err, sizeof err);
+    free(routes);
+    if (drc < 0) {
+        cv_error("hub", "%s", err);
+        cv_store_destroy(&store);
+        cv_hub_config_destroy(&config);
+        return 1;
+    }
+    if (config->routing_path)
+        cv_info("hub", "routing: %zu rules from %s", nroutes, config->routing_path);
     if (cv_store_set_identity_cache(store, config->identity_cache_pairs) < 0
         || cv_store_set_identity_limits(store, config->identity_max_shared, config->identity_max_absorb) < 0) {
         cv_error("hub", "%s", cv_store_error(store));

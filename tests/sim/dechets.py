@@ -24,6 +24,21 @@ sees it: it pushes one signed webhook per change of a request to the webhook ada
                   [--method POST] [--body TEXT | --body-size N]
       One request; prints the status code, then "Retry-After: N" when given.
 
+  dechets.py serve --api-port P (--port-file F | --port N) --path /webhooks/dechets
+                   (--secret-file S | --secret-env VAR) [--statuses NOUVELLE,PLANIFIEE,TERMINEE]
+                   [--step-ms MS] [--push-before]
+      The software's own API, which civibus's outbound commands call (docs/routing.md):
+      POST /api/demandes (JSON: type, commentaire, reference_civibus, usager...; header
+      Idempotency-Key) creates a request "ENC-000001" (BAC-, BAD-, DEP- by type) and
+      answers 201 {"numero": ...}; the same key again answers 200 with the same numero
+      and creates nothing. Then, like the software's agents working on it, the request
+      goes through --statuses, one signed webhook per change (--step-ms apart, the first
+      one --step-ms after the answer) to the webhook adapter, sent again until a 2xx.
+      --push-before: the first webhook is accepted by the adapter BEFORE the answer (the
+      race of docs/routing.md). GET /stats: {"created": n, "posts": n, "demandes":
+      {numero: {"reference_civibus", "type", "statut", "revision", "keys": [payload keys]}}}.
+      Binds 127.0.0.1:P, prints "listening P" once ready.
+
 Standard library only. Stops by itself after --max-seconds, and on SIGTERM (the results
 so far are written). Its log (stderr) names request numbers and HTTP statuses only,
 never personal data. The people below are fictitious; DUPONT is written the way this
@@ -392,17 +407,128 @@ def once(args):
     return 0
 
 
+# ---- the software's API (serve) ----------------------------------------------------
+
+PREFIXES = {"ENCOMBRANTS": "ENC", "BAC_CASSE": "BAC", "BADGE_DECHETERIE": "BAD", "DEPOT_SAUVAGE": "DEP"}
+CANALS = {"guichet": "ACCUEIL", "telephone": "TELEPHONE", "courrier": "COURRIER", "email": "COURRIEL",
+          "web": "PORTAIL"}
+
+
+def serve(args):
+    import http.server
+    secret = read_secret(args)
+    state = {"created": 0, "posts": 0, "demandes": {}, "keys": {}}
+    statuses = [x for x in args.statuses.split(",") if x]
+    try:
+        from zoneinfo import ZoneInfo
+        paris_tz = ZoneInfo("Europe/Paris")
+    except Exception:                      # no tz database: winter time
+        paris_tz = datetime.timezone(datetime.timedelta(hours=1))
+
+    def body_of(numero, rev):
+        d = state["demandes"][numero]
+        now = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=rev)
+        paris = now.astimezone(paris_tz)
+        demande = {"numero": numero, "type": d["type"], "statut": d["statut"], "revision": rev,
+                   "canal": d["canal"], "creee_le": d["creee_le"], "modifiee_le": fmt(paris),
+                   "commentaire": d["commentaire"], "agent": "AG-01"}
+        return json.dumps({"evenement": "demande.creee" if rev == 1 else "demande.modifiee",
+                           "demande": demande}, ensure_ascii=False).encode("utf-8")
+
+    def push(numero, rev):
+        with lock:
+            state["demandes"][numero]["statut"] = statuses[rev - 1]
+            state["demandes"][numero]["revision"] = rev
+            body = body_of(numero, rev)
+        status, attempts = Sender(args, secret).deliver("%s rev %d" % (numero, rev), body, sign(secret, body),
+                                                        time.monotonic() + args.max_seconds)
+        log("%s rev %d (%s): HTTP %s after %d attempt(s)" % (numero, rev, statuses[rev - 1], status, attempts))
+
+    def lifecycle(numero, first):
+        for rev in range(first, len(statuses) + 1):
+            if stop.wait(args.step_ms / 1000.0):
+                return
+            push(numero, rev)
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *a):
+            pass
+
+        def answer(self, code, obj):
+            data = json.dumps(obj).encode()
+            self.send_response(code)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_GET(self):
+            if self.path == "/stats":
+                with lock:
+                    self.answer(200, {"created": state["created"], "posts": state["posts"],
+                                      "demandes": state["demandes"]})
+            else:
+                self.answer(404, {"erreur": "inconnu"})
+
+        def do_POST(self):
+            n = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(n)
+            if self.path != "/api/demandes":
+                return self.answer(404, {"erreur": "inconnu"})
+            try:
+                payload = json.loads(raw)
+                assert isinstance(payload, dict)
+            except (ValueError, AssertionError):
+                return self.answer(400, {"erreur": "JSON attendu"})
+            key = self.headers.get("Idempotency-Key")
+            kind = payload.get("type") if payload.get("type") in PREFIXES else "ENCOMBRANTS"
+            with lock:
+                state["posts"] += 1
+                if key and key in state["keys"]:
+                    numero = state["keys"][key]
+                    log("POST /api/demandes: key seen, %s again" % numero)
+                    return self.answer(200, {"numero": numero})
+                state["created"] += 1
+                numero = "%s-%06d" % (PREFIXES[kind], state["created"])
+                if key:
+                    state["keys"][key] = numero
+                state["demandes"][numero] = {
+                    "reference_civibus": payload.get("reference_civibus"), "type": kind,
+                    "statut": None, "revision": 0, "keys": sorted(payload),
+                    "canal": CANALS.get(payload.get("canal"), "AUTRE"),
+                    "creee_le": fmt(datetime.datetime.now(datetime.timezone.utc)
+                                    .astimezone(paris_tz)),
+                    "commentaire": str(payload.get("commentaire") or "")[:500]}
+            log("POST /api/demandes: created %s" % numero)
+            first = 1
+            if args.push_before and statuses:
+                push(numero, 1)
+                first = 2
+            self.answer(201, {"numero": numero, "statut": statuses[0] if statuses else None})
+            threading.Thread(target=lifecycle, args=(numero, first), daemon=True).start()
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", args.api_port), Handler)
+    srv.daemon_threads = True
+    print("listening %d" % srv.server_address[1], flush=True)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    stop.wait(args.max_seconds)
+    srv.shutdown()
+    return 0
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="cmd", required=True)
-    for name in ("send", "once"):
+    for name in ("send", "once", "serve"):
         s = sub.add_parser(name)
         where = s.add_mutually_exclusive_group(required=True)
         where.add_argument("--port-file", help="file the adapter writes its port to (port: 0)")
         where.add_argument("--port", type=int, help="the adapter's fixed port")
         s.add_argument("--path", default="/webhooks/dechets")
         s.add_argument("--timeout", type=float, default=10.0)
-        secret = s.add_mutually_exclusive_group(required=(name == "send"))
+        secret = s.add_mutually_exclusive_group(required=(name != "once"))
         secret.add_argument("--secret-file")
         secret.add_argument("--secret-env", help="environment variable holding the shared secret")
     s = sub.choices["send"]
@@ -422,9 +548,18 @@ def main():
     s.add_argument("--method", default="POST")
     s.add_argument("--body")
     s.add_argument("--body-size", type=int, default=0)
+    s = sub.choices["serve"]
+    s.add_argument("--api-port", type=int, required=True)
+    s.add_argument("--statuses", default="NOUVELLE,PLANIFIEE,TERMINEE")
+    s.add_argument("--step-ms", type=int, default=500)
+    s.add_argument("--push-before", action="store_true")
+    s.add_argument("--max-seconds", type=float, default=300.0)
+    s.add_argument("--max-backoff", type=float, default=1.0)
     args = p.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
+    if args.cmd == "serve":
+        return serve(args)
     return send(args) if args.cmd == "send" else once(args)
 
 
