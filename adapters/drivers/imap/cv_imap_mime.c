@@ -745,6 +745,26 @@ static void s_thread(json_t *rec, const headers_t *h, const char *subject, const
     json_object_set_new(rec, "thread", t);
 }
 
+static void s_one_line(char *s)
+{
+    for (; *s; s++)
+        if (*s == '\r' || *s == '\n' || *s == '\t')
+            *s = ' ';
+}
+
+static void s_one_line_field(json_t *rec, const char *key)
+{
+    const char *v = json_string_value(json_object_get(rec, key));
+    if (!v || !strpbrk(v, "\r\n\t"))
+        return;
+    char *copy = cv_zstrdup(v);
+    if (!copy)
+        return;
+    s_one_line(copy);
+    json_object_set_new(rec, key, json_string(copy));
+    free(copy);
+}
+
 /* Cuts s to at most max bytes at a UTF-8 character boundary. */
 static bool s_cut(char *s, size_t max)
 {
@@ -772,10 +792,13 @@ json_t *cv_imap_mime_record(const char *raw, size_t len, const cv_imap_mime_opts
     } else {
         json_array_append_new(problems, json_string("no Message-ID"));
     }
-    if (s_header(&h, "From", &v))
+    if (s_header(&h, "From", &v)) {
         s_address(v.data, rec, "from", "from_name");
-    else
+        if (!json_object_get(rec, "from"))
+            json_array_append_new(problems, json_string("From without an address"));
+    } else {
         json_array_append_new(problems, json_string("no From"));
+    }
     if (s_header(&h, "To", &v))
         s_address(v.data, rec, "to", NULL);
     if (s_header(&h, "Reply-To", &v))
@@ -792,6 +815,11 @@ json_t *cv_imap_mime_record(const char *raw, size_t len, const cv_imap_mime_opts
     char *subject = NULL;
     s_set_header_text(rec, &h, "Subject", "subject", &subject);
     s_set_header_text(rec, &h, "In-Reply-To", "in_reply_to", NULL);
+    if (subject) {               /* one line: decoded CR, LF and TAB become blanks */
+        s_one_line(subject);
+        json_object_set_new(rec, "subject", json_string(subject));
+    }
+    s_one_line_field(rec, "from_name");
     s_thread(rec, &h, subject, opts);
 
     walk_t w = { 0 };
