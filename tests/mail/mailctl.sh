@@ -19,6 +19,9 @@
 # Users (login = mailbox, address USER@civibus.test):
 #   mairie  / mairie-secret    the city's intake mailbox
 #   citoyen / citoyen-secret   a citizen's mailbox
+#   accueil / accueil-secret   a second city mailbox (the same mail received twice)
+# Both servers have recipient_delimiter = +: mairie+ANYTHING@civibus.test is delivered to
+# mairie (the signed reply addresses of the notifier, lib/cv_replyaddr.h).
 #
 # Postfix's master must run as root (it drops to the `postfix` user); Dovecot as root
 # drops to `dovecot`/`dovenull`. Not root: Dovecot runs as the caller, and Postfix cannot
@@ -86,6 +89,7 @@ create() {
     cat >"$M/passwd" <<EOF
 mairie:{PLAIN}mairie-secret:$muid:$mgid::$M/maildir/mairie
 citoyen:{PLAIN}citoyen-secret:$muid:$mgid::$M/maildir/citoyen
+accueil:{PLAIN}accueil-secret:$muid:$mgid::$M/maildir/accueil
 EOF
     cat >"$M/dovecot.conf" <<EOF
 # tests/mail/mailctl.sh — throwaway Dovecot, loopback only, no TLS
@@ -173,6 +177,7 @@ smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
 alias_maps =
 alias_database =
 local_recipient_maps =
+recipient_delimiter = +
 biff = no
 smtputf8_enable = no
 message_size_limit = 41943040
@@ -242,6 +247,9 @@ print_env() {
     echo "export CIVIBUS_CITY_MAIL=mairie@$DOMAIN"
     echo "export CIVIBUS_CITY_IMAP_USER=mairie"
     echo "export CIVIBUS_CITY_IMAP_PASSWORD=mairie-secret"
+    echo "export CIVIBUS_CITY2_MAIL=accueil@$DOMAIN"
+    echo "export CIVIBUS_CITY2_IMAP_USER=accueil"
+    echo "export CIVIBUS_CITY2_IMAP_PASSWORD=accueil-secret"
     echo "export CIVIBUS_CITIZEN_MAIL=citoyen@$DOMAIN"
     echo "export CIVIBUS_CITIZEN_IMAP_USER=citoyen"
     echo "export CIVIBUS_CITIZEN_IMAP_PASSWORD=citoyen-secret"

@@ -142,7 +142,9 @@ static void s_cut_field(json_t *rec, const char *key, size_t max)
    its body (left undone, warned), -1 fatal. */
 static int s_submit(imap_t *self, uint64_t uid, const char *raw, size_t len, bool too_large)
 {
-    cv_imap_mime_opts_t opts = { .max_body_bytes = (size_t) self->config->max_body_bytes };
+    cv_imap_mime_opts_t opts = { .max_body_bytes = (size_t) self->config->max_body_bytes,
+                                 .reply_key = self->config->reply_keylen ? self->config->reply_key : NULL,
+                                 .reply_keylen = self->config->reply_keylen };
     json_t *rec = cv_imap_mime_record(raw, len, &opts);
     if (!rec)
         return -1;

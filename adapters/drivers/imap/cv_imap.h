@@ -10,6 +10,8 @@
       cv_imap_mime.c    one raw mail -> the record (JSON): headers (RFC 2047),
                         the text part (quoted-printable, base64, charsets,
                         HTML reduced to text), automatic mails marked
+      cv_imap_thread.c  which request a reply answers: signed reply address,
+                        tracking code in the subject, Message-ID hashes
       cv_imap.c         the driver: poll, submit, mark done after the ACK
 
     Nothing here logs addresses, subjects, bodies or the password: only the
@@ -40,6 +42,8 @@ typedef struct {
     int64_t batch;               /* mails fetched per step */
     int64_t max_mail_bytes;      /* a larger mail is submitted without its body */
     int64_t max_body_bytes;      /* body text kept in the record */
+    unsigned char reply_key[256];   /* reply_secret_file (cv_replyaddr), wiped on destroy */
+    size_t reply_keylen;         /* 0: no key, signed reply addresses not read */
 } cv_imap_config_t;
 
 cv_imap_config_t *cv_imap_config_new(const cv_driver_ctx_t *ctx, char *err, size_t errlen);
@@ -72,6 +76,8 @@ int cv_imap_done(cv_imap_session_t *self, const uint64_t *uids, int n, char *err
 
 typedef struct {
     size_t max_body_bytes;       /* 0: 8192 */
+    const unsigned char *reply_key;  /* NULL: signed reply addresses not read */
+    size_t reply_keylen;
 } cv_imap_mime_opts_t;
 
 /* Parses a raw mail into the record's fields (never fails on bad input:
@@ -86,5 +92,24 @@ char *cv_imap_mime_decode_header(const char *value, size_t len);
 char *cv_imap_mime_html_text(const char *html, size_t len);
 /* RFC 5322 date -> "YYYY-MM-DDTHH:MM:SSZ"; false when unreadable. */
 bool cv_imap_mime_date(const char *value, char out[21]);
+
+/* ----------------------------------------------------------------- thread */
+
+#define CV_IMAP_THREAD_IDS_MAX 20    /* Message-ID hashes kept of In-Reply-To + References */
+
+/* True when the 11 characters are a tracking code with its check character. */
+bool cv_imap_code_checks(const char code[11]);
+/* The first tracking code with a right check character in subject
+   (whole, or with '-' / ' ' between groups), upper case, into out. */
+bool cv_imap_subject_code(const char *subject, char out[12]);
+/* A recipient list's first signed reply address: its code into out. */
+bool cv_imap_recipient_code(const unsigned char *key, size_t keylen, const char *value, size_t len,
+                            char out[16]);
+/* SHA-256 hex of a Message-ID without its <> (the first <...>, else the
+   trimmed value); false when empty. */
+bool cv_imap_msgid_hash(const char *value, size_t len, char hex[65]);
+/* Appends the hashes of each <id> in value to the array (no repeats, at
+   most max in all); returns how many were added. */
+size_t cv_imap_msgid_hashes(const char *value, size_t len, json_t *hashes, size_t max);
 
 #endif

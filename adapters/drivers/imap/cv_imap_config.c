@@ -5,11 +5,13 @@
     allow_plain: true), user, password_file (relative to the config's
     folder; trailing line breaks removed), mailbox (INBOX), one of flag
     (default \Seen, or an IMAP keyword) or done_folder, poll_ms, timeout_ms,
-    batch, max_mail_bytes, max_body_bytes, ca_file. Error messages name the
+    batch, max_mail_bytes, max_body_bytes, ca_file, reply_secret_file (the key of the signed reply
+    addresses, lib/cv_replyaddr.h). Error messages name the
     key and the line, never the password. */
 #include "cv_imap.h"
 
 #include "cv_alloc.h"
+#include "cv_replyaddr.h"
 
 #include <arpa/inet.h>
 #include <curl/curl.h>
@@ -157,7 +159,7 @@ static int s_read(reader_t *r, const cv_yaml_node_t *conf, cv_imap_config_t *sel
 {
     static const char *const keys[] = { "kind", "source", "url", "user", "password_file", "mailbox", "flag",
                                         "done_folder", "poll_ms", "timeout_ms", "batch", "max_mail_bytes",
-                                        "max_body_bytes", "ca_file", "allow_plain", NULL };
+                                        "max_body_bytes", "ca_file", "allow_plain", "reply_secret_file", NULL };
     if (cv_yaml_check_keys(r->doc, conf, keys, "the imap driver", r->err, r->errlen) < 0)
         return -1;
     bool allow_plain = false;
@@ -184,9 +186,18 @@ static int s_read(reader_t *r, const cv_yaml_node_t *conf, cv_imap_config_t *sel
     if (self->done_folder && strcasecmp(self->done_folder, self->mailbox) == 0)
         return cv_yaml_fail(r->doc, cv_yaml_get(conf, "done_folder"), r->err, r->errlen,
                             "'done_folder' must differ from 'mailbox'");
-    const char *ca = NULL;
-    if (cv_yaml_str(r->doc, conf, "ca_file", false, NULL, &ca, r->err, r->errlen) < 0)
+    const char *ca = NULL, *key = NULL;
+    if (cv_yaml_str(r->doc, conf, "ca_file", false, NULL, &ca, r->err, r->errlen) < 0
+        || cv_yaml_str(r->doc, conf, "reply_secret_file", false, NULL, &key, r->err, r->errlen) < 0)
         return -1;
+    if (key) {                   /* the notifier's key: replies to its mails thread */
+        char path[4096], why[512];
+        snprintf(path, sizeof path, "%s%s%s", key[0] == '/' ? "" : r->dir, key[0] == '/' ? "" : "/", key);
+        if (cv_replyaddr_key_load(path, self->reply_key, sizeof self->reply_key, &self->reply_keylen, why,
+                                  sizeof why) < 0)
+            return cv_yaml_fail(r->doc, cv_yaml_get(conf, "reply_secret_file"), r->err, r->errlen,
+                                "'reply_secret_file': %s", why);
+    }
     if (ca) {
         char path[4096];
         snprintf(path, sizeof path, "%s%s%s", ca[0] == '/' ? "" : r->dir, ca[0] == '/' ? "" : "/", ca);
@@ -235,6 +246,7 @@ void cv_imap_config_destroy(cv_imap_config_t **self_p)
     free(self->flag);
     free(self->done_folder);
     free(self->ca_file);
+    explicit_bzero(self->reply_key, sizeof self->reply_key);
     free(self);
     *self_p = NULL;
 }

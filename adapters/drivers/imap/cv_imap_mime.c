@@ -208,16 +208,16 @@ typedef struct {
     size_t len;
 } headers_t;
 
-/* The raw (folded) value of the first field `name`, into out (unfolded,
-   blanks trimmed); false when absent. */
-static bool s_header(const headers_t *h, const char *name, cv_buf_t *out)
+/* The raw (folded) value of the nth (0: first) field `name`, into out
+   (unfolded, blanks trimmed); false when absent. */
+static bool s_header_nth(const headers_t *h, const char *name, int nth, cv_buf_t *out)
 {
     size_t nlen = strlen(name);
     const char *p = h->start, *end = h->start + h->len;
     while (p < end) {
         const char *eol = memchr(p, '\n', (size_t) (end - p));
         const char *line_end = eol ? eol : end;
-        if ((size_t) (line_end - p) > nlen && strncasecmp(p, name, nlen) == 0 && p[nlen] == ':') {
+        if ((size_t) (line_end - p) > nlen && strncasecmp(p, name, nlen) == 0 && p[nlen] == ':' && nth-- == 0) {
             const char *v = p + nlen + 1;
             cv_buf_reset(out);
             for (;;) {
@@ -245,6 +245,11 @@ static bool s_header(const headers_t *h, const char *name, cv_buf_t *out)
         p = eol ? eol + 1 : end;
     }
     return false;
+}
+
+static bool s_header(const headers_t *h, const char *name, cv_buf_t *out)
+{
+    return s_header_nth(h, name, 0, out);
 }
 
 char *cv_imap_mime_decode_header(const char *value, size_t len)
@@ -699,6 +704,67 @@ static void s_set_header_text(json_t *rec, const headers_t *h, const char *field
     cv_buf_free(&v);
 }
 
+/* "thread": {"code", "by", "message_ids"} when the mail names a request
+   (cv_imap_thread.c has the rule); nothing when it names none. */
+static void s_thread(json_t *rec, const headers_t *h, const char *subject, const cv_imap_mime_opts_t *opts)
+{
+    static const char *const rcpt[] = { "To", "Cc", "Delivered-To", "X-Original-To" };
+    cv_buf_t v = { 0 };
+    char code[16] = "";
+    const char *by = NULL;
+    if (opts && opts->reply_key)
+        for (size_t i = 0; i < sizeof rcpt / sizeof *rcpt && !by; i++)
+            for (int n = 0; n < 8 && !by && s_header_nth(h, rcpt[i], n, &v); n++)
+                if (cv_imap_recipient_code(opts->reply_key, opts->reply_keylen, v.data, v.len, code))
+                    by = "reply_address";
+    if (!by && cv_imap_subject_code(subject, code))
+        by = "subject";
+    json_t *ids = json_array();
+    if (ids && s_header(h, "In-Reply-To", &v))
+        cv_imap_msgid_hashes(v.data, v.len, ids, CV_IMAP_THREAD_IDS_MAX);
+    if (ids && s_header(h, "References", &v))       /* the nearest last */
+        cv_imap_msgid_hashes(v.data, v.len, ids, CV_IMAP_THREAD_IDS_MAX);
+    cv_buf_free(&v);
+    if (!by && !json_array_size(ids)) {
+        json_decref(ids);
+        return;
+    }
+    json_t *t = json_object();
+    if (!t) {
+        json_decref(ids);
+        return;
+    }
+    if (by) {
+        json_object_set_new(t, "code", json_string(code));
+        json_object_set_new(t, "by", json_string(by));
+    }
+    if (json_array_size(ids))
+        json_object_set_new(t, "message_ids", ids);
+    else
+        json_decref(ids);
+    json_object_set_new(rec, "thread", t);
+}
+
+static void s_one_line(char *s)
+{
+    for (; *s; s++)
+        if (*s == '\r' || *s == '\n' || *s == '\t')
+            *s = ' ';
+}
+
+static void s_one_line_field(json_t *rec, const char *key)
+{
+    const char *v = json_string_value(json_object_get(rec, key));
+    if (!v || !strpbrk(v, "\r\n\t"))
+        return;
+    char *copy = cv_zstrdup(v);
+    if (!copy)
+        return;
+    s_one_line(copy);
+    json_object_set_new(rec, key, json_string(copy));
+    free(copy);
+}
+
 /* Cuts s to at most max bytes at a UTF-8 character boundary. */
 static bool s_cut(char *s, size_t max)
 {
@@ -720,19 +786,19 @@ json_t *cv_imap_mime_record(const char *raw, size_t len, const cv_imap_mime_opts
     s_split(raw, len, &h, &body, &blen);
 
     cv_buf_t v = { 0 };
-    if (s_header(&h, "Message-ID", &v) && v.len) {
-        unsigned char dig[crypto_hash_sha256_BYTES];
-        crypto_hash_sha256(dig, (const unsigned char *) v.data, v.len);
-        char hex[2 * sizeof dig + 1];
-        sodium_bin2hex(hex, sizeof hex, dig, sizeof dig);
+    char hex[65];
+    if (s_header(&h, "Message-ID", &v) && cv_imap_msgid_hash(v.data, v.len, hex)) {
         json_object_set_new(rec, "message_id_hash", json_string(hex));
     } else {
         json_array_append_new(problems, json_string("no Message-ID"));
     }
-    if (s_header(&h, "From", &v))
+    if (s_header(&h, "From", &v)) {
         s_address(v.data, rec, "from", "from_name");
-    else
+        if (!json_object_get(rec, "from"))
+            json_array_append_new(problems, json_string("From without an address"));
+    } else {
         json_array_append_new(problems, json_string("no From"));
+    }
     if (s_header(&h, "To", &v))
         s_address(v.data, rec, "to", NULL);
     if (s_header(&h, "Reply-To", &v))
@@ -749,6 +815,12 @@ json_t *cv_imap_mime_record(const char *raw, size_t len, const cv_imap_mime_opts
     char *subject = NULL;
     s_set_header_text(rec, &h, "Subject", "subject", &subject);
     s_set_header_text(rec, &h, "In-Reply-To", "in_reply_to", NULL);
+    if (subject) {               /* one line: decoded CR, LF and TAB become blanks */
+        s_one_line(subject);
+        json_object_set_new(rec, "subject", json_string(subject));
+    }
+    s_one_line_field(rec, "from_name");
+    s_thread(rec, &h, subject, opts);
 
     walk_t w = { 0 };
     s_walk(&w, raw, len, 0, "text/plain");

@@ -130,6 +130,86 @@ BEGIN
     RETURN CASE WHEN v_called THEN v_last + 1 ELSE v_last END;
 END $$;
 
+-- Threads (docs/intake.md, "E-mail"): step 0 of cv_ingest_core, run only for a batch
+-- where an element's extra names one of two keys — written by the imap driver, honoured
+-- for any source:
+--   message_id_hash  the SHA-256 (hex) of the mail's own Message-ID, without <>;
+--   thread           {"code": a tracking code, "message_ids": [hashes of the
+--                     In-Reply-To and References Message-IDs, In-Reply-To first]}.
+-- Returns
+--   dup      the elements whose Message-ID is already stored for another record (the
+--            same mail through a second mailbox, or after a UIDVALIDITY change; or
+--            twice in this batch): cv_ingest_core leaves them out and answers
+--            'duplicate' with the first copy's event;
+--   thr_*    the replies: an element whose record is linked to no request yet and
+--            whose thread names one — by its code (requests.tracking_code), else by
+--            the first of its message_ids found in mail_threads (ours 'out' or a mail
+--            received 'in') — is linked now (request_sources), so the plan finds the
+--            request as for any known record; cv_ingest_core gives the event the
+--            request's current status and does not re-project the request from it.
+-- The code proves which request, not who wrote: the event keeps its own sender, and
+-- the request's citizen is never changed by a reply.
+CREATE OR REPLACE FUNCTION cv_ingest_threads(
+    p_idx int[], p_source text[], p_event_id text[], p_record_id text[], p_extra text[],
+    OUT dup int[], OUT dup_hash text[], OUT thr_idx int[], OUT thr_req bigint[])
+LANGUAGE plpgsql
+SET enable_hashjoin = off
+SET enable_mergejoin = off
+AS $fn$
+BEGIN
+    WITH m AS (
+        SELECT u.idx, u.source, u.event_id, u.record_id, x.j->>'message_id_hash' AS hash
+        FROM unnest(p_idx, p_source, p_event_id, p_record_id, p_extra)
+             AS u(idx, source, event_id, record_id, extra)
+        CROSS JOIN LATERAL (SELECT u.extra::jsonb AS j) x
+        WHERE u.idx IS NOT NULL AND strpos(u.extra, '"message_id_hash"') > 0
+    ), n AS (                   -- not yet stored under its own (source, event_id)
+        SELECT m.*,
+               first_value(m.source) OVER h AS first_source,
+               first_value(m.event_id) OVER h AS first_event
+        FROM m
+        WHERE m.hash ~ '^[0-9a-f]{64}$'
+          AND NOT EXISTS (SELECT 1 FROM events e WHERE e.source = m.source AND e.event_id = m.event_id)
+        WINDOW h AS (PARTITION BY m.hash ORDER BY m.idx)
+    )
+    SELECT array_agg(n.idx ORDER BY n.idx), array_agg(n.hash ORDER BY n.idx) INTO dup, dup_hash
+    FROM n
+    WHERE EXISTS (SELECT 1 FROM mail_threads mt WHERE mt.message_id_hash = n.hash AND mt.direction = 'in')
+       OR (n.source, n.event_id) IS DISTINCT FROM (n.first_source, n.first_event);
+
+    WITH m AS (
+        SELECT u.idx, u.source, u.record_id, x.j->'thread' AS th
+        FROM unnest(p_idx, p_source, p_record_id, p_extra) AS u(idx, source, record_id, extra)
+        CROSS JOIN LATERAL (SELECT u.extra::jsonb AS j) x
+        WHERE u.idx IS NOT NULL AND strpos(u.extra, '"thread"') > 0
+          AND (dup IS NULL OR NOT u.idx = ANY(dup))
+    ), found AS (
+        SELECT DISTINCT ON (m.source, m.record_id) m.idx, m.source, m.record_id, f.request_id
+        FROM m
+        CROSS JOIN LATERAL (SELECT COALESCE(
+            (SELECT r.id FROM requests r
+             WHERE jsonb_typeof(m.th->'code') = 'string' AND r.tracking_code = m.th->>'code'),
+            (SELECT mt.request_id
+             FROM jsonb_array_elements_text(CASE WHEN jsonb_typeof(m.th->'message_ids') = 'array'
+                                                 THEN m.th->'message_ids' ELSE '[]' END)
+                  WITH ORDINALITY AS a(hash, k)
+             JOIN mail_threads mt ON mt.message_id_hash = a.hash
+             ORDER BY a.k LIMIT 1)) AS request_id) f
+        WHERE jsonb_typeof(m.th) = 'object' AND f.request_id IS NOT NULL
+          AND NOT EXISTS (SELECT 1 FROM request_sources rs
+                          WHERE rs.source = m.source AND rs.source_record_id = m.record_id)
+        ORDER BY m.source, m.record_id, m.idx
+    ), linked AS (
+        INSERT INTO request_sources (source, source_record_id, request_id)
+        SELECT f.source, f.record_id, f.request_id FROM found f
+        ON CONFLICT DO NOTHING
+        RETURNING source_record_id
+    )
+    SELECT array_agg(f.idx), array_agg(f.request_id) INTO thr_idx, thr_req
+    FROM found f
+    WHERE EXISTS (SELECT 1 FROM linked l WHERE l.source_record_id = f.record_id);
+END $fn$;
+
 -- Steps 1-4 above. The outcome select's lookups keep LIMIT 1 (014_ingest_probes.sql
 -- measured why): a lookup whose condition names the element alone stays a subquery,
 -- whose condition is tested before the index probe.
@@ -162,13 +242,31 @@ DECLARE
     v_done     int := 0;
     v_rows     int;
     v_tries    int := 0;
+    v_mail     boolean;         -- an element names a Message-ID hash or a thread
+    v_dup      int[];           -- 0.: the same mail already stored (another mailbox)
+    v_dup_hash text[];
+    v_thr_idx  int[];           -- 0.: replies linked to their request
+    v_thr_req  bigint[];
 BEGIN
     PERFORM pg_advisory_xact_lock(1667856994, 2);   -- 'civb', 2: the store's writer lock
+
+    -- 0. Mails ("Threads" at the end of this file). One text search per
+    -- element decides; nothing else runs for a batch without mails.
+    v_mail := EXISTS (SELECT 1 FROM unnest(p_extra) x
+                      WHERE strpos(x, '"message_id_hash"') > 0 OR strpos(x, '"thread"') > 0);
+    IF v_mail THEN
+        SELECT t.dup, t.dup_hash, t.thr_idx, t.thr_req INTO v_dup, v_dup_hash, v_thr_idx, v_thr_req
+        FROM cv_ingest_threads(p_idx, p_source, p_event_id, p_record_id, p_extra) t;
+    END IF;
 
     -- 1. Parse.
     v_in := ARRAY(
         SELECT ROW(u.idx, u.source, u.hash, u.citizen_key, u.event_id, u.kind,
-                   u.record_id, u.request_ref, u.service, u.category, u.channel, u.status,
+                   u.record_id, u.request_ref, u.service, u.category, u.channel,
+                   CASE WHEN v_thr_idx IS NOT NULL AND u.idx = ANY(v_thr_idx)   -- a reply: the request's status
+                        THEN (SELECT r.status FROM requests r
+                              WHERE r.id = v_thr_req[array_position(v_thr_idx, u.idx)])
+                        ELSE u.status END,
                    u.source_status, u.source_channel, u.occurred_at::timestamptz,
                    u.due_at::timestamptz, u.requested_at::timestamptz,
                    u.outcome::json->>'code', u.outcome::json->>'reason',
@@ -180,12 +278,12 @@ BEGIN
              AS u(idx, source, hash, citizen_key, event_id, kind, record_id,
                   request_ref, service, category, channel, status, source_status,
                   source_channel, occurred_at, due_at, requested_at, outcome)
-        WHERE u.idx IS NOT NULL);
+        WHERE u.idx IS NOT NULL AND (v_dup IS NULL OR NOT u.idx = ANY(v_dup)));
     v_data := ARRAY(
         SELECT ROW(u.raw, u.summary, u.extra, u.citizen, u.location)::cv_data
         FROM unnest(p_raw, p_summary, p_extra, p_citizen, p_location, p_idx)
              AS u(raw, summary, extra, citizen, location, idx)
-        WHERE u.idx IS NOT NULL);
+        WHERE u.idx IS NOT NULL AND (v_dup IS NULL OR NOT u.idx = ANY(v_dup)));
 
     -- 2. Plan (narrow rows). New ids: base + dense rank of the new key.
     v_req_base := cv_next_id('requests_id_seq');
@@ -373,7 +471,8 @@ BEGIN
                                   THEN w.event_seq ELSE r.status_event_id END,
         updated_at         = now()
     FROM unnest(v_in, v_plan) w
-    WHERE w.fresh AND NOT w.new_request AND w.last_of_record AND r.id = w.request_id;
+    WHERE w.fresh AND NOT w.new_request AND w.last_of_record AND r.id = w.request_id
+      AND (v_thr_idx IS NULL OR NOT w.idx = ANY(v_thr_idx));    -- a reply leaves its request as it is
 
     -- Any flagged element flags its request (rare: touches flagged ones only).
     UPDATE requests r SET flagged = true, updated_at = now()
@@ -393,8 +492,34 @@ BEGIN
             request_id = EXCLUDED.request_id, record_at = EXCLUDED.record_at, updated_at = now()
         WHERE sr.record_at <= EXCLUDED.record_at;
 
+    -- Every mail stored names its request by its Message-ID: later replies
+    -- to it thread (0.). The first mail of a Message-ID keeps the row.
+    IF v_mail THEN
+        INSERT INTO mail_threads (message_id_hash, request_id, direction)
+        SELECT h.hash, w.request_id, 'in'
+        FROM unnest(v_in, v_plan, v_data) w
+        CROSS JOIN LATERAL (SELECT w.extra::jsonb->>'message_id_hash' AS hash) h
+        WHERE w.fresh AND strpos(w.extra, '"message_id_hash"') > 0
+          AND h.hash ~ '^[0-9a-f]{64}$'
+        ON CONFLICT (message_id_hash) DO NOTHING;
+        -- the same mail through another mailbox: its first copy's event
+        RETURN QUERY
+        SELECT d.idx, 'duplicate'::text, e.id, mt.request_id, r.tracking_code, false
+        FROM unnest(v_dup, v_dup_hash) d(idx, hash)
+        LEFT JOIN LATERAL (SELECT mt.request_id FROM mail_threads mt
+                           WHERE mt.message_id_hash = d.hash) mt ON true
+        LEFT JOIN LATERAL (SELECT e.id FROM events e
+                           JOIN source_records sr ON sr.source = e.source
+                                                 AND sr.source_record_id = e.source_record_id
+                           WHERE e.request_id = mt.request_id
+                             AND sr.extra->>'message_id_hash' = d.hash
+                           ORDER BY e.id LIMIT 1) e ON true
+        LEFT JOIN LATERAL (SELECT r.tracking_code FROM requests r WHERE r.id = mt.request_id) r ON true;
+    END IF;
+
     -- 4. Outcomes. Fresh elements know their row (and a new request its
-    -- code, unless it had to be redrawn); the others look it up.
+    -- code, unless it had to be redrawn); the others look it up. (cv_ingest
+    -- puts them in the elements' order, with the duplicates above.)
     RETURN QUERY
     SELECT w.idx,
            CASE WHEN w.fresh THEN 'stored'
@@ -438,7 +563,8 @@ BEGIN
                 p_idx, p_source, p_hash, p_citizen_key, p_codes, p_event_id, p_kind, p_record_id,
                 p_request_ref, p_service, p_category, p_channel, p_status, p_source_status,
                 p_source_channel, p_occurred_at, p_due_at, p_summary, p_extra, p_citizen, p_raw,
-                p_requested_at, p_location, p_outcome) x);
+                p_requested_at, p_location, p_outcome) x
+                ORDER BY x.o_idx);
     -- Due dates by rule (functions/deadlines.sql; nothing while no rules are loaded).
     PERFORM cv_deadlines_refresh(ARRAY(SELECT DISTINCT o.request_id FROM unnest(v_out) o
                                        WHERE o.outcome = 'stored'));
