@@ -81,6 +81,9 @@ for n in $NAMES; do
     curl -sS --max-time 20 -u "$AUTH" -T "$W/bad/$n.eml" "$CIVIBUS_IMAP_URL/INBOX" >>"$W/append.log" 2>&1 \
         || fail "APPEND of $n"
 done
+# curl's APPEND files a mail as \Seen: made unseen again, as a delivered mail is
+curl -sS --max-time 20 -u "$AUTH" "$CIVIBUS_IMAP_URL/INBOX" -X 'UID STORE 1:* -FLAGS.SILENT (\Seen)' \
+    >>"$W/append.log" 2>&1 || fail "STORE -FLAGS \\Seen"
 N=10
 for _ in $(seq 1 150); do [ "$(count ALL)" -eq $N ] && break; sleep 0.2; done
 [ "$(count ALL)" -eq $N ] || fail "the mailbox has $(count ALL) mails, not $N"

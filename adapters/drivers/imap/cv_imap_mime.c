@@ -247,6 +247,24 @@ static bool s_header_nth(const headers_t *h, const char *name, int nth, cv_buf_t
     return false;
 }
 
+/* A header's decoded text on one line: each run of CR, LF and TAB becomes
+   one blank (an encoded "=0D=0A" cannot start a line of its own). */
+static void s_one_line(char *s)
+{
+    char *w = s;
+    for (const char *r = s; *r; r++) {
+        if (*r == '\r' || *r == '\n' || *r == '\t') {
+            if (w == s || w[-1] != ' ')
+                *w++ = ' ';
+            while (r[1] == '\r' || r[1] == '\n' || r[1] == '\t')
+                r++;
+        } else {
+            *w++ = *r;
+        }
+    }
+    *w = '\0';
+}
+
 static bool s_header(const headers_t *h, const char *name, cv_buf_t *out)
 {
     return s_header_nth(h, name, 0, out);
@@ -300,13 +318,13 @@ char *cv_imap_mime_decode_header(const char *value, size_t len)
         last_encoded = true;
         p = c3 + 2;
     }
-    /* line breaks inside a header are blanks */
+    /* line breaks inside a header are blanks: a run of them, one blank */
     cv_buf_add(&raw, "", 0);
     if (raw.failed) { cv_buf_free(&raw); return NULL; }
-    for (size_t i = 0; i < raw.len; i++)
-        if (raw.data[i] == '\r' || raw.data[i] == '\n' || raw.data[i] == '\t')
-            raw.data[i] = ' ';
-    return cv_buf_take(&raw);
+    char *text = cv_buf_take(&raw);
+    if (text)
+        s_one_line(text);
+    return text;
 }
 
 /* Content-Type-like value: "type/sub; a=b; c="d"" -> lower-case type, and a
@@ -743,13 +761,6 @@ static void s_thread(json_t *rec, const headers_t *h, const char *subject, const
     else
         json_decref(ids);
     json_object_set_new(rec, "thread", t);
-}
-
-static void s_one_line(char *s)
-{
-    for (; *s; s++)
-        if (*s == '\r' || *s == '\n' || *s == '\t')
-            *s = ' ';
 }
 
 static void s_one_line_field(json_t *rec, const char *key)
