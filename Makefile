@@ -1,6 +1,6 @@
 # civibus — build, run, test.
 #
-#   make            builds bin/civibus-hub and bin/civibus-adapter
+#   make            builds bin/civibus-hub, bin/civibus-adapter, the API and bin/civibus-notify
 #   make run        installs missing Debian packages (as root), starts a throwaway
 #                   PostgreSQL under ./var, the hub and the demo adapters
 #   make stop       stops what `make run` started
@@ -60,6 +60,7 @@ RUNTIME_SRC := $(filter-out adapters/civibus_adapter.c,$(sort $(shell find adapt
 API_SRC     := $(filter-out api/main.c api/civibusctl.c api/ctl_%.c,$(wildcard api/*.c))
 # civibusctl's dead-letters and remap (api/ctl_*.c) reuse the hub's mapping and store.
 CTL_SRC     := $(wildcard api/ctl_*.c)
+NOTIFY_SRC  := $(filter-out notify/main.c,$(wildcard notify/*.c))
 TEST_SRC    := $(sort $(shell find tests/unit -name 'test_*.c'))
 
 LIB_OBJ     := $(LIB_SRC:%.c=$(BUILD)/%.o)
@@ -67,6 +68,7 @@ HUB_OBJ     := $(HUB_SRC:%.c=$(BUILD)/%.o)
 RUNTIME_OBJ := $(RUNTIME_SRC:%.c=$(BUILD)/%.o)
 API_OBJ     := $(API_SRC:%.c=$(BUILD)/%.o)
 CTL_OBJ     := $(CTL_SRC:%.c=$(BUILD)/%.o)
+NOTIFY_OBJ  := $(NOTIFY_SRC:%.c=$(BUILD)/%.o)
 # ... that is, these hub folders (the store records command results and keeps the identity cache).
 CTL_HUB_OBJ := $(filter $(addprefix $(BUILD)/hub/,map/% store/% identity/% commands/% cv_hub_config.o),$(HUB_OBJ))
 API_BINS    := $(if $(wildcard api/main.c),$(BIN)/civibus-api) $(if $(wildcard api/civibusctl.c),$(BIN)/civibusctl)
@@ -79,7 +81,7 @@ TOOL_SRC    := $(wildcard tests/tools/*.c)
 TOOL_BIN    := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
 
 .PHONY: all deps run stop test test-ready unit valgrind chaos clean bench fresh-check fuzz fuzz-long fuzz-bin
-all: $(BIN)/civibus-hub $(BIN)/civibus-adapter $(API_BINS)
+all: $(BIN)/civibus-hub $(BIN)/civibus-adapter $(API_BINS) $(BIN)/civibus-notify
 
 $(BUILD)/libcivibus.a: $(LIB_OBJ)
 	@mkdir -p $(dir $@)
@@ -105,6 +107,10 @@ $(BIN)/civibus-api: $(BUILD)/api/main.o $(API_OBJ) $(BUILD)/libcivibus.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BIN)/civibusctl: $(BUILD)/api/civibusctl.o $(CTL_OBJ) $(API_OBJ) $(CTL_HUB_OBJ) $(BUILD)/libcivibus.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BIN)/civibus-notify: $(BUILD)/notify/main.o $(NOTIFY_OBJ) $(BUILD)/libcivibus.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
