@@ -6,8 +6,12 @@
 # supervisor token for the demo in var/api-token), the replay adapter on the sample data,
 # and three simulated back-office softwares with their adapters — état civil (REST API),
 # urbanisme (CSV/XML exports), déchets (webhooks) — so one timeline fills from three
-# silos. Writes var/run.env; then waits: Ctrl-C (or `make stop` from another terminal)
-# stops everything.
+# silos. As root, also the mail flow (docs/intake.md, docs/notifications.md): throwaway
+# Postfix + Dovecot on loopback ports (tests/mail/mailctl.sh, under var/mail), the city's
+# mailbox read by the imap adapter (source courriel), routing to the services
+# (deploy/routing.yaml; the waste software creates what is routed to it) and civibus-notify
+# telling the citizens by mail. Writes var/run.env; then waits: Ctrl-C (or `make stop`
+# from another terminal) stops everything.
 # DETACH=1 leaves everything running and returns.
 set -u
 cd "$(dirname "$0")/.."
@@ -25,10 +29,11 @@ stop_pid() {  # pid file
 }
 
 stop_all() {
-    for f in "$VAR"/pids/sim-*.pid "$VAR"/pids/adapter-*.pid "$VAR"/pids/api.pid; do
+    for f in "$VAR"/pids/sim-*.pid "$VAR"/pids/adapter-*.pid "$VAR"/pids/notify.pid "$VAR"/pids/api.pid; do
         [ -f "$f" ] && stop_pid "$f"
     done
     [ -f "$VAR/pids/hub.pid" ] && stop_pid "$VAR/pids/hub.pid"
+    [ -d "$VAR/mail" ] && bash tests/mail/mailctl.sh stop "$VAR" >/dev/null 2>&1
     bash deploy/pgctl.sh stop "$VAR/pg" >/dev/null 2>&1
     echo "civibus stopped"
 }
@@ -57,10 +62,28 @@ export CIVIBUS_PUBLISH_ENDPOINT=tcp://127.0.0.1:5561
 export CIVIBUS_API_URL=http://127.0.0.1:8480
 ENV
 
+# the mail servers (root only: Postfix's master runs as root); their ports go to run.env
+MAIL=0
+if [ "$(id -u)" -eq 0 ] && command -v postfix >/dev/null 2>&1 && command -v dovecot >/dev/null 2>&1; then
+    if bash tests/mail/mailctl.sh start "$VAR" >"$VAR/mail.env" 2>"$VAR/log/mail-start.log"; then
+        MAIL=1
+        . "$VAR/mail.env"
+        grep -E 'CIVIBUS_(SMTP_URL|IMAP_URL|CITY_MAIL|CITIZEN_MAIL|CITIZEN_IMAP_USER|CITIZEN_IMAP_PASSWORD)=' \
+            "$VAR/mail.env" >>"$VAR/run.env"
+        echo "export CIVIBUS_CITIZEN_IMAP_URL=$CIVIBUS_IMAP_URL/INBOX" >>"$VAR/run.env"
+    else
+        echo "the mail servers did not start (see $VAR/log/mail-start.log): no mail flow in this run"
+    fi
+else
+    echo "not root, or Postfix/Dovecot missing: no mail flow in this run (make run as root installs them)"
+fi
+
 # keys and the simulated softwares' secrets, made once per var folder
-for k in hub demo $SOFTWARES; do
+for k in hub demo courriel $SOFTWARES; do
     [ -f "$VAR/keys/${k}_secret" ] || bin/civibus-adapter keygen --out "$VAR/keys/$k" >/dev/null
 done
+# the key of the signed reply addresses, shared by civibus-notify and the imap adapter
+[ -s "$VAR/keys/reply_secret" ] || (umask 077; head -c 48 /dev/urandom | base64 >"$VAR/keys/reply_secret")
 if [ ! -f "$VAR/secrets.env" ]; then
     umask 077
     printf 'export ETAT_CIVIL_API_TOKEN=%s\nexport CIVIBUS_DECHETS_WEBHOOK_SECRET=%s\n' \
@@ -81,6 +104,19 @@ sed "s|\.\./\.\./var/|$VAR/|g" deploy/adapters/demo.yaml >"$VAR/adapter-demo.yam
 for s in $SOFTWARES; do
     sed "s|\.\./\.\./var/|$VAR/|g" "adapters/$s/adapter.yaml" >"$VAR/adapter-$s.yaml"
 done
+if [ "$MAIL" = 1 ]; then
+    mkdir -p "$VAR/secrets"
+    (umask 077; printf '%s\n' "$CIVIBUS_CITY_IMAP_PASSWORD" >"$VAR/secrets/courriel.password")
+    sed "s|\.\./\.\./var/|$VAR/|g; s|^\(  url:\).*|\1 $CIVIBUS_IMAP_URL|; s|^\(  user:\).*|\1 $CIVIBUS_CITY_IMAP_USER|;
+         s|^\(  poll_ms:\).*|\1 1000|" adapters/courriel/adapter.yaml >"$VAR/adapter-courriel.yaml"
+    printf '  reply_secret_file: %s\n' "$VAR/keys/reply_secret" >>"$VAR/adapter-courriel.yaml"
+    sed "s|^\(  conninfo:\).*|\1 \"\"|; s|^public_url:.*|public_url: http://127.0.0.1:8480|;
+         s|^city:.*|city: \"Mairie de Civibus (démonstration)\"|;
+         s|^\(  smtp_url:\).*|\1 $CIVIBUS_SMTP_URL|; s|^\(  tls:\).*|\1 none|;
+         s|^\(  from:\).*|\1 ne-pas-repondre@$CIVIBUS_MAIL_DOMAIN|; s|^\(  intake:\).*|\1 $CIVIBUS_CITY_MAIL|;
+         s|^\(  reply_secret_file:\).*|\1 $VAR/keys/reply_secret|; s|^\(  templates:\).*|\1 $ROOT/deploy/notify/templates|" \
+        deploy/notify.yaml >"$VAR/notify.yaml"
+fi
 
 trap 'stop_all; exit 0' INT TERM
 start hub bin/civibus-hub --config "$CONFIG"
@@ -113,6 +149,15 @@ done
 for _ in $(seq 1 50); do (echo >/dev/tcp/127.0.0.1/8091) 2>/dev/null && break; sleep 0.1; done
 start sim-dechets python3 tests/sim/dechets.py send --port 8091 --secret-env CIVIBUS_DECHETS_WEBHOOK_SECRET \
     --requests 50 --rate 20 --max-seconds 600
+# the waste software's own API: creates the requests routed to it (POST /api/demandes) and
+# sends their status changes back, one step every 20 s
+start sim-dechets-api python3 tests/sim/dechets.py serve --port 8091 --api-port 8092 \
+    --secret-env CIVIBUS_DECHETS_WEBHOOK_SECRET --step-ms 20000 --max-seconds 86400
+if [ "$MAIL" = 1 ]; then
+    echo "starting the city's mailbox adapter and the notifier"
+    start adapter-courriel bin/civibus-adapter run --config "$VAR/adapter-courriel.yaml"
+    start notify bin/civibus-notify --config "$VAR/notify.yaml"
+fi
 
 echo "waiting for the first requests of each software..."
 for _ in $(seq 1 60); do
@@ -133,8 +178,19 @@ civibus is running.
   agents' API:    curl -s -H "Authorization: Bearer \$(cat $VAR/api-token)" 'http://127.0.0.1:8480/v1/citizens?name=dupont'
                   then /v1/citizens/ID/timeline (docs/api.md; API log: $VAR/log/api.log)
   send more:      bin/civibus-adapter replay --config $VAR/adapter-demo.yaml --source demo --file FILE.jsonl
-Stop with Ctrl-C, or 'make stop' from another terminal.
 MSG
+if [ "$MAIL" = 1 ]; then
+cat <<MSG
+  write to the city (a mail becomes a request, routed by its words; the citizen gets an
+  acknowledgement, then a mail at each status change):
+                  . $VAR/run.env; printf 'From: Jeanne <%s>\\r\\nTo: %s\\r\\nSubject: Un canapé à enlever\\r\\n\\r\\nBonjour, un canapé encombrant devant le 3 rue des Lilas.\\r\\n' \\
+                    \$CIVIBUS_CITIZEN_MAIL \$CIVIBUS_CITY_MAIL | curl -sS \$CIVIBUS_SMTP_URL --mail-from \$CIVIBUS_CITIZEN_MAIL --mail-rcpt \$CIVIBUS_CITY_MAIL -T -
+  the citizen's mailbox: . $VAR/run.env; curl -sS -u \$CIVIBUS_CITIZEN_IMAP_USER:\$CIVIBUS_CITIZEN_IMAP_PASSWORD "\$CIVIBUS_CITIZEN_IMAP_URL" -X 'UID SEARCH ALL'
+                  then curl -sS -u \$CIVIBUS_CITIZEN_IMAP_USER:\$CIVIBUS_CITIZEN_IMAP_PASSWORD "\$CIVIBUS_CITIZEN_IMAP_URL;UID=1"
+  notifications:  . $VAR/run.env && psql -c 'select template, state, last_error, done_at from notifications order by id desc limit 10'
+MSG
+fi
+echo "Stop with Ctrl-C, or 'make stop' from another terminal."
 if [ "${DETACH:-0}" = 1 ]; then
     trap - INT TERM
     exit 0

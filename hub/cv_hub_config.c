@@ -132,7 +132,7 @@ static int s_load_sources(cv_hub_config_t *self, const cv_yaml_doc_t *doc,
     if (list->count > CV_MAX_SOURCES)
         return cv_yaml_fail(doc, list, err, errlen, "at most %d sources", CV_MAX_SOURCES);
     self->sources = cv_zcalloc(list->count ? list->count : 1, sizeof *self->sources);
-    static const char *const keys[] = { "name", "mapping", "keys", NULL };
+    static const char *const keys[] = { "name", "mapping", "keys", "identity", NULL };
     for (const cv_yaml_node_t *s = list->child; s; s = s->next) {
         if (cv_yaml_expect(doc, s, CV_YAML_MAP, "a source", err, errlen) < 0
             || cv_yaml_check_keys(doc, s, keys, "a source", err, errlen) < 0)
@@ -151,6 +151,16 @@ static int s_load_sources(cv_hub_config_t *self, const cv_yaml_doc_t *doc,
         const cv_yaml_node_t *keylist = cv_yaml_get(s, "keys");
         if (!keylist)
             return cv_yaml_fail(doc, s, err, errlen, "source '%s' needs 'keys' (its adapter's CURVE public keys)", name);
+        /* how far its identity blocks are to be believed (docs/identity.md,
+           "Certainty"): a mailbox's or a web form's sender is only declared */
+        const char *level;
+        if (cv_yaml_str(doc, s, "identity", false, "", &level, err, errlen) < 0)
+            return -1;
+        src->certainty = !*level ? 0 : !strcmp(level, "declared") ? 1 : !strcmp(level, "software") ? 2
+                       : !strcmp(level, "certified") ? 4 : -1;
+        if (src->certainty < 0)
+            return cv_yaml_fail(doc, cv_yaml_get(s, "identity"), err, errlen,
+                                "'identity' of source '%s': declared, software or certified", name);
         src->name = cv_zstrdup(name);
         src->mapping_path = s_path(doc->file, mapping);
         self->nsources++;

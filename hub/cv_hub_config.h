@@ -20,6 +20,7 @@ typedef struct {
     cv_mapping_t *mapping;            /* loaded with the config */
     char keys[2][CV_KEY_Z85_LEN + 1]; /* CURVE public keys (two during a rotation) */
     int nkeys;
+    int certainty;                    /* `identity:` 1 declared, 2 software, 4 certified; 0 not said */
 } cv_source_conf_t;
 
 typedef struct {

@@ -19,6 +19,7 @@
 #include "deadlines/cv_deadlines.h"
 #include "receive/cv_ingest.h"
 #include "routing/cv_routing.h"
+#include "identity/cv_idsources.h"
 #include "store/cv_store.h"
 #include "trymap/cv_trymap.h"
 
@@ -141,6 +142,15 @@ int main(int argc, char **argv)
     }
     if (config->routing_path)
         cv_info("hub", "routing: %zu rules from %s", nroutes, config->routing_path);
+    size_t idchanged = 0;
+    if (cv_idsources_apply(config->conninfo, config, &idchanged, err, sizeof err) < 0) {
+        cv_error("hub", "%s", err);
+        cv_store_destroy(&store);
+        cv_hub_config_destroy(&config);
+        return 1;
+    }
+    if (idchanged)
+        cv_info("hub", "identity: %zu sources' levels set from the configuration", idchanged);
     if (cv_store_set_identity_cache(store, config->identity_cache_pairs) < 0
         || cv_store_set_identity_limits(store, config->identity_max_shared, config->identity_max_absorb) < 0) {
         cv_error("hub", "%s", cv_store_error(store));

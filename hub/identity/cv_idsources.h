@@ -1,0 +1,18 @@
+/*  cv_idsources — the sources' `identity:` levels of civibus.yaml, written to
+    PostgreSQL's identity_sources at the hub's start (docs/identity.md,
+    "Certainty"). */
+#ifndef CV_IDSOURCES_H
+#define CV_IDSOURCES_H
+
+#include "cv_hub_config.h"
+
+#include <stddef.h>
+
+/* One transaction on a short connection of its own: each source whose
+   `identity:` is declared or certified gets (or keeps) its row at that level;
+   `software` removes its row (level 2 is the default). Sources that say
+   nothing keep what the city set by SQL. 0, or -1 with err. */
+int cv_idsources_apply(const char *conninfo, const cv_hub_config_t *config, size_t *changed, char *err,
+                       size_t errlen);
+
+#endif
