@@ -96,7 +96,7 @@ fi
 # configs: used in place for ./var; copied with rewritten paths for another var folder
 CONFIG=deploy/civibus.yaml
 if [ "$VAR" != "$ROOT/var" ]; then
-    sed "s|\.\./var/|$VAR/|g; s|\.\./schemas|$ROOT/schemas|; s|\.\./adapters/|$ROOT/adapters/|; s|mappings/demo.yaml|$ROOT/deploy/mappings/demo.yaml|; s|^deadlines: deadlines.yaml|deadlines: $ROOT/deploy/deadlines.yaml|" \
+    sed "s|\.\./var/|$VAR/|g; s|\.\./schemas|$ROOT/schemas|; s|\.\./adapters/|$ROOT/adapters/|; s|mappings/demo.yaml|$ROOT/deploy/mappings/demo.yaml|; s|^deadlines: deadlines.yaml|deadlines: $ROOT/deploy/deadlines.yaml|; s|^routing: routing.yaml|routing: $ROOT/deploy/routing.yaml|" \
         deploy/civibus.yaml >"$VAR/civibus.yaml"
     CONFIG=$VAR/civibus.yaml
 fi
@@ -114,8 +114,9 @@ if [ "$MAIL" = 1 ]; then
          s|^city:.*|city: \"Mairie de Civibus (démonstration)\"|;
          s|^\(  smtp_url:\).*|\1 $CIVIBUS_SMTP_URL|; s|^\(  tls:\).*|\1 none|;
          s|^\(  from:\).*|\1 ne-pas-repondre@$CIVIBUS_MAIL_DOMAIN|; s|^\(  intake:\).*|\1 $CIVIBUS_CITY_MAIL|;
-         s|^\(  reply_secret_file:\).*|\1 $VAR/keys/reply_secret|; s|^\(  templates:\).*|\1 $ROOT/deploy/notify/templates|" \
-        deploy/notify.yaml >"$VAR/notify.yaml"
+         s|^\(  reply_secret_file:\).*|\1 $VAR/keys/reply_secret|; s|^\(  templates:\).*|\1 $ROOT/deploy/notify/templates|;
+         s|^coalesce_s:.*|coalesce_s: 5|; /^quiet_hours:/d" \
+        deploy/notify.yaml >"$VAR/notify.yaml"      # a demo: no quiet hours, short coalescing
 fi
 
 trap 'stop_all; exit 0' INT TERM

@@ -49,6 +49,41 @@ grep -q "civibus is running" "$W/run.out" || fail "no banner: $(cat "$W/run.out"
         --file "$ROOT/deploy/sample/demo.jsonl" --timeout 30 >"$W/again.out" 2>/dev/null || fail "second replay failed"
     [ "$(psql -X -A -t -c "select count(*) from events where source = 'demo'")" = 80 ] || fail "second replay changed the count"
 ) || exit 1
+# the mail flow (as root: the mail servers run): a mail to the city becomes a request routed
+# to the waste service, whose software gets it; the citizen's mailbox gets the acknowledgement
+if [ "$(id -u)" -eq 0 ]; then (
+    unset PGHOST PGPORT PGUSER PGDATABASE
+    . "$W/var/run.env"
+    for v in CIVIBUS_SMTP_URL CIVIBUS_CITY_MAIL CIVIBUS_CITIZEN_IMAP_URL CIVIBUS_CITIZEN_IMAP_USER; do
+        [ -n "${!v:-}" ] || fail "run.env lacks $v"
+    done
+    grep -q "curl -sS \$CIVIBUS_SMTP_URL --mail-from" "$W/run.out" || fail "the banner does not say how to send a mail"
+    printf 'From: Jeanne <%s>\r\nTo: %s\r\nSubject: Un canape a enlever (make run)\r\n\r\nUn canapé encombrant devant le 3 rue des Lilas.\r\n' \
+        "$CIVIBUS_CITIZEN_MAIL" "$CIVIBUS_CITY_MAIL" |
+        curl -sS --max-time 20 "$CIVIBUS_SMTP_URL" --mail-from "$CIVIBUS_CITIZEN_MAIL" --mail-rcpt "$CIVIBUS_CITY_MAIL" -T - \
+        || fail "SMTP to the city"
+    for _ in $(seq 1 60); do
+        code=$(psql -X -A -t -c "select r.tracking_code from requests r join source_records s on s.request_id = r.id
+                                  where s.source = 'courriel' and s.summary like '%(make run)%' and r.service = 'dechets'")
+        [ -n "$code" ] && [ "$(psql -X -A -t -c "select count(*) from commands where kind = 'demande_create'
+                                  and request_id = (select id from requests where tracking_code = '$code')")" = 1 ] && break
+        sleep 1
+    done
+    [ -n "$code" ] || fail "the mail did not become a request routed to dechets"
+    got=
+    for _ in $(seq 1 60); do
+        n=$(curl -sS --max-time 10 -u "$CIVIBUS_CITIZEN_IMAP_USER:$CIVIBUS_CITIZEN_IMAP_PASSWORD" "$CIVIBUS_CITIZEN_IMAP_URL" \
+                 -X 'UID SEARCH ALL' | tr -d '\r' | sed -n 's/^\* SEARCH//p' | wc -w)
+        if [ "$n" -ge 1 ]; then
+            got=$(curl -sS --max-time 10 -u "$CIVIBUS_CITIZEN_IMAP_USER:$CIVIBUS_CITIZEN_IMAP_PASSWORD" \
+                       "$CIVIBUS_CITIZEN_IMAP_URL;UID=1")
+            break
+        fi
+        sleep 1
+    done
+    echo "$got" | grep -q "^Reply-To: <mairie+$code-" || fail "no acknowledgement for $code in the citizen's mailbox"
+    echo "    a mail to the city: request $code, routed to dechets, acknowledged to the citizen"
+) || exit 1; fi
 ok "make run: 80 sample events, 60 requests, 1 dead letter, and requests of the three softwares in one timeline; the API serves a citizen's timeline with the demo token; replay again: unchanged"
 bash "$ROOT/deploy/run.sh" stop >/dev/null || fail "make stop failed"
 ls "$W"/var/pids/*.pid >/dev/null 2>&1 && fail "processes left behind: $(ls "$W"/var/pids)"
