@@ -38,6 +38,7 @@ static const rule_t s_rules[] = {
     { "request", "outcome_ref",           { true,  false, true,  true } },
     { "request", "location",              { true,  false, true,  true } },
     { "request", "events",                { true,  true,  true,  true } },
+    { "request", "notifications",         { true,  false, true,  true } },
     { "event",   "id",                    { true,  true,  true,  true } },
     { "event",   "request_id",            { true,  true,  true,  true } },
     { "event",   "service",               { true,  true,  true,  true } },

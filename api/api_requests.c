@@ -1,4 +1,5 @@
-/*  api_requests — a request with its events, a service's open requests,
+/*  api_requests — a request with its events and the notifications sent
+    about it, a service's open requests,
     overdue requests, a count of requests (tokens). Every request and event goes through the
     caller's view (cv_api_filter, docs/access.md): another service's
     requests show what kind they are, where they stand, their dates. A
@@ -47,6 +48,23 @@ void cv_api_request(cv_api_req_t *req, const cv_api_principal_t *who)
     }
     PQclear(evs);
     json_object_set_new(o, "events", events);
+    if (view != CV_API_VIEW_OTHER) {      /* what the citizen was told: the request's own view */
+        PGresult *ns = cv_api_sql(req, CV_SQL_REQUEST_NOTIFICATIONS, 1, v);
+        if (!ns) {
+            json_decref(o);
+            if (!req->reply)
+                CV_API_DB_DOWN(req);
+            return;
+        }
+        json_t *told = json_array();
+        for (int i = 0; i < PQntuples(ns); i++) {
+            json_t *n = json_loads(PQgetvalue(ns, i, 0), 0, NULL);
+            if (n)
+                json_array_append_new(told, n);
+        }
+        PQclear(ns);
+        json_object_set_new(o, "notifications", told);
+    }
     cv_api_filter(o, "request", view);
     /* the other-service view shows nothing of the citizen: not audited as a citizen read */
     if (cv_api_audit(req, who, view == CV_API_VIEW_OTHER ? 0 : cid, rid, 1) != 0) {

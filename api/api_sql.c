@@ -150,6 +150,13 @@ static const char *const s_sql[CV_SQL_COUNT] = {
         "SELECT " REQUEST_JSON ", r.service, r.citizen_id FROM requests r WHERE r.id = $1::bigint",
     [CV_SQL_REQUEST_EVENTS] =
         "SELECT " EVENT_JSON " FROM events e WHERE e.request_id = $1::bigint ORDER BY e.occurred_at, e.id",
+    /* what the citizen and others were told (civibus-notify's ledger, docs/notifications.md):
+       no address, no content; recipient is citizen, helper, supervisor:SERVICE or webhook:NAME */
+    [CV_SQL_REQUEST_NOTIFICATIONS] =
+        "SELECT json_build_object('recipient', n.recipient, 'channel', n.channel, 'template', n.template,"
+        " 'status', n.status, 'state', n.state, 'attempts', n.attempts, 'error', n.last_error,"
+        " 'planned_at', n.created_at, 'done_at', n.done_at)::text"
+        " FROM notifications n WHERE n.request_id = $1::bigint ORDER BY n.created_at, n.id",
     [CV_SQL_SERVICE_OPEN] =
         "SELECT " REQUEST_JSON ", r.service FROM requests r"
         " WHERE r.service = $1 AND r.status IN " OPEN_STATUSES

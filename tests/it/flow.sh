@@ -182,3 +182,23 @@ done
 [ "$(q "select count(*) from notifications where state not in ('sent', 'coalesced')")" = 0 ] \
     || fail "ledger: $(q "select template, state, last_error, count(*) from notifications group by 1, 2, 3")"
 ok "each citizen: one acknowledgement with the code and the status page link, then exactly one mail per status change"
+
+# the request's page says what each citizen was told (no address, no content); another
+# service's view does not
+q "insert into service_categories (category, service) values ('voirie', 'voirie') on conflict do nothing"
+T_VOI=$("$CTL" --config "$W/api.yaml" token create --role agent --service voirie 2>/dev/null)
+[ ${#T_VOI} -eq 64 ] || fail "token create voirie"
+for c in "${CODES[@]}"; do
+    id=$(q "select id from requests where tracking_code = '${c#*:}'")
+    curl -fsS -H "Authorization: Bearer $T_DECH" "$U/v1/requests/$id" >"$W/body" || fail "GET /v1/requests/$id"
+    python3 - "$W/body" "$(expect_mails "${c#*:}")" <<'PY' || fail "the notifications of ${c#*:}: $(cat "$W/body")"
+import json, sys
+d = json.load(open(sys.argv[1])); n = [x for x in d["notifications"] if x["state"] == "sent"]
+assert len(n) == int(sys.argv[2]) and n[0]["template"] == "accuse_reception", n
+assert all(x["recipient"] == "citizen" and x["channel"] == "email" and x["done_at"] for x in n), n
+assert "civibus.test" not in json.dumps(d["notifications"]), "an address in the answer"
+PY
+    curl -fsS -H "Authorization: Bearer $T_VOI" "$U/v1/requests/$id" >"$W/body" || fail "GET as voirie"
+    python3 -c "import json,sys; sys.exit('notifications' in json.load(open('$W/body')))" || fail "another service sees the notifications"
+done
+ok "GET /v1/requests/{id}: the notifications sent, without address or content; not in another service's view"
