@@ -155,6 +155,7 @@ def build(mdir, workdir):
         "curve_adapters": {n: p["eps"] for n, p in curve.items()} if curve else None,
         "curve": curve,
         "linkage": load(mdir, "linkage"),
+        "mail": load(mdir, "mail") if os.path.exists(os.path.join(mdir, "mail.json")) else None,
         "adapter_rss_kb": civ["adapter_rss_kb"],
         "database_bytes": civ["database_bytes"],
         "spool_bytes": civ["spool_bytes"],
@@ -249,6 +250,16 @@ def table(r):
          "%.1f %% once the open proposals are accepted; %d people split: %s"
          % (100 * lk["recall_with_proposals"], lk["people_split"], met["linkage_recall"])),
     ]
+    ml = r["mail"]
+    if ml:
+        rows += [
+            ("mail intake: IMAP -> committed request", "%s mails/s" % num(ml["intake_per_second"]),
+             "%s mails from the city's Dovecot mailbox through the imap adapter and the hub in %.1f s"
+             % (num(ml["mails"]), ml["intake_seconds"])),
+            ("notifier: acknowledgement -> SMTP 250", "%s mails/s" % num(ml["notify_per_second"]),
+             "%s acknowledgements accepted by Postfix in %.1f s, %d not sent"
+             % (num(ml["mails"]), ml["notify_seconds"], ml["notify_not_sent"])),
+        ]
     for n, p in sorted((r["curve"] or {}).items(), key=lambda kv: int(kv[0])):
         per = p["cpu_us_per_event"]
         rows.append(("curve: %s adapter%s (dechets, %s events)" % (n, "" if n == "1" else "s", num(p["events"])),

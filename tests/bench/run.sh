@@ -56,6 +56,9 @@
 #   8. linkage   tests/bench/linkage.sh: a generated population with its ground truth
 #                (20,000 people at scale 1, 2,000 at least) through the hub from three
 #                softwares: identity precision and recall (docs/identity.md)
+#   8b. mail     tests/bench/mail.sh (as root: Postfix): 2,000 mails at scale 1 (200 at
+#                least) from the city's mailbox to committed requests, then their
+#                acknowledgements from civibus-notify to Postfix: mails per second each way
 #   9. report    tests/bench/report.py: one table, results.json, targets met or not
 set -u -o pipefail
 cd "$(dirname "$0")/../.." || exit 1
@@ -128,7 +131,7 @@ setup() {
 # version of the code even if the tree is rebuilt or a migration is added meanwhile.
 snapshot() {
     mkdir -p "$T/bin" || die "cannot create $T/bin"
-    if ! cp "$BIN/civibus-hub" "$BIN/civibus-adapter" "$BIN/civibus-api" "$BIN/civibusctl" "$T/bin/" \
+    if ! cp "$BIN/civibus-hub" "$BIN/civibus-adapter" "$BIN/civibus-api" "$BIN/civibusctl" "$BIN/civibus-notify" "$T/bin/" \
         || ! cp -r schemas/sql "$T/sql"; then
         die "cannot copy the binaries and migrations to $T"
     fi
@@ -624,6 +627,19 @@ run_linkage() {
         || { tail -n 20 "$T/linkage.log" >&2; die "the linkage benchmark failed"; }
 }
 
+# ---- 8b. mail: the intake and the notifier (root only: Postfix) ------------------------------
+run_mail() {
+    local mails
+    if [ "$(id -u)" -ne 0 ]; then
+        say "mail: skipped (Postfix's master needs root)"; return 0
+    fi
+    mails=$(awk -v s="$SCALE" 'BEGIN { n = int(s * 2000 + 0.5); print (n < 200 ? 200 : n) }')
+    say "mail: $mails mails in, $mails acknowledgements out"
+    CIVIBUS_TEST_TMP=$T BUILD=$BUILD BIN=$BIN MAIL_OUT="$T/m/mail.json" \
+        bash tests/bench/mail.sh "$mails" >"$T/mail.out" 2>"$T/mail.log" \
+        || { grep -v " INFO " "$T/mail.log" | tail -n 20 >&2; die "the mail benchmark failed"; }
+}
+
 # ---- 9. report -----------------------------------------------------------------------------
 report() {
     [ "$(pg_settings)" = "$SETTINGS" ] || die "the server settings changed during the run"
@@ -660,4 +676,5 @@ run_ceiling
 run_naive
 run_curve
 run_linkage
+run_mail
 report

@@ -74,7 +74,7 @@ ADA_PID=$!          # wait_until (adapter_lib.sh) stops at once if the mailbox's
     printf '  from_name: "Mairie de Civibus"\n  intake: %s\n  reply_secret_file: reply_secret\n' "$CIVIBUS_CITY_MAIL"
     printf '  templates: %s\n  timeout_s: 10\n' "$ROOT/deploy/notify/templates"
 } >"$W/notify.yaml"
-"$ROOT/$BIN/civibus-notify" --config "$W/notify.yaml" >>"$W/notify.log" 2>&1 & PIDS+=($!)
+"$BINDIR/civibus-notify" --config "$W/notify.yaml" >>"$W/notify.log" 2>&1 & PIDS+=($!)
 for _ in $(seq 1 50); do grep -q "main: running" "$W/notify.log" 2>/dev/null && break; sleep 0.1; done
 grep -q "main: running" "$W/notify.log" || fail "the notifier did not start: $(tail -3 "$W/notify.log")"
 ok "hub with routing, API, mail servers, the mailbox and the waste software's adapters, the notifier"
