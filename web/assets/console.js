@@ -1,10 +1,14 @@
 /* console.js — the agents' console (/console/, docs/web.md).
 
-   One page, three views chosen by the URL's fragment: #/connexion (a token
+   One page, its views chosen by the URL's fragment. This file: the session,
+   the API, the fragment's routing, and three views: #/connexion (a token
    exchanged for a session cookie: POST /v1/sessions), #/recherche (citizens
    found as the agent types: GET /v1/citizens, debounced) and #/usager/ID (one
    timeline across services: GET /v1/citizens/ID/timeline, paged, filtered
-   by service, status and channel in the page). Everything comes from the
+   by service, status and channel in the page). Other views live in their
+   own files and register with window.civibusConsole.vue: console-accueil.js
+   (register a contact), console-file.js (the service's queue),
+   console-fusions.js (merge proposals). Everything comes from the
    API with the session's cookie; writes carry the session's X-CSRF-Token.
    What the agent's role may not see is not in the API's answers, so it is
    not here either: a field the answer lacks reads "non visible pour votre
@@ -14,7 +18,9 @@
   const T = window.civibusTextes;
   const $ = (id) => document.getElementById(id);
   const vues = ["connexion", "recherche", "usager"];
+  const autres = [];            /* views of other files: {vue, motif, ouvrir} (civibusConsole.vue) */
   let csrf = null;
+  let session = null;           /* the answer of GET /v1/session: role, service, ... */
   let usager = null;            /* {id, requests: [], events: [], next: offset|null} */
 
   function dire(cle, texte) { $("message").textContent = cle ? T.t(cle, texte) : (texte || ""); }
@@ -23,7 +29,7 @@
      skip link comes first) the focus goes to its heading, read out first. */
   let vueActuelle = null;
   function montrer(vue) {
-    vues.forEach((v) => { $("vue-" + v).hidden = v !== vue; });
+    vues.concat(autres.map((a) => a.vue)).forEach((v) => { $("vue-" + v).hidden = v !== vue; });
     $("menu").hidden = vue === "connexion";
     const h = $("vue-" + vue).querySelector("h1");
     if (h && vueActuelle !== null && vueActuelle !== vue) { h.tabIndex = -1; h.focus(); }
@@ -51,10 +57,14 @@
 
   function quiEstLa(s) {
     csrf = s.csrf_token;
+    session = s;
     const role = T.t("console.connecte_" + s.role, s.role);
     $("qui-texte").textContent = s.service ? role + " " + T.libelle("service", s.service) : role;
     $("qui").hidden = false;
     $("menu-tdb").hidden = s.role === "agent";          /* the dashboard is the management's */
+    document.querySelectorAll("[data-roles]").forEach(function (el) {   /* menu entries by role */
+      el.hidden = !el.getAttribute("data-roles").split(" ").includes(s.role);
+    });
   }
 
   /* ---- sign-in ---- */
@@ -279,9 +289,24 @@
     if (!csrf) { montrer("connexion"); return; }
     const m = /^#\/usager\/(\d{1,18})$/.exec(h);
     if (m) { montrer("usager"); await ouvrirUsager(m[1]); return; }
+    for (const a of autres) {
+      const ma = a.motif.exec(h);
+      if (ma) { montrer(a.vue); await a.ouvrir(ma); return; }
+    }
     if (h !== "#/recherche") { history.replaceState(null, "", "#/recherche"); }
     montrer("recherche");
   }
+  /* What the console's other files (console-*.js, loaded after this one) use:
+     the API with the session, the message line, the session, and vue() to add
+     a view: its section #vue-NAME, the fragments it answers, what opens it. */
+  window.civibusConsole = {
+    T: T, $: $, api: api, dire: dire,
+    session: function () { return session; },
+    vue: function (vue, motif, ouvrir) { autres.push({ vue: vue, motif: motif, ouvrir: ouvrir }); }
+  };
   window.addEventListener("hashchange", route);
-  T.pret.then(route);
+  const charge = new Promise((ok) => {
+    if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", ok); else ok();
+  });
+  Promise.all([T.pret, charge]).then(route);
 })();

@@ -1,0 +1,2 @@
+/* console-fusions.js — see console.js; built in its own commit. */
+"use strict";
