@@ -164,6 +164,7 @@
 
   async function ouvrirUsager(id) {
     usager = { id: id, requests: [], events: [], next: 0, citizen: null };
+    $("lien-accueil-usager").href = "#/accueil/usager/" + id;
     $("frise").replaceChildren();
     await pageSuivante();
   }
@@ -302,6 +303,14 @@
   window.civibusConsole = {
     T: T, $: $, api: api, dire: dire,
     session: function () { return session; },
+    nom: nom,
+    /* the citizen's name as the console shows it (GET /v1/citizens/ID/timeline, first page) */
+    nomUsager: async function (id) {
+      const r = await api("GET", "/v1/citizens/" + id + "/timeline?limit=1");
+      if (!r.ok) return null;
+      const d = await r.json();
+      return nom((d.citizen && d.citizen.identities) || []);
+    },
     vue: function (vue, motif, ouvrir) { autres.push({ vue: vue, motif: motif, ouvrir: ouvrir }); }
   };
   window.addEventListener("hashchange", route);

@@ -32,5 +32,9 @@ window.civibusTextes = (function () {
     const d = new Date(iso);
     return isNaN(d) ? "" : (avecHeure ? dateHeureFr : dateFr).format(d);
   }
-  return { pret: pret, t: t, libelle: libelle, date: date, appliquer: appliquer };
+  /* the codes the catalogue names under a prefix ("service." → ["accueil", ...]) */
+  function cles(prefixe) {
+    return Object.keys(textes).filter((k) => k.startsWith(prefixe)).map((k) => k.slice(prefixe.length));
+  }
+  return { pret: pret, t: t, libelle: libelle, date: date, appliquer: appliquer, cles: cles };
 })();
