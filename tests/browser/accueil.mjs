@@ -19,6 +19,23 @@ try {
   await p.click('a[href="#/accueil"]');
   await p.waitForSelector("#vue-accueil:not([hidden]) #a-categorie option[value=encombrants]", { state: "attached" });
   check(await p.isHidden('a[href="#/fusions"]'), "an agent sees the duplicates' menu entry");
+  // the keyboard alone reaches every control of the form, in reading order
+  await p.check("#canal-courrier");                      /* the letter's date field shown too */
+  await p.focus("#titre-accueil");
+  const controls = await p.$$eval("#form-accueil :is(input, select, textarea, button)",
+    (els) => els.filter((e) => e.offsetParent !== null && !(e.type === "radio" && !e.checked)).map((e) => e.id));
+  const reached = [];
+  for (let i = 0; i < controls.length * 5 && !reached.includes("a-enregistrer"); i++) {
+    await p.keyboard.press("Tab");          /* a date field takes a Tab per part: day, month, year */
+    const id = await p.evaluate(() => document.activeElement.id);
+    if (reached[reached.length - 1] !== id) reached.push(id);
+  }
+  const missed = controls.filter((c) => !reached.includes(c));
+  check(missed.length === 0, "Tab does not reach: " + missed.join(", "));
+  const order = reached.filter((r) => controls.includes(r));
+  check(order.join() === controls.slice(0, order.length).join(), "Tab order differs from the reading order: " + order.join(", "));
+  await p.check("#canal-guichet");
+  ok("the keyboard reaches the form's " + controls.length + " controls in reading order");
   let v = await axe(p);
   check(v.length === 0, "axe on the form: " + v.join("; "));
   await shot(p, "console-accueil");
@@ -75,11 +92,19 @@ try {
   await p.fill("#a-description", "Appel : le bac est fendu.");
   await p.click("#a-enregistrer");
   await p.waitForSelector("#a-resultat:not([hidden])");
-  console.log("CODE_CITIZEN=" + (await p.textContent("#a-resultat-infos dd.code")).trim());
-  ok("from a citizen's page: a phone call registered into that file");
+  const call = (await p.textContent("#a-resultat-infos dd.code")).trim();
+  console.log("CODE_CITIZEN=" + call);
+  // and it is in the citizen's timeline at once
+  await p.goto(BASE + "/console/#/usager/" + E.CITIZEN);
+  await p.waitForSelector("#vue-usager:not([hidden]) #frise li");
+  const first = p.locator("#frise li.demande").first();
+  await first.locator("summary").click();
+  check((await first.textContent()).includes(call), "the new call is not first in the timeline: " + await first.textContent());
+  check((await first.textContent()).includes("Téléphone"), "the call's channel: " + await first.textContent());
+  ok("from a citizen's page: a phone call registered into that file, first in the timeline at once");
 
   // the service's queue: overdue first, then due soon
-  await p.click('a[href="#/file"]');
+  await p.goto(BASE + "/console/#/file");
   await p.waitForSelector("#file-retard li");
   const late = await p.$$eval("#file-retard li", (ls) => ls.map((l) => l.textContent));
   const soon = await p.$$eval("#file-proche li", (ls) => ls.map((l) => l.textContent));
