@@ -156,6 +156,7 @@ def build(mdir, workdir):
         "curve": curve,
         "linkage": load(mdir, "linkage"),
         "mail": load(mdir, "mail") if os.path.exists(os.path.join(mdir, "mail.json")) else None,
+        "pages": load(mdir, "pages") if os.path.exists(os.path.join(mdir, "pages.json")) else None,
         "adapter_rss_kb": civ["adapter_rss_kb"],
         "database_bytes": civ["database_bytes"],
         "spool_bytes": civ["spool_bytes"],
@@ -250,6 +251,15 @@ def table(r):
          "%.1f %% once the open proposals are accepted; %d people split: %s"
          % (100 * lk["recall_with_proposals"], lk["people_split"], met["linkage_recall"])),
     ]
+    pg_ = r["pages"]
+    if pg_:
+        rows += [
+            ("console: citizen page drawn, p50", "%.0f ms" % pg_["timeline_p50_ms"],
+             "in chromium, fragment changed to timeline drawn, %d citizens (%d requests drawn); p99 %.0f ms, max %.0f ms"
+             % (pg_["citizens"], pg_["requests_drawn"], pg_["timeline_p99_ms"], pg_["timeline_max_ms"])),
+            ("dashboard: loaded and drawn, p50", "%d ms" % pg_["dashboard_p50_ms"],
+             "navigation to its table drawn, %d loads, max %d ms" % (pg_["dashboard_loads"], pg_["dashboard_max_ms"])),
+        ]
     ml = r["mail"]
     if ml:
         rows += [

@@ -47,6 +47,9 @@
 #                citizens and requests at a paced 1,000 requests/s each for 30 s (3 s
 #                tiny), latency from the scheduled send time (tests/bench/http_load.c);
 #                the API's peak RSS and CPU per request
+#   4b. pages    tests/browser/bench_pages.mjs in chromium on the same API: the console's
+#                citizen page (fragment changed to timeline drawn) for 200 citizens (20
+#                tiny), p50/p99, and the dashboard's load (navigation to its table drawn)
 #   5. ceiling   COPY of exactly the rows civibus wrote in 2 (every table the ingest
 #                filled, same schema and indexes) into an empty database: what
 #                PostgreSQL itself takes on this machine
@@ -403,8 +406,8 @@ run_http() {
     fi
     quiesce bench_civibus
     local threads=4
-    printf 'postgres:\n  conninfo: "host=%s port=%s user=%s dbname=bench_civibus"\nlisten:\n  address: 127.0.0.1\n  port: 0\nhttp:\n  threads: %d\ntracking:\n  per_minute: 100000\n' \
-        "$PGHOST" "$PGPORT" "$PGUSER" "$threads" >"$T/api.yaml"
+    printf 'postgres:\n  conninfo: "host=%s port=%s user=%s dbname=bench_civibus"\nlisten:\n  address: 127.0.0.1\n  port: 0\nhttp:\n  threads: %d\ntracking:\n  per_minute: 100000\nweb:\n  dir: %s\ndashboard:\n  costs_file: %s\n' \
+        "$PGHOST" "$PGPORT" "$PGUSER" "$threads" "$ROOT/web" "$ROOT/deploy/costs.yaml" >"$T/api.yaml"
     (( HTTP_RATE * HTTP_SECONDS + 50 <= 100000 )) \
         || die "BENCH_HTTP_RATE x seconds exceeds the API's tracking.per_minute maximum (100,000)"
     start_bg API_PID "$BIN/civibus-api" --config "$T/api.yaml" >"$T/api.log" 2>&1
@@ -444,12 +447,31 @@ run_http() {
     prewarm bench_civibus "$api_rels"
     http_run timeline "$T/paths-timeline" "http://127.0.0.1:$port" --token-file "$T/api-token"
     http_run status "$T/paths-status" "http://127.0.0.1:$port"
+    run_pages "http://127.0.0.1:$port"
     printf '{"api_rss_kb": %d, "threads": %d, "tracking_per_minute": 100000, "prewarm": %s, "timeline_page": %s, "extra_sql": %s}\n' \
         "$(vmhwm "$API_PID")" "$threads" "$PREWARM_JSON" "$pages" "$(python3 -c 'import json, sys; print(json.dumps(sys.argv[1] or None))' \
         "${BENCH_HTTP_SQL:-}")" >"$T/m/api_rss.json"
     kill -TERM "$API_PID"
     wait "$API_PID" || die "civibus-api did not stop cleanly (exit $?)"
     forget "$API_PID"
+}
+
+# ---- 4b. the pages in chromium (tests/browser/bench_pages.mjs): the console's citizen page
+# over 200 random citizens (20 tiny), and the dashboard's load, on the same API and database
+run_pages() {
+    local n ids
+    n=$([ "$TINY" = 1 ] && echo 20 || echo 200)
+    if ! command -v node >/dev/null 2>&1 || [ ! -x "${CHROMIUM:-/usr/bin/chromium}" ]; then
+        say "pages: skipped (no node or chromium: deploy/deps.sh test installs them)"; return 0
+    fi
+    tests/browser/install.sh "$T/npm.log" 2>"$T/npm.err" || die "pages: $(cat "$T/npm.err")"
+    ids=$(q bench_civibus "SELECT string_agg(id::text, ',') FROM (SELECT citizen_id AS id FROM requests
+                           WHERE citizen_id IS NOT NULL GROUP BY 1 ORDER BY random() LIMIT $n) c") \
+        || die "cannot pick citizens for the pages"
+    say "pages: the console's citizen page for $n citizens, the dashboard 5 times"
+    BASE_URL=$1 TOKEN=$(cat "$T/api-token") CITIZENS=$ids LOADS=5 OUT="$T/m/pages.json" OUT_DIR="$T/shots" \
+        timeout 600 node tests/browser/bench_pages.mjs >"$T/pages.out" 2>"$T/pages.log" \
+        || { tail -n 20 "$T/pages.log" >&2; die "the pages' benchmark failed"; }
 }
 
 # NAME PATHS BASE [http_load options]: a warm-up of 50 requests in 1 s (each worker opens

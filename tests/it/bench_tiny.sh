@@ -34,6 +34,9 @@ if os.geteuid() == 0:      # the mail stage needs root (Postfix)
     m = r["mail"]
     assert m["mails"] == 200 and m["notify_not_sent"] == 0, m
     assert m["intake_per_second"] > 0 and m["notify_per_second"] > 0, m
+pg = r["pages"]             # the console and the dashboard in chromium
+assert pg["citizens"] == 20 and pg["requests_drawn"] > 0 and not pg["errors"], pg
+assert 0 < pg["timeline_p50_ms"] <= pg["timeline_p99_ms"] and pg["dashboard_p50_ms"] > 0, pg
 per = r["cpu_us_per_event"]["civibus"]
 bound = r["cpu_bound_eps"]
 assert bound["all_cores"] == round(r["machine"]["nproc"] * 1e6 / sum(per.values())), bound
