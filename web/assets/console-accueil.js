@@ -167,7 +167,7 @@
   function resultat(d) {
     const dl = $("a-resultat-infos");
     dl.replaceChildren();
-    info(dl, "suivi.demande", d.tracking_code, "code");
+    info(dl, "accueil.code", d.tracking_code, "code");
     if (d.registration_number) info(dl, "accueil.numero_courrier", d.registration_number);
     info(dl, "suivi.service", T.libelle("service", d.service) || "—");
     if (d.attachments && d.attachments.length) info(dl, "accueil.fichiers_recus", String(d.attachments.length));
