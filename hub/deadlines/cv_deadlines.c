@@ -1,5 +1,6 @@
 /*  cv_deadlines — see cv_deadlines.h and docs/deadlines.md. */
 #include "cv_deadlines.h"
+#include "store/cv_store.h"
 
 #include "cv_yaml.h"
 
@@ -124,22 +125,10 @@ char *cv_deadlines_load(const char *path, size_t *nrules, char *err, size_t errl
 
 int cv_deadlines_apply(const char *conninfo, const char *rules, long *changed, char *err, size_t errlen)
 {
-    PGconn *pg = PQconnectdb(conninfo);
-    if (PQstatus(pg) != CONNECTION_OK) {
-        snprintf(err, errlen, "deadlines: cannot connect to PostgreSQL");
-        PQfinish(pg);
+    char n[32];
+    if (cv_store_once(conninfo, "SELECT cv_deadlines_set($1::jsonb)", rules, "deadlines", n, sizeof n, err,
+                      errlen) < 0)
         return -1;
-    }
-    const char *v[1] = { rules };
-    PGresult *r = PQexecParams(pg, "SELECT cv_deadlines_set($1::jsonb)", 1, NULL, v, NULL, NULL, 0);
-    int rc = 0;
-    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        const char *st = PQresultErrorField(r, PG_DIAG_SQLSTATE);
-        snprintf(err, errlen, "deadlines: cv_deadlines_set failed: SQLSTATE %s", st ? st : "?");
-        rc = -1;
-    } else
-        *changed = strtol(PQgetvalue(r, 0, 0), NULL, 10);
-    PQclear(r);
-    PQfinish(pg);
-    return rc;
+    *changed = strtol(n, NULL, 10);
+    return 0;
 }

@@ -9,6 +9,7 @@
     a service no `services:` entry declares, a dispatch to a source the
     hub's configuration does not know, a payload field that does not exist. */
 #include "cv_routing.h"
+#include "store/cv_store.h"
 
 #include "cv_yaml.h"
 
@@ -403,21 +404,5 @@ char *cv_routing_load(const char *path, const char *const *sources, size_t nsour
 
 int cv_routing_apply(const char *conninfo, const char *rules, char *err, size_t errlen)
 {
-    PGconn *pg = PQconnectdb(conninfo);
-    if (PQstatus(pg) != CONNECTION_OK) {
-        snprintf(err, errlen, "routing: cannot connect to PostgreSQL");
-        PQfinish(pg);
-        return -1;
-    }
-    const char *v[1] = { rules };
-    PGresult *r = PQexecParams(pg, "SELECT cv_routing_set($1::jsonb)", 1, NULL, v, NULL, NULL, 0);
-    int rc = 0;
-    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        const char *st = PQresultErrorField(r, PG_DIAG_SQLSTATE);
-        snprintf(err, errlen, "routing: cv_routing_set failed: SQLSTATE %s", st ? st : "?");
-        rc = -1;
-    }
-    PQclear(r);
-    PQfinish(pg);
-    return rc;
+    return cv_store_once(conninfo, "SELECT cv_routing_set($1::jsonb)", rules, "routing", NULL, 0, err, errlen);
 }

@@ -122,4 +122,12 @@ void cv_store_forget_identities(void);
 /* Last error text (no personal data), for logs. */
 const char *cv_store_error(const cv_store_t *self);
 
+/* One statement of start-up on a short connection of its own (cv_store_once.c):
+   `sql` with one text parameter (may be NULL), its first value into `value`
+   (may be NULL). The configuration a stage hands to its SQL functions
+   (deadlines, routing) goes this way, before the store's threads start.
+   0, or -1 with "WHAT: ..." in err (the SQLSTATE, never a value). */
+int cv_store_once(const char *conninfo, const char *sql, const char *param, const char *what, char *value,
+                  size_t valuelen, char *err, size_t errlen);
+
 #endif
