@@ -126,7 +126,7 @@ grep -q "listening for adapters" "$VAR/log/hub.log" || { tail -n 20 "$VAR/log/hu
 
 # the agents' API on the same database (the hub has applied the migrations), and once per
 # var folder a supervisor token for trying it (kept in var/api-token, never printed)
-sed 's|^\(  conninfo:\).*|\1 ""|; s|^\(  dir:\) \.\./web$|\1 '"$ROOT"'/web|; s|^\(  costs_file:\) costs.yaml$|\1 '"$ROOT"'/deploy/costs.yaml|' deploy/api.yaml >"$VAR/api.yaml"
+sed 's|^\(  conninfo:\).*|\1 ""|; s|^\(  dir:\) \.\./web$|\1 '"$ROOT"'/web|; s|^\(  dir:\) \.\./var/attachments$|\1 '"$VAR"'/attachments|; s|^\(  costs_file:\) costs.yaml$|\1 '"$ROOT"'/deploy/costs.yaml|' deploy/api.yaml >"$VAR/api.yaml"
 start api bin/civibus-api --config "$VAR/api.yaml"
 if [ ! -s "$VAR/api-token" ]; then
     (umask 077; bin/civibusctl token create --role supervisor --label "make run" >"$VAR/api-token" \

@@ -132,7 +132,7 @@ static int s_load_sources(cv_hub_config_t *self, const cv_yaml_doc_t *doc,
     if (list->count > CV_MAX_SOURCES)
         return cv_yaml_fail(doc, list, err, errlen, "at most %d sources", CV_MAX_SOURCES);
     self->sources = cv_zcalloc(list->count ? list->count : 1, sizeof *self->sources);
-    static const char *const keys[] = { "name", "mapping", "keys", "identity", NULL };
+    static const char *const keys[] = { "name", "mapping", "keys", "identity", "attachments", NULL };
     for (const cv_yaml_node_t *s = list->child; s; s = s->next) {
         if (cv_yaml_expect(doc, s, CV_YAML_MAP, "a source", err, errlen) < 0
             || cv_yaml_check_keys(doc, s, keys, "a source", err, errlen) < 0)
@@ -161,6 +161,8 @@ static int s_load_sources(cv_hub_config_t *self, const cv_yaml_doc_t *doc,
         if (src->certainty < 0)
             return cv_yaml_fail(doc, cv_yaml_get(s, "identity"), err, errlen,
                                 "'identity' of source '%s': declared, software or certified", name);
+        if (cv_yaml_bool(doc, s, "attachments", false, false, &src->files, err, errlen) < 0)
+            return -1;
         src->name = cv_zstrdup(name);
         src->mapping_path = s_path(doc->file, mapping);
         self->nsources++;

@@ -21,6 +21,7 @@ typedef struct {
     char keys[2][CV_KEY_Z85_LEN + 1]; /* CURVE public keys (two during a rotation) */
     int nkeys;
     int certainty;                    /* `identity:` 1 declared, 2 software, 4 certified; 0 not said */
+    bool files;                       /* `attachments: true`: its records may name attachments' files */
 } cv_source_conf_t;
 
 typedef struct {

@@ -151,6 +151,12 @@ int main(int argc, char **argv)
     }
     if (idchanged)
         cv_info("hub", "identity: %zu sources' levels set from the configuration", idchanged);
+    if (cv_idsources_apply_files(config->conninfo, config, err, sizeof err) < 0) {
+        cv_error("hub", "%s", err);
+        cv_store_destroy(&store);
+        cv_hub_config_destroy(&config);
+        return 1;
+    }
     if (cv_store_set_identity_cache(store, config->identity_cache_pairs) < 0
         || cv_store_set_identity_limits(store, config->identity_max_shared, config->identity_max_absorb) < 0) {
         cv_error("hub", "%s", cv_store_error(store));

@@ -14,6 +14,8 @@
     the sources it names; the others are left alone. */
 #include "cv_idsources.h"
 
+#include "store/cv_store.h"
+
 #include <libpq-fe.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -68,4 +70,18 @@ int cv_idsources_apply(const char *conninfo, const cv_hub_config_t *config, size
     rc = rc == 0 ? s_exec(pg, "COMMIT", 0, NULL, NULL, err, errlen) : rc;
     PQfinish(pg);
     return rc;
+}
+
+int cv_idsources_apply_files(const char *conninfo, const cv_hub_config_t *config, char *err, size_t errlen)
+{
+    /* a text[] literal of names already checked to be [a-z0-9_-] (cv_hub_config.c) */
+    char list[CV_MAX_SOURCES * 66 + 3];
+    size_t n = 0;
+    list[n++] = '{';
+    for (size_t i = 0; i < config->nsources; i++)
+        if (config->sources[i].files)
+            n += (size_t) snprintf(list + n, sizeof list - n, "%s%s", n > 1 ? "," : "", config->sources[i].name);
+    snprintf(list + n, sizeof list - n, "}");
+    return cv_store_once(conninfo, "SELECT cv_attachment_sources_set($1::text[])", list, "attachments", NULL, 0,
+                         err, errlen);
 }

@@ -15,4 +15,9 @@
 int cv_idsources_apply(const char *conninfo, const cv_hub_config_t *config, size_t *changed, char *err,
                        size_t errlen);
 
+/* The sources with `attachments: true` (their records may name files of
+   the attachments folder, docs/attachments.md) into attachment_sources, and
+   the trigger that reads their records' "files". 0, or -1 with err. */
+int cv_idsources_apply_files(const char *conninfo, const cv_hub_config_t *config, char *err, size_t errlen);
+
 #endif

@@ -144,7 +144,9 @@ static int s_submit(imap_t *self, uint64_t uid, const char *raw, size_t len, boo
 {
     cv_imap_mime_opts_t opts = { .max_body_bytes = (size_t) self->config->max_body_bytes,
                                  .reply_key = self->config->reply_keylen ? self->config->reply_key : NULL,
-                                 .reply_keylen = self->config->reply_keylen };
+                                 .reply_keylen = self->config->reply_keylen,
+                                 .attach_dir = too_large ? NULL : self->config->attachments_dir,
+                                 .attach_max_bytes = (size_t) self->config->max_attachment_bytes };
     json_t *rec = cv_imap_mime_record(raw, len, &opts);
     if (!rec)
         return -1;
@@ -155,8 +157,15 @@ static int s_submit(imap_t *self, uint64_t uid, const char *raw, size_t len, boo
     snprintf(eid, sizeof eid, "%llu.%llu", (unsigned long long) self->uidvalidity, (unsigned long long) uid);
     json_object_set_new(rec, "event_id", json_string(eid));
     json_object_set_new(rec, "size", json_integer((json_int_t) len));
-    if (too_large)
+    if (too_large) {
         json_object_set_new(rec, "too_large", json_true());
+        if (self->config->attachments_dir) {
+            json_t *pr = json_object_get(rec, "problems");
+            if (!json_is_array(pr))
+                json_object_set_new(rec, "problems", pr = json_array());
+            json_array_append_new(pr, json_string("files not kept: the mail is larger than max_mail_bytes"));
+        }
+    }
     if (!json_object_get(rec, "date")) {              /* no readable Date: when it was read */
         char now[32];
         time_t t = time(NULL);

@@ -42,6 +42,8 @@ typedef struct {
     int64_t batch;               /* mails fetched per step */
     int64_t max_mail_bytes;      /* a larger mail is submitted without its body */
     int64_t max_body_bytes;      /* body text kept in the record */
+    char *attachments_dir;       /* the API's attachments folder (lib/cv_attach.h), or NULL: not kept */
+    int64_t max_attachment_bytes;
     unsigned char reply_key[256];   /* reply_secret_file (cv_replyaddr), wiped on destroy */
     size_t reply_keylen;         /* 0: no key, signed reply addresses not read */
 } cv_imap_config_t;
@@ -78,6 +80,8 @@ typedef struct {
     size_t max_body_bytes;       /* 0: 8192 */
     const unsigned char *reply_key;  /* NULL: signed reply addresses not read */
     size_t reply_keylen;
+    const char *attach_dir;      /* NULL: files counted, not kept (the fuzz harness, a too large mail) */
+    size_t attach_max_bytes;     /* 0: 10 MiB */
 } cv_imap_mime_opts_t;
 
 /* Parses a raw mail into the record's fields (never fails on bad input:

@@ -159,7 +159,8 @@ static int s_read(reader_t *r, const cv_yaml_node_t *conf, cv_imap_config_t *sel
 {
     static const char *const keys[] = { "kind", "source", "url", "user", "password_file", "mailbox", "flag",
                                         "done_folder", "poll_ms", "timeout_ms", "batch", "max_mail_bytes",
-                                        "max_body_bytes", "ca_file", "allow_plain", "reply_secret_file", NULL };
+                                        "max_body_bytes", "ca_file", "allow_plain", "reply_secret_file",
+                                        "attachments_dir", "max_attachment_bytes", NULL };
     if (cv_yaml_check_keys(r->doc, conf, keys, "the imap driver", r->err, r->errlen) < 0)
         return -1;
     bool allow_plain = false;
@@ -186,7 +187,14 @@ static int s_read(reader_t *r, const cv_yaml_node_t *conf, cv_imap_config_t *sel
     if (self->done_folder && strcasecmp(self->done_folder, self->mailbox) == 0)
         return cv_yaml_fail(r->doc, cv_yaml_get(conf, "done_folder"), r->err, r->errlen,
                             "'done_folder' must differ from 'mailbox'");
-    const char *ca = NULL, *key = NULL;
+    const char *ca = NULL, *key = NULL, *files = NULL;
+    if (cv_yaml_str(r->doc, conf, "attachments_dir", false, NULL, &files, r->err, r->errlen) < 0)
+        return -1;
+    if (files) {                 /* the folder civibus-api serves the files from (docs/attachments.md) */
+        char path[4096];
+        snprintf(path, sizeof path, "%s%s%s", files[0] == '/' ? "" : r->dir, files[0] == '/' ? "" : "/", files);
+        self->attachments_dir = cv_zstrdup(path);
+    }
     if (cv_yaml_str(r->doc, conf, "ca_file", false, NULL, &ca, r->err, r->errlen) < 0
         || cv_yaml_str(r->doc, conf, "reply_secret_file", false, NULL, &key, r->err, r->errlen) < 0)
         return -1;
@@ -210,6 +218,8 @@ static int s_read(reader_t *r, const cv_yaml_node_t *conf, cv_imap_config_t *sel
                        r->err, r->errlen) < 0
         || cv_yaml_int(r->doc, conf, "max_body_bytes", false, 8192, 256, 1 << 20, &self->max_body_bytes, r->err,
                        r->errlen) < 0
+        || cv_yaml_int(r->doc, conf, "max_attachment_bytes", false, 10 << 20, 1024, 32 << 20,
+                       &self->max_attachment_bytes, r->err, r->errlen) < 0
         ? -1 : 0;
 }
 
@@ -246,6 +256,7 @@ void cv_imap_config_destroy(cv_imap_config_t **self_p)
     free(self->flag);
     free(self->done_folder);
     free(self->ca_file);
+    free(self->attachments_dir);
     explicit_bzero(self->reply_key, sizeof self->reply_key);
     free(self);
     *self_p = NULL;

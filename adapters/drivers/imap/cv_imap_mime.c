@@ -13,7 +13,9 @@
 #include "cv_imap.h"
 
 #include "cv_alloc.h"
+#include "cv_attach.h"
 #include "cv_buf.h"
+#include "cv_log.h"
 
 #include <ctype.h>
 #include <iconv.h>
@@ -533,6 +535,9 @@ typedef struct {
     bool report;                 /* a multipart/report (DSN, MDN) */
     bool unknown_charset;
     bool truncated_tree;
+    const cv_imap_mime_opts_t *opts;
+    json_t *files;               /* kept: [{sha256, mime, size, name}] */
+    json_t *problems;
 } walk_t;
 
 static void s_split(const char *raw, size_t len, headers_t *h, const char **body, size_t *blen)
@@ -555,6 +560,64 @@ static void s_split(const char *raw, size_t len, headers_t *h, const char **body
     *blen = 0;
 }
 
+/* A part that is a file: decoded and kept in the attachments folder when
+   the options give one (PDF, JPEG, PNG by their first bytes, size-capped:
+   lib/cv_attach.h), named in "files"; one refused is a problem naming its
+   rank, never its name. At most MAX_FILES files a mail. */
+#define MAX_FILES 10
+static void s_keep_file(walk_t *w, const char *body, size_t blen, const char *cte, const char *filename)
+{
+    if (!w->opts || !w->opts->attach_dir || !w->files)
+        return;
+    char why[160];
+    if (json_array_size(w->files) >= MAX_FILES) {
+        snprintf(why, sizeof why, "file %d not kept: at most %d files a mail", w->attachments, MAX_FILES);
+        json_array_append_new(w->problems, json_string(why));
+        return;
+    }
+    cv_buf_t dec = { 0 };
+    if (strcmp(cte, "base64") == 0)
+        s_base64(&dec, body, blen);
+    else if (strcmp(cte, "quoted-printable") == 0)
+        s_qp(&dec, body, blen, false);
+    else
+        cv_buf_add(&dec, body, blen);
+    cv_attach_info_t info;
+    char err[256];
+    size_t max = w->opts->attach_max_bytes ? w->opts->attach_max_bytes : (size_t) 10 << 20;
+    if (dec.failed || cv_attach_put(w->opts->attach_dir, dec.data ? dec.data : "", dec.len, max, &info, err,
+                                    sizeof err) < 0) {
+        /* the reason without a path: "not a PDF, JPEG or PNG file", "larger than ..." */
+        const char *r = dec.failed ? "out of memory" : strstr(err, "not a PDF") ? "not a PDF, JPEG or PNG file"
+                      : strstr(err, "larger") ? "larger than max_attachment_bytes" : dec.len == 0 ? "empty"
+                      : "could not be written";
+        snprintf(why, sizeof why, "file %d not kept: %s", w->attachments, r);
+        json_array_append_new(w->problems, json_string(why));
+        if (strcmp(r, "could not be written") == 0)
+            cv_warn("imap", "an attachment could not be written: %s", err);
+        cv_buf_free(&dec);
+        return;
+    }
+    cv_buf_free(&dec);
+    /* the sender's name for it, one line, no folder, 200 bytes at most */
+    char name[201];
+    size_t n = 0;
+    const char *base = filename;
+    for (const char *q = filename; *q; q++)
+        if (*q == '/' || *q == '\\')
+            base = q + 1;
+    for (const char *q = base; *q && n + 1 < sizeof name; q++)
+        name[n++] = ((unsigned char) *q < 0x20 || *q == 0x7f) ? ' ' : *q;
+    name[n] = '\0';
+    while (n > 0 && ((unsigned char) name[n] & 0xC0) == 0x80) /* never half a UTF-8 character */
+        name[--n] = '\0';
+    json_t *f = json_pack("{s:s, s:s, s:I}", "sha256", info.sha256, "mime", info.mime, "size", (json_int_t) info.size);
+    if (f && name[0])
+        json_object_set_new(f, "name", json_string(name));
+    if (f)
+        json_array_append_new(w->files, f);
+}
+
 static void s_walk(walk_t *w, const char *raw, size_t len, int depth, const char *default_type)
 {
     if (++w->parts > MAX_PARTS || depth > MAX_DEPTH) { w->truncated_tree = true; return; }
@@ -574,11 +637,15 @@ static void s_walk(walk_t *w, const char *raw, size_t len, int depth, const char
     if (s_header(&h, "Content-Transfer-Encoding", &v))
         s_ctype(v.data, cte, sizeof cte);
     bool attachment = false;
+    char filename[256] = "";
     if (s_header(&h, "Content-Disposition", &v)) {
         char disp[32];
         s_ctype(v.data, disp, sizeof disp);
         attachment = strcmp(disp, "attachment") == 0;
+        s_param(v.data, "filename", filename, sizeof filename);
     }
+    if (!filename[0] && s_header(&h, "Content-Type", &v))
+        s_param(v.data, "name", filename, sizeof filename);
     cv_buf_free(&v);
 
     if (strncmp(type, "multipart/", 10) == 0) {
@@ -613,8 +680,10 @@ static void s_walk(walk_t *w, const char *raw, size_t len, int depth, const char
     }
     bool plain = strcmp(type, "text/plain") == 0, html = strcmp(type, "text/html") == 0;
     if (attachment || (!plain && !html) || (plain && w->plain) || (html && (w->html || w->plain))) {
-        if (attachment || (!plain && !html))
+        if (attachment || (!plain && !html)) {
             w->attachments++;
+            s_keep_file(w, body, blen, cte, filename);
+        }
         return;
     }
     cv_buf_t dec = { 0 };
@@ -833,8 +902,12 @@ json_t *cv_imap_mime_record(const char *raw, size_t len, const cv_imap_mime_opts
     s_one_line_field(rec, "from_name");
     s_thread(rec, &h, subject, opts);
 
-    walk_t w = { 0 };
+    walk_t w = { .opts = opts, .files = json_array(), .problems = problems };
     s_walk(&w, raw, len, 0, "text/plain");
+    if (json_array_size(w.files))
+        json_object_set_new(rec, "files", w.files);
+    else
+        json_decref(w.files);
     char *text = w.plain ? w.plain : w.html;
     if (text) {
         size_t tl = strlen(text);
