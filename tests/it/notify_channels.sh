@@ -94,6 +94,24 @@ pref() {     # pref CODE CHANNEL MODE
        FROM requests WHERE tracking_code = '$1'" >/dev/null
 }
 
+# a bad line of the new blocks stops the start with file:line
+bad() {   # bad SED-EXPRESSION EXPECTED [EXTRA-YAML]
+    sed "$1" "$W/notify.yaml" >"$W/bad.yaml"
+    [ -n "${3:-}" ] && printf '%s\n' "$3" >>"$W/bad.yaml"
+    "$NOTIFY" --config "$W/bad.yaml" --check-config >"$W/check.out" 2>&1; local rc=$?
+    [ $rc = 2 ] && grep -q "bad.yaml:[0-9]*: .*$2" "$W/check.out" || fail "bad config ($2): $rc $(cat "$W/check.out")"
+}
+bad "s|url: http://127.0.0.1:$PORT/hook|url: ftp://127.0.0.1/hook|" "url is http:// or https://"
+bad "s|default: off|default: parfois|" "default is off, immediate or digest"
+bad "s|name: sig|name: Sig Ville|" "name is up to 40 of a-z 0-9 _ -"
+bad "" "the supervisor's e-mail address" "digest: {at: \"07:30\", services: {dechets: \"chef <x@y>, z@w\"}}"
+bad "" "digest needs services" "digest: {at: \"07:30\"}"
+chmod 644 "$W/sms_token"
+bad "" "readable by others than its owner"
+chmod 600 "$W/sms_token"
+"$NOTIFY" --config "$W/notify.yaml" --check-config >"$W/check.out" 2>&1 || fail "the test's config: $(cat "$W/check.out")"
+ok "bad webhook, sms and digest lines stop the start with file:line"
+
 # ----------------------------------------------------------------------------- a. webhooks
 notify_start
 A=$(register citoyen+wa@civibus.test)
