@@ -215,13 +215,23 @@ settle
 [ "$(q "SELECT count(DISTINCT template) || ',' || min(template) FROM notifications n JOIN requests r ON r.id = n.request_id
         WHERE r.tracking_code = '$D' AND n.channel = 'email'")" = "1,digest_citoyen" ] || fail "digest template"
 mailbox; [ "$(mails "'+dig@' in m['to']")" = 0 ] || fail "a citizen with a digest got a mail at once"
+# the SMTP server is down at digest_at: the digest's rows are retried together
+PF=$CIVIBUS_MAIL_DIR/postfix
+/usr/sbin/postfix -c "$PF" stop >/dev/null 2>&1
+for i in $(seq 1 50); do (exec 3<>"/dev/tcp/127.0.0.1/$CIVIBUS_MAIL_SMTP_PORT") 2>/dev/null || break; sleep 0.1; done
+DSQL="FROM notifications n JOIN requests r ON r.id = n.request_id WHERE r.tracking_code = '$D' AND n.channel = 'email'"
 for i in $(seq 1 1500); do
-    [ "$(q "SELECT count(*) FROM notifications n JOIN requests r ON r.id = n.request_id WHERE r.tracking_code = '$D' AND state = 'planned'")" = 0 ] && break
+    [ "$(q "SELECT bool_and(attempts >= 2 AND state = 'planned' AND last_error = 'curl_7') $DSQL")" = t ] && break
     sleep 0.1
 done
+[ "$(q "SELECT count(DISTINCT attempts) || ',' || min(attempts) $DSQL")" = "1,$(q "SELECT max(attempts) $DSQL")" ] \
+    || fail "the digest's rows were not tried together: $(ledger "$D" email)"
+/usr/sbin/postfix -c "$PF" start >/dev/null 2>&1 || fail "postfix start"
+for i in $(seq 1 300); do [ "$(q "SELECT count(*) $DSQL AND state = 'planned'")" = 0 ] && break; sleep 0.1; done
 wait_mails "'+dig@' in m['to']" 1
 sleep 1; mailbox
-[ "$(ledger "$D" email)" = "sent,,1 sent,,1 sent,,1" ] || fail "digest ledger: $(ledger "$D" email)"
+[ "$(q "SELECT string_agg(DISTINCT state || ',' || COALESCE(last_error, '-'), ' ') || ',' || count(DISTINCT attempts) || ',' || (min(attempts) >= 3) $DSQL")" = "sent,-,1,true" ] \
+    || fail "digest ledger: $(ledger "$D" email)"
 python3 - "$W/mbox.json" "$D" "$W/reply_secret" <<'PY' || fail "the citizen's digest"
 import json, sys, hmac, hashlib, base64
 ms = [m for m in json.load(open(sys.argv[1])) if '+dig@' in m['to']]
@@ -238,7 +248,7 @@ key = open(sys.argv[3], 'rb').read().rstrip()
 sig = base64.b32encode(hmac.new(key, b'civibus-reply:' + D.encode(), hashlib.sha256).digest()).decode().lower()[:10]
 assert m['reply_to'] and ('+%s-%s@' % (D, sig)) in m['reply_to'], m['reply_to']
 PY
-ok "citizen digest: nothing at once, one mail at digest_at ($DAT) listing the three changes, replies thread"
+ok "citizen digest: nothing at once, one mail at digest_at ($DAT) listing the three changes, replies thread; SMTP down: its rows retried together, one mail"
 
 # ----------------------------------------------------------------------------- d. services' digest
 psql -X -q -v ON_ERROR_STOP=1 -d "$DB" >/dev/null <<'SQL' || fail "t_event_due"
