@@ -4,7 +4,7 @@
 # records every POST's headers and body and answers the codes the test queues):
 #   a. webhooks: one POST per event, signed X-Civibus-Signature: sha256=HMAC over the exact
 #      body; no e-mail, name or phone in it; a 500 retried then delivered once; a 404
-#      failed for good; the ledger says so;
+#      failed for good; the connection closed after the body: unknown, never again;
 #   b. SMS through the gateway: the citizen with a phone and sms 'immediate' gets one SMS
 #      per status change with the tracking code, the token from token_file; a 503 retried;
 #      a placeholder (06 00 00 00 00), a shared and a garbage phone skipped with the reason;
@@ -16,7 +16,7 @@
 notify_setup notify_channels
 
 # --- the receiver: POST /NAME appends {headers, body, code} to $W/posts.NAME; the answer is
-# the first line of $W/codes.NAME (consumed), else 200
+# the first line of $W/codes.NAME (consumed; 0: no answer, the connection closed), else 200
 cat >"$W/recv.py" <<'PY'
 import http.server, json, os, sys
 W = sys.argv[1]
@@ -33,6 +33,9 @@ class H(http.server.BaseHTTPRequestHandler):
         rec = {'headers': {k.lower(): v for k, v in self.headers.items()}, 'body': body.decode('latin-1'), 'code': code}
         with open(os.path.join(W, 'posts.' + name), 'a') as f:
             f.write(json.dumps(rec) + '\n')
+        if code == 0:            # the body read, then the connection closed without an answer
+            self.close_connection = True
+            return
         self.send_response(code)
         self.send_header('Content-Length', '2')
         self.end_headers()
@@ -124,7 +127,12 @@ settle 20; wait_posts hook "p['j']['tracking_code'] == '$A' and p['code'] == 200
 echo 404 >"$W/codes.hook"
 B=$(register citoyen+wb@civibus.test)
 settle; wait_posts hook "p['j']['tracking_code'] == '$B'" 1
+echo 0 >"$W/codes.hook"
+C=$(register citoyen+wc@civibus.test)
+settle; wait_posts hook "p['j']['tracking_code'] == '$C'" 1
 sleep 2   # a retry would come within retry.base_s
+[ "$(ledger "$C" webhook)" = "unknown,curl_52,1" ] && [ "$(posts hook "p['j']['tracking_code'] == '$C'")" = 1 ] \
+    || fail "no answer after the body: $(ledger "$C" webhook), $(posts hook "p['j']['tracking_code'] == '$C'") POSTs"
 [ "$(ledger "$A" webhook)" = "sent,,1 sent,,1 sent,,2" ] || fail "webhook ledger of A: $(ledger "$A" webhook)"
 [ "$(ledger "$B" webhook)" = "failed,http_404,1" ] || fail "webhook ledger of B (404): $(ledger "$B" webhook)"
 python3 - "$W/posts.hook" "$W/wh_secret" "$A" "$B" <<'PY' || fail "the webhooks' POSTs"
@@ -153,7 +161,7 @@ res = [x for x in a if x['tracking_code'] == A and x['status'] == 'resolved']
 assert [x['code'] for x in res] == [500, 200] and res[0]['notification'] == res[1]['notification'], res
 assert [x['code'] for x in a if x['tracking_code'] == B] == [404], 'a 404 is not retried'
 PY
-ok "webhooks: one POST per event, HMAC-SHA256 over the exact body, no personal data; a 500 retried once then delivered, a 404 failed for good"
+ok "webhooks: one POST per event, HMAC-SHA256 over the exact body, no personal data; a 500 retried once then delivered, a 404 failed for good, no answer after the body: unknown, never sent again"
 
 # ----------------------------------------------------------------------------- b. SMS
 notify_stop
