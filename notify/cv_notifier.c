@@ -23,10 +23,11 @@
 #define LOCK_SQL "SELECT pg_try_advisory_lock(1667856994, 20)"    /* 'civb', 20: the notifier */
 #define PICK_MAX 20
 
-enum { T_ACK = 0, T_STATUS, T_DIGEST, T_COUNT };
-static const char *const s_tnames[T_COUNT] = { "accuse_reception", "changement_statut", "digest_service" };
+enum { T_ACK = 0, T_STATUS, T_DIGEST, T_CDIGEST, T_COUNT };
+static const char *const s_tnames[T_COUNT] = { "accuse_reception", "changement_statut", "digest_service",
+                                                "digest_citoyen" };
 static const char *const s_placeholders[] = { "code", "statut", "lien", "categorie", "service", "ville", "date",
-                                              "liste", "nombre_retard", "nombre_bientot", NULL };
+                                              "liste", "nombre_retard", "nombre_bientot", "nombre", NULL };
 
 struct cv_notifier {
     const cv_notify_config_t *cfg;
@@ -38,7 +39,7 @@ struct cv_notifier {
 /* what a template's placeholders read */
 typedef struct {
     const char *code, *statut, *lien, *categorie, *service, *ville, *date, *liste;
-    char retard[16], bientot[16];
+    char retard[16], bientot[16], nombre[16];
 } values_t;
 
 static const char *s_value(void *arg, const char *name)
@@ -54,6 +55,7 @@ static const char *s_value(void *arg, const char *name)
     if (!strcmp(name, "liste")) return v->liste;
     if (!strcmp(name, "nombre_retard")) return v->retard;
     if (!strcmp(name, "nombre_bientot")) return v->bientot;
+    if (!strcmp(name, "nombre")) return v->nombre;
     return NULL;
 }
 
@@ -277,7 +279,7 @@ static int s_digest_list(cv_notifier_t *self, const char *service, cv_buf_t *lis
 }
 
 /* Writes the outcome of a send. */
-static int s_outcome(cv_notifier_t *self, const row_t *row, cv_send_t out, const char *code)
+static int s_outcome_ids(cv_notifier_t *self, const row_t *row, const char *ids, cv_send_t out, const char *code)
 {
     const cv_notify_config_t *cfg = self->cfg;
     char delay[32];
@@ -289,7 +291,7 @@ static int s_outcome(cv_notifier_t *self, const row_t *row, cv_send_t out, const
     snprintf(delay, sizeof delay, "%ld", d);
     const char *state = out == CV_SEND_OK ? "sent" : out == CV_SEND_FAILED ? "failed" : out == CV_SEND_UNKNOWN ? "unknown"
                         : row->attempts >= cfg->max_attempts                  ? "failed" : "planned";
-    const char *p[4] = { row->id, state, out == CV_SEND_OK ? NULL : code, delay };
+    const char *p[4] = { ids, state, out == CV_SEND_OK ? NULL : code, delay };
     if (strcmp(state, "planned") != 0)
         cv_info("send", "notification %s (%s, %s): %s %s", row->id, row->channel, row->template, state, code);
     else
@@ -298,16 +300,23 @@ static int s_outcome(cv_notifier_t *self, const row_t *row, cv_send_t out, const
     return s_run(self, "outcome",
                  "UPDATE notifications SET state = $2, last_error = $3, updated_at = now(), "
                  "not_before = CASE WHEN $2 = 'planned' THEN now() + make_interval(secs => $4::int) ELSE not_before END, "
-                 "done_at = CASE WHEN $2 = 'planned' THEN NULL ELSE now() END WHERE id = $1::bigint AND state = 'sending'",
+                 "done_at = CASE WHEN $2 = 'planned' THEN NULL ELSE now() END WHERE id = ANY($1::bigint[]) AND state = 'sending'",
                  4, p);
+}
+
+static int s_outcome(cv_notifier_t *self, const row_t *row, cv_send_t out, const char *code)
+{
+    char ids[40];
+    snprintf(ids, sizeof ids, "{%s}", row->id);
+    return s_outcome_ids(self, row, ids, out, code);
 }
 
 /* Claims a row: 'sending' committed (its Message-ID in mail_threads), or
    'skipped' when its address was suppressed since it was planned. Returns
    1 claimed, 0 not to send, -1 db error. */
-static int s_claim(cv_notifier_t *self, row_t *row, const char *msgid_hash)
+static int s_claim_ids(cv_notifier_t *self, row_t *row, const char *ids, const char *msgid_hash)
 {
-    const char *p[3] = { row->id, row->address, msgid_hash };
+    const char *p[2] = { ids, row->address };
     if (s_run(self, "claim", "BEGIN", 0, NULL) < 0)
         return -1;
     PGresult *r = s_exec(self, "claim",
@@ -316,14 +325,16 @@ static int s_claim(cv_notifier_t *self, row_t *row, const char *msgid_hash)
                          "attempts = attempts + CASE WHEN s.address IS NULL THEN 1 ELSE 0 END, updated_at = now(), "
                          "done_at = CASE WHEN s.address IS NULL THEN NULL ELSE now() END "
                          "FROM (SELECT 1) one LEFT JOIN email_suppressions s ON s.address = lower($2) "
-                         "WHERE n.id = $1::bigint AND n.state = 'planned' RETURNING n.state, n.attempts", 2, p);
+                         "WHERE n.id = ANY($1::bigint[]) AND n.state = 'planned' RETURNING n.state, n.attempts", 2, p);
     if (!r) {
         s_run(self, "claim", "ROLLBACK", 0, NULL);
         return -1;
     }
-    int rc = PQntuples(r) == 1 && strcmp(PQgetvalue(r, 0, 0), "sending") == 0 ? 1 : 0;
-    if (rc)
-        row->attempts = atoi(PQgetvalue(r, 0, 1));
+    int rc = PQntuples(r) >= 1 && strcmp(PQgetvalue(r, 0, 0), "sending") == 0 ? 1 : 0;
+    row->attempts = 0;
+    for (int i = 0; rc && i < PQntuples(r); i++)       /* a digest's rows: the most tried one counts */
+        if (atoi(PQgetvalue(r, i, 1)) > row->attempts)
+            row->attempts = atoi(PQgetvalue(r, i, 1));
     PQclear(r);
     if (rc && msgid_hash && row->request_id[0]) {
         const char *q[2] = { msgid_hash, row->request_id };
@@ -336,6 +347,51 @@ static int s_claim(cv_notifier_t *self, row_t *row, const char *msgid_hash)
     return s_run(self, "claim", "COMMIT", 0, NULL) < 0 ? -1 : rc;
 }
 
+static int s_claim(cv_notifier_t *self, row_t *row, const char *msgid_hash)
+{
+    char ids[40];
+    snprintf(ids, sizeof ids, "{%s}", row->id);
+    return s_claim_ids(self, row, ids, msgid_hash);
+}
+
+/* Writes the mail of template t with the values v, claims the rows ids
+   (the row's alone: "{id}"; a citizen's digest: all of its rows) and sends
+   it. reply: the signed Reply-To, or NULL. */
+static int s_deliver(cv_notifier_t *self, row_t *row, const char *ids, int t, values_t *v, const char *reply)
+{
+    const cv_notify_config_t *cfg = self->cfg;
+    char msgid[300], hash[CV_HASH_HEX_LEN + 1], code[64] = "";
+    cv_buf_t subj = { 0 }, text = { 0 }, html = { 0 }, msg = { .limit = 4 << 20 };
+    int rc = 0;
+    cv_mail_message_id(cfg->msgid_domain, msgid, sizeof msgid);
+    cv_hash_bytes(msgid, strlen(msgid), hash);
+    cv_buf_addstr(&subj, cfg->subject_prefix);
+    cv_buf_addstr(&subj, " ");
+    cv_template_render(self->tpl[t], s_value, v, &subj, &text, &html);
+    cv_mail_t m = { .from = cfg->from, .from_name = cfg->from_name, .to = row->address, .reply_to = reply,
+                    .message_id = msgid, .subject = subj.data, .text = text.data ? text.data : "",
+                    .html = html.data ? html.data : "" };
+    if (cv_mail_compose(&m, &msg) < 0) {
+        /* an address the ledger holds but a header cannot: never sent */
+        const char *p[1] = { ids };
+        cv_warn("send", "notification %s: the address is not one a header can hold: skipped", row->id);
+        rc = s_run(self, "skip", "UPDATE notifications SET state = 'skipped', last_error = 'bad_address', "
+                                 "address = NULL, updated_at = now(), done_at = now() "
+                                 "WHERE id = ANY($1::bigint[]) AND state = 'planned'", 1, p);
+        goto done;
+    }
+    int claimed = s_claim_ids(self, row, ids, hash);
+    if (claimed <= 0) {
+        rc = claimed;
+        goto done;
+    }
+    cv_send_t out = cv_smtp_send(cfg, row->address, msg.data, msg.len, code, sizeof code);
+    rc = s_outcome_ids(self, row, ids, out, code);
+done:
+    cv_buf_free(&subj), cv_buf_free(&text), cv_buf_free(&html), cv_buf_free(&msg);
+    return rc;
+}
+
 static int s_send_email(cv_notifier_t *self, row_t *row)
 {
     const cv_notify_config_t *cfg = self->cfg;
@@ -343,11 +399,11 @@ static int s_send_email(cv_notifier_t *self, row_t *row)
                                                                                                              : T_STATUS;
     values_t v = { .code = row->code, .statut = s_status_fr(row->status), .categorie = row->category,
                    .service = row->service, .ville = cfg->city, .date = row->day };
-    char link[600], reply[400], msgid[300], hash[CV_HASH_HEX_LEN + 1], code[64] = "";
+    char link[600], reply[400], ids[40];
     snprintf(link, sizeof link, "%s/suivi/%s", cfg->public_url, row->code);
+    snprintf(ids, sizeof ids, "{%s}", row->id);
     v.lien = link;
-    cv_buf_t list = { 0 }, subj = { 0 }, text = { 0 }, html = { 0 }, msg = { .limit = 4 << 20 };
-    int rc = 0;
+    cv_buf_t list = { 0 };
     bool have_reply = false;
     if (t == T_DIGEST) {
         v.service = strchr(row->recipient, ':') + 1;
@@ -360,31 +416,72 @@ static int s_send_email(cv_notifier_t *self, row_t *row)
         have_reply = cv_replyaddr_make(cfg->reply_key, cfg->reply_keylen, cfg->intake, row->code, reply,
                                        sizeof reply) == 0;
     }
-    cv_mail_message_id(cfg->msgid_domain, msgid, sizeof msgid);
-    cv_hash_bytes(msgid, strlen(msgid), hash);
-    cv_buf_addstr(&subj, cfg->subject_prefix);
-    cv_buf_addstr(&subj, " ");
-    cv_template_render(self->tpl[t], s_value, &v, &subj, &text, &html);
-    cv_mail_t m = { .from = cfg->from, .from_name = cfg->from_name, .to = row->address,
-                    .reply_to = have_reply ? reply : NULL, .message_id = msgid, .subject = subj.data,
-                    .text = text.data ? text.data : "", .html = html.data ? html.data : "" };
-    if (cv_mail_compose(&m, &msg) < 0) {
-        /* an address the ledger holds but a header cannot: never sent */
-        const char *p[1] = { row->id };
-        cv_warn("send", "notification %s: the address is not one a header can hold: skipped", row->id);
-        rc = s_run(self, "skip", "UPDATE notifications SET state = 'skipped', last_error = 'bad_address', "
-                                 "address = NULL, updated_at = now(), done_at = now() WHERE id = $1::bigint", 1, p);
-        goto done;
+    int rc = s_deliver(self, row, ids, t, &v, have_reply ? reply : NULL);
+    cv_buf_free(&list);
+    return rc;
+}
+
+/* A citizen's daily digest: every row of theirs due now (template
+   digest_citoyen, planned so by cv_notify_person) in one mail, one line per
+   change. The rows share the mail's fate: sent, failed, unknown or back to
+   planned together. Replies thread when the digest is about one request. */
+static int s_send_cdigest(cv_notifier_t *self, row_t *row)
+{
+    const cv_notify_config_t *cfg = self->cfg;
+    const char *p[3] = { row->recipient, row->address, cfg->timezone };
+    PGresult *r = s_exec(self, "digest rows",
+                         "SELECT n.id, r.tracking_code, COALESCE(n.status, ''), COALESCE(r.category, '-'), "
+                         "to_char(COALESCE(e.occurred_at, n.created_at) AT TIME ZONE $3, 'DD/MM/YYYY HH24:MI'), "
+                         "n.request_id, to_char(now() AT TIME ZONE $3, 'DD/MM/YYYY') "
+                         "FROM notifications n JOIN requests r ON r.id = n.request_id "
+                         "LEFT JOIN events e ON e.id = n.event_id "
+                         "WHERE n.state = 'planned' AND n.template = 'digest_citoyen' AND n.channel = 'email' "
+                         "AND n.recipient = $1 AND n.address = $2 AND n.not_before <= now() ORDER BY n.id LIMIT 200",
+                         3, p);
+    if (!r)
+        return -1;
+    int n = PQntuples(r), rc = 0;
+    if (n == 0) {                /* already sent with an earlier row of the same pick */
+        PQclear(r);
+        return 0;
     }
-    int claimed = s_claim(self, row, hash);
-    if (claimed <= 0) {
-        rc = claimed;
-        goto done;
+    cv_buf_t ids = { 0 }, list = { 0 };
+    bool one = true;
+    cv_buf_addstr(&ids, "{");
+    for (int i = 0; i < n; i++) {
+        if (i)
+            cv_buf_addstr(&ids, ",");
+        cv_buf_addstr(&ids, PQgetvalue(r, i, 0));
+        one = one && !strcmp(PQgetvalue(r, i, 5), PQgetvalue(r, 0, 5));
+        cv_buf_addstr(&list, "- ");
+        cv_buf_addstr(&list, PQgetvalue(r, i, 4));
+        cv_buf_addstr(&list, "  demande ");
+        cv_buf_addstr(&list, PQgetvalue(r, i, 1));
+        cv_buf_addstr(&list, " (");
+        cv_buf_addstr(&list, PQgetvalue(r, i, 3));
+        cv_buf_addstr(&list, ") : ");
+        cv_buf_addstr(&list, s_status_fr(PQgetvalue(r, i, 2)));
+        cv_buf_addstr(&list, "\n  ");
+        cv_buf_addstr(&list, cfg->public_url);
+        cv_buf_addstr(&list, "/suivi/");
+        cv_buf_addstr(&list, PQgetvalue(r, i, 1));
+        cv_buf_addstr(&list, "\n");
     }
-    cv_send_t out = cv_smtp_send(cfg, row->address, msg.data, msg.len, code, sizeof code);
-    rc = s_outcome(self, row, out, code);
-done:
-    cv_buf_free(&list), cv_buf_free(&subj), cv_buf_free(&text), cv_buf_free(&html), cv_buf_free(&msg);
+    cv_buf_addstr(&ids, "}");
+    char reply[400], code[40], day[16], rid[24];
+    snprintf(code, sizeof code, "%s", PQgetvalue(r, 0, 1));
+    snprintf(day, sizeof day, "%s", PQgetvalue(r, 0, 6));
+    snprintf(rid, sizeof rid, "%s", PQgetvalue(r, 0, 5));
+    PQclear(r);
+    values_t v = { .code = one ? code : "", .ville = cfg->city, .date = day, .liste = list.data,
+                   .lien = cfg->public_url };
+    snprintf(v.nombre, sizeof v.nombre, "%d", n);
+    bool have_reply = one && cv_replyaddr_make(cfg->reply_key, cfg->reply_keylen, cfg->intake, code, reply,
+                                               sizeof reply) == 0;
+    row_t g = *row;
+    g.request_id = one ? rid : "";            /* mail_threads: only when one request */
+    rc = s_deliver(self, &g, ids.data, T_CDIGEST, &v, have_reply ? reply : NULL);
+    cv_buf_free(&ids), cv_buf_free(&list);
     return rc;
 }
 
@@ -480,12 +577,21 @@ static int s_send(cv_notifier_t *self, bool *busy)
                       PQgetvalue(r, i, 4), PQgetvalue(r, i, 5), PQgetvalue(r, i, 6), PQgetvalue(r, i, 7),
                       PQgetvalue(r, i, 8), PQgetvalue(r, i, 9), PQgetvalue(r, i, 10), PQgetvalue(r, i, 11),
                       PQgetvalue(r, i, 12), atoi(PQgetvalue(r, i, 13)) };
-        if (!strcmp(row.channel, "email"))
+        if (!strcmp(row.channel, "email") && !strcmp(row.template, "digest_citoyen"))
+            rc = s_send_cdigest(self, &row);
+        else if (!strcmp(row.channel, "email"))
             rc = s_send_email(self, &row);
         else if (!strcmp(row.channel, "webhook"))
             rc = s_send_webhook(self, &row);
         else if (!strcmp(row.channel, "sms") && cfg->sms_url)
             rc = s_send_sms(self, &row);
+        else {               /* an SMS planned before the gateway was taken out of the config */
+            const char *q[1] = { row.id };
+            cv_warn("send", "notification %s: %s is no longer configured: skipped", row.id, row.channel);
+            rc = s_run(self, "skip", "UPDATE notifications SET state = 'skipped', last_error = 'not_configured', "
+                                     "updated_at = now(), done_at = now() WHERE id = $1::bigint AND state = 'planned'",
+                       1, q);
+        }
         rc = rc < 0 ? -1 : 0;
     }
     PQclear(r);

@@ -6,7 +6,8 @@
     their row (one per service and day, whatever the restarts); (3) send —
     each due row is committed 'sending' (with its Message-ID in
     mail_threads) before its send, then 'sent', 'failed', 'unknown', or back
-    to 'planned' with a back-off. At start, rows left 'sending' by a killed
+    to 'planned' with a back-off; a citizen's digest rows (digest_citoyen)
+    due together are claimed, sent and settled as one mail. At start, rows left 'sending' by a killed
     notifier become 'unknown' and are counted in the log. One notifier per
     database: a session advisory lock refuses a second one. */
 #ifndef CV_NOTIFIER_H

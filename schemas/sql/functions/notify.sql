@@ -102,14 +102,29 @@ BEGIN
         v_state := 'skipped'; v_err := 'no_address';
     ELSIF p_channel = 'email' AND NOT cv_notify_email_ok(p_address) THEN
         v_state := 'skipped'; v_err := 'bad_address';
-    ELSIF p_channel = 'sms' AND p_address !~ '^\+?[0-9 .-]{6,20}$' THEN
+    ELSIF p_channel = 'sms' AND (length(p_address) > 40 OR cv_norm_phone(p_address) IS NULL) THEN
         v_state := 'skipped'; v_err := 'bad_address';
+    ELSIF p_channel = 'sms' AND cv_identity_denied('phone', cv_norm_phone(p_address)) THEN
+        v_state := 'skipped'; v_err := 'placeholder_phone';     -- 06 00 00 00 00, zeros, a typed sequence
+    ELSIF p_channel = 'sms' AND EXISTS (SELECT 1 FROM shared_identifiers si WHERE si.kind = 'phone'
+                                        AND si.value_hash = cv_identifier_hash('phone', cv_norm_phone(p_address))) THEN
+        v_state := 'skipped'; v_err := 'shared_phone';          -- a care home's, the town hall's own number
+    ELSIF p_channel = 'email' AND cv_identity_denied('email', lower(p_address)) THEN
+        v_state := 'skipped'; v_err := 'placeholder_address';   -- test@test.fr, aucun@...
     ELSIF p_channel = 'email' AND EXISTS (SELECT 1 FROM email_suppressions s WHERE s.address = lower(p_address)) THEN
         v_state := 'skipped'; v_err := 'suppressed';
     END IF;
+    IF v_state = 'planned' AND p_channel = 'sms' THEN
+        p_address := cv_norm_phone(p_address);                  -- the gateway gets +33612345678
+    END IF;
     IF v_state = 'planned' THEN
         IF p_mode = 'digest' THEN
+            -- the day's changes wait for digest_at; e-mail: all of a citizen's due rows
+            -- go out as one mail (template digest_citoyen, cv_notifier.c)
             v_when := cv_notify_next_at(now(), p_tz, p_digest_at);
+            IF p_channel = 'email' THEN
+                p_template := 'digest_citoyen';
+            END IF;
         ELSIF p_template = 'changement_statut' THEN
             v_when := now() + make_interval(secs => p_coalesce_s);
         END IF;
