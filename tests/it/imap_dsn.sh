@@ -199,4 +199,30 @@ sleep 1
 [ "$(q "select count(*) from email_suppressions")" -eq 0 ] || fail "a duplicate DSN suppressed again (it is not a new event)"
 ok "the same bounce under a new UID: a duplicate, no new event, no suppression written again (an agent's delete stands)"
 ada_stop
+
+# 5. the store's rule against extras no driver writes (any source's extra may name "dsn")
+HB=$(hash "notif-b@$D"); HC=$(hash "notif-c@$D")
+supp() { q "select cv_dsn_suppress(ARRAY['$1'], ARRAY[0::bigint])"; }
+many=$(python3 -c "
+import json
+r = [{'recipient': 'r%d@x.fr' % i, 'action': 'failed', 'status': '5.1.1'} for i in range(50)]
+r.append({'recipient': 'lent@exemple.fr', 'action': 'failed', 'status': '5.1.1'})
+print(json.dumps({'dsn': {'returned_message_id_hash': '$HC', 'recipients': r}}))")
+[ "$(supp '{"dsn": {"returned_message_id_hash": "'$HB'", "recipients": [{"recipient": "plein@exemple.fr", "action": "failed", "status": "5.02.2"}]}}')" = 0 ] \
+    || fail "5.02.2 passed for a permanent status"
+[ "$(supp '{"dsn": {"returned_message_id_hash": "'$HC'", "recipients": {"recipient": "lent@exemple.fr"}}}')" = 0 ] || fail "recipients not an array"
+[ "$(supp '{"dsn": {"returned_message_id_hash": ["'$HC'"], "recipients": [{"recipient": "lent@exemple.fr", "action": "failed", "status": "5.1.1"}]}}')" = 0 ] \
+    || fail "a hash that is not a string"
+[ "$(supp '{"dsn": {"returned_message_id_hash": "'$HC'", "recipients": ["lent@exemple.fr", 5, null]}}')" = 0 ] || fail "recipients not objects"
+[ "$(supp '{"dsn": {"returned_message_id_hash": "'$HC'", "recipients": [{"recipient": "lent@exemple.fr", "action": "Failed", "status": "5.1.1"}]}}')" = 0 ] \
+    || fail "an action not in the driver's form"
+[ "$(supp "$many")" = 0 ] || fail "the 51st recipient was read"
+[ "$(q "select count(*) from email_suppressions")" -eq 0 ] || fail "suppressions: $(q "select string_agg(address, ',') from email_suppressions")"
+[ "$(supp '{"dsn": {"returned_message_id_hash": "'$HC'", "recipients": [{"recipient": "LENT@Exemple.fr", "action": "failed", "status": "5.4.4"}]}}')" = 1 ] \
+    || fail "a well-formed permanent DSN for notif-c"
+[ "$(q "select address || ' ' || detail from email_suppressions")" = "lent@exemple.fr dsn 5.4.4, event 0" ] \
+    || fail "the row: $(q "select address || ' ' || detail from email_suppressions")"
+[ "$(supp '{"dsn": {"returned_message_id_hash": "'$HC'", "recipients": [{"recipient": "lent@exemple.fr", "action": "failed", "status": "5.1.1"}]}}')" = 0 ] \
+    || fail "a second DSN for a suppressed address wrote again"
+ok "the store's rule alone: 5.02.2, malformed recipients, a 51st recipient refused; the ledger's address suppressed once"
 echo "imap_dsn: all checks passed"

@@ -52,7 +52,8 @@ BEGIN
         CROSS JOIN LATERAL jsonb_array_elements(o.dsn->'recipients') WITH ORDINALITY AS a(e, k)
         WHERE a.k <= 50 AND jsonb_typeof(a.e) = 'object'
           AND a.e->>'action' = 'failed'
-          AND a.e->>'status' ~ '^5\.[0-9]{1,3}\.[0-9]{1,3}$' AND a.e->>'status' <> '5.2.2'
+          -- the driver's form (no leading zeros), so that 5.02.2 cannot pass for other than 5.2.2
+          AND a.e->>'status' ~ '^5\.(0|[1-9][0-9]{0,2})\.(0|[1-9][0-9]{0,2})$' AND a.e->>'status' <> '5.2.2'
     ), hit AS (                 -- ... that the notifier mailed about that request
         SELECT DISTINCT ON (n.addr) n.addr, f.status, f.ev
         FROM failed f
