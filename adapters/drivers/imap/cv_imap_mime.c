@@ -9,8 +9,13 @@
     ISO-8859-1, ISO-8859-15 and Windows-1252 converted by iconv (an unknown
     charset is read as Windows-1252 when the bytes are not UTF-8, and named in
     "problems"); invalid UTF-8 becomes U+FFFD. Automatic mails (auto-replies,
-    lists, loops, delivery reports) are marked with the reason. */
+    lists, loops, delivery reports) are marked with the reason. In a
+    multipart/report; report-type=delivery-status, the first
+    message/delivery-status part and the first returned headers
+    (text/rfc822-headers or message/rfc822) among its own parts are kept
+    aside and read by cv_imap_dsn.c into "dsn". */
 #include "cv_imap.h"
+#include "cv_imap_dsn.h"
 
 #include "cv_alloc.h"
 #include "cv_attach.h"
@@ -533,6 +538,11 @@ typedef struct {
     int parts;
     int attachments;
     bool report;                 /* a multipart/report (DSN, MDN) */
+    int dsn_depth;               /* depth of a delivery-status report's own parts; 0: none */
+    bool dsn_found, ret_found;   /* its delivery-status part, its returned headers */
+    const char *dsn_body, *ret_body;
+    size_t dsn_len, ret_len;
+    char dsn_cte[32], ret_cte[32];
     bool unknown_charset;
     bool truncated_tree;
     const cv_imap_mime_opts_t *opts;
@@ -626,11 +636,12 @@ static void s_walk(walk_t *w, const char *raw, size_t len, int depth, const char
     size_t blen;
     s_split(raw, len, &h, &body, &blen);
     cv_buf_t v = { 0 };
-    char type[64] = "", charset[48] = "", boundary[80] = "", cte[32] = "";
+    char type[64] = "", charset[48] = "", boundary[80] = "", cte[32] = "", rtype[40] = "";
     if (s_header(&h, "Content-Type", &v)) {
         s_ctype(v.data, type, sizeof type);
         s_param(v.data, "charset", charset, sizeof charset);
         s_param(v.data, "boundary", boundary, sizeof boundary);
+        s_param(v.data, "report-type", rtype, sizeof rtype);
     }
     if (!type[0] || !strchr(type, '/'))
         snprintf(type, sizeof type, "%s", default_type);
@@ -652,9 +663,12 @@ static void s_walk(walk_t *w, const char *raw, size_t len, int depth, const char
         if (strcmp(type, "multipart/report") == 0) w->report = true;
         if (!boundary[0]) return;
         const char *child_default = strcmp(type, "multipart/digest") == 0 ? "message/rfc822" : "text/plain";
+        int saved_dsn = w->dsn_depth;    /* the report's own parts only, not deeper ones */
+        w->dsn_depth = strcmp(type, "multipart/report") == 0 && strcasecmp(rtype, "delivery-status") == 0 ? depth + 1 : 0;
         size_t bl = strlen(boundary);
         const char *p = body, *end = body + blen, *part = NULL;
-        while (p < end) {
+        bool closed = false;
+        while (p < end && !closed) {
             const char *eol = memchr(p, '\n', (size_t) (end - p));
             const char *le = eol ? eol : end;
             if (le - p >= (long) bl + 2 && p[0] == '-' && p[1] == '-' && memcmp(p + 2, boundary, bl) == 0) {
@@ -665,14 +679,28 @@ static void s_walk(walk_t *w, const char *raw, size_t len, int depth, const char
                     if (pe > part && pe[-1] == '\r') pe--;
                     s_walk(w, part, (size_t) (pe - part), depth + 1, child_default);
                 }
-                if (last) return;
+                closed = last;
                 part = eol ? eol + 1 : end;
             }
             p = eol ? eol + 1 : end;
         }
-        if (part && part < end)                   /* no closing boundary */
+        if (!closed && part && part < end)        /* no closing boundary */
             s_walk(w, part, (size_t) (end - part), depth + 1, child_default);
+        w->dsn_depth = saved_dsn;
         return;
+    }
+    if (w->dsn_depth != 0 && w->dsn_depth == depth) {
+        if (!w->dsn_found && strcmp(type, "message/delivery-status") == 0) {
+            w->dsn_found = true;
+            w->dsn_body = body;
+            w->dsn_len = blen;
+            snprintf(w->dsn_cte, sizeof w->dsn_cte, "%s", cte);
+        } else if (!w->ret_found && (strcmp(type, "text/rfc822-headers") == 0 || strcmp(type, "message/rfc822") == 0)) {
+            w->ret_found = true;
+            w->ret_body = body;
+            w->ret_len = blen;
+            snprintf(w->ret_cte, sizeof w->ret_cte, "%s", cte);
+        }
     }
     if (strcmp(type, "message/rfc822") == 0 || strcmp(type, "message/delivery-status") == 0) {
         w->attachments++;
@@ -845,6 +873,45 @@ static void s_one_line_field(json_t *rec, const char *key)
     free(copy);
 }
 
+/* A part's bytes, transfer-decoded, at most CV_IMAP_DSN_MAX_BYTES of them read. */
+static void s_decode_part(cv_buf_t *out, const char *cte, const char *body, size_t len)
+{
+    if (len > CV_IMAP_DSN_MAX_BYTES)
+        len = CV_IMAP_DSN_MAX_BYTES;
+    if (strcmp(cte, "quoted-printable") == 0)
+        s_qp(out, body, len, false);
+    else if (strcmp(cte, "base64") == 0)
+        s_base64(out, body, len);
+    else
+        cv_buf_add(out, body, len);
+}
+
+/* "dsn" (cv_imap_dsn.h): the delivery-status part's recipients, and the
+   Message-ID hash of the mail it returns (its headers' Message-ID). */
+static void s_dsn(json_t *rec, const walk_t *w)
+{
+    char hex[65];
+    bool have = false;
+    cv_buf_t part = { 0 }, v = { 0 };
+    if (w->ret_found) {
+        s_decode_part(&part, w->ret_cte, w->ret_body, w->ret_len);
+        if (!part.failed && part.len > 0) {
+            headers_t rh;
+            const char *rb;
+            size_t rl;
+            s_split(part.data, part.len, &rh, &rb, &rl);
+            have = s_header(&rh, "Message-ID", &v) && cv_imap_msgid_hash(v.data, v.len, hex);
+        }
+        cv_buf_reset(&part);
+    }
+    s_decode_part(&part, w->dsn_cte, w->dsn_body, w->dsn_len);
+    json_t *d = part.failed ? NULL : cv_imap_dsn_parse(part.data ? part.data : "", part.len, have ? hex : NULL);
+    if (d)
+        json_object_set_new(rec, "dsn", d);
+    cv_buf_free(&part);
+    cv_buf_free(&v);
+}
+
 /* Cuts s to at most max bytes at a UTF-8 character boundary. */
 static bool s_cut(char *s, size_t max)
 {
@@ -923,6 +990,7 @@ json_t *cv_imap_mime_record(const char *raw, size_t len, const cv_imap_mime_opts
     json_object_set_new(rec, "attachments", json_integer(w.attachments));
     if (w.unknown_charset) json_array_append_new(problems, json_string("unknown charset"));
     if (w.truncated_tree) json_array_append_new(problems, json_string("MIME tree too deep or too wide"));
+    if (w.dsn_found) s_dsn(rec, &w);
 
     const char *from = json_string_value(json_object_get(rec, "from"));
     const char *why = s_automatic(&h, &w, subject, from);

@@ -517,6 +517,15 @@ BEGIN
         LEFT JOIN LATERAL (SELECT r.tracking_code FROM requests r WHERE r.id = mt.request_id) r ON true;
     END IF;
 
+    -- A delivery status notification about a mail we sent turns e-mail off for the
+    -- address that failed for good (functions/suppressions.sql has the rule).
+    IF EXISTS (SELECT 1 FROM unnest(p_extra) x WHERE strpos(x, '"dsn"') > 0) THEN
+        PERFORM cv_dsn_suppress(ARRAY(SELECT w.extra FROM unnest(v_in, v_plan, v_data) w
+                                      WHERE w.fresh AND strpos(w.extra, '"dsn"') > 0 ORDER BY w.idx),
+                                ARRAY(SELECT w.event_seq FROM unnest(v_in, v_plan, v_data) w
+                                      WHERE w.fresh AND strpos(w.extra, '"dsn"') > 0 ORDER BY w.idx));
+    END IF;
+
     -- 4. Outcomes. Fresh elements know their row (and a new request its
     -- code, unless it had to be redrawn); the others look it up. (cv_ingest
     -- puts them in the elements' order, with the duplicates above.)
