@@ -72,7 +72,7 @@ def mail(name, frm, to, subject, body, mid):
 mail("m1", "Jeanne <jeanne@exemple.fr>", f"mairie@{d}", "Trottoir", "Le trottoir (m1).", "m1@exemple.fr")
 mail("m2", "Paul <paul@exemple.fr>", f"mairie@{d}", "Lampadaire", "Le lampadaire (m2).", "m2@exemple.fr")
 # what the notifier sent to an address that does not exist (Postfix will bounce it)
-mail("out", f"Mairie <mairie@{d}>", f"inconnu@{d}", "Votre demande", "Accusé de réception (out).",
+mail("out", f"Mairie <mairie@{d}>", f"ancien.locataire@{d}", "Votre demande", "Accusé de réception (out).",
      f"notif-a@{d}")
 PY
 send "$W/m1.eml" jeanne@exemple.fr "mairie@$D"
@@ -93,7 +93,7 @@ ledger() { # REQUEST RECIPIENT ADDRESS MESSAGE-ID
         || fail "mail_threads $4"
 }
 ledger "$R" citizen jeanne@exemple.fr "notif-j@$D"
-ledger "$R" helper "Inconnu@$D" "notif-a@$D"
+ledger "$R" helper "Ancien.Locataire@$D" "notif-a@$D"
 ledger "$R" supervisor:accueil plein@exemple.fr "notif-b@$D"
 ledger "$R" supervisor:voirie lent@exemple.fr "notif-c@$D"
 ledger "$R2" citizen paul@exemple.fr "notif-d@$D"
@@ -101,7 +101,7 @@ REQS=$(reqs)
 
 # 2. a real bounce: Postfix accepts, Dovecot's LMTP refuses the unknown user (5.1.1),
 # Postfix returns the mail to its sender mairie@ in a DSN it writes
-send "$W/out.eml" "mairie@$D" "inconnu@$D"
+send "$W/out.eml" "mairie@$D" "ancien.locataire@$D"
 wait_until 60 settled 3 || fail "no bounce from Postfix: $(events) events, $(unseen) unseen; $(tail -n 5 "$CIVIBUS_MAIL_DIR/log/postfix.log")"
 sleep 1
 [ "$(q "select count(*) from dead_letters")" -eq 0 ] || fail "dead letters: $(q "select reason from dead_letters")"
@@ -111,7 +111,7 @@ BOUNCE=$(q "select e.id from events e join source_records s on s.source = e.sour
 [ "$(q "select extra->'dsn'->'recipients'->0->>'status' || ' ' || (extra->'dsn'->>'returned_message_id_hash' = '$(hash "notif-a@$D")')
         from source_records where extra ? 'dsn'")" = "5.1.1 true" ] \
     || fail "the bounce's dsn: $(q "select extra->'dsn' from source_records where extra ? 'dsn'")"
-[ "$(q "select address || ' ' || reason || ' ' || detail from email_suppressions")" = "inconnu@$D bounce_permanent dsn 5.1.1, event $BOUNCE" ] \
+[ "$(q "select address || ' ' || reason || ' ' || detail from email_suppressions")" = "ancien.locataire@$D bounce_permanent dsn 5.1.1, event $BOUNCE" ] \
     || fail "suppressions: '$(q "select address || ' ' || reason || ' ' || coalesce(detail, '-') from email_suppressions")'"
 ok "a real Postfix bounce (5.1.1) of a mail we sent: the address is suppressed (bounce_permanent, dsn 5.1.1, its event)"
 ev=$(q "select kind || ' ' || status || ' ' || coalesce(outcome::text, '-') || ' ' || coalesce(citizen_id::text, '-') from events where id = $BOUNCE")
@@ -121,7 +121,7 @@ ev=$(q "select kind || ' ' || status || ' ' || coalesce(outcome::text, '-') || '
 ok "the bounce is kept, closed, no_action, without citizen; no courriel request made"
 
 # the notifier now skips it (functions/notify.sql, cv_notify_person)
-q "select cv_notify_person(NULL, $R, 'helper-test', 'email', 'changement_statut', 'in_progress', 'INCONNU@$D', 'immediate', 0, 'Europe/Paris', '08:00')" >/dev/null \
+q "select cv_notify_person(NULL, $R, 'helper-test', 'email', 'changement_statut', 'in_progress', 'ANCIEN.LOCATAIRE@$D', 'immediate', 0, 'Europe/Paris', '08:00')" >/dev/null \
     || fail "cv_notify_person"
 [ "$(q "select state || ' ' || last_error from notifications where recipient = 'helper-test'")" = "skipped suppressed" ] \
     || fail "a notification to the suppressed address: $(q "select state || ' ' || coalesce(last_error, '-') from notifications where recipient = 'helper-test'")"
@@ -169,7 +169,7 @@ sleep 1
         and extra->'dsn'->>'returned_message_id_hash' = '$(hash "notif-b@$D")'")" -eq 1 ] || fail "the 5.2.2 DSN not read"
 [ "$(q "select count(*) from source_records where extra->'dsn'->'recipients'->0->>'recipient' = 'jeanne@exemple.fr'
         and extra->'dsn'->>'returned_message_id_hash' = '$(hash "notif-d@$D")'")" -eq 1 ] || fail "forged2 not read as a DSN"
-[ "$(q "select string_agg(address, ',') from email_suppressions")" = "inconnu@$D" ] \
+[ "$(q "select string_agg(address, ',') from email_suppressions")" = "ancien.locataire@$D" ] \
     || fail "suppressed: $(q "select string_agg(address || ' ' || coalesce(detail, '-'), ', ') from email_suppressions")"
 ok "5.2.2 (mailbox full) and 4.4.1 (delayed) for mails we sent: nothing suppressed"
 ok "forged DSNs (unknown Message-ID; ours naming another request's address; ours naming an address never mailed; no returned headers): recorded, nothing suppressed"

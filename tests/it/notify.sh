@@ -86,7 +86,7 @@ S=$(register citoyen+supp@civibus.test)
 H=$(register citoyen+h@civibus.test)
 event "$H" in_progress accueil_guichet "" citoyen+aide@civibus.test
 event "$H" resolved courriel_automatique
-settle; wait_mails "'+aide@' in m['to']" 1; wait_mails "'+h@' in m['to']" 2    # Postfix delivers in its own time
+settle; wait_mails "'+aide@' in m['to'] and 'en cours' in m['subject']" 1; wait_mails "'+h@' in m['to']" 2    # Postfix delivers in its own time; the helper may get the acknowledgement too
 sleep 1; mailbox
 [ "$(q "SELECT last_error FROM notifications n JOIN requests r ON r.id = n.request_id WHERE r.tracking_code = '$P' AND template = 'changement_statut'")" = preference_off ] \
     || fail "preference off: $(q "SELECT * FROM notifications n JOIN requests r ON r.id = n.request_id WHERE r.tracking_code = '$P'")"
