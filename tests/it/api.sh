@@ -86,7 +86,7 @@ ok "no, unknown or revoked token: 401 JSON"
 RD=$(q "select id from requests where service = 'dechets' order by id limit 1")
 RV=$(q "select id from requests where service = 'voirie' order by id limit 1")
 get "/v1/requests/$RD" "$T_DECH"; expect 200 "own request"
-[ "$(js '",".join(sorted(d.keys()))')" = "category,channel,citizen_id,created_at,due_at,due_kind,events,flagged,id,location,outcome,outcome_reason,outcome_ref,overdue,paused_seconds,request_ref,requested_at,service,status,status_at,summary,tracking_code,updated_at" ] \
+[ "$(js '",".join(sorted(d.keys()))')" = "category,channel,citizen_id,created_at,due_at,due_kind,events,flagged,id,location,notifications,outcome,outcome_reason,outcome_ref,overdue,paused_seconds,request_ref,requested_at,service,status,status_at,summary,tracking_code,updated_at" ] \
     || fail "own view keys: $(js '",".join(sorted(d.keys()))')"
 [ "$(js 'len(d["events"]) > 0 and "source_status" in d["events"][0]')" = True ] || fail "own events"
 get "/v1/requests/$RD" "$T_VOIR"; expect 200 "other service's request"
