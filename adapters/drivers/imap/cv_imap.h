@@ -1,5 +1,5 @@
 /*  driver_imap — internals of the IMAP polling driver (`kind: imap`), shared
-    by its four files; the driver itself is only `cv_imap_driver`
+    by its files; the driver itself is only `cv_imap_driver`
     (cv_driver.h). docs/drivers/imap.md describes the YAML keys and the
     record.
 
@@ -9,7 +9,9 @@
                         (never sets \Seen), UID STORE / UID MOVE
       cv_imap_mime.c    one raw mail -> the record (JSON): headers (RFC 2047),
                         the text part (quoted-printable, base64, charsets,
-                        HTML reduced to text), automatic mails marked
+                        HTML reduced to text), automatic mails marked, the
+                        mail's files kept (lib/cv_attach.c, attachments_dir)
+      cv_imap_dsn.c     a delivery report's per-recipient fields (RFC 3464)
       cv_imap_thread.c  which request a reply answers: signed reply address,
                         tracking code in the subject, Message-ID hashes
       cv_imap.c         the driver: poll, submit, mark done after the ACK
