@@ -76,7 +76,7 @@ API_BINS    := $(if $(wildcard api/main.c),$(BIN)/civibus-api) $(if $(wildcard a
 TEST_BIN    := $(addprefix $(BUILD)/tests/,$(notdir $(TEST_SRC:.c=)))
 vpath test_%.c $(sort $(dir $(TEST_SRC)))
 # Tests and tools reach any program's headers, by their path from the program's folder.
-TEST_CFLAGS  = $(CFLAGS) -Itests/unit -Ihub -Iadapters -Iapi
+TEST_CFLAGS  = $(CFLAGS) -Itests/unit -Ihub -Iadapters -Iapi -Inotify
 TOOL_SRC    := $(wildcard tests/tools/*.c)
 TOOL_BIN    := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
 
@@ -117,9 +117,9 @@ $(BIN)/civibus-notify: $(BUILD)/notify/main.o $(NOTIFY_OBJ) $(BUILD)/libcivibus.
 # api/ctl_*.c and civibusctl.c name hub headers by their path from hub/ ("map/cv_mapping.h").
 $(CTL_OBJ) $(BUILD)/api/civibusctl.o: CFLAGS += -Ihub
 
-$(BUILD)/tests/test_%: test_%.c $(HUB_OBJ) $(RUNTIME_OBJ) $(API_OBJ) $(BUILD)/libcivibus.a
+$(BUILD)/tests/test_%: test_%.c $(HUB_OBJ) $(RUNTIME_OBJ) $(API_OBJ) $(NOTIFY_OBJ) $(BUILD)/libcivibus.a
 	@mkdir -p $(dir $@)
-	$(CC) $(TEST_CFLAGS) $(LDFLAGS) -MF $@.d -o $@ $< $(HUB_OBJ) $(RUNTIME_OBJ) $(API_OBJ) $(BUILD)/libcivibus.a $(LDLIBS) -lcmocka
+	$(CC) $(TEST_CFLAGS) $(LDFLAGS) -MF $@.d -o $@ $< $(HUB_OBJ) $(RUNTIME_OBJ) $(API_OBJ) $(NOTIFY_OBJ) $(BUILD)/libcivibus.a $(LDLIBS) -lcmocka
 
 $(BUILD)/tools/%: tests/tools/%.c $(HUB_OBJ) $(RUNTIME_OBJ) $(API_OBJ) $(BUILD)/libcivibus.a
 	@mkdir -p $(dir $@)
@@ -129,6 +129,7 @@ $(BUILD)/tools/%: tests/tools/%.c $(HUB_OBJ) $(RUNTIME_OBJ) $(API_OBJ) $(BUILD)/
 INC_hub      := -Ihub
 INC_adapters := -Iadapters
 INC_api      := -Iapi
+INC_notify   := -Inotify
 # hub/trymap names the adapters' headers it reuses ("drivers/filedrop/cv_filedrop_csv.h").
 $(BUILD)/hub/trymap/%.o: INC_hub += -Iadapters
 $(BUILD)/%.o: %.c
@@ -146,6 +147,7 @@ FUZZ_BUILD  := build-fuzz
 FUZZ_CC     := clang-14
 FUZZ_SAN    := -fsanitize=address,undefined -fno-sanitize-recover=undefined
 FUZZ_CFLAGS := $(CFLAGS_BASE) -O1 -fno-omit-frame-pointer $(FUZZ_SAN)
+# notify/'s one fuzzed file (cv_template.c) is compiled into its harness, which reads its internals
 FUZZ_OBJ    := $(patsubst %.c,$(FUZZ_BUILD)/%.o,$(LIB_SRC) $(HUB_SRC) $(RUNTIME_SRC) $(API_SRC))
 FUZZ_SRC    := $(sort $(wildcard tests/fuzz/*/fuzz_*.c))
 FUZZ_BIN    := $(patsubst tests/fuzz/%/,$(FUZZ_BUILD)/fuzz/%,$(dir $(FUZZ_SRC)))
@@ -162,7 +164,7 @@ define FUZZ_LINK
 $(FUZZ_BUILD)/fuzz/$(1): tests/fuzz/$(1)/fuzz_$(1).c $(FUZZ_OBJ)
 	@mkdir -p $$(dir $$@)
 	@echo "  FUZZ-LD $$@"
-	@$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -DFUZZ_ROOT='"$(CURDIR)"' -Itests/fuzz -Ihub -Iadapters -Iapi -MF $$@.d -o $$@ $$< \
+	@$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -DFUZZ_ROOT='"$(CURDIR)"' -Itests/fuzz -Ihub -Iadapters -Iapi -Inotify -MF $$@.d -o $$@ $$< \
 	    $(FUZZ_OBJ) $(LDLIBS)
 endef
 $(foreach t,$(notdir $(FUZZ_BIN)),$(eval $(call FUZZ_LINK,$(t))))

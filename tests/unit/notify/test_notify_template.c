@@ -1,11 +1,7 @@
 /*  Unit tests of notify/cv_template: the subject line "Objet: ...", the
     placeholders checked at load with file:line, and the rendering — a value
     escaped in HTML, made one line in the subject, as is in the text; a value
-    that is NULL renders empty.
-
-    The Makefile's tests-bin links the hub's, adapters' and API's objects
-    into every test, not notify/'s: until it adds $(NOTIFY_OBJ), the one
-    source tested here is compiled into this test (the real file, not a copy). */
+    that is NULL renders empty. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -20,7 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../../../notify/cv_template.c"
+#include "cv_template.h"
 
 static const char *const ALLOWED[] = { "code", "statut", "lien", "categorie", "ville", NULL };
 static char t_dir[64];
