@@ -102,6 +102,14 @@ try {
   check((await first.textContent()).includes(call), "the new call is not first in the timeline: " + await first.textContent());
   check((await first.textContent()).includes("Téléphone"), "the call's channel: " + await first.textContent());
   ok("from a citizen's page: a phone call registered into that file, first in the timeline at once");
+  // a request unfolded says what the citizen was told, without the address
+  const told = p.locator("#frise li.demande", { hasText: E.NOTIFIED });
+  await told.locator("summary").click();
+  await told.locator("ul.messages li").first().waitFor();
+  const said = await told.locator("ul.messages").textContent();
+  check(/Accusé de réception \(Courriel, à l’usager\) : envoyé/.test(said), "the messages sent: " + said);
+  check(!said.includes("@"), "an address on the page: " + said);
+  ok("an unfolded request lists the messages sent to the citizen, without their address");
 
   // the service's queue: overdue first, then due soon
   await p.goto(BASE + "/console/#/file");

@@ -18,6 +18,12 @@ NAME=$(q "select identity->>'family_name' from citizen_sources where citizen_id 
 OVER=$(q "update requests set due_at = now() - interval '4 days', status = 'in_progress' where id = (select id from requests where service = 'dechets' order by id limit 1) returning tracking_code")
 SOON=$(q "update requests set due_at = now() + interval '1 day', status = 'in_progress' where id = (select id from requests where service = 'dechets' and tracking_code <> '$OVER' order by id limit 1) returning tracking_code")
 [ -n "$OVER" ] && [ -n "$SOON" ] || fail "no waste requests to put in the queue"
+# what the notifier would have written about one of the citizen's requests (the ledger)
+NOTIFIED=$(q "select tracking_code from requests where citizen_id = $CIT and service = 'dechets' order by id limit 1")
+q "insert into notifications (event_id, request_id, recipient, channel, template, status, address, state, attempts, done_at)
+   select e.id, e.request_id, 'citizen', 'email', 'accuse_reception', 'received', 'x@exemple.fr', 'sent', 1, now()
+   from events e join requests r on r.id = e.request_id where r.tracking_code = '$NOTIFIED' order by e.id limit 1" >/dev/null \
+    || fail "a notification row"
 printf '%%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%%%EOF\n' >"$W/lettre.pdf"
 printf 'ceci n est pas un PDF\n' >"$W/faux.pdf"
 before=$(q "select count(*) from requests")
@@ -25,7 +31,7 @@ before=$(q "select count(*) from requests")
 B=$ROOT/tests/browser
 "$B/install.sh" "$W/npm.log" 2>"$W/npm.err" || fail "$(cat "$W/npm.err")"
 at_exit "pkill -f -- '--user-data-dir=/tmp/playwright' 2>/dev/null; true"
-BASE_URL=$U TOKEN=$T_DECH CITIZEN=$CIT CITIZEN_NAME=$NAME PDF=$W/lettre.pdf FAKE=$W/faux.pdf OVERDUE=$OVER SOON=$SOON \
+BASE_URL=$U TOKEN=$T_DECH CITIZEN=$CIT CITIZEN_NAME=$NAME PDF=$W/lettre.pdf FAKE=$W/faux.pdf OVERDUE=$OVER SOON=$SOON NOTIFIED=$NOTIFIED \
     OUT_DIR=$B/out timeout 240 node "$B/accueil.mjs" >"$W/browser.log" 2>&1
 rc=$?
 cat "$W/browser.log"

@@ -272,12 +272,40 @@
         });
         det.append(h, ul);
       }
+      if (x.tracking_code !== undefined) {        /* the request's own view: what the citizen was told */
+        det.addEventListener("toggle", function () { if (det.open) messages(x.id, det); }, { once: true });
+      }
       li.appendChild(det);
       ol.appendChild(li);
     });
     $("compte-demandes").textContent = liste.length + " " + T.t("console.demandes_affichees");
   }
   $("plus").addEventListener("click", pageSuivante);
+
+  /* The notifications sent about a request (GET /v1/requests/ID: channel,
+     template, state, when; never an address nor a content), once unfolded. */
+  async function messages(id, det) {
+    let r;
+    try { r = await api("GET", "/v1/requests/" + id); } catch (e) { return; }
+    if (!r.ok) return;
+    const n = (await r.json()).notifications || [];
+    if (!n.length) return;
+    const h = document.createElement("h3");
+    h.textContent = T.t("console.messages");
+    const ul = document.createElement("ul");
+    ul.className = "messages";
+    n.forEach(function (m) {
+      const li = document.createElement("li");
+      const t = document.createElement("time");
+      t.dateTime = m.done_at || m.planned_at;
+      t.textContent = T.date(m.done_at || m.planned_at, true);
+      li.append(t, " — ", T.t("modele." + m.template, m.template), " (", T.libelle("canal", m.channel), ", ",
+                T.t("destinataire." + m.recipient.split(":")[0], m.recipient.split(":")[0]), ") : ",
+                T.t("envoi." + m.state, m.state));
+      ul.appendChild(li);
+    });
+    det.append(h, ul);
+  }
 
   /* ---- the fragment says the view ---- */
   async function route() {
