@@ -23,7 +23,25 @@ mine=$(q "select count(*) from source_records sr join request_sources rs using (
 get "/v1/citizens?email=$EMAIL" "$T_SUP"
 [ "$(js 'len(d["items"])')" = 1 ] || fail "search before erasure: $(head -c 200 "$W/body")"
 
+# what the notifier wrote about the citizen's requests (one sent, one still planned), a
+# preference, a bounced address of theirs; and another citizen's, which must stay
+RQ=$(q "select id from requests where citizen_id = $CID order by id limit 1")
+OTHER=$(q "select id from requests where citizen_id <> $CID order by id limit 1")
+q "insert into notifications (event_id, request_id, recipient, channel, template, address, state, attempts, done_at) values
+   (-1, $RQ, 'citizen', 'email', 'accuse_reception', '$EMAIL', 'sent', 1, now()),
+   (-2, $RQ, 'citizen', 'email', 'changement_statut', '$EMAIL', 'planned', 0, null),
+   (-3, $OTHER, 'citizen', 'email', 'accuse_reception', 'autre@exemple.fr', 'planned', 0, null)" >/dev/null || fail "ledger rows"
+q "insert into notification_preferences (citizen_id, channel, mode) values ($CID, 'email', 'digest')" >/dev/null
+q "insert into email_suppressions (address, reason) select lower(value), 'bounce_permanent' from citizen_identifiers
+   where citizen_id = $CID and kind = 'email' limit 1" >/dev/null
 "$CTL" --config "$W/api.yaml" citizen erase "$CID" >"$W/erase.out" 2>&1 || fail "erase: $(cat "$W/erase.out")"
+[ "$(q "select string_agg(state || ':' || coalesce(address, '-') || ':' || coalesce(last_error, '-'), ',' order by event_id desc)
+        from notifications where request_id = $RQ")" = "sent:-:-,skipped:-:erased" ] \
+    || fail "the ledger after erasure: $(q "select state, address, last_error from notifications where request_id = $RQ")"
+[ "$(q "select state || ':' || address from notifications where request_id = $OTHER")" = "planned:autre@exemple.fr" ] \
+    || fail "another citizen's ledger row touched"
+[ "$(q "select count(*) from notification_preferences where citizen_id = $CID")" = 0 ] || fail "preferences left"
+[ "$(q "select count(*) from email_suppressions")" = 0 ] || fail "the citizen's bounced address left"
 grep -q "rows of personal data erased" "$W/erase.out" || fail "erase output: $(cat "$W/erase.out")"
 [ "$(q "select count(*) from citizen_sources where citizen_id = $CID")" = 0 ] || fail "identity blocks left"
 [ "$(q "select count(*) from citizen_identifiers where citizen_id = $CID")" = 0 ] || fail "identifiers left"
@@ -35,7 +53,7 @@ grep -q "rows of personal data erased" "$W/erase.out" || fail "erase output: $(c
 grep -qF "$EMAIL" "$W/erase.out" && fail "personal data in civibusctl's output"
 get "/v1/citizens?email=$EMAIL" "$T_SUP"
 [ "$(js 'len(d["items"])')" = 0 ] || fail "the API still finds the erased citizen"
-ok "erasure deletes identities, identifiers and raw records of one citizen; the timeline stays"
+ok "erasure deletes identities, identifiers and raw records of one citizen, the addresses of the notifier's ledger (what was planned is not sent), preferences and bounced addresses; the timeline stays"
 
 # the hub had cached that pair's identity block (to send it as NULL when unchanged): the
 # erasure tells it to forget, so the next events about the person bring the block back

@@ -7,7 +7,9 @@
 
 -- Personal data lives in citizen_sources (identity blocks and their folded
 -- search texts), citizen_identifiers (normalised e-mails, phones, names and
--- addresses), source_records (raw records, summaries, extras) and
+-- addresses), source_records (raw records, summaries, extras), the
+-- notifier's ledger (the addresses its requests' mails went to), its
+-- notification preferences and suppressed addresses, and
 -- attachments (the files of its requests: the rows go here, the files
 -- with `civibusctl attachments gc` once no row names them,
 -- docs/attachments.md). The
@@ -42,6 +44,24 @@ BEGIN
     WHERE sr.source = x.source AND sr.source_record_id = x.source_record_id;
     GET DIAGNOSTICS v_rows = ROW_COUNT;
     DELETE FROM attachments a USING requests r WHERE a.request_id = r.id AND r.citizen_id = p_citizen;
+    GET DIAGNOSTICS v_n = ROW_COUNT;
+    v_rows := v_rows + v_n;
+    -- what was sent about its requests keeps its ledger row (a mail is never
+    -- sent twice: docs/notifications.md) without the address; what was still
+    -- to be sent is not sent; its choices and its bounced addresses go
+    UPDATE notifications n
+       SET address = NULL,
+           state = CASE WHEN n.state = 'planned' THEN 'skipped' ELSE n.state END,
+           last_error = CASE WHEN n.state = 'planned' THEN 'erased' ELSE n.last_error END,
+           done_at = CASE WHEN n.state = 'planned' THEN now() ELSE n.done_at END,
+           updated_at = now()
+      FROM requests r
+     WHERE n.request_id = r.id AND r.citizen_id = p_citizen AND (n.address IS NOT NULL OR n.state = 'planned');
+    GET DIAGNOSTICS v_n = ROW_COUNT;
+    v_rows := v_rows + v_n;
+    DELETE FROM notification_preferences WHERE citizen_id = p_citizen;
+    DELETE FROM email_suppressions s USING citizen_identifiers ci
+     WHERE ci.citizen_id = p_citizen AND ci.kind = 'email' AND s.address = ci.value;
     GET DIAGNOSTICS v_n = ROW_COUNT;
     v_rows := v_rows + v_n;
     DELETE FROM citizen_identifiers WHERE citizen_id = p_citizen;

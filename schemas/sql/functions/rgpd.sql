@@ -361,6 +361,8 @@ BEGIN
     IF NOT p_dry_run THEN
         DELETE FROM source_records sr WHERE sr.request_id = ANY (v_expired);
         DELETE FROM attachments a WHERE a.request_id = ANY (v_expired);   -- the files: attachments gc
+        UPDATE notifications SET address = NULL, updated_at = now()       -- the ledger keeps no address
+        WHERE request_id = ANY (v_expired) AND address IS NOT NULL AND state <> 'planned';
         UPDATE commands SET payload = NULL
         WHERE request_id = ANY (v_expired) AND payload IS NOT NULL AND status IN ('done', 'failed');
         FOREACH v_c IN ARRAY v_citizens LOOP
