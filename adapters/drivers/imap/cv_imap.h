@@ -12,6 +12,8 @@
                         HTML reduced to text), automatic mails marked, the
                         mail's files kept (lib/cv_attach.c, attachments_dir)
       cv_imap_dsn.c     a delivery report's per-recipient fields (RFC 3464)
+      cv_imap_charset.c a part's charset to UTF-8 (iconv)
+      cv_imap_html.c    an HTML part reduced to text
       cv_imap_thread.c  which request a reply answers: signed reply address,
                         tracking code in the subject, Message-ID hashes
       cv_imap.c         the driver: poll, submit, mark done after the ACK
