@@ -13,6 +13,11 @@ try {
   p.on("request", (r) => { if (r.method() === "POST" && r.url().endsWith("/v1/requests")) posts.push(r.url()); });
   await p.goto(BASE + "/console/#/accueil");
   await p.waitForSelector("#vue-connexion:not([hidden])");
+  await p.waitForTimeout(1000);              /* the catalogue and the session check arrive */
+  const firstLoad = await p.evaluate(() => performance.getEntriesByType("navigation").concat(performance.getEntriesByType("resource"))
+    .reduce((n, e) => n + (e.transferSize || e.encodedBodySize || 0), 0));
+  check(firstLoad > 20 * 1024 && firstLoad < 100 * 1024, "the console's first load is " + firstLoad + " bytes (at most 100 kB)");
+  ok("the console's first load: " + Math.round(firstLoad / 1024) + " kB");
   await p.fill("#jeton", E.TOKEN);
   await p.keyboard.press("Enter");
   await p.waitForSelector("#vue-recherche:not([hidden])");
