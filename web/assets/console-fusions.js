@@ -65,27 +65,66 @@
     return [a.line1, a.line2, [a.postcode, a.city].filter(Boolean).join(" ")].filter(Boolean).join(", ");
   }
 
-  /* One citizen: a heading, then a card per source with what it says. */
-  function carteUsager(id, citoyen, garde) {
+  /* What a citizen's sources say, field by field: the distinct values, in
+     the order the sources give them (a citizen of eight records of one
+     software reads as one card, not eight). */
+  const CHAMPS = [
+    ["console.identite_nom", (d) => nomDe(d)],
+    ["console.identite_naissance", (d) => (d.birth_date ? T.date(d.birth_date) : "")],
+    ["console.identite_courriel", (d) => d.email || ""],
+    ["console.identite_telephone", (d) => d.phone || ""],
+    ["console.identite_adresse", (d) => adresse(d.address)],
+  ];
+  function valeurs(citoyen) {
+    const ids = (citoyen && citoyen.identities) || [];
+    const parSource = {};
+    ids.forEach((i) => { parSource[i.source] = (parSource[i.source] || 0) + 1; });
+    const champs = CHAMPS.map(function (c) {
+      const vus = [];
+      ids.forEach(function (i) {
+        const v = String(c[1](i.identity || {}) || "").trim();
+        if (v && !vus.some((x) => x.toLowerCase() === v.toLowerCase())) vus.push(v);
+      });
+      return vus;
+    });
+    return { sources: parSource, champs: champs };
+  }
+
+  /* One citizen: a heading, its number, then what its sources say; a value
+     the other citizen has too is marked "en commun". */
+  function carteUsager(id, citoyen, garde, autre) {
     const div = el("div", "fusions-usager");
     const h = el("h3", null, nom(citoyen && citoyen.identities));
     const qui = el("p", "aide", T.t("fusions.usager_numero") + " " + id + " — " +
                    T.t(garde ? "fusions.conserve" : "fusions.absorbe"));
     div.append(h, qui);
     if (!citoyen) { div.appendChild(el("p", null, T.t("fusions.illisible"))); return div; }
-    (citoyen.identities || []).forEach(function (i) {
-      const d = i.identity || {};
-      const dl = el("dl", "infos fusions-fiche");
-      [["fusions.source", i.source], ["console.identite_nom", nomDe(d)],
-       ["console.identite_naissance", d.birth_date ? T.date(d.birth_date) : ""],
-       ["console.identite_courriel", d.email], ["console.identite_telephone", d.phone],
-       ["console.identite_adresse", adresse(d.address)]].forEach(function (p) {
-        dl.append(el("dt", null, T.t(p[0])), el("dd", null, p[1] || "—"));
-      });
-      div.appendChild(dl);
+    const moi = valeurs(citoyen), lui = valeurs(autre);
+    const dl = el("dl", "infos fusions-fiche");
+    dl.append(el("dt", null, T.t("fusions.sources")),
+              el("dd", null, Object.keys(moi.sources).map((k) => k + " (" + moi.sources[k] + " " +
+                T.t(moi.sources[k] > 1 ? "fusions.fiches" : "fusions.fiche") + ")").join(", ") || "—"));
+    CHAMPS.forEach(function (c, k) {
+      const dd = el("dd");
+      if (!moi.champs[k].length) dd.textContent = "—";
+      else {
+        const ul = el("ul", "fusions-valeurs");
+        moi.champs[k].forEach(function (v) {
+          const li = el("li", null, v);
+          if (lui.champs[k].some((x) => x.toLowerCase() === v.toLowerCase())) {
+            li.className = "fusions-commun";
+            li.appendChild(el("span", "fusions-badge", T.t("fusions.en_commun")));
+          }
+          ul.appendChild(li);
+        });
+        dd.appendChild(ul);
+      }
+      dl.append(el("dt", null, T.t(c[0])), dd);
     });
+    div.appendChild(dl);
     const lien = el("a", null, T.t("fusions.voir_demandes"));
     lien.href = "#/usager/" + id;
+    lien.setAttribute("aria-label", T.t("fusions.voir_demandes") + " — " + T.t("fusions.usager_numero") + " " + id);
     div.appendChild(el("p")).appendChild(lien);
     return div;
   }
@@ -114,7 +153,7 @@
     raison.append(el("strong", null, T.t("fusions.raison") + " "),
                   T.libelle("fusions.regle", p.rule) + (p.confidence !== undefined ? " — " + confiance(p.confidence) : ""));
     const paire = el("div", "fusions-paire");
-    paire.append(carteUsager(p.citizen_a, a, true), carteUsager(p.citizen_b, b, false));
+    paire.append(carteUsager(p.citizen_a, a, true, b), carteUsager(p.citizen_b, b, false, a));
     const actions = el("div", "fusions-actions");
     const quoi = nomA + " (" + p.citizen_a + ") " + T.t("fusions.et") + " " + nomB + " (" + p.citizen_b + ")";
     const fusionner = el("button", "fusions-fusionner", T.t("fusions.fusionner"));
@@ -186,8 +225,10 @@
     v.compte.textContent = "";
     const s = C.session();
     if (s && s.role === "agent") {
-      v.aide.hidden = true;
-      v.compte.textContent = T.t("fusions.refus_droits");
+      v.aide.hidden = true;                        /* the refusal is said once, in the message line */
+      const retour = el("a", null, T.t("fusions.retour"));
+      retour.href = "#/recherche";
+      v.compte.appendChild(retour);
       C.dire("fusions.refus_droits");
       return;
     }
