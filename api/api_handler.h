@@ -93,6 +93,7 @@ cv_api_handler_t cv_api_request, cv_api_service_requests, cv_api_overdue_request
 cv_api_handler_t cv_api_service_queue;          /* api_queue.c */
 /* api_identity.c */
 cv_api_handler_t cv_api_merge_proposals, cv_api_merge, cv_api_split, cv_api_detach;
+cv_api_handler_t cv_api_proposal_reject;
 /* api_rgpd.c */
 cv_api_handler_t cv_api_citizen_export, cv_api_citizen_rectify;
 /* api_intake.c */

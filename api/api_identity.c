@@ -1,9 +1,9 @@
 /*  api_identity — identity resolution over HTTP (docs/identity.md): open
     merge proposals, merging two citizens, undoing a merge (split), taking
     a wrongly linked (source, source_citizen_id) pair off a citizen
-    (detach). The route table keeps them to supervisors and admins. The
+    (detach), answering a proposal "two different people" (reject). The route table keeps them to supervisors and admins. The
     writes call the store's SQL functions (cv_citizen_merge, _split,
-    _detach) with the acting token as the actor. */
+    _detach, cv_proposal_reject) with the acting token as the actor. */
 #include "api_handler.h"
 
 #include "api_util.h"
@@ -180,6 +180,40 @@ void cv_api_detach(cv_api_req_t *req, const cv_api_principal_t *who)
                               "from", (json_int_t) strtoll(citizen, NULL, 10));
     free(created);
     if (cv_api_audit(req, who, strtoll(citizen, NULL, 10), 0, 1) != 0) {
+        json_decref(reply);
+        return;
+    }
+    cv_api_reply(req, 200, reply);
+}
+
+/* Answers proposal {id} "two different people" (cv_proposal_reject): it is
+   never proposed again. 409 for an unknown proposal or one answered
+   already, as the other identity writes; audited with its first citizen. */
+void cv_api_proposal_reject(cv_api_req_t *req, const cv_api_principal_t *who)
+{
+    char proposal[24], actor[48];
+    if (!s_id_arg(cv_api_param(req, "id"), proposal)) {
+        cv_api_error(req, 409, "conflict", "unknown proposal, or answered already");
+        return;
+    }
+    s_actor(who, actor);
+    const char *v[2] = { proposal, actor };
+    PGresult *r = s_identity_call(req, "SELECT cv_proposal_reject($1::bigint, $2)::text", 2, v,
+                                  "unknown proposal, or answered already", "the proposal cannot be answered now");
+    if (!r)
+        return;
+    json_t *pair = json_loads(PQgetvalue(r, 0, 0), 0, NULL);
+    PQclear(r);
+    json_int_t a = json_integer_value(json_object_get(pair, "citizen_a"));
+    json_t *reply = json_pack("{s:I, s:s, s:O?, s:O?}", "id", (json_int_t) strtoll(proposal, NULL, 10),
+                              "status", "rejected", "citizen_a", json_object_get(pair, "citizen_a"),
+                              "citizen_b", json_object_get(pair, "citizen_b"));
+    json_decref(pair);
+    if (!reply) {
+        CV_API_DB_DOWN(req);
+        return;
+    }
+    if (cv_api_audit(req, who, (int64_t) a, 0, 1) != 0) {
         json_decref(reply);
         return;
     }

@@ -66,6 +66,7 @@ static const cv_api_route_t s_routes[] = {
     /* the city's dashboard (api_dashboard.c, docs/web.md) */
     { "GET",  "/v1/dashboard",                               cv_api_dashboard,        CV_API_SUPERVISORS, NULL,               CV_API_LIMIT_NONE },
     { "GET",  "/v1/merge-proposals",                         cv_api_merge_proposals,  CV_API_SUPERVISORS, "merge_proposals",  CV_API_LIMIT_NONE },
+    { "POST", "/v1/merge-proposals/{id}/reject",             cv_api_proposal_reject,  CV_API_SUPERVISORS, "proposal_reject",  CV_API_LIMIT_NONE },
     { "POST", "/v1/citizens/{id}/merge",                     cv_api_merge,            CV_API_SUPERVISORS, "citizen_merge",    CV_API_LIMIT_NONE },
     { "POST", "/v1/merges/{id}/split",                       cv_api_split,            CV_API_SUPERVISORS, "citizen_split",    CV_API_LIMIT_NONE },
     { "POST", "/v1/citizens/{id}/detach",                    cv_api_detach,           CV_API_SUPERVISORS, "citizen_detach",   CV_API_LIMIT_NONE },

@@ -206,3 +206,24 @@ BEGIN
     PERFORM cv_citizen_events('citizen_detach', v_id, v_requests, v_new);
     RETURN v_new;
 END $fn$;
+
+-- An agent answers proposal p_id "two different people": it becomes
+-- rejected (decided_at, decided_by = p_actor), and cv_identity_propose never
+-- proposes the pair again (one row per pair, ever). Refused (22023): an
+-- unknown proposal, or one answered already (accepted, rejected). Returns
+-- the proposal's two citizens {citizen_a, citizen_b}.
+CREATE OR REPLACE FUNCTION cv_proposal_reject(p_id bigint, p_actor text) RETURNS json
+LANGUAGE plpgsql AS $fn$
+DECLARE
+    p merge_proposals%ROWTYPE;
+BEGIN
+    PERFORM pg_advisory_xact_lock(1667856994, 2);   -- the writer lock, as a merge takes it
+    UPDATE merge_proposals SET status = 'rejected', decided_at = now(), decided_by = p_actor
+    WHERE id = p_id AND status = 'open'
+    RETURNING * INTO p;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'cv_proposal_reject: proposal % does not exist or was answered already', p_id
+            USING ERRCODE = '22023';
+    END IF;
+    RETURN json_build_object('citizen_a', p.citizen_a, 'citizen_b', p.citizen_b);
+END $fn$;
