@@ -362,10 +362,11 @@ static int s_load(const cv_yaml_doc_t *doc, const char *const *sources, size_t n
             bool known = strcmp(s, "accueil") == 0 || strcmp(s, "open311") == 0;
             for (size_t k = 0; k < nsources && !known; k++)
                 known = strcmp(sources[k], s) == 0;
-            if (!known) {
+            if (!known) {       /* the message first: s is the list's until it is freed */
+                cv_yaml_fail(doc, c, err, errlen, "source '%s' is neither the API's (accueil, open311) "
+                             "nor a source of the hub's configuration", s);
                 json_decref(from);
-                return cv_yaml_fail(doc, c, err, errlen, "source '%s' is neither the API's (accueil, open311) "
-                                    "nor a source of the hub's configuration", s);
+                return -1;
             }
             c = c ? c->next : NULL;
         }
