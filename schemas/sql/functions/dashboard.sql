@@ -4,7 +4,9 @@
 -- city's time zone (Europe/Paris) for months and years.
 --
 -- A request is counted in the month (and year) the citizen asked: requested_at, or the day
--- civibus stored it when no source says (created_at).
+-- civibus stored it when no source says (created_at). The city mailbox's automatic mails
+-- (out-of-office replies, delivery reports: category courriel_automatique, closed at once,
+-- docs/intake.md) are kept in the timeline but are nobody's request: no figure counts them.
 
 CREATE OR REPLACE VIEW dashboard_volumes AS
 SELECT date_trunc('month', coalesce(r.requested_at, r.created_at) AT TIME ZONE 'Europe/Paris')::date AS month,
@@ -12,6 +14,7 @@ SELECT date_trunc('month', coalesce(r.requested_at, r.created_at) AT TIME ZONE '
        coalesce(r.service, '') AS service,
        count(*)::bigint AS requests
 FROM requests r
+WHERE r.category IS DISTINCT FROM 'courriel_automatique'
 GROUP BY 1, 2, 3;
 
 -- Response time: from requested_at (when the citizen asked) to the time the request
@@ -28,7 +31,7 @@ SELECT extract(year FROM coalesce(r.requested_at, r.created_at) AT TIME ZONE 'Eu
        percentile_cont(0.9) WITHIN GROUP (ORDER BY extract(epoch FROM r.status_occurred_at - r.requested_at))
            FILTER (WHERE r.requested_at IS NOT NULL) AS p90_s
 FROM requests r
-WHERE r.status IN ('resolved', 'closed')
+WHERE r.status IN ('resolved', 'closed') AND r.category IS DISTINCT FROM 'courriel_automatique'
 GROUP BY 1, 2;
 
 -- Past due now: open requests (not waiting for the citizen: their clock is stopped) whose
