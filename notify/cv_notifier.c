@@ -316,16 +316,17 @@ static int s_outcome(cv_notifier_t *self, const row_t *row, cv_send_t out, const
    1 claimed, 0 not to send, -1 db error. */
 static int s_claim_ids(cv_notifier_t *self, row_t *row, const char *ids, const char *msgid_hash)
 {
-    const char *p[2] = { ids, row->address };
+    const char *p[3] = { ids, row->address, msgid_hash };
     if (s_run(self, "claim", "BEGIN", 0, NULL) < 0)
         return -1;
     PGresult *r = s_exec(self, "claim",
                          "UPDATE notifications n SET state = CASE WHEN s.address IS NULL THEN 'sending' ELSE 'skipped' END, "
                          "last_error = CASE WHEN s.address IS NULL THEN last_error ELSE 'suppressed' END, "
                          "attempts = attempts + CASE WHEN s.address IS NULL THEN 1 ELSE 0 END, updated_at = now(), "
-                         "done_at = CASE WHEN s.address IS NULL THEN NULL ELSE now() END "
+                         "done_at = CASE WHEN s.address IS NULL THEN NULL ELSE now() END, "
+                         "message_id_hash = COALESCE($3, n.message_id_hash) "
                          "FROM (SELECT 1) one LEFT JOIN email_suppressions s ON s.address = lower($2) "
-                         "WHERE n.id = ANY($1::bigint[]) AND n.state = 'planned' RETURNING n.state, n.attempts", 2, p);
+                         "WHERE n.id = ANY($1::bigint[]) AND n.state = 'planned' RETURNING n.state, n.attempts", 3, p);
     if (!r) {
         s_run(self, "claim", "ROLLBACK", 0, NULL);
         return -1;

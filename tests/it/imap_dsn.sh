@@ -84,10 +84,13 @@ R=$(req_of m1); R2=$(req_of m2)
 # the notifier's ledger and Message-IDs (notify/cv_notifier.c, s_claim); the store may
 # have planned the acknowledgements already (functions/notify.sql): those rows are reused
 ledger() { # REQUEST RECIPIENT ADDRESS MESSAGE-ID
-    q "insert into notifications (event_id, request_id, recipient, channel, template, status, address, state, attempts, done_at)
-       select e.id, $1, '$2', 'email', 'accuse_reception', 'received', '$3', 'sent', 1, now() from events e where e.request_id = $1
+    q "insert into notifications (event_id, request_id, recipient, channel, template, status, address, state, attempts, done_at,
+                                 message_id_hash)
+       select e.id, $1, '$2', 'email', 'accuse_reception', 'received', '$3', 'sent', 1, now(), '$(hash "$4")'
+       from events e where e.request_id = $1
        on conflict (event_id, recipient, channel) do update
-           set address = excluded.address, state = 'sent', attempts = 1, done_at = now()" >/dev/null \
+           set address = excluded.address, state = 'sent', attempts = 1, done_at = now(),
+               message_id_hash = excluded.message_id_hash" >/dev/null \
         || fail "ledger row $2"
     q "insert into mail_threads (message_id_hash, request_id, direction) values ('$(hash "$4")', $1, 'out')" >/dev/null \
         || fail "mail_threads $4"
@@ -158,13 +161,15 @@ dsn("forged1", "jeanne@exemple.fr", "failed", "5.1.1", f"jamais-envoye@{d}")   #
 dsn("forged2", "jeanne@exemple.fr", "failed", "5.1.1", f"notif-d@{d}")         # ours, R2; jeanne is R's
 dsn("forged3", "victime@exemple.fr", "failed", "5.1.1", f"notif-j@{d}")        # ours, R; never mailed
 dsn("forged4", "jeanne@exemple.fr", "failed", "5.1.1", f"notif-j@{d}", returned=False)
+# ours about R (the supervisor's), naming the citizen mailed about R by another mail
+dsn("forged5", "jeanne@exemple.fr", "failed", "5.1.1", f"notif-b@{d}")
 PY
-for n in full delayed forged1 forged2 forged3 forged4; do send "$W/$n.eml" "mailer-daemon@$D" "mairie@$D"; done
-wait_until 30 settled 9 || fail "DSNs: $(events) events, $(unseen) unseen"
+for n in full delayed forged1 forged2 forged3 forged4 forged5; do send "$W/$n.eml" "mailer-daemon@$D" "mairie@$D"; done
+wait_until 30 settled 10 || fail "DSNs: $(events) events, $(unseen) unseen"
 sleep 1
 [ "$(q "select count(*) from dead_letters")" -eq 0 ] || fail "dead letters: $(q "select reason from dead_letters")"
-[ "$(q "select count(*) from source_records where extra ? 'dsn'")" -eq 7 ] \
-    || fail "$(q "select count(*) from source_records where extra ? 'dsn'") records with a dsn, expected 7"
+[ "$(q "select count(*) from source_records where extra ? 'dsn'")" -eq 8 ] \
+    || fail "$(q "select count(*) from source_records where extra ? 'dsn'") records with a dsn, expected 8"
 [ "$(q "select count(*) from source_records where extra->'dsn'->'recipients'->0->>'status' = '5.2.2'
         and extra->'dsn'->>'returned_message_id_hash' = '$(hash "notif-b@$D")'")" -eq 1 ] || fail "the 5.2.2 DSN not read"
 [ "$(q "select count(*) from source_records where extra->'dsn'->'recipients'->0->>'recipient' = 'jeanne@exemple.fr'
@@ -172,8 +177,8 @@ sleep 1
 [ "$(q "select string_agg(address, ',') from email_suppressions")" = "ancien.locataire@$D" ] \
     || fail "suppressed: $(q "select string_agg(address || ' ' || coalesce(detail, '-'), ', ') from email_suppressions")"
 ok "5.2.2 (mailbox full) and 4.4.1 (delayed) for mails we sent: nothing suppressed"
-ok "forged DSNs (unknown Message-ID; ours naming another request's address; ours naming an address never mailed; no returned headers): recorded, nothing suppressed"
-[ "$(q "select count(*) from events where kind = 'courriel_automatique' and status = 'closed' and citizen_id is null")" -eq 7 ] \
+ok "forged DSNs (unknown Message-ID; ours naming another request's address; ours naming an address never mailed; no returned headers; ours naming an address of the same request that another mail went to): recorded, nothing suppressed"
+[ "$(q "select count(*) from events where kind = 'courriel_automatique' and status = 'closed' and citizen_id is null")" -eq 8 ] \
     || fail "the DSNs' events: $(q "select string_agg(kind || ' ' || status, ', ') from events where kind <> 'courriel'")"
 [ "$(reqs)" = "$REQS" ] || fail "R or R2 changed: '$(reqs)' (was '$REQS')"
 [ "$(q "select count(*) from events where request_id in ($R, $R2)")" -eq 2 ] || fail "a DSN threaded into R or R2"
@@ -193,9 +198,9 @@ NEW_UID=$(curl -sS --max-time 10 -u "$AUTH" "$CIVIBUS_IMAP_URL/INBOX" -X "UID SE
 [ "$NEW_UID" -gt "$BOUNCE_UID" ] || fail "the appended copy's UID $NEW_UID"
 curl -sS --max-time 10 -u "$AUTH" "$CIVIBUS_IMAP_URL/INBOX" -X "UID STORE $NEW_UID -FLAGS.SILENT (\\Seen)" >>"$W/smtp.log" 2>&1 \
     || fail "STORE -FLAGS"
-wait_until 30 settled 9 || fail "again: $(events) events, $(unseen) unseen"
+wait_until 30 settled 10 || fail "again: $(events) events, $(unseen) unseen"
 sleep 1
-[ "$(events)" -eq 9 ] || fail "the same bounce under a new UID made an event"
+[ "$(events)" -eq 10 ] || fail "the same bounce under a new UID made an event"
 [ "$(q "select count(*) from email_suppressions")" -eq 0 ] || fail "a duplicate DSN suppressed again (it is not a new event)"
 ok "the same bounce under a new UID: a duplicate, no new event, no suppression written again (an agent's delete stands)"
 ada_stop

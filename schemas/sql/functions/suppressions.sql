@@ -46,7 +46,7 @@ BEGIN
         JOIN mail_threads mt ON mt.message_id_hash = d.dsn->>'returned_message_id_hash'
                             AND mt.direction = 'out'
     ), failed AS (              -- its recipients that failed for good (50 at most)
-        SELECT o.ev, o.request_id, a.e->>'status' AS status,
+        SELECT o.ev, o.request_id, o.dsn->>'returned_message_id_hash' AS returned, a.e->>'status' AS status,
                lower(a.e->>'recipient') AS final, lower(a.e->>'original_recipient') AS orig
         FROM ours o
         CROSS JOIN LATERAL jsonb_array_elements(o.dsn->'recipients') WITH ORDINALITY AS a(e, k)
@@ -60,7 +60,9 @@ BEGIN
         CROSS JOIN LATERAL (SELECT DISTINCT lower(n.address) AS addr FROM notifications n
                             WHERE n.request_id = f.request_id AND n.channel = 'email'
                               AND n.attempts > 0 AND n.address IS NOT NULL
-                              AND lower(n.address) IN (f.final, f.orig)) n
+                              AND lower(n.address) IN (f.final, f.orig)
+                              -- that very mail (031): a row sent before 031 knows its request only
+                              AND (n.message_id_hash IS NULL OR n.message_id_hash = f.returned)) n
         WHERE length(n.addr) <= 320
         ORDER BY n.addr, f.ev
     )
