@@ -38,6 +38,8 @@ struct cv_filedrop_xml {
     long records;
     bool failed;
     char err[256];
+    char lead[4];                  /* the document's first bytes, held until there are four */
+    size_t nlead;
 };
 
 static void s_stop(cv_filedrop_xml_t *self, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -289,13 +291,34 @@ static int s_parse(cv_filedrop_xml_t *self, const char *data, size_t len, bool f
     return 0;
 }
 
+/* expat guesses an undeclared encoding from the document's first bytes (a
+   BOM, "<?xm" in UTF-16): it gets at least four at once, so a file read in
+   small pieces is read as the same file read whole (the fuzzer found a
+   UTF-16 file parsed whole and refused when fed a byte at a time). */
 int cv_filedrop_xml_feed(cv_filedrop_xml_t *self, const char *data, size_t len)
 {
+    if (self->nlead < sizeof self->lead) {
+        size_t take = sizeof self->lead - self->nlead < len ? sizeof self->lead - self->nlead : len;
+        memcpy(self->lead + self->nlead, data, take);
+        self->nlead += take;
+        data += take;
+        len -= take;
+        if (self->nlead < sizeof self->lead)
+            return self->failed ? -1 : 0;
+        if (s_parse(self, self->lead, sizeof self->lead, false) < 0)
+            return -1;
+    }
     return s_parse(self, data, len, false);
 }
 
 int cv_filedrop_xml_end(cv_filedrop_xml_t *self)
 {
+    if (self->nlead > 0 && self->nlead < sizeof self->lead) {   /* a document shorter than four bytes */
+        size_t n = self->nlead;
+        self->nlead = sizeof self->lead;
+        if (s_parse(self, self->lead, n, false) < 0)
+            return -1;
+    }
     return s_parse(self, "", 0, true);
 }
 
