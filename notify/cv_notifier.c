@@ -278,10 +278,21 @@ static int s_digest_list(cv_notifier_t *self, const char *service, cv_buf_t *lis
     return 0;
 }
 
-/* Writes the outcome of a send. */
-static int s_outcome_ids(cv_notifier_t *self, const row_t *row, const char *ids, cv_send_t out, const char *code)
+/* "{id}": the rows a claim or an outcome is about when they are the row alone. */
+static const char *s_ids(const row_t *row, const char *ids, char *buf, size_t len)
+{
+    if (ids)
+        return ids;
+    snprintf(buf, len, "{%s}", row->id);
+    return buf;
+}
+
+/* Writes the outcome of a send for the rows ids (NULL: the row alone). */
+static int s_outcome(cv_notifier_t *self, const row_t *row, const char *ids, cv_send_t out, const char *code)
 {
     const cv_notify_config_t *cfg = self->cfg;
+    char one[40];
+    ids = s_ids(row, ids, one, sizeof one);
     char delay[32];
     long d = cfg->retry_base_s;
     for (int i = 1; i < row->attempts && d < cfg->retry_max_s; i++)
@@ -304,19 +315,13 @@ static int s_outcome_ids(cv_notifier_t *self, const row_t *row, const char *ids,
                  4, p);
 }
 
-static int s_outcome(cv_notifier_t *self, const row_t *row, cv_send_t out, const char *code)
-{
-    char ids[40];
-    snprintf(ids, sizeof ids, "{%s}", row->id);
-    return s_outcome_ids(self, row, ids, out, code);
-}
-
 /* Claims a row: 'sending' committed (its Message-ID in mail_threads), or
-   'skipped' when its address was suppressed since it was planned. Returns
-   1 claimed, 0 not to send, -1 db error. */
-static int s_claim_ids(cv_notifier_t *self, row_t *row, const char *ids, const char *msgid_hash)
+   'skipped' when its address was suppressed since it was planned; ids: the
+   rows (NULL: the row alone). Returns 1 claimed, 0 not to send, -1 db error. */
+static int s_claim(cv_notifier_t *self, row_t *row, const char *ids, const char *msgid_hash)
 {
-    const char *p[3] = { ids, row->address, msgid_hash };
+    char one[40];
+    const char *p[3] = { s_ids(row, ids, one, sizeof one), row->address, msgid_hash };
     if (s_run(self, "claim", "BEGIN", 0, NULL) < 0)
         return -1;
     PGresult *r = s_exec(self, "claim",
@@ -348,15 +353,8 @@ static int s_claim_ids(cv_notifier_t *self, row_t *row, const char *ids, const c
     return s_run(self, "claim", "COMMIT", 0, NULL) < 0 ? -1 : rc;
 }
 
-static int s_claim(cv_notifier_t *self, row_t *row, const char *msgid_hash)
-{
-    char ids[40];
-    snprintf(ids, sizeof ids, "{%s}", row->id);
-    return s_claim_ids(self, row, ids, msgid_hash);
-}
-
 /* Writes the mail of template t with the values v, claims the rows ids
-   (the row's alone: "{id}"; a citizen's digest: all of its rows) and sends
+   (NULL: the row alone; a citizen's digest: all of its rows) and sends
    it. reply: the signed Reply-To, or NULL. */
 static int s_deliver(cv_notifier_t *self, row_t *row, const char *ids, int t, values_t *v, const char *reply)
 {
@@ -374,20 +372,21 @@ static int s_deliver(cv_notifier_t *self, row_t *row, const char *ids, int t, va
                     .html = html.data ? html.data : "" };
     if (cv_mail_compose(&m, &msg) < 0) {
         /* an address the ledger holds but a header cannot: never sent */
-        const char *p[1] = { ids };
+        char one[40];
+        const char *p[1] = { s_ids(row, ids, one, sizeof one) };
         cv_warn("send", "notification %s: the address is not one a header can hold: skipped", row->id);
         rc = s_run(self, "skip", "UPDATE notifications SET state = 'skipped', last_error = 'bad_address', "
                                  "address = NULL, updated_at = now(), done_at = now() "
                                  "WHERE id = ANY($1::bigint[]) AND state = 'planned'", 1, p);
         goto done;
     }
-    int claimed = s_claim_ids(self, row, ids, hash);
+    int claimed = s_claim(self, row, ids, hash);
     if (claimed <= 0) {
         rc = claimed;
         goto done;
     }
     cv_send_t out = cv_smtp_send(cfg, row->address, msg.data, msg.len, code, sizeof code);
-    rc = s_outcome_ids(self, row, ids, out, code);
+    rc = s_outcome(self, row, ids, out, code);
 done:
     cv_buf_free(&subj), cv_buf_free(&text), cv_buf_free(&html), cv_buf_free(&msg);
     return rc;
@@ -400,9 +399,8 @@ static int s_send_email(cv_notifier_t *self, row_t *row)
                                                                                                              : T_STATUS;
     values_t v = { .code = row->code, .statut = s_status_fr(row->status), .categorie = row->category,
                    .service = row->service, .ville = cfg->city, .date = row->day };
-    char link[600], reply[400], ids[40];
+    char link[600], reply[400];
     snprintf(link, sizeof link, "%s/suivi/%s", cfg->public_url, row->code);
-    snprintf(ids, sizeof ids, "{%s}", row->id);
     v.lien = link;
     cv_buf_t list = { 0 };
     bool have_reply = false;
@@ -417,7 +415,7 @@ static int s_send_email(cv_notifier_t *self, row_t *row)
         have_reply = cv_replyaddr_make(cfg->reply_key, cfg->reply_keylen, cfg->intake, row->code, reply,
                                        sizeof reply) == 0;
     }
-    int rc = s_deliver(self, row, ids, t, &v, have_reply ? reply : NULL);
+    int rc = s_deliver(self, row, NULL, t, &v, have_reply ? reply : NULL);
     cv_buf_free(&list);
     return rc;
 }
@@ -516,9 +514,9 @@ static int s_send_webhook(cv_notifier_t *self, row_t *row)
     cv_http_sign(h->secret, h->secretlen, body, strlen(body), sig);
     snprintf(hdr, sizeof hdr, "X-Civibus-Signature: %s", sig);
     const char *headers[2] = { hdr, NULL };
-    int claimed = s_claim(self, row, NULL), rc = claimed;
+    int claimed = s_claim(self, row, NULL, NULL), rc = claimed;
     if (claimed > 0)
-        rc = s_outcome(self, row, cv_http_post(h->url, headers, body, strlen(body), cfg->timeout_s, code, sizeof code),
+        rc = s_outcome(self, row, NULL, cv_http_post(h->url, headers, body, strlen(body), cfg->timeout_s, code, sizeof code),
                        code);
     free(body);
     return rc;
@@ -545,9 +543,9 @@ static int s_send_sms(cv_notifier_t *self, row_t *row)
     char auth[600];
     snprintf(auth, sizeof auth, "Authorization: Bearer %s", cfg->sms_token ? cfg->sms_token : "");
     const char *headers[2] = { cfg->sms_token ? auth : NULL, NULL };
-    int claimed = s_claim(self, row, NULL), rc = claimed;
+    int claimed = s_claim(self, row, NULL, NULL), rc = claimed;
     if (claimed > 0)
-        rc = s_outcome(self, row, cv_http_post(cfg->sms_url, headers, body, strlen(body), cfg->timeout_s, code,
+        rc = s_outcome(self, row, NULL, cv_http_post(cfg->sms_url, headers, body, strlen(body), cfg->timeout_s, code,
                                                sizeof code), code);
     free(body);
     memset(auth, 0, sizeof auth);

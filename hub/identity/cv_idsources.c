@@ -1,80 +1,64 @@
-/*  cv_idsources — civibus.yaml's `identity:` of each source into
-    identity_sources.
+/*  cv_idsources — what civibus.yaml says of each source's records, written
+    into PostgreSQL at the hub's start, before any event is read.
 
-    A self-declared identity (a web form, a mail's sender) must never attach
-    to a stored citizen by itself; which sources are self-declared lives in
-    the table identity_sources (019_identity_certainty.sql), which a city
-    could so far only fill by SQL. A source of civibus.yaml may now say it:
+    `identity:` — a self-declared identity (a web form, a mail's sender) must
+    never attach to a stored citizen by itself; which sources are
+    self-declared lives in identity_sources (019_identity_certainty.sql),
+    which a city could so far only fill by SQL. A source may now say it:
 
         - name: courriel
           identity: declared
 
-    and the hub writes it at every start, before any event is read, so the
-    rule holds from the source's first mail. The config wins over SQL for
-    the sources it names; the others are left alone. */
+    and the rule holds from the source's first mail. The config wins over
+    SQL for the sources it names; the others are left alone.
+
+    `attachments: true` — the sources whose records may name files of the
+    attachments folder (the city's mailbox): attachment_sources, the list
+    replaced whole (functions/attachments.sql).
+
+    Each is one statement through cv_store_once. */
 #include "cv_idsources.h"
 
 #include "store/cv_store.h"
 
-#include <libpq-fe.h>
 #include <stdio.h>
 #include <stdlib.h>
 
-static int s_exec(PGconn *pg, const char *sql, int n, const char *const *v, size_t *changed, char *err,
-                  size_t errlen)
-{
-    PGresult *r = PQexecParams(pg, sql, n, NULL, v, NULL, NULL, 0);
-    int ok = PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK;
-    if (!ok) {
-        const char *st = PQresultErrorField(r, PG_DIAG_SQLSTATE);
-        snprintf(err, errlen, "identity sources: %s failed: SQLSTATE %s", n ? "an update" : sql, st ? st : "?");
-    } else if (changed && n) {
-        *changed += (size_t) atol(PQcmdTuples(r));
-    }
-    PQclear(r);
-    return ok ? 0 : -1;
-}
+/* {"name": level, ...} of the sources that say their identity level: names are
+   [a-z0-9_-] (cv_hub_config.c), so they need no escaping in the JSON */
+#define IDSOURCES_SQL \
+    "WITH c AS (SELECT key AS source, value::smallint AS level FROM jsonb_each_text($1::jsonb)), " \
+    "del AS (DELETE FROM identity_sources s USING c WHERE s.source = c.source AND c.level = 2 RETURNING 1), " \
+    "ins AS (INSERT INTO identity_sources (source, channel, certainty) " \
+    "        SELECT source, 'civibus.yaml', level FROM c WHERE level <> 2 " \
+    "        ON CONFLICT (source) DO UPDATE SET certainty = EXCLUDED.certainty " \
+    "        WHERE identity_sources.certainty IS DISTINCT FROM EXCLUDED.certainty RETURNING 1) " \
+    "SELECT (SELECT count(*) FROM del) + (SELECT count(*) FROM ins)"
 
 int cv_idsources_apply(const char *conninfo, const cv_hub_config_t *config, size_t *changed, char *err,
                        size_t errlen)
 {
     *changed = 0;
-    size_t said = 0;
+    char list[CV_MAX_SOURCES * 70 + 3];
+    size_t n = 0;
+    list[n++] = '{';
     for (size_t i = 0; i < config->nsources; i++)
-        said += config->sources[i].certainty != 0;
-    if (!said)
+        if (config->sources[i].certainty)
+            n += (size_t) snprintf(list + n, sizeof list - n, "%s\"%s\": %d", n > 1 ? ", " : "",
+                                   config->sources[i].name, config->sources[i].certainty);
+    if (n == 1)
         return 0;
-    PGconn *pg = PQconnectdb(conninfo);
-    if (PQstatus(pg) != CONNECTION_OK) {
-        snprintf(err, errlen, "identity sources: cannot connect to PostgreSQL");
-        PQfinish(pg);
+    snprintf(list + n, sizeof list - n, "}");
+    char count[32];
+    if (cv_store_once(conninfo, IDSOURCES_SQL, list, "identity sources", count, sizeof count, err, errlen) < 0)
         return -1;
-    }
-    int rc = s_exec(pg, "BEGIN", 0, NULL, NULL, err, errlen);
-    for (size_t i = 0; rc == 0 && i < config->nsources; i++) {
-        const cv_source_conf_t *s = &config->sources[i];
-        if (!s->certainty)
-            continue;
-        char level[8];
-        snprintf(level, sizeof level, "%d", s->certainty);
-        const char *v[2] = { s->name, level };
-        if (s->certainty == 2)
-            rc = s_exec(pg, "DELETE FROM identity_sources WHERE source = $1", 1, v, changed, err, errlen);
-        else
-            rc = s_exec(pg, "INSERT INTO identity_sources (source, channel, certainty) "
-                            "VALUES ($1, 'civibus.yaml', $2::smallint) "
-                            "ON CONFLICT (source) DO UPDATE SET certainty = EXCLUDED.certainty "
-                            "WHERE identity_sources.certainty IS DISTINCT FROM EXCLUDED.certainty",
-                        2, v, changed, err, errlen);
-    }
-    rc = rc == 0 ? s_exec(pg, "COMMIT", 0, NULL, NULL, err, errlen) : rc;
-    PQfinish(pg);
-    return rc;
+    *changed = (size_t) strtoul(count, NULL, 10);
+    return 0;
 }
 
 int cv_idsources_apply_files(const char *conninfo, const cv_hub_config_t *config, char *err, size_t errlen)
 {
-    /* a text[] literal of names already checked to be [a-z0-9_-] (cv_hub_config.c) */
+    /* a text[] literal of the same checked names */
     char list[CV_MAX_SOURCES * 66 + 3];
     size_t n = 0;
     list[n++] = '{';

@@ -1,6 +1,6 @@
-/*  cv_idsources — the sources' `identity:` levels of civibus.yaml, written to
-    PostgreSQL's identity_sources at the hub's start (docs/identity.md,
-    "Certainty"). */
+/*  cv_idsources — what civibus.yaml says of each source's records (its
+    `identity:` level, docs/identity.md "Certainty"; `attachments: true`,
+    docs/attachments.md), written to PostgreSQL at the hub's start. */
 #ifndef CV_IDSOURCES_H
 #define CV_IDSOURCES_H
 
@@ -8,7 +8,7 @@
 
 #include <stddef.h>
 
-/* One transaction on a short connection of its own: each source whose
+/* One statement on a short connection of its own: each source whose
    `identity:` is declared or certified gets (or keeps) its row at that level;
    `software` removes its row (level 2 is the default). Sources that say
    nothing keep what the city set by SQL. 0, or -1 with err. */

@@ -22,7 +22,7 @@ int cv_store_once(const char *conninfo, const char *sql, const char *param, cons
     int rc = 0;
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
         const char *st = PQresultErrorField(r, PG_DIAG_SQLSTATE);
-        snprintf(err, errlen, "%s: %s failed: SQLSTATE %s", what, sql, st ? st : "?");
+        snprintf(err, errlen, "%s: PostgreSQL refused it: SQLSTATE %s", what, st ? st : "?");
         rc = -1;
     } else if (value && valuelen) {
         snprintf(value, valuelen, "%s", PQntuples(r) && PQnfields(r) ? PQgetvalue(r, 0, 0) : "");

@@ -11,18 +11,16 @@
 set -u
 . "$(dirname "$0")/../it/lib.sh"
 . "$(dirname "$0")/../it/adapter_lib.sh"
+. "$(dirname "$0")/../it/mail_lib.sh"
 N=${1:-2000}
 fail() {    # the adapter's and the notifier's last words with the reason
     echo "FAIL: $*" >&2
     for f in adapter.log notify.log; do [ -f "$W/$f" ] && grep -v " INFO " "$W/$f" | tail -n 5 | sed "s/^/  $f: /" >&2; done
     exit 1
 }
-MAILCTL=$ROOT/tests/mail/mailctl.sh
 it_setup bench_mail "courriel:$ROOT/adapters/courriel/mapping.yaml"
 sed -i '/- name: courriel/a\    identity: declared' "$W/hub.yaml"
-bash "$MAILCTL" start "$W/mailsrv" >"$W/mail.env" 2>"$W/mail.err" || fail "mail servers: $(cat "$W/mail.err")"
-at_exit "bash '$MAILCTL' stop --purge '$W/mailsrv' >/dev/null 2>&1"
-. "$W/mail.env"
+mail_start
 python3 - "$CIVIBUS_MAIL_LMTP_PORT" "$CIVIBUS_CITY_MAIL" "$N" <<'PY' || fail "LMTP delivery"
 import smtplib, sys
 port, to, n = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
@@ -36,10 +34,7 @@ s.quit()
 PY
 hub_start
 head -c 48 /dev/urandom | base64 >"$W/reply_secret"; chmod 600 "$W/reply_secret"
-printf '%s\n' "$CIVIBUS_CITY_IMAP_PASSWORD" >"$W/imap.password"; chmod 600 "$W/imap.password"
-cp "$W/adapter.yaml" "$W/adapter-run.yaml"
-printf 'driver:\n  kind: imap\n  source: courriel\n  url: %s\n  user: %s\n  password_file: %s\n  poll_ms: 200\n  batch: 100\n  reply_secret_file: %s\n' \
-    "$CIVIBUS_IMAP_URL" "$CIVIBUS_CITY_IMAP_USER" "$W/imap.password" "$W/reply_secret" >>"$W/adapter-run.yaml"
+{ cat "$W/adapter.yaml"; imap_driver "batch: 100" "reply_secret_file: $W/reply_secret"; } >"$W/adapter-run.yaml"
 requests() { q "select count(*) from requests where channel = 'email'"; }
 all_in() { [ "$(requests)" -ge "$N" ]; }
 t0=$(date +%s.%N)

@@ -13,8 +13,8 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/api_lib.sh"
 . "$(dirname "$0")/adapter_lib.sh"
+. "$(dirname "$0")/mail_lib.sh"
 SIM=$ROOT/tests/sim/dechets.py
-MAILCTL=$ROOT/tests/mail/mailctl.sh
 API_YAML_EXTRA='open311:
   public_categories: [encombrants]' \
 api_setup flow 5 "demo:$ROOT/deploy/mappings/demo.yaml" "dechets:$ROOT/adapters/dechets/mapping.yaml" \
@@ -30,11 +30,8 @@ hub_start
 grep -q "routing: 5 rules from" "$W/hub.log" || fail "routing not loaded"
 
 # mail servers
-bash "$MAILCTL" start "$W/mailsrv" >"$W/mail.env" 2>"$W/mail.err" || fail "mail servers: $(cat "$W/mail.err")"
-at_exit "bash '$MAILCTL' stop --purge '$W/mailsrv' >/dev/null 2>&1"
-. "$W/mail.env"
+mail_start
 head -c 48 /dev/urandom | base64 >"$W/reply_secret"; chmod 600 "$W/reply_secret"
-printf '%s\n' "$CIVIBUS_CITY_IMAP_PASSWORD" >"$W/imap.password"; chmod 600 "$W/imap.password"
 
 PIDS=()
 at_exit 'for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done'
@@ -60,8 +57,7 @@ for _ in $(seq 1 50); do grep -q listening "$W/sim.out" 2>/dev/null && break; sl
 {
     sed -n '/^hub:/,/^sources:/p' "$W/adapter.yaml"
     sed -n '/^  courriel:/,/spool_dir/p' "$W/adapter.yaml"
-    printf 'driver:\n  kind: imap\n  source: courriel\n  url: %s\n  user: %s\n' "$CIVIBUS_IMAP_URL" "$CIVIBUS_CITY_IMAP_USER"
-    printf '  password_file: %s\n  poll_ms: 200\n  reply_secret_file: %s\n' "$W/imap.password" "$W/reply_secret"
+    imap_driver "reply_secret_file: $W/reply_secret"
 } >"$W/courriel.yaml"
 "$ADAPTER" run --config "$W/courriel.yaml" >>"$W/adapter.log" 2>&1 & PIDS+=($!)
 ADA_PID=$!          # wait_until (adapter_lib.sh) stops at once if the mailbox's adapter dies

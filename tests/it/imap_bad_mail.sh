@@ -8,15 +8,12 @@
 # reason; every mail ends flagged and a good mail after them is still a request.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/adapter_lib.sh"
+. "$(dirname "$0")/mail_lib.sh"
 SRC=courriel
 MAP=$ROOT/adapters/courriel/mapping.yaml
-MAILCTL=$ROOT/tests/mail/mailctl.sh
 it_setup imap_bad_mail "$SRC:$MAP"
 
-bash "$MAILCTL" start "$W/mailsrv" >"$W/mail.env" 2>"$W/mail.err" || { cat "$W/mail.err" >&2; fail "mail servers"; }
-at_exit "bash '$MAILCTL' stop --purge '$W/mailsrv' >/dev/null 2>&1"
-# shellcheck disable=SC1091
-. "$W/mail.env"
+mail_start
 AUTH="$CIVIBUS_CITY_IMAP_USER:$CIVIBUS_CITY_IMAP_PASSWORD"
 count() { curl -sS --max-time 20 -u "$AUTH" "$CIVIBUS_IMAP_URL/INBOX" -X "UID SEARCH $1" | tr -d '\r' \
           | sed -n 's/^\* SEARCH//p' | wc -w; }
@@ -59,20 +56,7 @@ open(f"{out}/garbage.eml", "wb").write(os.urandom(3000).replace(b"\n", b" ") + b
 mail("good", ["Subject: Lampadaire"], b"Tout va bien (good).")
 PY
 
-printf '%s\n' "$CIVIBUS_CITY_IMAP_PASSWORD" >"$W/imap.password"
-chmod 600 "$W/imap.password"
-cp "$W/adapter.yaml" "$W/adapter-run.yaml"
-cat >>"$W/adapter-run.yaml" <<EOF
-driver:
-  kind: imap
-  source: $SRC
-  url: $CIVIBUS_IMAP_URL
-  user: $CIVIBUS_CITY_IMAP_USER
-  password_file: $W/imap.password
-  poll_ms: 200
-  batch: 5
-  max_mail_bytes: 20971520
-EOF
+{ cat "$W/adapter.yaml"; imap_driver "batch: 5" "max_mail_bytes: 20971520"; } >"$W/adapter-run.yaml"
 # the 30 MB mail goes through Postfix, the others by APPEND
 curl -sS --max-time 60 --mail-from jeanne@exemple.fr --mail-rcpt "$CIVIBUS_CITY_MAIL" -T "$W/bad/big.eml" \
     "$CIVIBUS_SMTP_URL" >>"$W/smtp.log" 2>&1 || fail "SMTP send of the 30 MB mail"

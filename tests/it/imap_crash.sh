@@ -6,16 +6,13 @@
 # The mails are delivered by LMTP straight into Dovecot (one session: fast).
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/adapter_lib.sh"
+. "$(dirname "$0")/mail_lib.sh"
 SRC=courriel
 MAP=$ROOT/adapters/courriel/mapping.yaml
-MAILCTL=$ROOT/tests/mail/mailctl.sh
 N=${IMAP_CRASH_N:-2000}
 it_setup imap_crash "$SRC:$MAP"
 
-bash "$MAILCTL" start "$W/mailsrv" >"$W/mail.env" 2>"$W/mail.err" || { cat "$W/mail.err" >&2; fail "mail servers"; }
-at_exit "bash '$MAILCTL' stop --purge '$W/mailsrv' >/dev/null 2>&1"
-# shellcheck disable=SC1091
-. "$W/mail.env"
+mail_start
 AUTH="$CIVIBUS_CITY_IMAP_USER:$CIVIBUS_CITY_IMAP_PASSWORD"
 count() { curl -sS --max-time 20 -u "$AUTH" "$CIVIBUS_IMAP_URL/INBOX" -X "UID SEARCH $1" | tr -d '\r' \
           | sed -n 's/^\* SEARCH//p' | wc -w; }
@@ -35,19 +32,7 @@ PY
 [ "$(count ALL)" -eq "$N" ] || fail "the mailbox has $(count ALL) mails, not $N"
 ok "$N mails delivered by LMTP in $(( $(date +%s) - t0 )) s"
 
-printf '%s\n' "$CIVIBUS_CITY_IMAP_PASSWORD" >"$W/imap.password"
-chmod 600 "$W/imap.password"
-cp "$W/adapter.yaml" "$W/adapter-run.yaml"
-cat >>"$W/adapter-run.yaml" <<EOF
-driver:
-  kind: imap
-  source: $SRC
-  url: $CIVIBUS_IMAP_URL
-  user: $CIVIBUS_CITY_IMAP_USER
-  password_file: $W/imap.password
-  poll_ms: 200
-  batch: 50
-EOF
+{ cat "$W/adapter.yaml"; imap_driver "batch: 50"; } >"$W/adapter-run.yaml"
 hub_start
 q "INSERT INTO identity_declared_sources (source, channel) VALUES ('$SRC', 'boîte mail de la mairie')" >/dev/null
 events() { q "select count(*) from events where source = '$SRC'" 2>/dev/null || echo 0; }

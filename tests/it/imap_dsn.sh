@@ -18,33 +18,18 @@
 #     each recorded, nothing suppressed.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/adapter_lib.sh"
+. "$(dirname "$0")/mail_lib.sh"
 SRC=courriel
 MAP=$ROOT/adapters/courriel/mapping.yaml
-MAILCTL=$ROOT/tests/mail/mailctl.sh
 it_setup imap_dsn "$SRC:$MAP"
 
-bash "$MAILCTL" start "$W/mailsrv" >"$W/mail.env" 2>"$W/mail.err" || { cat "$W/mail.err" >&2; fail "mail servers"; }
-at_exit "bash '$MAILCTL' stop --purge '$W/mailsrv' >/dev/null 2>&1"
-# shellcheck disable=SC1091
-. "$W/mail.env"
+mail_start
 D=$CIVIBUS_MAIL_DOMAIN
 AUTH="$CIVIBUS_CITY_IMAP_USER:$CIVIBUS_CITY_IMAP_PASSWORD"
 unseen() { curl -sS --max-time 10 -u "$AUTH" "$CIVIBUS_IMAP_URL/INBOX" -X "UID SEARCH UNSEEN" | tr -d '\r' \
            | sed -n 's/^\* SEARCH//p' | wc -w; }
 
-printf '%s\n' "$CIVIBUS_CITY_IMAP_PASSWORD" >"$W/imap.password"
-chmod 600 "$W/imap.password"
-cp "$W/adapter.yaml" "$W/adapter-run.yaml"
-cat >>"$W/adapter-run.yaml" <<YAML
-driver:
-  kind: imap
-  source: $SRC
-  url: $CIVIBUS_IMAP_URL
-  user: $CIVIBUS_CITY_IMAP_USER
-  password_file: $W/imap.password
-  poll_ms: 200
-  batch: 10
-YAML
+{ cat "$W/adapter.yaml"; imap_driver "batch: 10"; } >"$W/adapter-run.yaml"
 hub_start
 q "INSERT INTO identity_declared_sources (source, channel) VALUES ('$SRC', 'boîte mail de la mairie')" >/dev/null
 ada_start

@@ -11,7 +11,7 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/api_lib.sh"
 . "$(dirname "$0")/adapter_lib.sh"
-MAILCTL=$ROOT/tests/mail/mailctl.sh
+. "$(dirname "$0")/mail_lib.sh"
 API_YAML_EXTRA='attachments:
   dir: attachments' api_setup imap_files 3 "demo:$ROOT/deploy/mappings/demo.yaml" \
     "courriel:$ROOT/adapters/courriel/mapping.yaml"
@@ -21,13 +21,8 @@ mv "$W/hub.log" "$W/hub.log.1"
 hub_start
 [ "$(q "select string_agg(source, ',') from attachment_sources")" = courriel ] || fail "attachment_sources: $(q "select * from attachment_sources")"
 
-bash "$MAILCTL" start "$W/mailsrv" >"$W/mail.env" 2>"$W/mail.err" || fail "mail servers: $(cat "$W/mail.err")"
-at_exit "bash '$MAILCTL' stop --purge '$W/mailsrv' >/dev/null 2>&1"
-. "$W/mail.env"
-printf '%s\n' "$CIVIBUS_CITY_IMAP_PASSWORD" >"$W/imap.password"; chmod 600 "$W/imap.password"
-cp "$W/adapter.yaml" "$W/adapter-run.yaml"
-printf 'driver:\n  kind: imap\n  source: courriel\n  url: %s\n  user: %s\n  password_file: %s\n  poll_ms: 200\n  attachments_dir: %s\n  max_attachment_bytes: 1048576\n' \
-    "$CIVIBUS_IMAP_URL" "$CIVIBUS_CITY_IMAP_USER" "$W/imap.password" "$W/attachments" >>"$W/adapter-run.yaml"
+mail_start
+{ cat "$W/adapter.yaml"; imap_driver "attachments_dir: $W/attachments" "max_attachment_bytes: 1048576"; } >"$W/adapter-run.yaml"
 python3 - "$W" <<'PY' || fail "the test's files"
 import base64, struct, sys, zlib
 w = sys.argv[1]

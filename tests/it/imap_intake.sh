@@ -8,16 +8,13 @@
 # mid-intake, then a restart: still exactly one request per mail.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/adapter_lib.sh"
+. "$(dirname "$0")/mail_lib.sh"
 SRC=courriel
 MAP=$ROOT/adapters/courriel/mapping.yaml
-MAILCTL=$ROOT/tests/mail/mailctl.sh
 N=20
 it_setup imap_intake "$SRC:$MAP"
 
-bash "$MAILCTL" start "$W/mailsrv" >"$W/mail.env" 2>"$W/mail.err" || { cat "$W/mail.err" >&2; fail "mail servers"; }
-at_exit "bash '$MAILCTL' stop --purge '$W/mailsrv' >/dev/null 2>&1"
-# shellcheck disable=SC1091
-. "$W/mail.env"
+mail_start
 AUTH="$CIVIBUS_CITY_IMAP_USER:$CIVIBUS_CITY_IMAP_PASSWORD"
 imap() { curl -sS --max-time 10 -u "$AUTH" "$CIVIBUS_IMAP_URL/INBOX" -X "$1" | tr -d '\r'; }
 uids() { imap "UID SEARCH $1" | sed -n 's/^\* SEARCH//p' | xargs; }
@@ -74,21 +71,7 @@ count_mails || fail "the mailbox has $(uids ALL | wc -w) mails, not $N"
 [ "$(uids UNSEEN | wc -w)" -eq "$N" ] || fail "mails already seen before the adapter ran"
 ok "$N mails delivered by Postfix into the city's Dovecot mailbox"
 
-printf '%s\n' "$CIVIBUS_CITY_IMAP_PASSWORD" >"$W/imap.password"
-chmod 600 "$W/imap.password"
-cp "$W/adapter.yaml" "$W/adapter-run.yaml"
-cat >>"$W/adapter-run.yaml" <<EOF
-driver:
-  kind: imap
-  source: $SRC
-  url: $CIVIBUS_IMAP_URL
-  user: $CIVIBUS_CITY_IMAP_USER
-  password_file: $W/imap.password
-  mailbox: INBOX
-  flag: \\Seen
-  poll_ms: 200
-  batch: 3
-EOF
+{ cat "$W/adapter.yaml"; imap_driver "mailbox: INBOX" "flag: \Seen" "batch: 3"; } >"$W/adapter-run.yaml"
 
 # 1. no hub: the adapter reads and spools, nothing is ACKed, so nothing may be flagged
 ada_start

@@ -14,17 +14,14 @@
 #     request: new requests.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/adapter_lib.sh"
+. "$(dirname "$0")/mail_lib.sh"
 MAP=$ROOT/adapters/courriel/mapping.yaml
-MAILCTL=$ROOT/tests/mail/mailctl.sh
 it_setup imap_thread "courriel:$MAP" "courriel2:@MAP2@"
 sed 's/^source: courriel$/source: courriel2/' "$MAP" >"$W/mapping2.yaml"
 sed -i "s|mapping: @MAP2@|mapping: $W/mapping2.yaml|" "$W/hub.yaml"
 grep -q "mapping: $W/mapping2.yaml" "$W/hub.yaml" || fail "second mapping not set"
 
-bash "$MAILCTL" start "$W/mailsrv" >"$W/mail.env" 2>"$W/mail.err" || { cat "$W/mail.err" >&2; fail "mail servers"; }
-at_exit "bash '$MAILCTL' stop --purge '$W/mailsrv' >/dev/null 2>&1"
-# shellcheck disable=SC1091
-. "$W/mail.env"
+mail_start
 D=$CIVIBUS_MAIL_DOMAIN
 imap_as() { curl -sS --max-time 10 -u "$1" "$CIVIBUS_IMAP_URL/INBOX" -X "$2" | tr -d '\r'; }
 uids_of() { imap_as "$1" "UID SEARCH $2" | sed -n 's/^\* SEARCH//p' | xargs; }

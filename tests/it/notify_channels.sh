@@ -286,30 +286,8 @@ PY
 ok "citizen digest: nothing at once, one mail at digest_at ($DAT) listing the three changes, replies thread; SMTP down: its rows retried together, one mail"
 
 # ----------------------------------------------------------------------------- d. services' digest
-psql -X -q -v ON_ERROR_STOP=1 -d "$DB" >/dev/null <<'SQL' || fail "t_event_due"
--- t_event with the source's own due date (docs/deadlines.md: "the source's own due date wins")
-CREATE FUNCTION t_event_due(p_code text, p_status text, p_due timestamptz) RETURNS text
-LANGUAGE plpgsql AS $$
-DECLARE
-    r record; v_key text; v_block jsonb; v_raw jsonb; v_rec text; o record;
-    v_id text := 't-' || replace(gen_random_uuid()::text, '-', '');
-BEGIN
-    SELECT * INTO r FROM requests WHERE tracking_code = p_code;
-    SELECT sr.source_record_id, sr.raw::jsonb INTO v_rec, v_raw FROM source_records sr
-    WHERE sr.request_id = r.id AND sr.source = 'accueil' LIMIT 1;
-    SELECT cs.source_citizen_id, cs.identity INTO v_key, v_block FROM citizen_sources cs
-    WHERE cs.source = 'accueil' AND cs.citizen_id = r.citizen_id LIMIT 1;
-    SELECT * INTO o FROM cv_ingest(ARRAY[0], ARRAY['accueil'], ARRAY[encode(sha256(convert_to(v_id, 'UTF8')), 'hex')],
-        ARRAY[v_key], convert_to(cv_tracking_code(), 'UTF8'), ARRAY[v_id], ARRAY['accueil_guichet'], ARRAY[v_rec],
-        ARRAY[r.request_ref], ARRAY[r.service], ARRAY[r.category], ARRAY[r.channel::text],
-        ARRAY[p_status], ARRAY[NULL::text], ARRAY[NULL::text],
-        ARRAY[to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')],
-        ARRAY[to_char(p_due AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')],
-        ARRAY[NULL::text], ARRAY['{}'], ARRAY[v_block::text], ARRAY[v_raw::text]);
-    RETURN o.o_outcome;
-END $$;
-SQL
-due() { [ "$(q "SELECT t_event_due('$1', '$2', now() + interval '$3')")" = stored ] || fail "due $1"; }
+# t_event (notify_lib.sh) with the source's own due date (docs/deadlines.md: it wins)
+due() { [ "$(q "SELECT t_event('$1', '$2', p_due => now() + interval '$3')")" = stored ] || fail "due $1"; }
 L=$(register citoyen+late@civibus.test);  due "$L" in_progress "-2 days"
 N=$(register citoyen+soon@civibus.test);  due "$N" acknowledged "+1 day"
 F=$(register citoyen+far@civibus.test);   due "$F" in_progress "+10 days"

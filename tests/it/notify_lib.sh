@@ -26,7 +26,8 @@ notify_setup() {
     notify_config
     psql -X -q -v ON_ERROR_STOP=1 -d "$DB" >/dev/null <<'SQL' || fail "test helper function"
 CREATE FUNCTION t_event(p_code text, p_status text, p_kind text DEFAULT 'accueil_guichet',
-                        p_category text DEFAULT NULL, p_helper text DEFAULT NULL) RETURNS text
+                        p_category text DEFAULT NULL, p_helper text DEFAULT NULL,
+                        p_due timestamptz DEFAULT NULL) RETURNS text
 LANGUAGE plpgsql AS $$
 DECLARE
     r record; v_key text; v_block jsonb; v_raw jsonb; v_rec text; o record;
@@ -43,7 +44,8 @@ BEGIN
         ARRAY[r.request_ref], ARRAY[r.service], ARRAY[COALESCE(p_category, r.category)], ARRAY[r.channel::text],
         ARRAY[p_status], ARRAY[NULL::text], ARRAY[NULL::text],
         ARRAY[to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')],
-        ARRAY[NULL::text], ARRAY[NULL::text], ARRAY['{}'], ARRAY[v_block::text], ARRAY[v_raw::text]);
+        ARRAY[to_char(p_due AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')],     -- the source's own due date
+        ARRAY[NULL::text], ARRAY['{}'], ARRAY[v_block::text], ARRAY[v_raw::text]);
     RETURN o.o_outcome;
 END $$;
 SQL

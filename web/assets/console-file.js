@@ -23,9 +23,7 @@
     li.className = "demande";
     const p = document.createElement("p");
     p.className = "ligne-file";
-    const quand = document.createElement("time");
-    quand.dateTime = x.due_at;
-    quand.textContent = T.date(x.due_at);
+    const quand = T.heure(x.due_at);
     const ecart = (new Date(x.due_at) - Date.now()) / JOUR;     /* days left (< 0: late) */
     const jours = retard ? Math.max(1, Math.floor(-ecart)) : Math.ceil(ecart);
     const badge = document.createElement("span");

@@ -233,9 +233,7 @@
       li.className = "demande";
       const det = document.createElement("details");
       const sum = document.createElement("summary");
-      const quand = document.createElement("time");
-      quand.dateTime = x.requested_at || x.created_at;
-      quand.textContent = T.date(x.requested_at || x.created_at);
+      const quand = T.heure(x.requested_at || x.created_at);
       const etat = document.createElement("span");
       etat.className = "badge statut-" + x.status;
       etat.textContent = T.t("statut." + x.status, x.status);
@@ -263,10 +261,7 @@
         ul.className = "historique";
         evs.forEach(function (e) {
           const eli = document.createElement("li");
-          const t = document.createElement("time");
-          t.dateTime = e.occurred_at;
-          t.textContent = T.date(e.occurred_at, true);
-          eli.append(t, T.t("statut." + e.status, e.status));
+          eli.append(T.heure(e.occurred_at, true), T.t("statut." + e.status, e.status));
           if (e.source) eli.append(" — " + T.t("console.source") + " " + e.source);
           ul.appendChild(eli);
         });
@@ -296,11 +291,9 @@
     ul.className = "messages";
     n.forEach(function (m) {
       const li = document.createElement("li");
-      const t = document.createElement("time");
-      t.dateTime = m.done_at || m.planned_at;
-      t.textContent = T.date(m.done_at || m.planned_at, true);
-      li.append(t, " — ", T.t("modele." + m.template, m.template), " (", T.libelle("canal", m.channel), ", ",
-                T.t("destinataire." + m.recipient.split(":")[0], m.recipient.split(":")[0]), ") : ",
+      const qui = m.recipient.split(":")[0];          /* supervisor:SERVICE, webhook:NAME */
+      li.append(T.heure(m.done_at || m.planned_at, true), " — ", T.t("modele." + m.template, m.template), " (",
+                T.libelle("canal", m.channel), ", ", T.t("destinataire." + qui, qui), ") : ",
                 T.t("envoi." + m.state, m.state));
       ul.appendChild(li);
     });

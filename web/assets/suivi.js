@@ -55,10 +55,7 @@
       if (h.status === avant) return;            /* the same status again says nothing new */
       avant = h.status;
       const li = document.createElement("li");
-      const quand = document.createElement("time");
-      quand.dateTime = h.occurred_at;
-      quand.textContent = T.date(h.occurred_at, true);
-      li.appendChild(quand);
+      li.appendChild(T.heure(h.occurred_at, true));
       li.appendChild(document.createTextNode(T.t("statut." + h.status, h.status)));
       liste.appendChild(li);
     });

@@ -32,9 +32,16 @@ window.civibusTextes = (function () {
     const d = new Date(iso);
     return isNaN(d) ? "" : (avecHeure ? dateHeureFr : dateFr).format(d);
   }
+  /* a <time> element: the ISO date for machines, the French one for people */
+  function heure(iso, avecHeure) {
+    const el = document.createElement("time");
+    el.dateTime = iso || "";
+    el.textContent = date(iso, avecHeure);
+    return el;
+  }
   /* the codes the catalogue names under a prefix ("service." → ["accueil", ...]) */
   function cles(prefixe) {
     return Object.keys(textes).filter((k) => k.startsWith(prefixe)).map((k) => k.slice(prefixe.length));
   }
-  return { pret: pret, t: t, libelle: libelle, date: date, appliquer: appliquer, cles: cles };
+  return { pret: pret, t: t, libelle: libelle, date: date, heure: heure, appliquer: appliquer, cles: cles };
 })();

@@ -320,8 +320,7 @@ typedef struct {
     int attachments;
     bool report;                 /* a multipart/report (DSN, MDN) */
     int dsn_depth;               /* depth of a delivery-status report's own parts; 0: none */
-    bool dsn_found, ret_found;   /* its delivery-status part, its returned headers */
-    const char *dsn_body, *ret_body;
+    const char *dsn_body, *ret_body;  /* its delivery-status part, its returned headers; NULL: none */
     size_t dsn_len, ret_len;
     char dsn_cte[32], ret_cte[32];
     bool unknown_charset;
@@ -351,6 +350,17 @@ static void s_split(const char *raw, size_t len, headers_t *h, const char **body
     *blen = 0;
 }
 
+/* A part's bytes, transfer-decoded (quoted-printable, base64, or as they are). */
+static void s_decode_part(cv_buf_t *out, const char *cte, const char *body, size_t len)
+{
+    if (strcmp(cte, "quoted-printable") == 0)
+        s_qp(out, body, len, false);
+    else if (strcmp(cte, "base64") == 0)
+        s_base64(out, body, len);
+    else
+        cv_buf_add(out, body, len);
+}
+
 /* A part that is a file: decoded and kept in the attachments folder when
    the options give one (PDF, JPEG, PNG by their first bytes, size-capped:
    lib/cv_attach.h), named in "files"; one refused is a problem naming its
@@ -367,29 +377,24 @@ static void s_keep_file(walk_t *w, const char *body, size_t blen, const char *ct
         return;
     }
     cv_buf_t dec = { 0 };
-    if (strcmp(cte, "base64") == 0)
-        s_base64(&dec, body, blen);
-    else if (strcmp(cte, "quoted-printable") == 0)
-        s_qp(&dec, body, blen, false);
-    else
-        cv_buf_add(&dec, body, blen);
+    s_decode_part(&dec, cte, body, blen);
+    size_t max = w->opts->attach_max_bytes ? w->opts->attach_max_bytes : (size_t) 10 << 20;
+    /* what the person could fix is said by its rank (never the file's name, nor a path) */
+    const char *refused = dec.failed ? "out of memory" : dec.len == 0 ? "empty"
+                        : dec.len > max ? "larger than max_attachment_bytes"
+                        : !cv_attach_sniff(dec.data, dec.len) ? "not a PDF, JPEG or PNG file" : NULL;
     cv_attach_info_t info;
     char err[256];
-    size_t max = w->opts->attach_max_bytes ? w->opts->attach_max_bytes : (size_t) 10 << 20;
-    if (dec.failed || cv_attach_put(w->opts->attach_dir, dec.data ? dec.data : "", dec.len, max, &info, err,
-                                    sizeof err) < 0) {
-        /* the reason without a path: "not a PDF, JPEG or PNG file", "larger than ..." */
-        const char *r = dec.failed ? "out of memory" : strstr(err, "not a PDF") ? "not a PDF, JPEG or PNG file"
-                      : strstr(err, "larger") ? "larger than max_attachment_bytes" : dec.len == 0 ? "empty"
-                      : "could not be written";
-        snprintf(why, sizeof why, "file %d not kept: %s", w->attachments, r);
-        json_array_append_new(w->problems, json_string(why));
-        if (strcmp(r, "could not be written") == 0)
-            cv_warn("imap", "an attachment could not be written: %s", err);
-        cv_buf_free(&dec);
-        return;
+    if (!refused && cv_attach_put(w->opts->attach_dir, dec.data, dec.len, max, &info, err, sizeof err) < 0) {
+        refused = "could not be written";
+        cv_warn("imap", "an attachment could not be written: %s", err);
     }
     cv_buf_free(&dec);
+    if (refused) {
+        snprintf(why, sizeof why, "file %d not kept: %s", w->attachments, refused);
+        json_array_append_new(w->problems, json_string(why));
+        return;
+    }
     /* the sender's name for it, one line, no folder, 200 bytes at most */
     char name[201];
     size_t n = 0;
@@ -471,13 +476,11 @@ static void s_walk(walk_t *w, const char *raw, size_t len, int depth, const char
         return;
     }
     if (w->dsn_depth != 0 && w->dsn_depth == depth) {
-        if (!w->dsn_found && strcmp(type, "message/delivery-status") == 0) {
-            w->dsn_found = true;
+        if (!w->dsn_body && strcmp(type, "message/delivery-status") == 0) {
             w->dsn_body = body;
             w->dsn_len = blen;
             snprintf(w->dsn_cte, sizeof w->dsn_cte, "%s", cte);
-        } else if (!w->ret_found && (strcmp(type, "text/rfc822-headers") == 0 || strcmp(type, "message/rfc822") == 0)) {
-            w->ret_found = true;
+        } else if (!w->ret_body && (strcmp(type, "text/rfc822-headers") == 0 || strcmp(type, "message/rfc822") == 0)) {
             w->ret_body = body;
             w->ret_len = blen;
             snprintf(w->ret_cte, sizeof w->ret_cte, "%s", cte);
@@ -496,12 +499,7 @@ static void s_walk(walk_t *w, const char *raw, size_t len, int depth, const char
         return;
     }
     cv_buf_t dec = { 0 };
-    if (strcmp(cte, "quoted-printable") == 0)
-        s_qp(&dec, body, blen, false);
-    else if (strcmp(cte, "base64") == 0)
-        s_base64(&dec, body, blen);
-    else
-        cv_buf_add(&dec, body, blen);
+    s_decode_part(&dec, cte, body, blen);
     bool unknown = false;
     char *text = cv_imap_mime_to_utf8(charset, dec.data ? dec.data : "", dec.len, &unknown);
     cv_buf_free(&dec);
@@ -654,19 +652,6 @@ static void s_one_line_field(json_t *rec, const char *key)
     free(copy);
 }
 
-/* A part's bytes, transfer-decoded, at most CV_IMAP_DSN_MAX_BYTES of them read. */
-static void s_decode_part(cv_buf_t *out, const char *cte, const char *body, size_t len)
-{
-    if (len > CV_IMAP_DSN_MAX_BYTES)
-        len = CV_IMAP_DSN_MAX_BYTES;
-    if (strcmp(cte, "quoted-printable") == 0)
-        s_qp(out, body, len, false);
-    else if (strcmp(cte, "base64") == 0)
-        s_base64(out, body, len);
-    else
-        cv_buf_add(out, body, len);
-}
-
 /* "dsn" (cv_imap_dsn.h): the delivery-status part's recipients, and the
    Message-ID hash of the mail it returns (its headers' Message-ID). */
 static void s_dsn(json_t *rec, const walk_t *w)
@@ -674,8 +659,9 @@ static void s_dsn(json_t *rec, const walk_t *w)
     char hex[65];
     bool have = false;
     cv_buf_t part = { 0 }, v = { 0 };
-    if (w->ret_found) {
-        s_decode_part(&part, w->ret_cte, w->ret_body, w->ret_len);
+    if (w->ret_body) {
+        s_decode_part(&part, w->ret_cte, w->ret_body, w->ret_len < CV_IMAP_DSN_MAX_BYTES ? w->ret_len
+                                                                                         : CV_IMAP_DSN_MAX_BYTES);
         if (!part.failed && part.len > 0) {
             headers_t rh;
             const char *rb;
@@ -685,7 +671,8 @@ static void s_dsn(json_t *rec, const walk_t *w)
         }
         cv_buf_reset(&part);
     }
-    s_decode_part(&part, w->dsn_cte, w->dsn_body, w->dsn_len);
+    s_decode_part(&part, w->dsn_cte, w->dsn_body, w->dsn_len < CV_IMAP_DSN_MAX_BYTES ? w->dsn_len
+                                                                                     : CV_IMAP_DSN_MAX_BYTES);
     json_t *d = part.failed ? NULL : cv_imap_dsn_parse(part.data ? part.data : "", part.len, have ? hex : NULL);
     if (d)
         json_object_set_new(rec, "dsn", d);
@@ -771,7 +758,7 @@ json_t *cv_imap_mime_record(const char *raw, size_t len, const cv_imap_mime_opts
     json_object_set_new(rec, "attachments", json_integer(w.attachments));
     if (w.unknown_charset) json_array_append_new(problems, json_string("unknown charset"));
     if (w.truncated_tree) json_array_append_new(problems, json_string("MIME tree too deep or too wide"));
-    if (w.dsn_found) s_dsn(rec, &w);
+    if (w.dsn_body) s_dsn(rec, &w);
 
     const char *from = json_string_value(json_object_get(rec, "from"));
     const char *why = s_automatic(&h, &w, subject, from);
