@@ -5,7 +5,7 @@
 // p50/p99; (2) the dashboard: from navigation to its cost table drawn, LOADS times.
 // Env: BASE_URL, TOKEN, CITIZENS, LOADS (5), OUT (the JSON file).
 import { writeFileSync } from "node:fs";
-import { BASE, browser, page } from "./lib.mjs";
+import { BASE, browser, page, signIn } from "./lib.mjs";
 
 const E = process.env;
 const ids = E.CITIZENS.split(",").filter(Boolean);
@@ -13,11 +13,7 @@ const pct = (xs, q) => { const s = [...xs].sort((a, b) => a - b); return s[Math.
 const b = await browser();
 try {
   const p = await page(b, 1280, 900);
-  await p.goto(BASE + "/console/");
-  await p.waitForSelector("#vue-connexion:not([hidden])");
-  await p.fill("#jeton", E.TOKEN);
-  await p.keyboard.press("Enter");
-  await p.waitForSelector("#vue-recherche:not([hidden])");
+  await signIn(p, E.TOKEN);
   const times = [];
   let requests = 0;
   for (const id of ids) {

@@ -2,18 +2,10 @@
 // TOKEN_SUP, TOKEN_AGENT, YEAR and the figures the shell script computed with its own SQL:
 // TOTAL, BY_CHANNEL ("guichet=3,web=1"), OVERDUE ("voirie=1"), RT ("median,p90" seconds for
 // voirie), SAVING (euros at 50 %), COST (the year's cost of the channels with a cost).
-import { BASE, ok, check, done, browser, page, axe, shot } from "./lib.mjs";
+import { BASE, ok, check, done, browser, page, axe, shot, signIn } from "./lib.mjs";
 
 const E = process.env;
 const pairs = (s) => Object.fromEntries((s || "").split(",").filter(Boolean).map((x) => x.split("=")));
-
-async function signIn(p, token) {
-  await p.goto(BASE + "/console/");
-  await p.waitForSelector("#vue-connexion:not([hidden])");
-  await p.fill("#jeton", token);
-  await p.keyboard.press("Enter");
-  await p.waitForSelector("#vue-recherche:not([hidden])");
-}
 
 const b = await browser();
 try {

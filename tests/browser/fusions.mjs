@@ -6,17 +6,13 @@
 // Env: BASE_URL, SUP (a supervisor's token), AGENT (an agent's token), P1 A1 B1 (the
 // proposal to merge and its citizens), P2 A2 B2 (the one to reject), MAIL1 (an e-mail of
 // pair 1, shown on both sides).
-import { BASE, ok, check, done, browser, page, axe, shot } from "./lib.mjs";
+import { BASE, ok, check, done, browser, page, axe, shot, signIn as libSignIn } from "./lib.mjs";
 
 const E = process.env;
 const item = (id) => 'li[data-proposition="' + id + '"]';
 
 async function signIn(p, token) {
-  await p.goto(BASE + "/console/");
-  await p.waitForSelector("#vue-connexion:not([hidden])");
-  await p.fill("#jeton", token);
-  await p.keyboard.press("Enter");
-  await p.waitForSelector("#vue-recherche:not([hidden])");
+  await libSignIn(p, token);
   p.consoleErrors.length = 0;       /* the signed-out page's GET /v1/session answers 401 */
 }
 

@@ -76,3 +76,12 @@ export async function tabOrder(p, n) {
   }
   return seen;
 }
+
+// Signs in to the console with a token and waits for the search view.
+export async function signIn(p, token) {
+  await p.goto(BASE + "/console/");
+  await p.waitForSelector("#vue-connexion:not([hidden])");
+  await p.fill("#jeton", token);
+  await p.keyboard.press("Enter");
+  await p.waitForSelector("#vue-recherche:not([hidden])");
+}
