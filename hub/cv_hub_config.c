@@ -195,7 +195,8 @@ static int s_load(cv_hub_config_t *self, const cv_yaml_doc_t *doc, char *err, si
     static const char *const pg[] = { "conninfo", "migrations", NULL };
     static const char *const listen[] = { "adapters", "publish", "subscriber_keys", "metrics", NULL };
     static const char *const curve[] = { "server_cert", NULL };
-    static const char *const store[] = { "batch_max_events", "batch_max_delay_ms", "pending_max_bytes", NULL };
+    static const char *const store[] = { "batch_max_events", "batch_max_delay_ms", "pending_max_bytes",
+                                         "stuck_after_s", NULL };
     static const char *const limits[] = { "max_message_bytes", "max_event_bytes", NULL };
     static const char *const proto[] = { "window", "heartbeat_ms", NULL };
     static const char *const commands[] = { "result_timeout_ms", NULL };
@@ -216,7 +217,7 @@ static int s_load(cv_hub_config_t *self, const cv_yaml_doc_t *doc, char *err, si
         return -1;
 
     const char *conninfo, *migrations, *adapters, *publish, *metrics, *server_cert, *runtime_dir;
-    int64_t bme, bmd, pmb, mmb, meb, win, hb, crt, ipi, icp, ims, ima;
+    int64_t bme, bmd, pmb, sas, mmb, meb, win, hb, crt, ipi, icp, ims, ima;
     if (cv_yaml_str(doc, n_pg, "conninfo", false, "", &conninfo, err, errlen) < 0
         || cv_yaml_str(doc, n_pg, "migrations", false, NULL, &migrations, err, errlen) < 0
         || cv_yaml_str(doc, n_listen, "adapters", true, NULL, &adapters, err, errlen) < 0
@@ -227,6 +228,7 @@ static int s_load(cv_hub_config_t *self, const cv_yaml_doc_t *doc, char *err, si
         || cv_yaml_int(doc, n_store, "batch_max_events", false, 1000, 1, 100000, &bme, err, errlen) < 0
         || cv_yaml_int(doc, n_store, "batch_max_delay_ms", false, 2, 0, 60000, &bmd, err, errlen) < 0
         || cv_yaml_int(doc, n_store, "pending_max_bytes", false, 64LL << 20, 1 << 16, 16LL << 30, &pmb, err, errlen) < 0
+        || cv_yaml_int(doc, n_store, "stuck_after_s", false, 60, 1, 86400, &sas, err, errlen) < 0
         || cv_yaml_int(doc, n_limits, "max_message_bytes", false, 1 << 20, 1024, 256 << 20, &mmb, err, errlen) < 0
         || cv_yaml_int(doc, n_limits, "max_event_bytes", false, 256 << 10, 256, 256 << 20, &meb, err, errlen) < 0
         || cv_yaml_int(doc, n_proto, "window", false, 1000, 1, 1000000, &win, err, errlen) < 0
@@ -255,6 +257,7 @@ static int s_load(cv_hub_config_t *self, const cv_yaml_doc_t *doc, char *err, si
     self->batch_max_events = (int) bme;
     self->batch_max_delay_ms = (int) bmd;
     self->pending_max_bytes = pmb;
+    self->stuck_after_s = (int) sas;
     self->max_message_bytes = mmb;
     self->max_event_bytes = meb;
     self->window = (int) win;

@@ -44,6 +44,7 @@ typedef struct {
     int batch_max_events;
     int batch_max_delay_ms;
     int64_t pending_max_bytes;
+    int stuck_after_s;                /* /healthz: a batch uncommitted this long = writer stuck */
     /* limits */
     int64_t max_message_bytes;
     int64_t max_event_bytes;

@@ -19,6 +19,7 @@
 #include <time.h>
 
 #include "cv_alloc.h"
+#include "cv_health.h"
 #include "cv_log.h"
 
 /* Dead-letter reason codes (docs/protocol.md, docs/schema.md); the last
@@ -54,6 +55,7 @@ struct cv_metrics {
     histogram_t commit_latency;             /* stored in microseconds, exposed in seconds */
     atomic_int_least64_t pending_bytes;
     atomic_uint_least64_t identity_hits, identity_misses;
+    cv_health_t *health;                    /* GET /healthz */
     struct MHD_Daemon *daemon;
 };
 
@@ -154,6 +156,11 @@ void cv_metrics_identity_cache(cv_metrics_t *self, uint64_t hits, uint64_t misse
         return;
     atomic_store_explicit(&self->identity_hits, hits, memory_order_relaxed);
     atomic_store_explicit(&self->identity_misses, misses, memory_order_relaxed);
+}
+
+void cv_metrics_writer(cv_metrics_t *self, bool busy)
+{
+    cv_health_writer(self->health, busy, cv_metrics_now_us());
 }
 
 int64_t cv_metrics_now_us(void)
@@ -279,13 +286,18 @@ static enum MHD_Result s_handler(void *cls, struct MHD_Connection *conn, const c
     cv_metrics_t *self = cls;
     const char *refusal = NULL;
     unsigned status = MHD_HTTP_OK;
-    if (strcmp(url, "/metrics") != 0)
-        status = MHD_HTTP_NOT_FOUND, refusal = "not found: the page is /metrics\n";
+    bool health = strcmp(url, "/healthz") == 0;
+    if (!health && strcmp(url, "/metrics") != 0)
+        status = MHD_HTTP_NOT_FOUND, refusal = "not found: the pages are /metrics and /healthz\n";
     else if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
         status = MHD_HTTP_METHOD_NOT_ALLOWED, refusal = "only GET\n";
     if (refusal)
         return s_reply(conn, status, cv_zstrdup(refusal), strlen(refusal), "text/plain; charset=utf-8");
     size_t len = 0;
+    if (health) {
+        char *body = cv_health_render(self->health, cv_metrics_now_us(), &status, &len);
+        return s_reply(conn, status, body, len, "application/json");
+    }
     char *text = cv_metrics_render(self, &len);
     return s_reply(conn, status, text, len, "text/plain; version=0.0.4; charset=utf-8");
 }
@@ -353,6 +365,7 @@ static void s_histogram_init(histogram_t *h, const char *name, const char *help,
 cv_metrics_t *cv_metrics_new(const cv_hub_config_t *config)
 {
     cv_metrics_t *self = cv_zcalloc(1, sizeof *self);
+    self->health = cv_health_new(config->conninfo, config->stuck_after_s);
     self->nsources = config->nsources;
     self->sources = cv_zcalloc(self->nsources ? self->nsources : 1, sizeof *self->sources);
     for (size_t i = 0; i < self->nsources; i++) {
@@ -391,6 +404,7 @@ void cv_metrics_destroy(cv_metrics_t **self_p)
     for (size_t i = 0; i < self->nsources; i++)
         free(self->sources[i].name);
     free(self->sources);
+    cv_health_destroy(&self->health);
     free(self);
     *self_p = NULL;
 }

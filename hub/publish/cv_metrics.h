@@ -10,7 +10,8 @@
     reason code (a fixed list, docs/protocol.md; anything else counts as
     "other"): never anything from a record. Histograms (batch size, commit
     latency) have fixed buckets and are written in the text format by
-    hand. docs/operations.md lists every metric. */
+    hand. docs/operations.md lists every metric. The same server answers
+    GET /healthz (cv_health.h). */
 #ifndef CV_METRICS_H
 #define CV_METRICS_H
 
@@ -43,6 +44,8 @@ void cv_metrics_command_result(cv_metrics_t *self, int source);
 void cv_metrics_session(cv_metrics_t *self, int source, bool open);
 /* A committed batch: its items and the time from hand-over to commit. */
 void cv_metrics_batch(cv_metrics_t *self, size_t items, int64_t commit_us);
+/* A batch handed to the writer (busy) or back from it: /healthz's "writer stuck". */
+void cv_metrics_writer(cv_metrics_t *self, bool busy);
 void cv_metrics_pending_bytes(cv_metrics_t *self, int64_t bytes);
 /* The store's identity cache counters, as totals. */
 void cv_metrics_identity_cache(cv_metrics_t *self, uint64_t hits, uint64_t misses);

@@ -58,6 +58,7 @@ static void s_maybe_submit(cv_ingest_t *self, bool force)
     self->filling = self->spare ? self->spare : cv_batch_new();
     self->spare = NULL;
     self->submitted_us = cv_metrics_now_us();
+    cv_metrics_writer(self->metrics, true);
     cv_writer_submit(self->writer, self->inflight);
 }
 
@@ -66,6 +67,7 @@ static void s_on_committed(cv_ingest_t *self)
     cv_batch_t *b = cv_writer_recv(self->writer);
     if (!b)
         return;
+    cv_metrics_writer(self->metrics, false);
     bool committed = false;                      /* all NONE: given up while stopping */
     for (size_t i = 0; i < b->n && !committed; i++)
         committed = b->items[i].outcome != CV_OUT_NONE;
