@@ -131,7 +131,7 @@ static int s_load_sources(cv_hub_config_t *self, const cv_yaml_doc_t *doc,
         return -1;
     if (list->count > CV_MAX_SOURCES)
         return cv_yaml_fail(doc, list, err, errlen, "at most %d sources", CV_MAX_SOURCES);
-    self->sources = cv_zcalloc(list->count ? list->count : 1, sizeof *self->sources);
+    self->sources = cv_zcalloc(CV_MAX_SOURCES, sizeof *self->sources);   /* a reload may append */
     static const char *const keys[] = { "name", "mapping", "keys", "identity", "attachments", NULL };
     for (const cv_yaml_node_t *s = list->child; s; s = s->next) {
         if (cv_yaml_expect(doc, s, CV_YAML_MAP, "a source", err, errlen) < 0
@@ -342,6 +342,48 @@ void cv_hub_config_destroy(cv_hub_config_t **self_p)
     free(self->routing_path);
     free(self);
     *self_p = NULL;
+}
+
+static bool s_same(const char *a, const char *b)
+{
+    return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+int cv_hub_config_restart_diff(const cv_hub_config_t *a, const cv_hub_config_t *b, char *out, size_t len)
+{
+    bool subscribers = a->nsubscriber_keys == b->nsubscriber_keys;
+    for (int k = 0; subscribers && k < a->nsubscriber_keys; k++)
+        subscribers = strcmp(a->subscriber_keys[k], b->subscriber_keys[k]) == 0;
+    const struct { const char *name; bool same; } items[] = {
+        { "postgres.conninfo", s_same(a->conninfo, b->conninfo) },
+        { "postgres.migrations", s_same(a->migrations_dir, b->migrations_dir) },
+        { "listen.adapters", s_same(a->adapters_endpoint, b->adapters_endpoint) },
+        { "listen.publish", s_same(a->publish_endpoint, b->publish_endpoint) },
+        { "listen.subscriber_keys", subscribers },
+        { "listen.metrics", s_same(a->metrics_address, b->metrics_address) && a->metrics_port == b->metrics_port },
+        { "curve.server_cert", s_same(a->server_cert, b->server_cert) },
+        { "runtime_dir", s_same(a->runtime_dir, b->runtime_dir) },
+        { "store", a->batch_max_events == b->batch_max_events && a->batch_max_delay_ms == b->batch_max_delay_ms
+                   && a->pending_max_bytes == b->pending_max_bytes && a->stuck_after_s == b->stuck_after_s },
+        { "limits", a->max_message_bytes == b->max_message_bytes && a->max_event_bytes == b->max_event_bytes },
+        { "protocol", a->window == b->window && a->heartbeat_ms == b->heartbeat_ms },
+        { "commands", a->command_result_timeout_ms == b->command_result_timeout_ms },
+        { "identity", a->identity_propose_interval_ms == b->identity_propose_interval_ms
+                      && a->identity_cache_pairs == b->identity_cache_pairs
+                      && a->identity_max_shared == b->identity_max_shared
+                      && a->identity_max_absorb == b->identity_max_absorb },
+    };
+    int n = 0;
+    size_t used = 0;
+    if (len)
+        out[0] = '\0';
+    for (size_t i = 0; i < sizeof items / sizeof items[0]; i++)
+        if (!items[i].same) {
+            if (used < len)
+                used += (size_t) snprintf(out + used, len - used, "%s%s", n ? ", " : "", items[i].name);
+            n++;
+        }
+    return n;
 }
 
 const cv_source_conf_t *cv_hub_config_source_by_key(const cv_hub_config_t *self, const char *z85)

@@ -22,6 +22,7 @@ typedef struct {
     int nkeys;
     int certainty;                    /* `identity:` 1 declared, 2 software, 4 certified; 0 not said */
     bool files;                       /* `attachments: true`: its records may name attachments' files */
+    bool removed;                     /* gone from the file at a reload: no keys, its slot kept */
 } cv_source_conf_t;
 
 typedef struct {
@@ -63,7 +64,7 @@ typedef struct {
     /* routing (deploy/routing.yaml, docs/routing.md; loaded by main.c with hub/routing/): NULL = none */
     char *routing_path;
     /* sources */
-    cv_source_conf_t *sources;
+    cv_source_conf_t *sources;        /* room for CV_MAX_SOURCES: a reload appends, never moves */
     size_t nsources;
 } cv_hub_config_t;
 
@@ -71,6 +72,11 @@ typedef struct {
    server certificate's presence. NULL with "file:line: reason" in err. */
 cv_hub_config_t *cv_hub_config_load(const char *path, char *err, size_t errlen);
 void cv_hub_config_destroy(cv_hub_config_t **self_p);
+
+/* What differs between a and b that only a restart applies (every key but
+   the sources, routing and deadlines), as "postgres.conninfo, store" in
+   out; 0 when nothing, else the number of items. */
+int cv_hub_config_restart_diff(const cv_hub_config_t *a, const cv_hub_config_t *b, char *out, size_t len);
 
 /* The source owning a CURVE public key, or NULL. */
 const cv_source_conf_t *cv_hub_config_source_by_key(const cv_hub_config_t *self, const char *z85);

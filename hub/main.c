@@ -7,19 +7,19 @@
     (exit 2 with "file:line: reason" on the first bad line), connects to
     PostgreSQL and applies migrations (refusing a server without fsync and
     synchronous_commit), starts CURVE authentication, binds, then runs the
-    ingest loop until SIGINT/SIGTERM. --try-mapping maps a sample export
+    ingest loop until SIGINT/SIGTERM. SIGHUP reloads the sources, their keys
+    and mappings, routing and deadlines (docs/operations.md, "Reloading"). --try-mapping maps a sample export
     and prints the result instead, before any of that (hub/trymap). */
 #include <czmq.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cv_hub_config.h"
 #include "cv_log.h"
-#include "deadlines/cv_deadlines.h"
+#include "cv_hub_rules.h"
 #include "receive/cv_ingest.h"
-#include "routing/cv_routing.h"
-#include "identity/cv_idsources.h"
 #include "store/cv_store.h"
 #include "trymap/cv_trymap.h"
 
@@ -84,74 +84,29 @@ int main(int argc, char **argv)
         cv_hub_config_destroy(&config);
         return rc;
     }
-    size_t nrules = 0;          /* deploy/deadlines.yaml, checked with the configuration */
-    char *rules = NULL;
-    if (config->deadlines_path
-        && !(rules = cv_deadlines_load(config->deadlines_path, &nrules, err, sizeof err))) {
+    /* deploy/deadlines.yaml and deploy/routing.yaml, checked with the configuration */
+    cv_hub_rules_t *rules = cv_hub_rules_load(config, err, sizeof err);
+    if (!rules) {
         fprintf(stderr, "%s\n", err);
         cv_hub_config_destroy(&config);
         return 2;
     }
-    size_t nroutes = 0;         /* deploy/routing.yaml, checked with the configuration */
-    char *routes = NULL;
-    if (config->routing_path) {
-        const char *names[CV_MAX_SOURCES];
-        for (size_t i = 0; i < config->nsources && i < CV_MAX_SOURCES; i++)
-            names[i] = config->sources[i].name;
-        if (!(routes = cv_routing_load(config->routing_path, names, config->nsources, &nroutes, err, sizeof err))) {
-            fprintf(stderr, "%s\n", err);
-            free(rules);
-            cv_hub_config_destroy(&config);
-            return 2;
-        }
-    }
     if (check) {
         printf("%s: configuration OK (%zu sources)\n", config_path, config->nsources);
-        free(routes);
-        free(rules);
+        cv_hub_rules_destroy(&rules);
         cv_hub_config_destroy(&config);
         return 0;
     }
     cv_store_t *store = cv_store_new(config->conninfo, config->migrations_dir, err, sizeof err);
     if (!store) {
         cv_error("hub", "PostgreSQL: %s", err);
-        free(routes);
-        free(rules);
+        cv_hub_rules_destroy(&rules);
         cv_hub_config_destroy(&config);
         return 1;
     }
-    long moved = 0;
-    int drc = cv_deadlines_apply(config->conninfo, rules, &moved, err, sizeof err);
-    free(rules);
-    if (drc < 0) {
-        free(routes);
-        cv_error("hub", "%s", err);
-        cv_store_destroy(&store);
-        cv_hub_config_destroy(&config);
-        return 1;
-    }
-    if (config->deadlines_path)
-        cv_info("hub", "deadlines: %zu rules from %s (%ld due dates moved)", nrules, config->deadlines_path, moved);
-    drc = cv_routing_apply(config->conninfo, routes, err, sizeof err);
-    free(routes);
-    if (drc < 0) {
-        cv_error("hub", "%s", err);
-        cv_store_destroy(&store);
-        cv_hub_config_destroy(&config);
-        return 1;
-    }
-    if (config->routing_path)
-        cv_info("hub", "routing: %zu rules from %s", nroutes, config->routing_path);
-    size_t idchanged = 0;
-    if (cv_idsources_apply(config->conninfo, config, &idchanged, err, sizeof err) < 0) {
-        cv_error("hub", "%s", err);
-        cv_store_destroy(&store);
-        cv_hub_config_destroy(&config);
-        return 1;
-    }
-    if (idchanged)
-        cv_info("hub", "identity: %zu sources' levels set from the configuration", idchanged);
-    if (cv_idsources_apply_files(config->conninfo, config, err, sizeof err) < 0) {
+    int arc = cv_hub_rules_apply(rules, config, err, sizeof err);
+    cv_hub_rules_destroy(&rules);
+    if (arc < 0) {
         cv_error("hub", "%s", err);
         cv_store_destroy(&store);
         cv_hub_config_destroy(&config);
@@ -170,6 +125,11 @@ int main(int argc, char **argv)
         cv_hub_config_destroy(&config);
         return 1;
     }
+    /* SIGHUP: the ingest loop reloads what can change while it runs
+       (hub/receive/cv_reload.c); no SA_RESTART, so its poll wakes */
+    struct sigaction hup = { .sa_handler = cv_ingest_request_reload };
+    sigemptyset(&hup.sa_mask);
+    sigaction(SIGHUP, &hup, NULL);
     int rc = cv_ingest_run(ingest);
     cv_ingest_destroy(&ingest);
     cv_hub_config_destroy(&config);

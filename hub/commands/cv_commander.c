@@ -43,6 +43,7 @@ typedef struct {
     const cv_hub_config_t *config;
     zsock_t *pipe;
     PGconn *conn;
+    size_t n;                  /* sources known (grows on SOURCES: a reload added some) */
     bool *open;                /* per source: a session is open */
     bool *fresh;               /* per source: a session opened since the last round */
     bool wake;                 /* a notification or news: run a round now */
@@ -137,7 +138,7 @@ static void s_on_notify(state_t *st)
 static void s_names(const state_t *st, const bool *flag, char *out, size_t len)
 {
     size_t used = (size_t) snprintf(out, len, "{");
-    for (size_t i = 0; i < st->config->nsources && used < len; i++)
+    for (size_t i = 0; i < st->n && used < len; i++)
         if (flag[i])
             used += (size_t) snprintf(out + used, len - used, "%s%s", used > 1 ? "," : "",
                                       st->config->sources[i].name);
@@ -147,7 +148,7 @@ static void s_names(const state_t *st, const bool *flag, char *out, size_t len)
 
 static int s_source_index(const state_t *st, const char *name)
 {
-    for (size_t i = 0; i < st->config->nsources; i++)
+    for (size_t i = 0; i < st->n; i++)
         if (strcmp(st->config->sources[i].name, name) == 0)
             return (int) i;
     return -1;
@@ -195,7 +196,7 @@ static void s_round(state_t *st)
 {
     st->wake = false;
     st->next_round = zclock_mono() + TICK_MS;
-    size_t n = st->config->nsources, nopen = 0;
+    size_t n = st->n, nopen = 0;
     for (size_t i = 0; i < n; i++)
         nopen += st->open[i];
     if (nopen == 0)
@@ -241,13 +242,22 @@ static bool s_on_pipe(state_t *st)
     if (go_on && strcmp(cmd, "SESSION") == 0) {
         char *src = zmsg_popstr(msg), *open = zmsg_popstr(msg);
         long i = src ? strtol(src, NULL, 10) : -1;
-        if (i >= 0 && (size_t) i < st->config->nsources && open) {
+        if (i >= 0 && (size_t) i < st->n && open) {
             st->open[i] = open[0] == '1';
             st->fresh[i] = st->open[i];
             st->wake |= st->open[i];
         }
         free(src);
         free(open);
+    }
+    else if (go_on && strcmp(cmd, "SOURCES") == 0) {
+        /* a reload appended sources: their names were written before this
+           message was sent, and existing entries never move */
+        char *count = zmsg_popstr(msg);
+        long n = count ? strtol(count, NULL, 10) : -1;
+        if (n > (long) st->n && n <= CV_MAX_SOURCES)
+            st->n = (size_t) n;
+        free(count);
     }
     free(cmd);
     zmsg_destroy(&msg);
@@ -273,9 +283,9 @@ static void s_actor(zsock_t *pipe, void *arg)
 {
     cv_commander_t *self = arg;
     state_t st = { .config = self->config, .pipe = pipe, .backoff_ms = 100 };
-    size_t n = self->config->nsources ? self->config->nsources : 1;
-    st.open = calloc(n, sizeof *st.open);
-    st.fresh = calloc(n, sizeof *st.fresh);
+    st.n = self->config->nsources;
+    st.open = calloc(CV_MAX_SOURCES, sizeof *st.open);      /* room for sources a reload adds */
+    st.fresh = calloc(CV_MAX_SOURCES, sizeof *st.fresh);
     zsock_set_sndtimeo(pipe, 1000);            /* never stuck when the ingest loop stops reading */
     zsock_signal(pipe, 0);
     if (!st.open || !st.fresh) {
@@ -364,6 +374,13 @@ void cv_commander_session(cv_commander_t *self, int source, bool open)
         zframe_destroy(&f);
     }
     zmsg_destroy(&msg);
+}
+
+void cv_commander_sources(cv_commander_t *self, size_t n)
+{
+    char count[24];
+    snprintf(count, sizeof count, "%zu", n);
+    zstr_sendx(self->actor, "SOURCES", count, NULL);
 }
 
 int cv_commander_recv(cv_commander_t *self, cv_command_t *command)

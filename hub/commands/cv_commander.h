@@ -58,6 +58,9 @@ void cv_commander_session(cv_commander_t *self, int source, bool open);
 
 /* Receives one command (call when the socket is readable). 0, or -1 when
    nothing usable was read. Free with cv_commander_command_clear. */
+/* A reload appended sources: config->nsources is now n (the names of the
+   new entries are written before this call). */
+void cv_commander_sources(cv_commander_t *self, size_t n);
 int cv_commander_recv(cv_commander_t *self, cv_command_t *command);
 void cv_commander_command_clear(cv_command_t *command);
 

@@ -49,8 +49,8 @@ typedef struct {
 } histogram_t;
 
 struct cv_metrics {
-    source_t *sources;
-    size_t nsources;
+    source_t *sources;                      /* room for CV_MAX_SOURCES */
+    atomic_size_t nsources;                 /* grows at a reload; names written before */
     histogram_t batch_size;
     histogram_t commit_latency;             /* stored in microseconds, exposed in seconds */
     atomic_int_least64_t pending_bytes;
@@ -63,7 +63,7 @@ struct cv_metrics {
 
 static source_t *s_source(cv_metrics_t *self, int source)
 {
-    return self && source >= 0 && (size_t) source < self->nsources ? &self->sources[source] : NULL;
+    return self && source >= 0 && (size_t) source < atomic_load(&self->nsources) ? &self->sources[source] : NULL;
 }
 
 static void s_add(atomic_uint_least64_t *counter)
@@ -184,7 +184,7 @@ static void s_per_source(FILE *out, cv_metrics_t *self, const char *name, const 
                          size_t offset)
 {
     fprintf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
-    for (size_t i = 0; i < self->nsources; i++) {
+    for (size_t i = 0, n = atomic_load(&self->nsources); i < n; i++) {
         source_t *s = &self->sources[i];
         uint64_t v = s_get((atomic_uint_least64_t *) ((char *) s + offset));
         fprintf(out, "%s{source=\"%s\"} %" PRIu64 "\n", name, s->name, v);
@@ -223,8 +223,8 @@ char *cv_metrics_render(cv_metrics_t *self, size_t *len)
                  offsetof(source_t, duplicate));
     fprintf(out, "# HELP civibus_hub_events_dead_lettered_total Records committed to dead_letters, by reason code.\n"
                  "# TYPE civibus_hub_events_dead_lettered_total counter\n");
-    for (size_t i = 0; i < self->nsources; i++)
-        for (size_t r = 0; r < NREASONS; r++)
+    for (size_t i = 0, n = atomic_load(&self->nsources); i < n; i++)
+    for (size_t r = 0; r < NREASONS; r++)
             fprintf(out, "civibus_hub_events_dead_lettered_total{source=\"%s\",reason=\"%s\"} %" PRIu64 "\n",
                     self->sources[i].name, s_reasons[r], s_get(&self->sources[i].dead[r]));
     s_per_source(out, self, "civibus_hub_adapter_session_open", "gauge",
@@ -362,25 +362,33 @@ static void s_histogram_init(histogram_t *h, const char *name, const char *help,
     atomic_init(&h->sum, 0);
 }
 
+void cv_metrics_add_source(cv_metrics_t *self, const char *name)
+{
+    size_t n = atomic_load(&self->nsources);
+    if (n >= CV_MAX_SOURCES)
+        return;
+    source_t *s = &self->sources[n];
+    s->name = cv_zstrdup(name);
+    atomic_init(&s->received, 0);
+    atomic_init(&s->stored, 0);
+    atomic_init(&s->duplicate, 0);
+    atomic_init(&s->commands, 0);
+    atomic_init(&s->results, 0);
+    atomic_init(&s->sessions_opened, 0);
+    atomic_init(&s->session_open, 0);
+    for (size_t r = 0; r < NREASONS; r++)
+        atomic_init(&s->dead[r], 0);
+    atomic_store(&self->nsources, n + 1);      /* seq_cst: the slot is written before it is seen */
+}
+
 cv_metrics_t *cv_metrics_new(const cv_hub_config_t *config)
 {
     cv_metrics_t *self = cv_zcalloc(1, sizeof *self);
     self->health = cv_health_new(config->conninfo, config->stuck_after_s);
-    self->nsources = config->nsources;
-    self->sources = cv_zcalloc(self->nsources ? self->nsources : 1, sizeof *self->sources);
-    for (size_t i = 0; i < self->nsources; i++) {
-        source_t *s = &self->sources[i];
-        s->name = cv_zstrdup(config->sources[i].name);
-        atomic_init(&s->received, 0);
-        atomic_init(&s->stored, 0);
-        atomic_init(&s->duplicate, 0);
-        atomic_init(&s->commands, 0);
-        atomic_init(&s->results, 0);
-        atomic_init(&s->sessions_opened, 0);
-        atomic_init(&s->session_open, 0);
-        for (size_t r = 0; r < NREASONS; r++)
-            atomic_init(&s->dead[r], 0);
-    }
+    self->sources = cv_zcalloc(CV_MAX_SOURCES, sizeof *self->sources);
+    atomic_init(&self->nsources, 0);
+    for (size_t i = 0; i < config->nsources; i++)
+        cv_metrics_add_source(self, config->sources[i].name);
     static const int64_t sizes[] = { 1, 10, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 25000, 100000 };
     static const int64_t latencies_us[] = { 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000,
                                             500000, 1000000, 2500000, 5000000, 10000000, 30000000, 60000000 };
@@ -401,7 +409,7 @@ void cv_metrics_destroy(cv_metrics_t **self_p)
     cv_metrics_t *self = *self_p;
     if (self->daemon)
         MHD_stop_daemon(self->daemon);
-    for (size_t i = 0; i < self->nsources; i++)
+    for (size_t i = 0, n = atomic_load(&self->nsources); i < n; i++)
         free(self->sources[i].name);
     free(self->sources);
     cv_health_destroy(&self->health);

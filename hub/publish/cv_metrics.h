@@ -25,6 +25,8 @@ typedef struct cv_metrics cv_metrics_t;
 
 /* Counters for the configuration's sources, all zero. No server yet. */
 cv_metrics_t *cv_metrics_new(const cv_hub_config_t *config);
+/* A source a reload added (at most CV_MAX_SOURCES in all): counted from now. */
+void cv_metrics_add_source(cv_metrics_t *self, const char *name);
 /* Stops the HTTP server (if started), then frees. */
 void cv_metrics_destroy(cv_metrics_t **self_p);
 

@@ -55,24 +55,46 @@ static int s_write_cert(const char *dir, const char *name, int k, const char *ro
     return 0;
 }
 
-zactor_t *cv_auth_start(const cv_hub_config_t *config, char *err, size_t errlen)
+/* <runtime_dir>/curve holding exactly the config's keys; its path in dir. */
+static int s_write_certs(const cv_hub_config_t *config, char *dir, size_t dirlen, char *err, size_t errlen)
 {
-    char dir[PATH_MAX - 128];
-    if (snprintf(dir, sizeof dir, "%s/curve", config->runtime_dir) >= (int) sizeof dir) {
+    if (snprintf(dir, dirlen, "%s/curve", config->runtime_dir) >= (int) dirlen) {
         snprintf(err, errlen, "runtime_dir path too long");
-        return NULL;
+        return -1;
     }
     if (s_mkdir(config->runtime_dir, err, errlen) < 0 || s_mkdir(dir, err, errlen) < 0)
-        return NULL;
+        return -1;
     chmod(dir, 0700);
     s_clear(dir);
     for (size_t i = 0; i < config->nsources; i++)
         for (int k = 0; k < config->sources[i].nkeys; k++)
             if (s_write_cert(dir, config->sources[i].name, k, "adapter", config->sources[i].keys[k], err, errlen) < 0)
-                return NULL;
+                return -1;
     for (int k = 0; k < config->nsubscriber_keys; k++)
         if (s_write_cert(dir, "subscriber", k, "subscriber", config->subscriber_keys[k], err, errlen) < 0)
-            return NULL;
+            return -1;
+    return 0;
+}
+
+int cv_auth_refresh(zactor_t *auth, const cv_hub_config_t *config, char *err, size_t errlen)
+{
+    char dir[PATH_MAX - 128];
+    if (s_write_certs(config, dir, sizeof dir, err, errlen) < 0)
+        return -1;
+    /* zauth's CURVE command drops its certificate store and reads the
+       folder again (a store refreshes itself on lookups too, but only when
+       the folder's size, count or mtime in seconds moved: a rotation within
+       the second could go unseen) */
+    zstr_sendx(auth, "CURVE", dir, NULL);
+    zsock_wait(auth);
+    return 0;
+}
+
+zactor_t *cv_auth_start(const cv_hub_config_t *config, char *err, size_t errlen)
+{
+    char dir[PATH_MAX - 128];
+    if (s_write_certs(config, dir, sizeof dir, err, errlen) < 0)
+        return NULL;
 
     zactor_t *auth = zactor_new(zauth, NULL);
     if (!auth) {

@@ -17,6 +17,10 @@
 /* Starts zauth with the config's keys; NULL with a reason in err. */
 zactor_t *cv_auth_start(const cv_hub_config_t *config, char *err, size_t errlen);
 
+/* A reload: the folder rewritten with the config's keys now, and zauth
+   told to read it again. -1 with a reason in err (the old keys stay). */
+int cv_auth_refresh(zactor_t *auth, const cv_hub_config_t *config, char *err, size_t errlen);
+
 /* Makes sock a CURVE server with the hub's certificate. */
 int cv_auth_curve_server(const cv_hub_config_t *config, zsock_t *sock);
 

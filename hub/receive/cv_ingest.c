@@ -110,11 +110,11 @@ static bool s_accepting(cv_ingest_t *self)
 
 /* ---- life cycle --------------------------------------------------------- */
 
-cv_ingest_t *cv_ingest_new(const cv_hub_config_t *config, cv_store_t *store, char *err, size_t errlen)
+cv_ingest_t *cv_ingest_new(cv_hub_config_t *config, cv_store_t *store, char *err, size_t errlen)
 {
     cv_ingest_t *self = cv_zmalloc(sizeof *self);
     self->config = config;
-    self->sessions = cv_zcalloc(config->nsources ? config->nsources : 1, sizeof *self->sessions);
+    self->sessions = cv_zcalloc(CV_MAX_SOURCES, sizeof *self->sessions);    /* a reload may add */
     self->filling = cv_batch_new();
     self->metrics = cv_metrics_new(config);
     /* authentication first: the ZAP handler must run before any socket binds */
@@ -202,6 +202,8 @@ int cv_ingest_run(cv_ingest_t *self)
     int64_t last_expiry = zclock_mono(), last_stats = zclock_mono();
     uint64_t logged_received = 0;
     while (!zsys_interrupted) {
+        if (cv_ingest__reload_requested())
+            cv_ingest__reload(self);
         zmq_pollitem_t items[5] = {
             { zsock_resolve(cv_writer_sock(self->writer)), 0, ZMQ_POLLIN, 0 },
             { zsock_resolve(cv_monitor_sock(self->monitor)), 0, ZMQ_POLLIN, 0 },

@@ -23,11 +23,17 @@ typedef struct cv_ingest cv_ingest_t;
 
 /* Binds the sockets (after starting CURVE authentication) and starts the
    writer thread, which takes ownership of store. NULL with reason in err. */
-cv_ingest_t *cv_ingest_new(const cv_hub_config_t *config, cv_store_t *store, char *err, size_t errlen);
+cv_ingest_t *cv_ingest_new(cv_hub_config_t *config, cv_store_t *store, char *err, size_t errlen);
 void cv_ingest_destroy(cv_ingest_t **self_p);
 
 /* Runs until SIGINT/SIGTERM; then commits and answers what it holds and
    returns 0. */
 int cv_ingest_run(cv_ingest_t *self);
+
+/* A signal handler (SIGHUP): the loop reloads the configuration file at
+   its next turn (cv_reload.c); the config given to _new is updated in
+   place: sources added, removed, their keys, mappings and levels, the
+   routing and deadline files. What needs a restart is logged and kept. */
+void cv_ingest_request_reload(int signum);
 
 #endif

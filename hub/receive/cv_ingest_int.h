@@ -49,7 +49,7 @@ typedef struct {
 } cv_ingest__ref_t;
 
 struct cv_ingest {
-    const cv_hub_config_t *config;
+    cv_hub_config_t *config;      /* changed only by a reload (cv_reload.c), on this thread */
     zactor_t *auth;
     zsock_t *router;
     cv_monitor_t *monitor;
@@ -59,7 +59,7 @@ struct cv_ingest {
     cv_commander_t *commander;    /* outbound commands (hub/commands/) */
     cv_metrics_t *metrics;        /* counters for /metrics */
     int64_t submitted_us;         /* when the batch in flight went to the writer */
-    cv_ingest__session_t *sessions;   /* one per configured source */
+    cv_ingest__session_t *sessions;   /* one per configured source (room for CV_MAX_SOURCES) */
     cv_batch_t *filling;          /* receiving events */
     cv_batch_t *inflight;         /* with the writer, or NULL */
     cv_batch_t *spare;
@@ -91,6 +91,10 @@ void cv_ingest__refuse(cv_ingest_t *self, int src, zframe_t *routing, const cv_i
                        const char *code, const char *text);
 void cv_ingest__end_session(cv_ingest_t *self, int src, const char *why);
 void cv_ingest__expire_sessions(cv_ingest_t *self);
+
+/* cv_reload.c: a SIGHUP came; reload the configuration file now */
+bool cv_ingest__reload_requested(void);
+void cv_ingest__reload(cv_ingest_t *self);
 
 /* send_answers.c */
 void cv_ingest__send(cv_ingest_t *self, const cv_ingest__session_t *s, const char *cmd, const char *a,

@@ -35,8 +35,10 @@ void cv_ingest__read(cv_ingest_t *self)
     const char *key = zframe_meta(cmdf, "User-Id");
     const cv_source_conf_t *source = key ? cv_hub_config_source_by_key(self->config, key) : NULL;
     if (!source) {
-        /* CURVE let it in, so it is a subscriber key talking to the wrong socket */
-        cv_warn("ingest", "message from a key that belongs to no source: dropped");
+        /* CURVE let it in: a subscriber key talking to the wrong socket, or the
+           connection of a key a reload removed (its next handshake fails) */
+        cv_warn("ingest", "message from a key that belongs to no source (a subscriber key, or one a reload "
+                "removed): dropped");
         goto done;
     }
     int src = (int) (source - self->config->sources);
