@@ -255,7 +255,8 @@ INSTALL_PATHS := s|/usr/share/civibus|$(DATADIR)|g; s|/usr/share/doc/civibus|$(D
 # an adapter's demo paths (../../var/...) -> its state under $(STATEDIR)/adapter
 ADAPTER_PATHS := s|\.\./\.\./var/keys/hub|$(STATEDIR)/keys/hub|; s|\.\./\.\./var/keys/|$(STATEDIR)/adapter/keys/|; \
                  s|\.\./\.\./var/spool/|$(STATEDIR)/adapter/spool/|; s|\.\./\.\./var/exports/|$(STATEDIR)/adapter/inbox/|; \
-                 s|\.\./\.\./var/attachments|$(STATEDIR)/attachments|; s|\.\./\.\./var/secrets/|$(SYSCONFDIR)/civibus/secrets/|
+                 s|\.\./\.\./var/attachments|$(STATEDIR)/attachments|; s|\.\./\.\./var/secrets/|$(SYSCONFDIR)/civibus/secrets/|; \
+                 s| (tests/sim/[^)]*)||
 ETC := $(DESTDIR)$(SYSCONFDIR)/civibus
 
 install: all
@@ -292,7 +293,8 @@ install: all
 
 # The Debian package, from the tree: a staged `make install` for /usr, stripped, with
 # deploy/debian/'s control and maintainer scripts; Depends computed by dpkg-shlibdeps
-# from the binaries (a fixed list where dpkg-dev is missing).
+# from the binaries (a fixed list where dpkg-dev is missing). DEB_FILE and DEB_STAGE may
+# be given on the command line (tests/it/install.sh builds into its own folder).
 DEB_ARCH  := $(shell dpkg --print-architecture 2>/dev/null || echo amd64)
 DEB_STAGE := build/deb
 DEB_ROOT  := $(DEB_STAGE)/root
@@ -301,8 +303,8 @@ DEB_DEPENDS_FALLBACK := libc6 (>= 2.34), libczmq4 (>= 4.2.0), libzmq5 (>= 4.3.4)
     libyaml-0-2, libpq5 (>= 15), libsodium23, libcurl4 (>= 7.88), libmicrohttpd12, libexpat1 (>= 2.5), libjemalloc2
 
 deb: all
-	rm -rf $(DEB_STAGE) && mkdir -p $(DEB_ROOT)/DEBIAN dist
-	$(MAKE) --no-print-directory install DESTDIR=$(CURDIR)/$(DEB_ROOT) PREFIX=/usr SYSCONFDIR=/etc \
+	rm -rf $(DEB_STAGE) && mkdir -p $(DEB_ROOT)/DEBIAN $(dir $(DEB_FILE))
+	$(MAKE) --no-print-directory install DESTDIR=$(abspath $(DEB_ROOT)) PREFIX=/usr SYSCONFDIR=/etc \
 	    STATEDIR=/var/lib/civibus UNITDIR=/lib/systemd/system >/dev/null
 	strip --strip-unneeded $(addprefix $(DEB_ROOT)/usr/bin/,$(INSTALL_BINS))
 	printf 'civibus (%s) unstable; urgency=medium\n\n  * Built from the tree (%s).\n\n -- civibus <civibus@localhost>  %s\n' \

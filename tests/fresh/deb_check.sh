@@ -80,6 +80,9 @@ mount --make-rslave "$R/dev"
 mkdir -p "$R/tmp/civibus-deb"
 cp "$DEB" "$R/tmp/civibus-deb/" && cp tests/fresh/supervise.sh "$R/tmp/civibus-deb/" || cannot "could not copy the package in"
 python3 tests/tools/gen_311.py --rows 40 --out "$R/tmp/civibus-deb/sr-export-20181201.csv" || cannot "gen_311.py failed"
+# the civibus programs running in the root (minbase has no ps): "pid path user" lines
+printf '%s\n' 'for p in /proc/[0-9]*; do e=$(readlink "$p/exe" 2>/dev/null) || continue' \
+    'case $e in /usr/bin/civibus*) echo "${p#/proc/} $e $(stat -c %U "$p")" ;; esac; done' >"$R/tmp/civibus-deb/pids.sh"
 PKG=/tmp/civibus-deb/$(basename "$DEB")
 inroot() {
     chroot "$R" /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
@@ -106,7 +109,7 @@ inroot 'set -e
     [ "$(stat -c "%U %a" /var/lib/civibus/keys/hub)" = "root 644" ]
     [ "$(stat -c "%U %a" /var/lib/civibus/notify/reply_secret)" = "civibus-notify 600" ]
     ls /etc/systemd/system/*.wants/ 2>/dev/null | grep civibus && { echo "a unit is enabled"; exit 1; }
-    ps -eo comm | grep "^civibus" && { echo "something runs"; exit 1; }
+    [ -z "$(bash /tmp/civibus-deb/pids.sh)" ] || { echo "something runs: $(bash /tmp/civibus-deb/pids.sh)"; exit 1; }
     echo ok' >"$LOG/layout.log" 2>&1
 record "users, groups, /var/lib/civibus modes; nothing enabled, nothing running" $? "$LOG/layout.log"
 
@@ -156,6 +159,12 @@ inroot "$SUP start civibus-adapter@ exemple-311" >>"$LOG/adapter.log" 2>&1 &&
 rc=$?; inroot 'cat /var/log/civibus-supervise/civibus-adapter@exemple-311.log; ls -lR /var/lib/civibus/adapter' >>"$LOG/adapter.log" 2>&1
 record "civibus-adapter@exemple-311 as civibus-adapter: the dropped export's events in the timeline" $rc "$LOG/adapter.log"
 
+inroot 'bash /tmp/civibus-deb/pids.sh; bash /tmp/civibus-deb/pids.sh | awk "
+    {n++} \$2 == \"/usr/bin/civibus-hub\" && \$3 != \"civibus-hub\" {bad=1}
+    \$2 == \"/usr/bin/civibus-api\" && \$3 != \"civibus-api\" {bad=1}
+    \$2 == \"/usr/bin/civibus-adapter\" && \$3 != \"civibus-adapter\" {bad=1} END {exit bad || n != 3}"' >"$LOG/users.log" 2>&1
+record "three programs running, each as its unit's user" $? "$LOG/users.log"
+
 inroot 'set -e
     http() {  # path [token]: prints the status line and the body
         exec 3<>/dev/tcp/127.0.0.1/8480
@@ -176,7 +185,7 @@ record "the API answers a tracking code and a token (civibusctl as civibus-api)"
 
 # 4. stop by SIGTERM, nothing left; remove keeps the state, purge removes it
 inroot "$SUP stop civibus-adapter@ exemple-311; $SUP stop civibus-api; $SUP stop civibus-hub
-        sleep 0.5; ps -eo pid,user,comm | grep civibus && exit 1; exit 0" >"$LOG/stop.log" 2>&1
+        sleep 0.5; left=\$(bash /tmp/civibus-deb/pids.sh); [ -z \"\$left\" ] || { echo \"left running: \$left\"; exit 1; }" >"$LOG/stop.log" 2>&1
 record "SIGTERM stops the three, nothing of civibus left running" $? "$LOG/stop.log"
 inroot 'set -e
     apt-get remove -y -qq civibus >/dev/null

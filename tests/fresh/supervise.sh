@@ -62,20 +62,26 @@ while read -r ef; do
     fi
 done < <(values EnvironmentFile)
 
-run_as() {  # command line (systemd splits on spaces; the units quote nothing)
+run_as() {  # command line (systemd splits on spaces; the units quote nothing). Execs:
+            # call it in a subshell, or with & (then $! is the program's own pid)
     # shellcheck disable=SC2086
-    (cd / && umask "${umask_v:-0022}" && exec setpriv --reuid="$user" --regid="$group" --init-groups \
-        env -i PATH=/usr/bin:/bin LANG=C.UTF-8 "${envargs[@]}" $1)
+    cd / && umask "${umask_v:-0022}" && exec setpriv --reuid="$user" --regid="$group" --init-groups \
+        env -i PATH=/usr/bin:/bin LANG=C.UTF-8 "${envargs[@]}" $1
 }
 
 while read -r pre; do
     [ -n "$pre" ] || continue
     echo "supervise: $name: ExecStartPre=$pre" >>"$LOGDIR/$name.log"
-    run_as "$pre" >>"$LOGDIR/$name.log" 2>&1 || { echo "supervise: $name: ExecStartPre failed: $pre" >&2; exit 1; }
+    (run_as "$pre") >>"$LOGDIR/$name.log" 2>&1 || { echo "supervise: $name: ExecStartPre failed: $pre" >&2; exit 1; }
 done < <(values ExecStartPre)
 start=$(values ExecStart | tail -n 1)
 [ -n "$start" ] || { echo "supervise: $file has no ExecStart=" >&2; exit 2; }
 echo "supervise: $name: ExecStart=$start (as $user)" >>"$LOGDIR/$name.log"
 run_as "$start" >>"$LOGDIR/$name.log" 2>&1 </dev/null &
-echo $! >"$LOGDIR/$name.pid"
-echo "$name started as $user, pid $!"
+pid=$!
+echo $pid >"$LOGDIR/$name.pid"
+# the pid is the program's (what a stop signals), once setpriv and env have exec'ed
+exe=${start%% *}
+for _ in $(seq 1 50); do [ "$(readlink /proc/$pid/exe 2>/dev/null)" = "$exe" ] && break; sleep 0.02; done
+[ "$(readlink /proc/$pid/exe 2>/dev/null)" = "$exe" ] || { echo "supervise: $name: pid $pid is not $exe (exited at once? see $LOGDIR/$name.log)" >&2; exit 1; }
+echo "$name started as $user, pid $pid"
