@@ -16,6 +16,8 @@
 #      by tests/tools/gen_311.py dropped in its inbox) started from their unit files by
 #      tests/fresh/supervise.sh, as the units' users: the export's events reach the
 #      timeline, the API answers a tracking code (public) and a token's request count;
+#   3b. the same package repacked as version N+1 installed over it (an upgrade): the
+#      edited conffile, the keys and the users stay, the hub starts again on it;
 #   4. a stop of everything by SIGTERM, then `apt-get remove` keeps /var/lib/civibus and
 #      `apt-get purge` removes it, the users staying.
 # Prints PASS/FAIL lines and "N passed, N failed"; exit 0 all passed, 1 a failure, 77
@@ -182,6 +184,24 @@ inroot 'set -e
     out=$(http "/v1/requests/count"); echo "$out" | head -1 | grep -q " 401 "
     echo ok' >"$LOG/http.log" 2>&1
 record "the API answers a tracking code and a token (civibusctl as civibus-api)" $? "$LOG/http.log"
+
+# 3b. an upgrade: the same package as version N+1 (repacked), installed over the running
+#     one; the edited conffile, the keys and the users stay; the hub restarted on it
+inroot 'set -e
+    cd /tmp/civibus-deb && rm -rf up && dpkg-deb -R '"$PKG"' up
+    v=$(sed -n "s/^Version: //p" up/DEBIAN/control); sed -i "s/^Version: .*/Version: $v+up1/" up/DEBIAN/control
+    dpkg-deb --root-owner-group -b up civibus_up.deb >/dev/null
+    sum=$(md5sum </var/lib/civibus/hub/hub_secret); uid=$(id -u civibus-hub)
+    apt-get install -y -qq --no-install-recommends ./civibus_up.deb >/dev/null
+    dpkg -s civibus | grep -qx "Version: $v+up1"
+    [ "$(md5sum </var/lib/civibus/hub/hub_secret)" = "$sum" ] && [ "$(id -u civibus-hub)" = "$uid" ]
+    grep -q "^  - name: exemple-311" /etc/civibus/civibus.yaml
+    ls /etc/civibus/*.dpkg-* 2>/dev/null && exit 1
+    echo ok' >"$LOG/upgrade.log" 2>&1 &&
+inroot "$SUP stop civibus-hub && : >/var/log/civibus-supervise/civibus-hub.log && $SUP start civibus-hub" >>"$LOG/upgrade.log" 2>&1 &&
+    wait_log civibus-hub "listening for adapters" 60
+rc=$?; inroot 'cat /var/log/civibus-supervise/civibus-hub.log' >>"$LOG/upgrade.log" 2>&1
+record "upgrade to N+1 over the running install: conffile, keys, users kept; the hub restarts" $rc "$LOG/upgrade.log"
 
 # 4. stop by SIGTERM, nothing left; remove keeps the state, purge removes it
 inroot "$SUP stop civibus-adapter@ exemple-311; $SUP stop civibus-api; $SUP stop civibus-hub
