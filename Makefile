@@ -230,7 +230,7 @@ fuzz-long:
 	@FUZZ_RUNS=$(FUZZ_RUNS) bash tests/fuzz/run.sh runs
 
 clean:
-	rm -rf build build-san build-fuzz bin dist
+	rm -rf build build-san build-fuzz bin
 
 # ---------------------------------------------------------------------------------------
 # Installation (docs/operations.md, "Install"). The programs go to $(BINDIR) (daemons too:

@@ -6,7 +6,10 @@
 #      acked; the summary on stdout is unchanged;
 #   2. stderr a file and no --progress (a service's journal): no progress line at all;
 #   3. stderr a terminal (script(1) gives it a pty): the line is drawn in place (\r, erase
-#      to the end of line) without --progress, and ends with a newline.
+#      to the end of line) without --progress, and ends with a newline;
+#   4. civibusctl remap and dead-letters replay (api/ctl_progress.c): with --progress their
+#      phase's line ends at N/N (100.0%) with the command's counts; nothing on stderr
+#      without it; on a terminal the line is drawn in place. stdout is only the summary.
 . "$(dirname "$0")/lib.sh"
 it_setup replay_progress
 gen_demo 300 >"$W/r.jsonl" || fail "gen_demo"
@@ -47,3 +50,37 @@ if command -v script >/dev/null 2>&1; then
     [ "$(grep -o $'\033\\[Kreplay:' "$W/tty.out" | wc -l)" -ge 2 ] || fail "fewer than two redraws on a terminal"
     ok "on a terminal: the line is redrawn in place, the last one ends the line"
 fi
+
+# 4. civibusctl's long commands
+CTL=$BINDIR/civibusctl
+python3 - "$W/bad.jsonl" <<'PY'
+import json, sys
+out = open(sys.argv[1], "w")
+for i in range(1, 4):
+    out.write(json.dumps({"id": "BAD-%d" % i, "version": 1, "type": "encombrants", "statut": "EN_COURS",
+                          "canal": "TEL", "date": "99/99/2024 10:15", "objet": "x"}) + "\n")
+PY
+: >"$W/replay.log"
+replay demo "$W/bad.jsonl" --timeout 30
+[ "$(q "select count(*) from dead_letters where source = 'demo'")" = 3 ] || fail "expected 3 dead letters: $(q "select string_agg(reason, ',') from dead_letters")"
+n=$(q "select count(*) from source_records where source = 'demo' and raw is not null")
+"$CTL" remap --hub-config "$W/hub.yaml" --source demo --dry-run --progress >"$W/remap.out" 2>"$W/remap.err" \
+    || fail "remap --progress: $(cat "$W/remap.err")"
+grep -q "^remap demo (dry run: nothing written): $n record(s) read, 0 changed" "$W/remap.out" || fail "remap stdout: $(cat "$W/remap.out")"
+tail -n 1 "$W/remap.err" | grep -Eq "^remap demo: records compared: $n/$n \(100\.0%\), 0 changed, 0 not mapped, [0-9]+/s \(average [0-9]+/s\), [0-9]+m[0-9]{2}s elapsed$" \
+    || fail "remap's progress line: $(cat "$W/remap.err")"
+"$CTL" remap --hub-config "$W/hub.yaml" --source demo --dry-run >"$W/remap.out" 2>"$W/remap.err" || fail "remap"
+[ -s "$W/remap.err" ] && fail "remap writes on a non-terminal without --progress: $(cat "$W/remap.err")"
+"$CTL" dead-letters replay --hub-config "$W/hub.yaml" --source demo --dry-run --progress >"$W/dl.out" 2>"$W/dl.err" \
+    || fail "dead-letters replay --progress: $(cat "$W/dl.err")"
+grep -q "3 dead letter(s) read, 0 stored, 0 duplicate(s) (already stored), 3 still dead" "$W/dl.out" || fail "dead-letters stdout: $(cat "$W/dl.out")"
+tail -n 1 "$W/dl.err" | grep -Eq '^dead-letters replay demo: mapped: 3/3 \(100\.0%\), 3 still dead, .* elapsed$' \
+    || fail "dead-letters' progress line: $(cat "$W/dl.err")"
+"$CTL" dead-letters replay --hub-config "$W/hub.yaml" --source demo --dry-run >"$W/dl.out" 2>"$W/dl.err" || fail "dead-letters replay"
+[ -s "$W/dl.err" ] && fail "dead-letters replay writes on a non-terminal without --progress: $(cat "$W/dl.err")"
+if command -v script >/dev/null 2>&1; then
+    script -qec "$CTL remap --hub-config $W/hub.yaml --source demo --dry-run" "$W/tty2.out" >/dev/null 2>&1 </dev/null \
+        || fail "remap on a pty failed"
+    grep -q $'\r\033\[Kremap demo: records compared: '"$n/$n" "$W/tty2.out" || fail "remap on a terminal: $(tr '\r\033' '^~' <"$W/tty2.out" | tail -c 300)"
+fi
+ok "civibusctl remap and dead-letters replay: --progress lines, silent on a non-terminal, in place on a terminal"
