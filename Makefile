@@ -238,14 +238,16 @@ clean:
 # configuration examples to $(SYSCONFDIR)/civibus (production defaults: no source, loopback
 # only; an existing file is never overwritten), the units to $(UNITDIR). The paths inside
 # the installed files are rewritten for these folders. The users and /var/lib/civibus are
-# made by $(DATADIR)/civibus-setup (the package's postinst runs it), not here.
+# made by $(DATADIR)/civibus-setup (the package's postinst runs it), not here. The
+# folders are set on the command line (make install PREFIX=/usr SYSCONFDIR=/etc ...); only
+# PREFIX is also read from the environment (the tests export a BINDIR of their own).
 PREFIX     ?= /usr/local
-BINDIR     ?= $(PREFIX)/bin
-DATADIR    ?= $(PREFIX)/share/civibus
-DOCDIR     ?= $(PREFIX)/share/doc/civibus
-UNITDIR    ?= $(PREFIX)/lib/systemd/system
-SYSCONFDIR ?= /etc
-STATEDIR   ?= /var/lib/civibus
+BINDIR      = $(PREFIX)/bin
+DATADIR     = $(PREFIX)/share/civibus
+DOCDIR      = $(PREFIX)/share/doc/civibus
+UNITDIR     = $(PREFIX)/lib/systemd/system
+SYSCONFDIR  = /etc
+STATEDIR    = /var/lib/civibus
 VERSION    := $(shell cat VERSION 2>/dev/null || git describe --tags --always 2>/dev/null || echo 0)
 INSTALL_BINS := civibus-hub civibus-adapter civibus-api civibusctl civibus-notify
 # the softwares' adapters shipped as examples: each folder of adapters/ with an adapter.yaml
