@@ -11,6 +11,9 @@
 #   make fresh-check  proves `make run` and `make test` on a bare Debian 12 root (tests/fresh/)
 #   make fuzz       every libFuzzer harness of tests/fuzz/ for FUZZ_SECONDS (30) under ASan+UBSan
 #   make fuzz-long  the same, 1,000,000 executions per harness (FUZZ_RUNS)
+#   make install    the programs, data, config examples and systemd units under PREFIX
+#                   (/usr/local), SYSCONFDIR (/etc), DESTDIR; then civibus-setup as root
+#   make deb        dist/civibus_VERSION_ARCH.deb (dpkg-deb; docs/operations.md "Install")
 #
 # The targets that install packages (run, test, unit, valgrind, chaos, bench, deps, fuzz,
 # fuzz-long) do so first and then build through a fresh $(MAKE), whose flags are computed
@@ -80,7 +83,7 @@ TEST_CFLAGS  = $(CFLAGS) -Itests/unit -Ihub -Iadapters -Iapi -Inotify
 TOOL_SRC    := $(wildcard tests/tools/*.c)
 TOOL_BIN    := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
 
-.PHONY: all deps run stop test test-ready unit valgrind chaos clean bench fresh-check fuzz fuzz-long fuzz-bin
+.PHONY: all deps run stop test test-ready unit valgrind chaos clean bench fresh-check fuzz fuzz-long fuzz-bin install deb
 all: $(BIN)/civibus-hub $(BIN)/civibus-adapter $(API_BINS) $(BIN)/civibus-notify
 
 $(BUILD)/libcivibus.a: $(LIB_OBJ)
@@ -228,3 +231,95 @@ fuzz-long:
 
 clean:
 	rm -rf build build-san build-fuzz bin
+
+# ---------------------------------------------------------------------------------------
+# Installation (docs/operations.md, "Install"). The programs go to $(BINDIR) (daemons too:
+# systemd starts them by path, Debian allows /usr/bin), read-only data to $(DATADIR), the
+# configuration examples to $(SYSCONFDIR)/civibus (production defaults: no source, loopback
+# only; an existing file is never overwritten), the units to $(UNITDIR). The paths inside
+# the installed files are rewritten for these folders. The users and /var/lib/civibus are
+# made by $(DATADIR)/civibus-setup (the package's postinst runs it), not here. The
+# folders are set on the command line (make install PREFIX=/usr SYSCONFDIR=/etc ...); only
+# PREFIX is also read from the environment (the tests export a BINDIR of their own).
+PREFIX     ?= /usr/local
+BINDIR      = $(PREFIX)/bin
+DATADIR     = $(PREFIX)/share/civibus
+DOCDIR      = $(PREFIX)/share/doc/civibus
+UNITDIR     = $(PREFIX)/lib/systemd/system
+SYSCONFDIR  = /etc
+STATEDIR    = /var/lib/civibus
+VERSION    := $(shell cat VERSION 2>/dev/null || git describe --tags --always 2>/dev/null || echo 0)
+INSTALL_BINS := civibus-hub civibus-adapter civibus-api civibusctl civibus-notify
+# the softwares' adapters shipped as examples: each folder of adapters/ with an adapter.yaml
+INSTALL_ADAPTERS := $(patsubst adapters/%/adapter.yaml,%,$(wildcard adapters/*/adapter.yaml))
+INSTALL_PATHS := s|/usr/share/civibus|$(DATADIR)|g; s|/usr/share/doc/civibus|$(DOCDIR)|g; \
+                 s|/var/lib/civibus|$(STATEDIR)|g; s|/etc/civibus|$(SYSCONFDIR)/civibus|g; s|/usr/bin/|$(BINDIR)/|g
+# an adapter's demo paths (../../var/...) -> its state under $(STATEDIR)/adapter
+ADAPTER_PATHS := s|\.\./\.\./var/keys/hub|$(STATEDIR)/keys/hub|; s|\.\./\.\./var/keys/|$(STATEDIR)/adapter/keys/|; \
+                 s|\.\./\.\./var/spool/|$(STATEDIR)/adapter/spool/|; s|\.\./\.\./var/exports/|$(STATEDIR)/adapter/inbox/|; \
+                 s|\.\./\.\./var/attachments|$(STATEDIR)/attachments|; s|\.\./\.\./var/secrets/|$(SYSCONFDIR)/civibus/secrets/|; \
+                 s| (tests/sim/[^)]*)||
+ETC := $(DESTDIR)$(SYSCONFDIR)/civibus
+
+install: all
+	install -d -m 0755 $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR) $(DESTDIR)$(DOCDIR) $(DESTDIR)$(UNITDIR) \
+	    $(ETC) $(ETC)/adapters $(DESTDIR)$(DATADIR)/notify $(DESTDIR)$(DATADIR)/adapters
+	install -m 0755 $(addprefix $(BIN)/,$(INSTALL_BINS)) $(DESTDIR)$(BINDIR)/
+	sed 's|^STATE=.*|STATE=$${CIVIBUS_STATE:-$(STATEDIR)}|; s|^BINDIR=.*|BINDIR=$${CIVIBUS_BINDIR:-$(BINDIR)}|' \
+	    deploy/debian/civibus-setup >$(DESTDIR)$(DATADIR)/civibus-setup
+	chmod 0755 $(DESTDIR)$(DATADIR)/civibus-setup
+	rm -rf $(DESTDIR)$(DATADIR)/schemas $(DESTDIR)$(DATADIR)/web $(DESTDIR)$(DATADIR)/notify/templates
+	cp -R --no-preserve=mode,ownership schemas web $(DESTDIR)$(DATADIR)/
+	cp -R --no-preserve=mode,ownership deploy/notify/templates $(DESTDIR)$(DATADIR)/notify/
+	for a in $(INSTALL_ADAPTERS); do \
+	    install -d -m 0755 $(DESTDIR)$(DATADIR)/adapters/$$a && \
+	    install -m 0644 adapters/$$a/mapping.yaml $(DESTDIR)$(DATADIR)/adapters/$$a/ || exit 1; \
+	done
+	find $(DESTDIR)$(DATADIR) -type d -exec chmod 0755 {} + && find $(DESTDIR)$(DATADIR) -type f ! -name civibus-setup -exec chmod 0644 {} +
+	for f in deploy/etc/civibus.yaml deploy/etc/api.yaml deploy/etc/notify.yaml deploy/routing.yaml \
+	         deploy/deadlines.yaml deploy/retention.yaml deploy/costs.yaml; do \
+	    t=$(ETC)/$$(basename $$f); [ -e $$t ] && { echo "  kept $$t"; continue; }; \
+	    sed '$(INSTALL_PATHS)' $$f >$$t && chmod 0644 $$t || exit 1; \
+	done
+	for a in $(INSTALL_ADAPTERS); do \
+	    t=$(ETC)/adapters/$$a.yaml; [ -e $$t ] && { echo "  kept $$t"; continue; }; \
+	    { echo "# $(SYSCONFDIR)/civibus/adapters/$$a.yaml — run by the unit civibus-adapter@$$a (installed disabled)."; \
+	      echo "# An example, as shipped with civibus: set the software's address and secrets first."; \
+	      sed '$(ADAPTER_PATHS)' adapters/$$a/adapter.yaml; } >$$t && chmod 0644 $$t || exit 1; \
+	done
+	for u in deploy/systemd/*.service; do sed '$(INSTALL_PATHS)' $$u >$(DESTDIR)$(UNITDIR)/$$(basename $$u) || exit 1; \
+	    chmod 0644 $(DESTDIR)$(UNITDIR)/$$(basename $$u); done
+	install -m 0644 docs/*.md docs/openapi.yaml $(DESTDIR)$(DOCDIR)/
+	install -m 0644 deploy/civibus.yaml $(DESTDIR)$(DOCDIR)/civibus.yaml.example
+	@echo "installed civibus $(VERSION) under $(DESTDIR)$(PREFIX); as root, run $(DATADIR)/civibus-setup (users, $(STATEDIR))"
+
+# The Debian package, from the tree: a staged `make install` for /usr, stripped, with
+# deploy/debian/'s control and maintainer scripts; Depends computed by dpkg-shlibdeps
+# from the binaries (a fixed list where dpkg-dev is missing). DEB_FILE and DEB_STAGE may
+# be given on the command line (tests/it/install.sh builds into its own folder).
+DEB_ARCH  := $(shell dpkg --print-architecture 2>/dev/null || echo amd64)
+DEB_STAGE := build/deb
+DEB_ROOT  := $(DEB_STAGE)/root
+DEB_FILE  := dist/civibus_$(VERSION)_$(DEB_ARCH).deb
+DEB_DEPENDS_FALLBACK := libc6 (>= 2.34), libczmq4 (>= 4.2.0), libzmq5 (>= 4.3.4), libjansson4 (>= 2.14), \
+    libyaml-0-2, libpq5 (>= 15), libsodium23, libcurl4 (>= 7.88), libmicrohttpd12, libexpat1 (>= 2.5), libjemalloc2
+
+deb: all
+	rm -rf $(DEB_STAGE) && mkdir -p $(DEB_ROOT)/DEBIAN $(dir $(DEB_FILE))
+	$(MAKE) --no-print-directory install DESTDIR=$(abspath $(DEB_ROOT)) PREFIX=/usr SYSCONFDIR=/etc \
+	    STATEDIR=/var/lib/civibus UNITDIR=/lib/systemd/system >/dev/null
+	strip --strip-unneeded $(addprefix $(DEB_ROOT)/usr/bin/,$(INSTALL_BINS))
+	printf 'civibus (%s) unstable; urgency=medium\n\n  * Built from the tree (%s).\n\n -- civibus <civibus@localhost>  %s\n' \
+	    '$(VERSION)' "$$(git rev-parse --short HEAD 2>/dev/null || echo no git)" "$$(date -R)" \
+	    | gzip -9n >$(DEB_ROOT)/usr/share/doc/civibus/changelog.Debian.gz
+	install -m 0644 deploy/debian/copyright $(DEB_ROOT)/usr/share/doc/civibus/copyright
+	install -m 0755 deploy/debian/postinst deploy/debian/prerm deploy/debian/postrm $(DEB_ROOT)/DEBIAN/
+	cd $(DEB_ROOT) && find etc -type f | sort | sed 's|^|/|' >DEBIAN/conffiles
+	cd $(DEB_ROOT) && find usr lib -type f -exec md5sum {} + | sort -k2 >DEBIAN/md5sums
+	deps=$$(cd $(DEB_STAGE) && mkdir -p debian && printf 'Source: civibus\n\nPackage: civibus\nArchitecture: any\n' >debian/control && \
+	        dpkg-shlibdeps -O $(addprefix root/usr/bin/,$(INSTALL_BINS)) 2>/dev/null | sed -n 's/^shlibs:Depends=//p'); \
+	[ -n "$$deps" ] || deps='$(DEB_DEPENDS_FALLBACK)'; \
+	sed "s|@VERSION@|$(VERSION)|; s|@ARCH@|$(DEB_ARCH)|; s|@DEPENDS@|$$deps|; \
+	     s|@SIZE@|$$(du -sk --exclude=DEBIAN $(DEB_ROOT) | cut -f1)|" deploy/debian/control.in >$(DEB_ROOT)/DEBIAN/control
+	dpkg-deb --root-owner-group -Zxz --build $(DEB_ROOT) $(DEB_FILE) >/dev/null
+	@echo "built $(DEB_FILE)"

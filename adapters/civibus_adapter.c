@@ -8,6 +8,14 @@
             can_accept, poll to flush a batch, wait until settled.
     keygen  writes a CURVE key pair (zcert files) for an adapter or the hub.
 
+    replay's progress: when stderr is a terminal (or with --progress, e.g.
+    to a file), every second a line with the lines read (and the share of
+    the file, from its size and the read offset), the records acked and
+    nacked, the settle rate over the last second and on average, and an
+    ETA from the average byte rate. On a terminal the line is redrawn in
+    place (\r); elsewhere one line per second. Never on a non-terminal
+    (the journal) unless asked: a service's log is for events.
+
     Exit codes: 0 done, 1 fatal error, 2 bad arguments or config,
     3 the hub refused our key, 4 --timeout expired. See docs/adapters.md. */
 #include <czmq.h>
@@ -18,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "cv_log.h"
 #include "runtime/cv_adapter_config.h"
@@ -33,11 +42,13 @@
 static const char *s_usage =
     "usage:\n"
     "  civibus-adapter replay --config FILE --source NAME --file RECORDS.jsonl\n"
-    "                         [--rate N] [--timeout SECONDS]\n"
+    "                         [--rate N] [--timeout SECONDS] [--progress]\n"
     "      send every line of RECORDS.jsonl to the hub as one raw record of\n"
     "      source NAME; print \"sent N acked A nacked K\" once all are settled.\n"
     "      --rate N         pace to N records per second\n"
     "      --timeout S      give up (exit 4) if not all settled after S seconds\n"
+    "      --progress       a progress line every second on stderr (the default\n"
+    "                       when stderr is a terminal)\n"
     "  civibus-adapter run --config FILE\n"
     "      serve one source with the driver its config names (rest, webhook,\n"
     "      filedrop) until SIGINT/SIGTERM; see docs/adapters.md.\n"
@@ -72,13 +83,85 @@ static bool s_parse_positive(const char *text, double *out)
 typedef struct {
     const char *config, *source, *file;
     double rate, timeout;           /* 0: none */
+    bool progress;                  /* --progress */
 } replay_args_t;
+
+/* The progress line (top of file). */
+typedef struct {
+    bool on, tty;
+    FILE *in;
+    off_t size;                     /* 0: unknown (a pipe) */
+    int64_t start, last;            /* zclock_mono */
+    uint64_t last_settled;
+    bool drawn;                     /* a \r line is on the terminal */
+} progress_t;
+
+static void s_progress_init(progress_t *self, bool asked, FILE *in)
+{
+    memset(self, 0, sizeof *self);
+    self->tty = isatty(STDERR_FILENO) == 1;
+    self->on = asked || self->tty;
+    self->in = in;
+    struct stat st;
+    if (fstat(fileno(in), &st) == 0 && S_ISREG(st.st_mode))
+        self->size = st.st_size;
+    self->start = self->last = zclock_mono();
+}
+
+static void s_duration(char *out, size_t len, double s)
+{
+    uint64_t t = s > 0 && s < 1e9 ? (uint64_t) (s + 0.5) : 0;
+    if (t >= 3600)
+        snprintf(out, len, "%" PRIu64 "h%02" PRIu64 "m", t / 3600, t / 60 % 60);
+    else
+        snprintf(out, len, "%" PRIu64 "m%02" PRIu64 "s", t / 60, t % 60);
+}
+
+/* Prints the line when a second has passed since the last one (or at once
+   with final); final ends a terminal's line. */
+static void s_progress(progress_t *self, cv_client_t *client, uint64_t lines, bool final)
+{
+    if (!self->on)
+        return;
+    int64_t now = zclock_mono();
+    if (!final && now - self->last < 1000)
+        return;
+    cv_client_stats_t st = cv_client_stats(client);
+    uint64_t settled = st.acked + st.nacked;
+    double dt = (double) (now - self->last) / 1000.0, all = (double) (now - self->start) / 1000.0;
+    double rate = dt > 0 ? (double) (settled - self->last_settled) / dt : 0;
+    double avg = all > 0 ? (double) settled / all : 0;
+    char share[32] = "", eta[48] = "";
+    off_t pos = ftello(self->in);
+    if (self->size > 0 && pos >= 0) {
+        snprintf(share, sizeof share, " (%.1f%%)", 100.0 * (double) pos / (double) self->size);
+        if (!final && pos > 0 && all > 0) {
+            char d[24];
+            s_duration(d, sizeof d, all * (double) (self->size - pos) / (double) pos);
+            snprintf(eta, sizeof eta, ", ETA %s", d);
+        }
+    }
+    char took[24];
+    s_duration(took, sizeof took, all);
+    fprintf(stderr, "%sreplay: %" PRIu64 " lines read%s, %" PRIu64 " acked, %" PRIu64 " nacked, "
+            "%.0f/s (average %.0f/s), %s elapsed%s%s",
+            self->tty ? "\r\033[K" : "", lines, share, st.acked, st.nacked, rate, avg, took, eta,
+            self->tty && !final ? "" : "\n");
+    fflush(stderr);
+    self->drawn = self->tty && !final;
+    self->last = now;
+    self->last_settled = settled;
+}
 
 static int s_replay_args(int argc, char **argv, replay_args_t *args)
 {
     memset(args, 0, sizeof *args);
     for (int i = 0; i < argc; i++) {
         const char *opt = argv[i];
+        if (strcmp(opt, "--progress") == 0) {
+            args->progress = true;
+            continue;
+        }
         if (i + 1 >= argc)
             return s_bad_usage("option %s needs a value", opt);
         const char *val = argv[++i];
@@ -136,6 +219,8 @@ static int s_replay_loop(cv_client_t *client, FILE *in, const replay_args_t *arg
     bool eof = false;
     int rc = -1;
     int64_t start = zclock_mono();
+    progress_t progress;
+    s_progress_init(&progress, args->progress, in);
     int64_t deadline = args->timeout > 0 ? start + (int64_t) (args->timeout * 1000) : INT64_MAX;
     double next_due = (double) start;
     while (rc < 0) {
@@ -202,9 +287,13 @@ static int s_replay_loop(cv_client_t *client, FILE *in, const replay_args_t *arg
         }
         if (wait > deadline - now)
             wait = deadline - now;
+        if (progress.on && wait > 1000)
+            wait = 1000;
         if (cv_client_poll(client, (int) wait) < 0)
             rc = s_client_failed(client, args, endpoint);
+        s_progress(&progress, client, lineno, false);
     }
+    s_progress(&progress, client, lineno, true);
     free(line);
     return rc;
 }

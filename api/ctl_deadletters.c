@@ -13,8 +13,11 @@
     whose event is now stored (or was already: duplicate) is marked
     replayed_at / replayed_event, in a transaction after the store's: a
     crash in between leaves it waiting, and the next replay finds its event
-    a duplicate and marks it then. A second run therefore stores nothing. */
+    a duplicate and marks it then. A second run therefore stores nothing.
+    --progress (the default on a terminal): a line a second on stderr while
+    the dead letters are mapped, then while they are marked (ctl_progress.c). */
 #include "ctl_fix.h"
+#include "ctl_progress.h"
 
 #include "cv_hash.h"
 
@@ -39,7 +42,7 @@ static int s_usage(void)
     fprintf(stderr, "usage: civibusctl [--config FILE] dead-letters list --source S [--reason R] [--limit N]"
                     " [--hub-config FILE]\n"
                     "       civibusctl dead-letters replay --hub-config FILE --source S [--reason R]"
-                    " [--dry-run]\n");
+                    " [--dry-run] [--progress]\n");
     return 2;
 }
 
@@ -122,7 +125,7 @@ static void s_tried(PGconn *pg, bool dry, const char *id, const char *reason, co
     PQclear(r);
 }
 
-static int s_replay(cv_ctl_fix_t *f, const char *reason, bool dry)
+static int s_replay(cv_ctl_fix_t *f, const char *reason, bool dry, bool progress)
 {
     const char *v[3] = { f->source->name, reason, REPLAYABLE };
     /* binary results: the payload's bytes as they are */
@@ -143,7 +146,13 @@ static int s_replay(cv_ctl_fix_t *f, const char *reason, bool dry)
         rc = 1;
     }
     long long in = 0, dup = 0, stayed = 0;
+    char phase[160], extra[80];
+    snprintf(phase, sizeof phase, "dead-letters replay %s: mapped", f->source->name);
+    cv_ctl_progress_t pr;
+    cv_ctl_progress_start(&pr, phase, n, progress);
     for (int i = 0; i < n; i++) {
+        snprintf(extra, sizeof extra, "%lld still dead", stayed);
+        cv_ctl_progress(&pr, i, extra, false);
         const char *raw = PQgetvalue(r, i, 2);
         size_t len = (size_t) PQgetlength(r, i, 2);
         json_error_t jerr;
@@ -172,6 +181,8 @@ static int s_replay(cv_ctl_fix_t *f, const char *reason, bool dry)
         cv_ctl_fix_item(&letters[m].item, f->source->name, event, record, raw, len, hash);
         m++;
     }
+    snprintf(extra, sizeof extra, "%lld still dead", stayed);
+    cv_ctl_progress(&pr, n, extra, true);
     if (!dry && m > 0) {
         for (size_t k = 0; k < m; k++)
             items[k] = letters[k].item;
@@ -180,7 +191,11 @@ static int s_replay(cv_ctl_fix_t *f, const char *reason, bool dry)
         for (size_t k = 0; k < m && rc == 0; k++)
             letters[k].item = items[k];
     }
+    snprintf(phase, sizeof phase, "dead-letters replay %s: %s", f->source->name, dry ? "probed" : "marked");
+    cv_ctl_progress_start(&pr, phase, (long long) m, progress && m > 0);
     for (size_t k = 0; k < m && rc == 0; k++) {
+        snprintf(extra, sizeof extra, "%lld stored, %lld duplicate(s)", in, dup);
+        cv_ctl_progress(&pr, (long long) k, extra, false);
         cv_store_item_t *it = &letters[k].item;
         const char *what = !dry ? NULL : s_probe(f->pg, it);
         if (dry ? strcmp(what, "stored") == 0 : it->outcome == CV_OUT_STORED)
@@ -198,6 +213,9 @@ static int s_replay(cv_ctl_fix_t *f, const char *reason, bool dry)
         if (!dry && s_mark(f->pg, &letters[k]) != 0)
             rc = 1;
     }
+    snprintf(extra, sizeof extra, "%lld stored, %lld duplicate(s)", in, dup);
+    if (m > 0)
+        cv_ctl_progress(&pr, (long long) m, extra, true);
     if (rc == 0) {
         printf("dead-letters replay %s%s: %d dead letter(s) read, %lld stored, %lld duplicate(s)"
                " (already stored), %lld still dead\n", f->source->name,
@@ -224,12 +242,13 @@ static int s_replay(cv_ctl_fix_t *f, const char *reason, bool dry)
 int cv_ctl_deadletters(const char *conninfo, int argc, char **argv)
 {
     const char *source = NULL, *reason = NULL, *limit = NULL, *hub = NULL;
-    bool dry = false;
+    bool dry = false, progress = false;
     if (argc < 1 || (strcmp(argv[0], "list") != 0 && strcmp(argv[0], "replay") != 0))
         return s_usage();
     bool list = strcmp(argv[0], "list") == 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--dry-run") == 0 && !list) dry = true;
+        else if (strcmp(argv[i], "--progress") == 0 && !list) progress = true;
         else if (i + 1 >= argc) return s_usage();
         else if (strcmp(argv[i], "--source") == 0) source = argv[++i];
         else if (strcmp(argv[i], "--reason") == 0) reason = argv[++i];
@@ -261,7 +280,7 @@ int cv_ctl_deadletters(const char *conninfo, int argc, char **argv)
     }
     rc = cv_ctl_fix_open(&f, hub, source, !list && !dry);
     if (rc == 0)
-        rc = list ? s_list(f.pg, source, reason, limit) : s_replay(&f, reason, dry);
+        rc = list ? s_list(f.pg, source, reason, limit) : s_replay(&f, reason, dry, progress);
     cv_ctl_fix_close(&f);
     return rc;
 }

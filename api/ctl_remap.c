@@ -15,8 +15,11 @@
     it is written (functions/remap.sql), whatever its occurred_at. Once
     written, the projection agrees with the mapping: a second run finds
     nothing to correct and writes nothing (and the same correction sent
-    twice would be a duplicate). */
+    twice would be a duplicate). --progress (the default on a terminal):
+    a line a second on stderr while the records are compared
+    (ctl_progress.c). */
 #include "ctl_fix.h"
+#include "ctl_progress.h"
 
 #include "cv_hash.h"
 
@@ -50,7 +53,7 @@ static const char *s_diff_sql =
 
 static int s_usage(void)
 {
-    fprintf(stderr, "usage: civibusctl remap --hub-config FILE --source S [--since DATE] [--dry-run]\n");
+    fprintf(stderr, "usage: civibusctl remap --hub-config FILE --source S [--since DATE] [--dry-run] [--progress]\n");
     return 2;
 }
 
@@ -108,7 +111,7 @@ static int s_correction(s_fix_t *x, const char *corrects)
     return 0;
 }
 
-static int s_remap(cv_ctl_fix_t *f, const char *since, bool dry)
+static int s_remap(cv_ctl_fix_t *f, const char *since, bool dry, bool progress)
 {
     const char *v[2] = { f->source->name, since };
     PGresult *r = cv_ctl_fix_select(f->pg, "remap",
@@ -128,7 +131,13 @@ static int s_remap(cv_ctl_fix_t *f, const char *since, bool dry)
         rc = 1;
     }
     long long nchanged = 0, nunmapped = 0;
+    char what[160], extra[80];
+    snprintf(what, sizeof what, "remap %s: records compared", f->source->name);
+    cv_ctl_progress_t pr;
+    cv_ctl_progress_start(&pr, what, n, progress);
     for (int i = 0; i < n && rc == 0; i++) {
+        snprintf(extra, sizeof extra, "%lld changed, %lld not mapped", nchanged, nunmapped);
+        cv_ctl_progress(&pr, i, extra, false);
         s_fix_t *x = &fix[m];
         memset(x, 0, sizeof *x);          /* what a skipped record left here */
         json_error_t jerr;
@@ -165,6 +174,8 @@ static int s_remap(cv_ctl_fix_t *f, const char *since, bool dry)
         cv_ctl_fix_item(&x->item, f->source->name, x->event, x->record, x->raw, x->raw_len, x->hash);
         m++;
     }
+    snprintf(extra, sizeof extra, "%lld changed, %lld not mapped", nchanged, nunmapped);
+    cv_ctl_progress(&pr, n, extra, true);
     long long stored = 0, dup = 0, failed = 0;
     if (rc == 0 && !dry && m > 0) {
         for (size_t k = 0; k < m; k++)
@@ -213,9 +224,10 @@ static int s_remap(cv_ctl_fix_t *f, const char *since, bool dry)
 int cv_ctl_remap(int argc, char **argv)
 {
     const char *source = NULL, *since = NULL, *hub = NULL;
-    bool dry = false;
+    bool dry = false, progress = false;
     for (int i = 0; i < argc; i++) {
         if (strcmp(argv[i], "--dry-run") == 0) dry = true;
+        else if (strcmp(argv[i], "--progress") == 0) progress = true;
         else if (i + 1 >= argc) return s_usage();
         else if (strcmp(argv[i], "--source") == 0) source = argv[++i];
         else if (strcmp(argv[i], "--since") == 0) since = argv[++i];
@@ -227,7 +239,7 @@ int cv_ctl_remap(int argc, char **argv)
     cv_ctl_fix_t f;
     int rc = cv_ctl_fix_open(&f, hub, source, !dry);
     if (rc == 0)
-        rc = s_remap(&f, since, dry);
+        rc = s_remap(&f, since, dry, progress);
     cv_ctl_fix_close(&f);
     return rc;
 }

@@ -13,6 +13,8 @@
 #   the three simulated softwares' events are in PostgreSQL; the API answers a timeline
 #   make stop                      and then no process is left running in the root
 #   make test                      the whole suite, inside the root
+#   make deb                       the package, then installed into a second pristine root
+#                                  and run from its units (tests/fresh/deb_check.sh)
 #
 # /proc, /sys and /dev are mounted in the root and unmounted on every exit path; services
 # may not start there (policy-rc.d); the root's own folder is 0755 (PostgreSQL runs as
@@ -237,6 +239,21 @@ else
 fi
 left=$(in_root_pids)
 [ -z "$left" ] || record "nothing left running after make test" 1
+
+# 6. The Debian package: built here (make deb), then installed into a SECOND pristine root
+#    from the same cached tarball, where the units run it (tests/fresh/deb_check.sh).
+inroot 'make deb' >"$LOG/deb.log" 2>&1
+rc=$?
+record "make deb" $rc "$LOG/deb.log"
+if [ $rc -eq 0 ]; then
+    start=$SECONDS
+    FRESH_CACHE=$CACHE bash "$SRC/tests/fresh/deb_check.sh" "$(ls "$R"/civibus/dist/civibus_*.deb | tail -n 1)" \
+        >"$LOG/deb-check.log" 2>&1
+    rc=$?
+    say "the package's check took $((SECONDS - start)) s"
+    grep -E '^(PASS|FAIL) deb:' "$LOG/deb-check.log" | sed 's/^/  /'
+    record "the .deb installs and runs on a second pristine root (tests/fresh/deb_check.sh)" $rc "$LOG/deb-check.log"
+fi
 
 echo
 [ ${#failures[@]} -gt 0 ] && printf 'failed: %s\n' "${failures[@]}"
