@@ -103,7 +103,9 @@ static char *s_relative(const char *file, const char *p)
 
 /* attachments: the folder (relative to this file; default var/attachments
    beside it) and the caps. An existing folder must be a folder only its
-   owner may enter (0700: the files are personal data); a missing one is
+   owner may enter (0700: the files are personal data), or its owner and
+   its group (2770: the package shares it with the mailbox adapter), never
+   others; a missing one is
    made at the first attachment. The body cap of a registration with
    attachments follows from the caps: base64 of max_total_bytes, room for
    the names, and http.max_body_bytes for the rest. */
@@ -125,10 +127,11 @@ static int s_attachments(cv_api_config_t *self, const cv_yaml_doc_t *doc, const 
         if (!S_ISDIR(st.st_mode))
             return cv_yaml_fail(doc, n ? cv_yaml_get(n, "dir") : NULL, err, errlen,
                                 "'dir': %s is not a folder", self->attach_dir);
-        if (st.st_mode & 077)
+        if (st.st_mode & 007)
             return cv_yaml_fail(doc, n ? cv_yaml_get(n, "dir") : NULL, err, errlen,
-                                "'dir': %s is open to others (mode %03o): chmod 700 it, attachments are"
-                                " personal data", self->attach_dir, (unsigned) (st.st_mode & 0777));
+                                "'dir': %s is open to others (mode %03o): chmod o-rwx it (700, or 2770 to "
+                                "share it with the adapters' group), attachments are personal data",
+                                self->attach_dir, (unsigned) (st.st_mode & 0777));
     }
     if (cv_yaml_int(doc, n, "max_bytes", false, 10 * 1024 * 1024, 1024, CV_API_ATTACH_MAX_BYTES_CEIL,
                     &self->attach_max_bytes, err, errlen) < 0

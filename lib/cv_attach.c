@@ -3,11 +3,16 @@
     put: sniff, hash, and if DIR/ab/<sha> exists, done; else write
     DIR/ab/.<sha>.<pid>.tmp, fsync it, rename it over, fsync DIR/ab (and
     DIR when ab/ was just made). Files are 0600, folders 0700: attachments
-    are personal data. */
+    are personal data. A DIR its owner shared with a group (the package's
+    2770 civibus-api:civibus-files, where the mailbox adapter writes what
+    the API serves) makes them 0640 and 02770 instead, set with fchmod and
+    chmod so no process's umask decides: DIR's group may read them, nobody
+    else. DIR itself is never made shared here: that is the city's act. */
 #include "cv_attach.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -56,13 +61,14 @@ static int s_sync_dir(const char *path)
     return rc;
 }
 
-/* mkdir 0700 unless it exists; *made says whether it was made now. */
-static int s_mkdir(const char *path, int *made)
+/* mkdir 0700 unless it exists; *made says whether it was made now. A
+   folder made in a shared DIR is 02770 (its group writes there too; files inherit the group). */
+static int s_mkdir(const char *path, bool shared, int *made)
 {
     *made = 0;
     if (mkdir(path, 0700) == 0) {
         *made = 1;
-        return 0;
+        return shared ? chmod(path, 02770) : 0;
     }
     return errno == EEXIST ? 0 : -1;
 }
@@ -108,7 +114,9 @@ int cv_attach_put(const char *dir, const void *data, size_t len, size_t max_byte
         snprintf(err, errlen, "%s: path too long", dir);
         return -1;
     }
-    if (s_mkdir(dir, &made_top) < 0 || s_mkdir(sub, &made_sub) < 0) {
+    struct stat top;
+    bool shared = stat(dir, &top) == 0 && S_ISDIR(top.st_mode) && (top.st_mode & 070) && !(top.st_mode & 007);
+    if (s_mkdir(dir, false, &made_top) < 0 || s_mkdir(sub, shared, &made_sub) < 0) {
         snprintf(err, errlen, "%s: cannot make the folder: %s", sub, strerror(errno));
         return -1;
     }
@@ -121,7 +129,7 @@ int cv_attach_put(const char *dir, const void *data, size_t len, size_t max_byte
         snprintf(err, errlen, "%s: cannot write: %s", tmp, strerror(errno));
         return -1;
     }
-    if (s_write_all(fd, data, len) < 0 || fsync(fd) < 0) {
+    if ((shared && fchmod(fd, 0640) < 0) || s_write_all(fd, data, len) < 0 || fsync(fd) < 0) {
         snprintf(err, errlen, "%s: cannot write: %s", tmp, strerror(errno));
         close(fd);
         unlink(tmp);

@@ -34,7 +34,8 @@ typedef struct {
 /* The type of data by its first bytes, or NULL when it is none we keep. */
 const char *cv_attach_sniff(const void *data, size_t len);
 
-/* Stores data under dir (created 0700 if missing) and fills info. Returns
+/* Stores data under dir (created 0700 if missing; a dir shared with its
+   group, mode 07x0, gets files its group may read) and fills info. Returns
    0 (stored now, or there already), or -1 with err filled: an empty or
    larger than max_bytes content, a type not kept ("not a PDF, JPEG or PNG
    file"), or an I/O error (with the path). Never logs. */

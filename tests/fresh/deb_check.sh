@@ -106,7 +106,7 @@ inroot 'set -e
     done
     id -nG civibus-api | grep -qw civibus-files && id -nG civibus-adapter | grep -qw civibus-files
     id -nG civibus-hub | grep -qw civibus-files && { echo "civibus-hub is in civibus-files"; exit 1; }
-    [ "$(stat -c "%U %G %a" /var/lib/civibus/attachments)" = "civibus-api civibus-files 700" ]
+    [ "$(stat -c "%U %G %a" /var/lib/civibus/attachments)" = "civibus-api civibus-files 2770" ]
     [ "$(stat -c "%U %a" /var/lib/civibus/hub/hub_secret)" = "civibus-hub 600" ]
     [ "$(stat -c "%U %a" /var/lib/civibus/keys/hub)" = "root 644" ]
     [ "$(stat -c "%U %a" /var/lib/civibus/notify/reply_secret)" = "civibus-notify 600" ]

@@ -222,6 +222,12 @@ static void test_config(void **state)
         if (!strstr(err, bad[i].expect))
             fail_msg("expected '%s' in '%s'", bad[i].expect, err);
     }
+    /* shared with a group (the package's 2770), never with others: accepted */
+    assert_int_equal(chmod(want, 02770), 0);
+    cfg = s_config(dir, "postgres:\n  conninfo: x\nattachments:\n  dir: open\n", err, sizeof err);
+    if (!cfg)
+        fail_msg("a 2770 folder refused: %s", err);
+    cv_api_config_destroy(&cfg);
     rmdir(want);
     snprintf(want, sizeof want, "%s/api.yaml", dir);
     unlink(want);

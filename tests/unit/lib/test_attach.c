@@ -71,11 +71,48 @@ static void test_put(void **state)
     assert_int_equal(system(cmd), 0);
 }
 
+/* A folder shared with its group (the package's 2770): files 0640 and
+   sub-folders 02770 whatever the umask; others never; a folder open to
+   others is not treated as shared. */
+static void test_put_shared(void **state)
+{
+    char dir[] = "/tmp/test_attach.XXXXXX", store[64], err[256], path[256];
+    assert_non_null(mkdtemp(dir));
+    snprintf(store, sizeof store, "%s/pj", dir);
+    assert_int_equal(mkdir(store, 0700), 0);
+    assert_int_equal(chmod(store, 02770), 0);
+    mode_t old = umask(0077);                 /* the units' UMask: must not decide */
+    const char png[] = "\x89PNG\r\n\x1a\n....";
+    cv_attach_info_t a;
+    assert_int_equal(cv_attach_put(store, png, sizeof png - 1, 1 << 20, &a, err, sizeof err), 0);
+    assert_int_equal(cv_attach_path(store, a.sha256, path, sizeof path), 0);
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 07777, 0640);
+    char sub[128];
+    snprintf(sub, sizeof sub, "%s/%.2s", store, a.sha256);
+    assert_int_equal(stat(sub, &st), 0);
+    assert_int_equal(st.st_mode & 07777, 02770);
+
+    /* open to others: not shared, files stay 0600 */
+    assert_int_equal(chmod(store, 0775), 0);
+    const char pdf[] = "%PDF-1.4\nother\n";
+    assert_int_equal(cv_attach_put(store, pdf, sizeof pdf - 1, 1 << 20, &a, err, sizeof err), 0);
+    assert_int_equal(cv_attach_path(store, a.sha256, path, sizeof path), 0);
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 07777, 0600);
+    umask(old);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sniff),
         cmocka_unit_test(test_put),
+        cmocka_unit_test(test_put_shared),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
