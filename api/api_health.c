@@ -6,6 +6,7 @@
 #include "api_handler.h"
 #include "cv_log.h"
 
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -29,6 +30,7 @@ static struct {
     PGconn *primary, *replica;
     struct { int64_t at_ms; uint64_t lsn; } ring[RING];
     size_t nring, head;          /* head: the next slot written */
+    atomic_bool primary_up;      /* the last check's answer */
     atomic_llong primary_ok_ms;  /* when the primary last answered (monotonic), 0 never */
     atomic_int rstate;          /* replica_state_t */
     atomic_llong lag_ms;         /* -1 unknown */
@@ -43,20 +45,37 @@ static int64_t s_now_ms(void)
     return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* A connection of the watcher's, opened if needed: a 2 s connect timeout
-   (libpq's least) and the check's statement timeout. */
-static PGconn *s_connect(PGconn **pg, const char *conninfo, const char *which, bool *logged)
+/* Waits until pg's socket is readable (or writable) or the deadline passes. */
+static bool s_wait(PGconn *pg, bool write, int64_t deadline)
+{
+    int64_t left = deadline - s_now_ms();
+    if (left <= 0 || PQsocket(pg) < 0)
+        return false;
+    struct pollfd p = { .fd = PQsocket(pg), .events = write ? POLLOUT : POLLIN };
+    return poll(&p, 1, (int) left) > 0;
+}
+
+/* A connection of the watcher's, opened if needed, within the check's
+   deadline (libpq's own connect_timeout is 2 s at least). */
+static PGconn *s_connect(PGconn **pg, const char *conninfo, const char *which, bool *logged, int64_t deadline)
 {
     if (*pg && PQstatus(*pg) == CONNECTION_OK)
         return *pg;
     PQfinish(*pg);
-    const char *keys[] = { "dbname", "connect_timeout", "application_name", NULL };
-    const char *vals[] = { conninfo ? conninfo : "", "2", "civibus-api-health", NULL };
-    *pg = PQconnectdbParams(keys, vals, 1);
-    if (PQstatus(*pg) != CONNECTION_OK) {
+    const char *keys[] = { "dbname", "application_name", NULL };
+    const char *vals[] = { conninfo ? conninfo : "", "civibus-api-health", NULL };
+    *pg = PQconnectStartParams(keys, vals, 1);
+    PostgresPollingStatusType st = PGRES_POLLING_WRITING;
+    while (*pg && PQstatus(*pg) != CONNECTION_BAD && st != PGRES_POLLING_OK && st != PGRES_POLLING_FAILED) {
+        if (!s_wait(*pg, st == PGRES_POLLING_WRITING, deadline))
+            break;
+        st = PQconnectPoll(*pg);
+    }
+    if (!*pg || st != PGRES_POLLING_OK) {
         if (!*logged) {          /* the first line of libpq's reason: hosts and causes, never a password */
             char why[256];
-            snprintf(why, sizeof why, "%s", PQerrorMessage(*pg));
+            snprintf(why, sizeof why, "%s", *pg && PQerrorMessage(*pg)[0] ? PQerrorMessage(*pg)
+                                                                          : "no answer in time");
             why[strcspn(why, "\n")] = 0;
             cv_warn("health", "cannot connect to the %s: %s", which, why);
             *logged = true;
@@ -66,37 +85,56 @@ static PGconn *s_connect(PGconn **pg, const char *conninfo, const char *which, b
         return NULL;
     }
     *logged = false;
-    char set[64];
-    snprintf(set, sizeof set, "SET statement_timeout = %d", W.cfg->health_timeout_ms);
-    PQclear(PQexec(*pg, set));
     return *pg;
 }
 
-/* One row of one statement as text values; false when it failed. */
-static bool s_row(PGconn *pg, const char *sql, PGresult **out)
+/* The one row of sql, within the deadline; false when it failed or took
+   too long (then the connection is dropped: a server that does not answer
+   may not answer a cancel either). */
+static bool s_row(PGconn **pg, const char *sql, int64_t deadline, PGresult **out)
 {
-    *out = PQexec(pg, sql);
-    if (PQresultStatus(*out) == PGRES_TUPLES_OK && PQntuples(*out) == 1)
-        return true;
+    *out = NULL;
+    if (!PQsendQuery(*pg, sql))
+        goto drop;
+    for (;;) {
+        if (!PQconsumeInput(*pg))
+            goto drop;
+        if (!PQisBusy(*pg)) {
+            PGresult *r;
+            while ((r = PQgetResult(*pg)) != NULL) {
+                if (!*out && PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
+                    *out = r;
+                else
+                    PQclear(r);
+            }
+            return *out != NULL;
+        }
+        if (!s_wait(*pg, false, deadline))
+            goto drop;
+    }
+drop:
     PQclear(*out);
     *out = NULL;
+    PQfinish(*pg);
+    *pg = NULL;
     return false;
 }
 
 static void s_check_primary(int64_t now)
 {
     static bool logged;
-    PGconn *pg = s_connect(&W.primary, W.cfg->conninfo, "primary", &logged);
+    int64_t deadline = now + W.cfg->health_timeout_ms;
     PGresult *r;
-    if (!pg || !s_row(pg, "SELECT 1, CASE WHEN pg_is_in_recovery() THEN NULL"
-                          " ELSE pg_current_wal_flush_lsn() - '0/0'::pg_lsn END", &r)) {
+    if (!s_connect(&W.primary, W.cfg->conninfo, "primary", &logged, deadline)
+        || !s_row(&W.primary, "SELECT 1, CASE WHEN pg_is_in_recovery() THEN NULL"
+                              " ELSE pg_current_wal_flush_lsn() - '0/0'::pg_lsn END", deadline, &r)) {
         atomic_fetch_add(&W.checks_failed, 1);
-        if (pg) {
-            PQfinish(W.primary);
-            W.primary = NULL;
-        }
+        if (atomic_exchange(&W.primary_up, false))
+            cv_warn("health", "the primary did not answer SELECT 1 within %d ms", W.cfg->health_timeout_ms);
         return;
     }
+    if (!atomic_exchange(&W.primary_up, true))
+        cv_info("health", "the primary answers");
     atomic_store(&W.primary_ok_ms, now);
     if (!PQgetisnull(r, 0, 1)) {
         W.ring[W.head].at_ms = now;
@@ -146,13 +184,11 @@ static void s_set_replica(replica_state_t st, int64_t lag)
 static void s_check_replica(int64_t now)
 {
     static bool logged;
-    PGconn *pg = s_connect(&W.replica, W.cfg->read_dsn, "replica", &logged);
+    int64_t deadline = now + W.cfg->health_timeout_ms;
     PGresult *r;
-    if (!pg || !s_row(pg, "SELECT pg_is_in_recovery(), pg_last_wal_replay_lsn() - '0/0'::pg_lsn", &r)) {
-        if (pg) {
-            PQfinish(W.replica);
-            W.replica = NULL;
-        }
+    if (!s_connect(&W.replica, W.cfg->read_dsn, "replica", &logged, deadline)
+        || !s_row(&W.replica, "SELECT pg_is_in_recovery(), pg_last_wal_replay_lsn() - '0/0'::pg_lsn",
+                  deadline, &r)) {
         atomic_store(&W.lag_ms, -1);
         s_set_replica(RS_DOWN, -1);
         return;
@@ -232,12 +268,12 @@ void cv_api_health_stop(void)
     W.primary = W.replica = NULL;
 }
 
-/* Whether the primary answered recently enough: within two ticks and the
-   check's own time (a watcher stuck in a connect counts as down). */
+/* Whether the primary answered the last check, recently enough (a
+   watcher that stopped checking counts as down). */
 static bool s_primary_fresh(int64_t now)
 {
     int64_t ok = atomic_load(&W.primary_ok_ms);
-    return ok > 0 && now - ok <= 2 * TICK_MS + W.cfg->health_timeout_ms + 2000;
+    return atomic_load(&W.primary_up) && ok > 0 && now - ok <= 2 * TICK_MS + W.cfg->health_timeout_ms + 500;
 }
 
 void cv_api_health(cv_api_req_t *req, const cv_api_principal_t *who)
