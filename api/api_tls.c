@@ -76,12 +76,18 @@ static void s_capture(void *cls, const char *fmt, va_list ap)
         c->first[--n] = 0;
 }
 
+static enum MHD_Result s_nothing(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+                                 const char *version, const char *data, size_t *size, void **con_cls)
+{
+    return MHD_NO;
+}
+
 /* Whether GnuTLS takes the pair (and the priorities); the reason otherwise. */
 static bool s_pair_ok(const char *cert, const char *key, char *why, size_t whylen)
 {
     capture_t c = { { 0 } };
     struct MHD_Daemon *d = MHD_start_daemon(
-        MHD_USE_TLS | MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ERROR_LOG, 0, NULL, NULL, NULL, NULL,
+        MHD_USE_TLS | MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ERROR_LOG, 0, NULL, NULL, s_nothing, NULL,
         MHD_OPTION_EXTERNAL_LOGGER, s_capture, &c,
         MHD_OPTION_HTTPS_MEM_CERT, cert,
         MHD_OPTION_HTTPS_MEM_KEY, key,
