@@ -122,7 +122,11 @@ static bool s_ok(PGresult *r)
 
 static PGconn *s_open(const char *conninfo, const char *which)
 {
-    PGconn *pg = PQconnectdb(conninfo ? conninfo : "");
+    /* the replica's: a 2 s connect timeout unless read_dsn gives one (a
+       replica gone from the network must not hold a worker for minutes) */
+    const char *keys[] = { "connect_timeout", "dbname", NULL };
+    const char *vals[] = { "2", conninfo ? conninfo : "", NULL };
+    PGconn *pg = conninfo == s_read_dsn ? PQconnectdbParams(keys, vals, 1) : PQconnectdb(conninfo ? conninfo : "");
     if (PQstatus(pg) != CONNECTION_OK) {
         cv_warn("db", "cannot connect to PostgreSQL (%s)", which);
         PQfinish(pg);
