@@ -56,12 +56,17 @@ static bool s_net_match(const cv_api_net_t *net, int family, const unsigned char
     return rest == 0 || (net->addr[full] & mask) == (a[full] & mask);
 }
 
-bool cv_api_config_trusted(const cv_api_config_t *self, int family, const void *addr)
+static bool s_in(const cv_api_net_t *nets, size_t n, int family, const void *addr)
 {
-    for (size_t i = 0; i < self->ntrusted; i++)
-        if (s_net_match(&self->trusted_proxies[i], family, addr))
+    for (size_t i = 0; i < n; i++)
+        if (s_net_match(&nets[i], family, addr))
             return true;
     return false;
+}
+
+bool cv_api_config_trusted(const cv_api_config_t *self, int family, const void *addr)
+{
+    return s_in(self->trusted_proxies, self->ntrusted, family, addr);
 }
 
 bool cv_api_config_listed(char *const *list, size_t n, const char *category)
@@ -147,6 +152,38 @@ static int s_attachments(cv_api_config_t *self, const cv_yaml_doc_t *doc, const 
     return 0;
 }
 
+/* A sequence of addresses or networks (absent: none). */
+static int s_nets(const cv_yaml_doc_t *doc, const cv_yaml_node_t *map, const char *key, cv_api_net_t **out,
+                  size_t *n, char *err, size_t errlen)
+{
+    const cv_yaml_node_t *tp = cv_yaml_get(map, key);
+    if (!tp)
+        return 0;
+    if (cv_yaml_expect(doc, tp, CV_YAML_SEQ, key, err, errlen) < 0)
+        return -1;
+    *out = cv_zcalloc(tp->count ? tp->count : 1, sizeof **out);
+    for (const cv_yaml_node_t *c = tp->child; c; c = c->next) {
+        if (c->type != CV_YAML_SCALAR || !c->value || !cv_api_config_net_parse(c->value, &(*out)[*n]))
+            return cv_yaml_fail(doc, c, err, errlen, "'%s': an IPv4 or IPv6 address,"
+                                " or a network such as 10.0.0.0/8", key);
+        (*n)++;
+    }
+    return 0;
+}
+
+bool cv_api_config_metrics_allowed(const cv_api_config_t *self, const char *client)
+{
+    unsigned char a[16];
+    if (!client || !*client)
+        return false;
+    if (inet_pton(AF_INET, client, a) == 1)
+        return a[0] == 127 || s_in(self->metrics_from, self->nmetrics_from, AF_INET, a);
+    if (inet_pton(AF_INET6, client, a) == 1)
+        return memcmp(a, "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\1", 16) == 0
+            || s_in(self->metrics_from, self->nmetrics_from, AF_INET6, a);
+    return false;
+}
+
 static int s_load(cv_api_config_t *self, const cv_yaml_doc_t *doc, char *err, size_t errlen)
 {
     const cv_yaml_node_t *root = doc->root;
@@ -163,7 +200,7 @@ static int s_load(cv_api_config_t *self, const cv_yaml_doc_t *doc, char *err, si
     static const char *const http[] = { "threads", "max_body_bytes", "page_max", "max_url_bytes",
                                         "max_header_bytes", "max_params", "header_timeout_s",
                                         "idle_timeout_s", "connections", "per_address_connections",
-                                        "trusted_proxies", NULL };
+                                        "trusted_proxies", "metrics_from", NULL };
     static const char *const tracking[] = { "per_minute", "owner_per_minute", NULL };
     static const char *const open311[] = { "public_categories", "public_details", NULL };
     static const char *const audit[] = { "flush_ms", NULL };
@@ -246,19 +283,9 @@ static int s_load(cv_api_config_t *self, const cv_yaml_doc_t *doc, char *err, si
     if (cv_yaml_int(doc, n, "per_address_connections", false, 16, 1, 100000, &v, err, errlen) < 0)
         return -1;
     self->per_address_connections = (int) v;
-    const cv_yaml_node_t *tp = cv_yaml_get(n, "trusted_proxies");
-    if (tp) {
-        if (cv_yaml_expect(doc, tp, CV_YAML_SEQ, "'trusted_proxies'", err, errlen) < 0)
-            return -1;
-        self->trusted_proxies = cv_zcalloc(tp->count ? tp->count : 1, sizeof *self->trusted_proxies);
-        for (const cv_yaml_node_t *c = tp->child; c; c = c->next) {
-            if (c->type != CV_YAML_SCALAR || !c->value
-                || !cv_api_config_net_parse(c->value, &self->trusted_proxies[self->ntrusted]))
-                return cv_yaml_fail(doc, c, err, errlen, "'trusted_proxies': an IPv4 or IPv6 address,"
-                                    " or a network such as 10.0.0.0/8");
-            self->ntrusted++;
-        }
-    }
+    if (s_nets(doc, n, "trusted_proxies", &self->trusted_proxies, &self->ntrusted, err, errlen) < 0
+        || s_nets(doc, n, "metrics_from", &self->metrics_from, &self->nmetrics_from, err, errlen) < 0)
+        return -1;
 
     n = cv_yaml_get(root, "tracking");
     if (n && (cv_yaml_expect(doc, n, CV_YAML_MAP, "'tracking'", err, errlen) < 0
@@ -374,6 +401,7 @@ void cv_api_config_destroy(cv_api_config_t **self_p)
     free(self->costs_file);
     free(self->attach_dir);
     free(self->trusted_proxies);
+    free(self->metrics_from);
     for (size_t i = 0; i < self->no311_public; i++)
         free(self->o311_public[i]);
     free(self->o311_public);

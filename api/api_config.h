@@ -39,6 +39,8 @@ typedef struct {
     int per_address_connections; /* connections at once from one address (not trusted proxies) */
     cv_api_net_t *trusted_proxies;   /* whose X-Forwarded-For is honoured */
     size_t ntrusted;
+    cv_api_net_t *metrics_from;  /* http.metrics_from: who may read /metrics besides loopback */
+    size_t nmetrics_from;
     int page_max;                /* largest `limit` accepted */
     int track_per_minute;        /* tracking-code lookups per client address */
     int owner_per_minute;        /* citizen searches by tracking code, per token */
@@ -78,6 +80,9 @@ bool cv_api_config_net_parse(const char *text, cv_api_net_t *out);
 bool cv_api_config_trusted(const cv_api_config_t *self, int family, const void *addr);
 /* A path of the config, relative to the config file's folder (malloc'd). */
 char *cv_api_config_relative(const char *file, const char *p);
+/* Whether the client address (text: the peer's, or through a trusted proxy
+   X-Forwarded-For's) may read /metrics: loopback, or in http.metrics_from. */
+bool cv_api_config_metrics_allowed(const cv_api_config_t *self, const char *client);
 /* Whether `category` is in the list (open311.public_categories / public_details). */
 bool cv_api_config_listed(char *const *list, size_t n, const char *category);
 

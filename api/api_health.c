@@ -301,6 +301,12 @@ void cv_api_health(cv_api_req_t *req, const cv_api_principal_t *who)
 
 void cv_api_metrics_all(cv_api_req_t *req, const cv_api_principal_t *who)
 {
+    /* the counters are no one's data, but nothing for the Internet either
+       once the API listens on a public address: loopback and http.metrics_from */
+    if (!cv_api_config_metrics_allowed(req->ctx->config, req->client_text)) {
+        cv_api_error(req, 404, "not_found", "no such endpoint");
+        return;
+    }
     cv_api_metrics(req, who);
     if (!req->text || !W.cfg)
         return;

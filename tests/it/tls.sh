@@ -116,8 +116,12 @@ before=$(q "select count(*) from api_audit where client = '198.51.100.7'")
 [ "$(sc -H "Authorization: Bearer $T_SUP" -H 'X-Forwarded-For: 198.51.100.7' "$TU/v1/citizens?name=dupont")" = 200 ] || fail "search via proxy"
 for i in $(seq 1 30); do [ "$(q "select count(*) from api_audit where client = '198.51.100.7'")" -gt "$before" ] && break; sleep 0.1; done
 [ "$(q "select count(*) from api_audit where client = '198.51.100.7'")" -gt "$before" ] || fail "X-Forwarded-For not honoured over TLS"
+# /metrics: loopback only here (no http.metrics_from); a client through the proxy gets 404
+[ "$(sc "$TU/metrics")" = 200 ] && grep -q '^civibus_api_primary_up 1$' "$W/tbody" || fail "/metrics from loopback"
+[ "$(sc -H 'X-Forwarded-For: 198.51.100.7' "$TU/metrics")" = 404 ] || fail "/metrics answered a client off loopback"
+grep -q civibus "$W/tbody" && fail "/metrics' 404 holds metrics"
 kill -TERM $TPID; wait $TPID || fail "TLS API exit $?"
-ok "trusted proxy's X-Forwarded-For in the audit over TLS; clean stop"
+ok "trusted proxy's X-Forwarded-For in the audit over TLS; /metrics 404 to a client off loopback; clean stop"
 
 # ---- 2. PostgreSQL with sslmode=verify-full ----
 PG_BIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)

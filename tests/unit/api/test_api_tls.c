@@ -123,6 +123,29 @@ static void test_replica_keys(void **state)
     s_error("postgres:\n  conninfo: x\n  replica: y\n", "unknown key 'replica'");
 }
 
+/* /metrics: loopback, and the networks of http.metrics_from */
+static void test_metrics_from(void **state)
+{
+    char err[512];
+    cv_api_config_t *cfg = s_config("postgres:\n  conninfo: x\n", err, sizeof err);
+    assert_non_null(cfg);
+    assert_true(cv_api_config_metrics_allowed(cfg, "127.0.0.1"));
+    assert_true(cv_api_config_metrics_allowed(cfg, "::1"));
+    assert_false(cv_api_config_metrics_allowed(cfg, "192.0.2.1"));
+    assert_false(cv_api_config_metrics_allowed(cfg, "::2"));
+    assert_false(cv_api_config_metrics_allowed(cfg, ""));
+    cv_api_config_destroy(&cfg);
+    cfg = s_config("postgres:\n  conninfo: x\nhttp:\n  metrics_from: [10.1.0.0/16, 2001:db8::/32]\n", err, sizeof err);
+    if (!cfg)
+        fail_msg("%s", err);
+    assert_true(cv_api_config_metrics_allowed(cfg, "10.1.200.3"));
+    assert_false(cv_api_config_metrics_allowed(cfg, "10.2.0.1"));
+    assert_true(cv_api_config_metrics_allowed(cfg, "2001:db8::5"));
+    assert_false(cv_api_config_metrics_allowed(cfg, "2001:db9::5"));
+    cv_api_config_destroy(&cfg);
+    s_error("postgres:\n  conninfo: x\nhttp:\n  metrics_from: [prometheus.local]\n", ":4: 'metrics_from'");
+}
+
 int main(int argc, char **argv)
 {
     cv_test_begin(argc, argv);
@@ -131,6 +154,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_listen),
         cmocka_unit_test(test_tls_block),
         cmocka_unit_test(test_replica_keys),
+        cmocka_unit_test(test_metrics_from),
     };
     return cv_test_end(cv_test_group(tests, NULL, NULL));
 }
