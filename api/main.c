@@ -63,6 +63,7 @@ int main(int argc, char **argv)
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP);                    /* no reload (a new certificate needs a restart): a clean stop */
     pthread_sigmask(SIG_BLOCK, &set, NULL);     /* every thread inherits it */
     signal(SIGPIPE, SIG_IGN);
 
