@@ -62,9 +62,9 @@ void cv_api_db_term(void);
    usable: connected, in recovery, lagging at most max_replica_lag_s. */
 void cv_api_db_set_replica(const char *read_dsn);
 void cv_api_db_replica_usable(bool usable);
-/* Reads served by the replica, and reads meant for it that the primary
-   served (replica down, lagging, or the caller's own write not replayed
-   yet). */
+/* Statements served by the replica, and reads meant for it that the
+   primary served because the replica was down, lagging or failed the
+   statement (a caller's own write not replayed yet is not counted). */
 void cv_api_db_counts(unsigned long *replica_reads, unsigned long *fallbacks);
 
 /* Around each request (api_server.c): `read_only` a GET or HEAD, `caller`
