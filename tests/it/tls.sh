@@ -54,7 +54,10 @@ tls_yaml() {
 }
 # refused FILE PATTERN WHAT: exit 2 and `FILE:N: ...PATTERN` on stderr
 refused() {
-    "$API" --config "$1" >"$W/refused.out" 2>&1 & local p=$!
+    if [ -n "${NOLEAK:-}" ]; then     # GnuTLS 3.7.9 leaks the certificate it failed to parse
+        ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" "$API" --config "$1" >"$W/refused.out" 2>&1 &
+    else "$API" --config "$1" >"$W/refused.out" 2>&1 & fi
+    local p=$!
     ( sleep 10; kill $p 2>/dev/null ) & local k=$!
     wait $p; local rc=$?; kill $k 2>/dev/null
     [ $rc -eq 2 ] || fail "$3: exit $rc, expected 2: $(cat "$W/refused.out")"
@@ -65,7 +68,7 @@ chmod 644 "$C/api.key"; tls_yaml "$W/t2.yaml" "$C/api-chain.pem" "$C/api.key"; r
 chmod 600 "$C/api.key"
 tls_yaml "$W/t3.yaml" "$C/api-chain.pem" "$C/stranger.key"; refused "$W/t3.yaml" "'tls': the certificate and key are refused.*do not match" "a key of another certificate"
 echo "not a certificate" >"$C/junk.pem"; tls_yaml "$W/t4.yaml" "$C/junk.pem" "$C/api.key"; refused "$W/t4.yaml" "holds no PEM certificate" "junk"
-sed '3s/./X/g' "$C/api.pem" >"$C/broken.pem"; tls_yaml "$W/t5.yaml" "$C/broken.pem" "$C/api.key"; refused "$W/t5.yaml" "are refused" "a broken certificate"
+sed '3s/./X/g' "$C/api.pem" >"$C/broken.pem"; tls_yaml "$W/t5.yaml" "$C/broken.pem" "$C/api.key"; NOLEAK=1 refused "$W/t5.yaml" "are refused.*DER" "a broken certificate"
 tls_yaml "$W/t6.yaml" "$C/api.key" "$C/api.key"; refused "$W/t6.yaml" "no PEM certificate" "a key as the certificate"
 tls_yaml "$W/t7.yaml" "" "" 0.0.0.0; refused "$W/t7.yaml" "plain HTTP only on loopback; give tls: or set listen.insecure_http: true" "plain HTTP on 0.0.0.0"
 grep -q "t7.yaml:4:" "$W/refused.out" || fail "the refusal names listen.address's line: $(cat "$W/refused.out")"
