@@ -224,7 +224,7 @@ static int s_load(cv_api_config_t *self, const cv_yaml_doc_t *doc, char *err, si
         return cv_yaml_fail(doc, cv_yaml_get(n, "read_dsn"), err, errlen,
                             "'read_dsn': a libpq connection string of the replica (or no key: no replica)");
     self->read_dsn = s ? cv_zstrdup(s) : NULL;
-    if (cv_yaml_int(doc, n, "max_replica_lag_s", false, 30, 1, 86400, &v, err, errlen) < 0)
+    if (cv_yaml_int(doc, n, "max_replica_lag_s", false, 30, 1, 600, &v, err, errlen) < 0)
         return -1;
     self->max_replica_lag_s = (int) v;
     if (cv_yaml_int(doc, n, "health_timeout_ms", false, 1000, 100, 10000, &v, err, errlen) < 0)

@@ -15,7 +15,9 @@
 #include <time.h>
 
 #define TICK_MS 1000
-#define RING 1024                /* seconds of the primary's positions kept */
+#define RING 1024                /* seconds of the primary's positions kept: more than the
+                                    largest max_replica_lag_s (600), so a replica further
+                                    behind than the whole ring is still seen lagging */
 
 typedef enum { RS_NONE = 0, RS_OK, RS_DOWN, RS_LAGGING, RS_NOT_STANDBY } replica_state_t;
 static const char *const s_state_name[] = { "none", "ok", "down", "lagging", "not_standby" };

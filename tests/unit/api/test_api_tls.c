@@ -119,6 +119,7 @@ static void test_replica_keys(void **state)
     cv_api_config_destroy(&cfg);
     s_error("postgres:\n  conninfo: x\n  read_dsn: \"\"\n", ":3: 'read_dsn'");
     s_error("postgres:\n  conninfo: x\n  max_replica_lag_s: 0\n", ":3:");
+    s_error("postgres:\n  conninfo: x\n  max_replica_lag_s: 601\n", ":3:");   /* past the watcher's ring */
     s_error("postgres:\n  conninfo: x\n  health_timeout_ms: 50\n", ":3:");
     s_error("postgres:\n  conninfo: x\n  replica: y\n", "unknown key 'replica'");
 }
