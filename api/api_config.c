@@ -1,6 +1,7 @@
 /*  api_config — see api_config.h. Every key is optional except
     postgres.conninfo; unknown keys are refused at every level. */
 #include "api_config.h"
+#include "api_tls.h"
 
 #include "cv_alloc.h"
 #include "cv_yaml.h"
@@ -55,12 +56,17 @@ static bool s_net_match(const cv_api_net_t *net, int family, const unsigned char
     return rest == 0 || (net->addr[full] & mask) == (a[full] & mask);
 }
 
-bool cv_api_config_trusted(const cv_api_config_t *self, int family, const void *addr)
+static bool s_in(const cv_api_net_t *nets, size_t n, int family, const void *addr)
 {
-    for (size_t i = 0; i < self->ntrusted; i++)
-        if (s_net_match(&self->trusted_proxies[i], family, addr))
+    for (size_t i = 0; i < n; i++)
+        if (s_net_match(&nets[i], family, addr))
             return true;
     return false;
+}
+
+bool cv_api_config_trusted(const cv_api_config_t *self, int family, const void *addr)
+{
+    return s_in(self->trusted_proxies, self->ntrusted, family, addr);
 }
 
 bool cv_api_config_listed(char *const *list, size_t n, const char *category)
@@ -92,7 +98,7 @@ static int s_strings(const cv_yaml_doc_t *doc, const cv_yaml_node_t *map, const 
 }
 
 /* A path of the config, relative to the config file's folder. */
-static char *s_relative(const char *file, const char *p)
+char *cv_api_config_relative(const char *file, const char *p)
 {
     const char *slash = strrchr(file, '/');
     char *out = NULL;
@@ -121,7 +127,7 @@ static int s_attachments(cv_api_config_t *self, const cv_yaml_doc_t *doc, const 
         return -1;
     if (!*s)
         return cv_yaml_fail(doc, cv_yaml_get(n, "dir"), err, errlen, "'dir': a folder is required");
-    self->attach_dir = s_relative(doc->file, s);
+    self->attach_dir = cv_api_config_relative(doc->file, s);
     struct stat st;
     if (self->attach_dir && stat(self->attach_dir, &st) == 0) {
         if (!S_ISDIR(st.st_mode))
@@ -149,23 +155,55 @@ static int s_attachments(cv_api_config_t *self, const cv_yaml_doc_t *doc, const 
     return 0;
 }
 
+/* A sequence of addresses or networks (absent: none). */
+static int s_nets(const cv_yaml_doc_t *doc, const cv_yaml_node_t *map, const char *key, cv_api_net_t **out,
+                  size_t *n, char *err, size_t errlen)
+{
+    const cv_yaml_node_t *tp = cv_yaml_get(map, key);
+    if (!tp)
+        return 0;
+    if (cv_yaml_expect(doc, tp, CV_YAML_SEQ, key, err, errlen) < 0)
+        return -1;
+    *out = cv_zcalloc(tp->count ? tp->count : 1, sizeof **out);
+    for (const cv_yaml_node_t *c = tp->child; c; c = c->next) {
+        if (c->type != CV_YAML_SCALAR || !c->value || !cv_api_config_net_parse(c->value, &(*out)[*n]))
+            return cv_yaml_fail(doc, c, err, errlen, "'%s': an IPv4 or IPv6 address,"
+                                " or a network such as 10.0.0.0/8", key);
+        (*n)++;
+    }
+    return 0;
+}
+
+bool cv_api_config_metrics_allowed(const cv_api_config_t *self, const char *client)
+{
+    unsigned char a[16];
+    if (!client || !*client)
+        return false;
+    if (inet_pton(AF_INET, client, a) == 1)
+        return a[0] == 127 || s_in(self->metrics_from, self->nmetrics_from, AF_INET, a);
+    if (inet_pton(AF_INET6, client, a) == 1)
+        return memcmp(a, "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\1", 16) == 0
+            || s_in(self->metrics_from, self->nmetrics_from, AF_INET6, a);
+    return false;
+}
+
 static int s_load(cv_api_config_t *self, const cv_yaml_doc_t *doc, char *err, size_t errlen)
 {
     const cv_yaml_node_t *root = doc->root;
     if (cv_yaml_expect(doc, root, CV_YAML_MAP, "the configuration", err, errlen) < 0)
         return -1;
     static const char *const top[] = { "postgres", "listen", "http", "tracking", "audit", "links",
-                                       "open311", "web", "dashboard", "attachments", NULL };
+                                       "open311", "web", "dashboard", "attachments", "tls", NULL };
     static const char *const dashboard[] = { "costs_file", NULL };
     static const char *const web[] = { "dir", "session_idle_min", "session_max_hours", "cookie_secure", NULL };
     static const char *const attach[] = { "dir", "max_bytes", "max_files", "max_total_bytes", NULL };
     static const char *const links[] = { "secret_file", "max_days", NULL };
-    static const char *const pg[] = { "conninfo", NULL };
-    static const char *const listen[] = { "address", "port", NULL };
+    static const char *const pg[] = { "conninfo", "read_dsn", "max_replica_lag_s", "health_timeout_ms", NULL };
+    static const char *const listen[] = { "address", "port", "insecure_http", NULL };
     static const char *const http[] = { "threads", "max_body_bytes", "page_max", "max_url_bytes",
                                         "max_header_bytes", "max_params", "header_timeout_s",
                                         "idle_timeout_s", "connections", "per_address_connections",
-                                        "trusted_proxies", NULL };
+                                        "trusted_proxies", "metrics_from", NULL };
     static const char *const tracking[] = { "per_minute", "owner_per_minute", NULL };
     static const char *const open311[] = { "public_categories", "public_details", NULL };
     static const char *const audit[] = { "flush_ms", NULL };
@@ -183,6 +221,18 @@ static int s_load(cv_api_config_t *self, const cv_yaml_doc_t *doc, char *err, si
         || cv_yaml_str(doc, n, "conninfo", true, NULL, &s, err, errlen) < 0)
         return -1;
     self->conninfo = cv_zstrdup(s);
+    if (cv_yaml_str(doc, n, "read_dsn", false, NULL, &s, err, errlen) < 0)
+        return -1;
+    if (s && !*s)
+        return cv_yaml_fail(doc, cv_yaml_get(n, "read_dsn"), err, errlen,
+                            "'read_dsn': a libpq connection string of the replica (or no key: no replica)");
+    self->read_dsn = s ? cv_zstrdup(s) : NULL;
+    if (cv_yaml_int(doc, n, "max_replica_lag_s", false, 30, 1, 600, &v, err, errlen) < 0)
+        return -1;
+    self->max_replica_lag_s = (int) v;
+    if (cv_yaml_int(doc, n, "health_timeout_ms", false, 1000, 100, 10000, &v, err, errlen) < 0)
+        return -1;
+    self->health_timeout_ms = (int) v;
 
     n = cv_yaml_get(root, "listen");
     if (n && (cv_yaml_expect(doc, n, CV_YAML_MAP, "'listen'", err, errlen) < 0
@@ -194,6 +244,13 @@ static int s_load(cv_api_config_t *self, const cv_yaml_doc_t *doc, char *err, si
     if (cv_yaml_int(doc, n, "port", false, 8480, 0, 65535, &v, err, errlen) < 0)
         return -1;
     self->port = (int) v;
+    if (cv_yaml_bool(doc, n, "insecure_http", false, false, &self->insecure_http, err, errlen) < 0
+        || cv_api_tls_load(self, doc, cv_yaml_get(root, "tls"), err, errlen) < 0)
+        return -1;
+    if (!self->tls_cert && !self->insecure_http && !cv_api_tls_loopback(self->address))
+        return cv_yaml_fail(doc, cv_yaml_get(n, "address"), err, errlen,
+                            "'address': plain HTTP only on loopback; give tls: or set"
+                            " listen.insecure_http: true behind a TLS proxy");
 
     n = cv_yaml_get(root, "http");
     if (n && (cv_yaml_expect(doc, n, CV_YAML_MAP, "'http'", err, errlen) < 0
@@ -229,19 +286,9 @@ static int s_load(cv_api_config_t *self, const cv_yaml_doc_t *doc, char *err, si
     if (cv_yaml_int(doc, n, "per_address_connections", false, 16, 1, 100000, &v, err, errlen) < 0)
         return -1;
     self->per_address_connections = (int) v;
-    const cv_yaml_node_t *tp = cv_yaml_get(n, "trusted_proxies");
-    if (tp) {
-        if (cv_yaml_expect(doc, tp, CV_YAML_SEQ, "'trusted_proxies'", err, errlen) < 0)
-            return -1;
-        self->trusted_proxies = cv_zcalloc(tp->count ? tp->count : 1, sizeof *self->trusted_proxies);
-        for (const cv_yaml_node_t *c = tp->child; c; c = c->next) {
-            if (c->type != CV_YAML_SCALAR || !c->value
-                || !cv_api_config_net_parse(c->value, &self->trusted_proxies[self->ntrusted]))
-                return cv_yaml_fail(doc, c, err, errlen, "'trusted_proxies': an IPv4 or IPv6 address,"
-                                    " or a network such as 10.0.0.0/8");
-            self->ntrusted++;
-        }
-    }
+    if (s_nets(doc, n, "trusted_proxies", &self->trusted_proxies, &self->ntrusted, err, errlen) < 0
+        || s_nets(doc, n, "metrics_from", &self->metrics_from, &self->nmetrics_from, err, errlen) < 0)
+        return -1;
 
     n = cv_yaml_get(root, "tracking");
     if (n && (cv_yaml_expect(doc, n, CV_YAML_MAP, "'tracking'", err, errlen) < 0
@@ -280,7 +327,7 @@ static int s_load(cv_api_config_t *self, const cv_yaml_doc_t *doc, char *err, si
     if (cv_yaml_str(doc, n, "secret_file", false, NULL, &s, err, errlen) < 0)
         return -1;
     if (s)
-        self->link_key_file = s_relative(doc->file, s);
+        self->link_key_file = cv_api_config_relative(doc->file, s);
     if (cv_yaml_int(doc, n, "max_days", false, 90, 1, 3650, &v, err, errlen) < 0)
         return -1;
     self->link_max_days = (int) v;
@@ -291,7 +338,7 @@ static int s_load(cv_api_config_t *self, const cv_yaml_doc_t *doc, char *err, si
               || cv_yaml_str(doc, n, "dir", false, NULL, &s, err, errlen) < 0))
         return -1;
     if (n && s)
-        self->web_dir = s_relative(doc->file, s);
+        self->web_dir = cv_api_config_relative(doc->file, s);
     if (cv_yaml_int(doc, n, "session_idle_min", false, 30, 1, 1440, &v, err, errlen) < 0)
         return -1;
     self->session_idle_min = (int) v;
@@ -303,7 +350,8 @@ static int s_load(cv_api_config_t *self, const cv_yaml_doc_t *doc, char *err, si
     if (strcmp(s, "auto") != 0 && strcmp(s, "always") != 0 && strcmp(s, "never") != 0)
         return cv_yaml_fail(doc, cv_yaml_get(n, "cookie_secure"), err, errlen,
                             "'cookie_secure': auto, always or never");
-    self->cookie_secure = cv_zstrdup(s);
+    /* served over TLS by civibus-api itself: every request came by https */
+    self->cookie_secure = cv_zstrdup(self->tls_cert && strcmp(s, "auto") == 0 ? "always" : s);
 
     n = cv_yaml_get(root, "dashboard");
     if (n && (cv_yaml_expect(doc, n, CV_YAML_MAP, "'dashboard'", err, errlen) < 0
@@ -311,7 +359,7 @@ static int s_load(cv_api_config_t *self, const cv_yaml_doc_t *doc, char *err, si
               || cv_yaml_str(doc, n, "costs_file", false, NULL, &s, err, errlen) < 0))
         return -1;
     if (n && s)
-        self->costs_file = s_relative(doc->file, s);
+        self->costs_file = cv_api_config_relative(doc->file, s);
     return s_attachments(self, doc, cv_yaml_get(root, "attachments"), attach, err, errlen);
 }
 
@@ -341,6 +389,14 @@ void cv_api_config_destroy(cv_api_config_t **self_p)
     cv_api_config_t *self = *self_p;
     free(self->file);
     free(self->conninfo);
+    free(self->read_dsn);
+    free(self->tls_cert_file);
+    free(self->tls_key_file);
+    free(self->tls_cert);
+    if (self->tls_key) {            /* the private key: not left in freed memory */
+        explicit_bzero(self->tls_key, strlen(self->tls_key));
+        free(self->tls_key);
+    }
     free(self->address);
     free(self->link_key_file);
     free(self->web_dir);
@@ -348,6 +404,7 @@ void cv_api_config_destroy(cv_api_config_t **self_p)
     free(self->costs_file);
     free(self->attach_dir);
     free(self->trusted_proxies);
+    free(self->metrics_from);
     for (size_t i = 0; i < self->no311_public; i++)
         free(self->o311_public[i]);
     free(self->o311_public);

@@ -17,9 +17,17 @@ typedef struct {
 
 typedef struct {
     char *file;
-    char *conninfo;              /* "" = libpq defaults (PG* environment) */
+    char *conninfo;              /* "" = libpq defaults (PG* environment): the primary */
+    char *read_dsn;              /* postgres.read_dsn: a streaming replica for reads, NULL = none */
+    int max_replica_lag_s;       /* postgres.max_replica_lag_s: beyond, reads go to the primary, /healthz 503 */
+    int health_timeout_ms;       /* postgres.health_timeout_ms: the watcher's SELECT 1 deadline */
     char *address;               /* listen address, default 127.0.0.1 */
     int port;                    /* 0 = any free port (tests read the log) */
+    bool insecure_http;          /* listen.insecure_http: plain HTTP on a non-loopback address */
+    char *tls_cert_file;         /* tls.certificate: PEM, the chain after it; NULL = plain HTTP */
+    char *tls_key_file;          /* tls.key: PEM private key */
+    char *tls_cert;              /* their contents, read at load time (api_tls.c) */
+    char *tls_key;
     int threads;                 /* MHD thread pool size = PostgreSQL connections */
     int64_t max_body_bytes;      /* larger bodies get 413 */
     int max_url_bytes;           /* a longer request target gets 414 */
@@ -31,6 +39,8 @@ typedef struct {
     int per_address_connections; /* connections at once from one address (not trusted proxies) */
     cv_api_net_t *trusted_proxies;   /* whose X-Forwarded-For is honoured */
     size_t ntrusted;
+    cv_api_net_t *metrics_from;  /* http.metrics_from: who may read /metrics besides loopback */
+    size_t nmetrics_from;
     int page_max;                /* largest `limit` accepted */
     int track_per_minute;        /* tracking-code lookups per client address */
     int owner_per_minute;        /* citizen searches by tracking code, per token */
@@ -68,6 +78,11 @@ void cv_api_config_destroy(cv_api_config_t **self_p);
 bool cv_api_config_net_parse(const char *text, cv_api_net_t *out);
 /* Whether the address (4 or 16 bytes of `family`) is one of the trusted proxies. */
 bool cv_api_config_trusted(const cv_api_config_t *self, int family, const void *addr);
+/* A path of the config, relative to the config file's folder (malloc'd). */
+char *cv_api_config_relative(const char *file, const char *p);
+/* Whether the client address (text: the peer's, or through a trusted proxy
+   X-Forwarded-For's) may read /metrics: loopback, or in http.metrics_from. */
+bool cv_api_config_metrics_allowed(const cv_api_config_t *self, const char *client);
 /* Whether `category` is in the list (open311.public_categories / public_details). */
 bool cv_api_config_listed(char *const *list, size_t n, const char *category);
 

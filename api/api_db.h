@@ -1,5 +1,6 @@
 /*  api_db — one PostgreSQL connection per HTTP worker thread, with every
-    statement of the API prepared on it once (api_sql.c lists them).
+    statement of the API prepared on it once (api_sql.c lists them), and a
+    second one to the read replica when postgres.read_dsn is set.
 
     A worker connects on its first request (session time zone UTC, a
     statement timeout), prepares everything (api_sql.c), and keeps the
@@ -13,6 +14,7 @@
 #include <libpq-fe.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* Statement names (indexes into the table of api_sql.c). */
 typedef enum {
@@ -54,6 +56,22 @@ const cv_api_column_t *cv_api_sql_columns(const char *object, size_t *n);
 
 int cv_api_db_init(const char *conninfo);
 void cv_api_db_term(void);
+
+/* The read replica (postgres.read_dsn; NULL = none): see api_db.c for
+   which reads it serves. Off until the watcher (api_health.c) finds it
+   usable: connected, in recovery, lagging at most max_replica_lag_s. */
+void cv_api_db_set_replica(const char *read_dsn);
+void cv_api_db_replica_usable(bool usable);
+/* Statements served by the replica, and reads meant for it that the
+   primary served because the replica was down, lagging or failed the
+   statement (a caller's own write not replayed yet is not counted). */
+void cv_api_db_counts(unsigned long *replica_reads, unsigned long *fallbacks);
+
+/* Around each request (api_server.c): `read_only` a GET or HEAD, `caller`
+   a hash of who asks (token, session or address); `wrote` at the end: a
+   write answered 2xx, whose WAL position the caller's next reads wait for. */
+void cv_api_db_request_begin(bool read_only, uint64_t caller);
+void cv_api_db_request_end(bool wrote);
 
 /* Runs a prepared statement on this thread's connection (text parameters,
    NULL = SQL null; text results). NULL when PostgreSQL is unreachable. The

@@ -37,12 +37,13 @@
     /open311/ in Open311's format (api_router.c). */
 #include "api_dashboard.h"
 #include "api_handler.h"
+#include "api_health.h"
 #include "api_session.h"
 
 static const cv_api_route_t s_routes[] = {
     /* public */
-    { "GET",  "/healthz",                                    cv_api_healthz,          CV_API_PUBLIC,      NULL,               CV_API_LIMIT_NONE },
-    { "GET",  "/metrics",                                    cv_api_metrics,          CV_API_PUBLIC,      NULL,               CV_API_LIMIT_NONE },
+    { "GET",  "/healthz",                                    cv_api_health,           CV_API_PUBLIC,      NULL,               CV_API_LIMIT_NONE },
+    { "GET",  "/metrics",                                    cv_api_metrics_all,      CV_API_PUBLIC,      NULL,               CV_API_LIMIT_NONE },
     { "GET",  "/v1/track/{code}",                            cv_api_track,            CV_API_PUBLIC,      "track",            CV_API_LIMIT_LOOKUP },
     { "GET",  "/v1/me/{link}",                               cv_api_me,               CV_API_PUBLIC,      "citizen_link",     CV_API_LIMIT_LOOKUP },
     /* the console's sign-in (api_session.c, docs/web.md) */

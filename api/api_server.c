@@ -18,6 +18,7 @@
 #include "api_attachments.h"
 #include "api_handler.h"
 #include "api_route.h"
+#include "api_tls.h"
 #include "api_util.h"
 #include "api_web.h"
 #include "cv_log.h"
@@ -121,6 +122,8 @@ static enum MHD_Result s_send_n(struct MHD_Connection *conn, cv_api_ctx_t *ctx, 
     } else
         MHD_add_response_header(resp, "Cache-Control", "no-store");
     MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    if (ctx->config->tls_cert)  /* served over TLS (api_tls.h): browsers keep to https */
+        MHD_add_response_header(resp, "Strict-Transport-Security", CV_API_HSTS);
     enum MHD_Result rc = MHD_queue_response(conn, (unsigned) status, resp);
     MHD_destroy_response(resp);
     if (status >= 100 && status < 600)
@@ -169,6 +172,8 @@ static enum MHD_Result s_send_error(struct MHD_Connection *conn, cv_api_ctx_t *c
    buffer): then 413 at the end of the body, as before. */
 static bool s_early_413(struct MHD_Connection *conn, cv_api_ctx_t *ctx, const char *url)
 {
+    if (ctx->config->tls_cert)   /* the socket carries TLS records: the 413 at the end of the body then */
+        return false;
     const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
     const char *type;
     char *body = ci ? s_error_body(url, 413, "too_large", "the body is over the size limit", &type) : NULL;
@@ -301,6 +306,22 @@ static void s_client(struct MHD_Connection *conn, cv_api_ctx_t *ctx, cv_api_req_
     inet_ntop(family, addr, req->client_text, sizeof req->client_text);
 }
 
+/* Who asks, for the replica's read-your-writes (api_db.c): a hash of the
+   bearer token, else of the session cookie, else of the client address.
+   Only ever compared with itself, in memory. */
+static uint64_t s_caller(struct MHD_Connection *conn, const cv_api_req_t *req)
+{
+    const char *who = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
+    if (!who)
+        who = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Cookie");
+    uint64_t h = 1469598103934665603ULL;            /* FNV-1a */
+    const unsigned char *p = who ? (const unsigned char *) who : (const unsigned char *) req->client;
+    size_t n = who ? strlen(who) : req->client_len;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ p[i]) * 1099511628211ULL;
+    return h;
+}
+
 static enum MHD_Result s_handle(void *cls, struct MHD_Connection *conn, const char *url,
                                 const char *method, const char *version, const char *upload_data,
                                 size_t *upload_data_size, void **con_cls)
@@ -389,8 +410,11 @@ static enum MHD_Result s_handle(void *cls, struct MHD_Connection *conn, const ch
     if (up->body && !cv_api_utf8_valid(up->body, up->len, false))
         return s_send_error(conn, ctx, url, 400, "invalid_utf8", "the body is not valid UTF-8 (or holds a NUL)");
     s_client(conn, ctx, &req);
+    bool read_only = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
+    cv_api_db_request_begin(read_only, s_caller(conn, &req));
     if (!cv_api_web_serve(ctx->web, &req))
         cv_api_route(&req);
+    cv_api_db_request_end(!read_only && req.status >= 200 && req.status < 300);
     enum MHD_Result rc;
     if (req.text) {
         rc = s_send_n(conn, ctx, req.status, req.text, req.text_len ? req.text_len : strlen(req.text),
@@ -469,8 +493,18 @@ cv_api_server_t *cv_api_server_new(cv_api_ctx_t *ctx, char *err, size_t errlen)
        plus room for the body's chunks and the answer's headers */
     size_t head = (size_t) cfg->max_url_bytes + (size_t) cfg->max_header_bytes;
     size_t pool = 2 * head + 64 * ((size_t) cfg->max_params + (size_t) cfg->max_header_bytes / 8) + 32768;
+    /* HTTPS (api_tls.h): the PEM texts read and checked with the config */
+    struct MHD_OptionItem tls[] = {
+        { MHD_OPTION_HTTPS_MEM_CERT, 0, cfg->tls_cert },
+        { MHD_OPTION_HTTPS_MEM_KEY, 0, cfg->tls_key },
+        { MHD_OPTION_HTTPS_PRIORITIES, 0, (void *) CV_API_TLS_PRIORITIES },
+        { MHD_OPTION_END, 0, NULL },
+    };
+    if (!cfg->tls_cert)
+        tls[0].option = MHD_OPTION_END;
     self->daemon = MHD_start_daemon(
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL, NULL,
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG | (cfg->tls_cert ? MHD_USE_TLS : 0),
+        0, NULL, NULL,
         s_handle, ctx,
         MHD_OPTION_EXTERNAL_LOGGER, s_mhd_log, ctx,    /* first: every message is ours */
         MHD_OPTION_THREAD_POOL_SIZE, (unsigned) cfg->threads,
@@ -482,6 +516,7 @@ cv_api_server_t *cv_api_server_new(cv_api_ctx_t *ctx, char *err, size_t errlen)
         MHD_OPTION_NOTIFY_COMPLETED, s_completed, ctx,
         MHD_OPTION_NOTIFY_CONNECTION, cv_api_conn_notify, ctx->conns,
         MHD_OPTION_UNESCAPE_CALLBACK, s_unescape, NULL,
+        MHD_OPTION_ARRAY, tls,
         MHD_OPTION_END);
     if (!self->daemon) {
         snprintf(err, errlen, "cannot listen on %s:%d", cfg->address, cfg->port);

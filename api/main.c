@@ -11,6 +11,7 @@
 #include "api_config.h"
 #include "api_dashboard.h"
 #include "api_db.h"
+#include "api_health.h"
 #include "api_link.h"
 #include "api_route.h"
 #include "api_server.h"
@@ -62,6 +63,7 @@ int main(int argc, char **argv)
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP);                    /* no reload (a new certificate needs a restart): a clean stop */
     pthread_sigmask(SIG_BLOCK, &set, NULL);     /* every thread inherits it */
     signal(SIGPIPE, SIG_IGN);
 
@@ -86,6 +88,10 @@ int main(int argc, char **argv)
         return 2;
     }
     cv_api_db_init(cfg->conninfo);
+    if (cv_api_health_start(cfg, err, sizeof err) < 0) {     /* the database watcher, /healthz, replica */
+        cv_error("main", "%s", err);
+        return 1;
+    }
     ctx.audit = cv_api_audit_new(cfg->conninfo, cfg->audit_flush_ms);
     ctx.track_limit = cv_api_ratelimit_new(cfg->track_per_minute, 60);
     ctx.owner_limit = cv_api_ratelimit_new(cfg->owner_per_minute, 60);
@@ -98,12 +104,13 @@ int main(int argc, char **argv)
         cv_error("main", "%s", err);
         rc = 1;
     } else {
-        cv_info("main", "listening on http://%s:%d", cfg->address, cv_api_server_port(server));
+        cv_info("main", "listening on %s://%s:%d", cfg->tls_cert ? "https" : "http", cfg->address, cv_api_server_port(server));
         int sig;
         sigwait(&set, &sig);
         cv_info("main", "signal %d: stopping", sig);
     }
     cv_api_server_destroy(&server);
+    cv_api_health_stop();
     cv_api_audit_destroy(&ctx.audit);
     cv_api_ratelimit_destroy(&ctx.track_limit);
     cv_api_ratelimit_destroy(&ctx.owner_limit);
