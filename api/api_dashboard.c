@@ -6,7 +6,9 @@
     the cost per contact of deploy/costs.yaml and answers the JSON as PostgreSQL wrote it.
     Counts and durations only: nobody's data, so no audit row (like /v1/requests/count).
 
-    deploy/costs.yaml (dashboard.costs_file) is read once at start-up:
+    deploy/costs.yaml (dashboard.costs_file) is read at start-up and again at a
+    SIGHUP (cv_api_costs_reload: the new amounts swapped in under a lock, the
+    handler copies them before its query):
 
         per_contact:          # euros per contact, by channel; empty: not set by the city
           guichet: 12
@@ -20,10 +22,15 @@
 #include "api_util.h"
 #include "cv_yaml.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include "cv_alloc.h"
+
+static pthread_mutex_t s_costs_lock = PTHREAD_MUTEX_INITIALIZER;   /* ctx->costs, swapped by a reload */
 
 static const char *const s_channels[] = { "guichet", "telephone", "courrier", "email", "web", "api", "interne",
                                           "autre", "inconnu", NULL };
@@ -79,6 +86,19 @@ char *cv_api_costs_load(const char *path, char *err, size_t errlen)
     return text;
 }
 
+int cv_api_costs_reload(cv_api_ctx_t *ctx, char *err, size_t errlen)
+{
+    char *costs = cv_api_costs_load(ctx->config->costs_file, err, errlen);
+    if (!costs)
+        return -1;
+    pthread_mutex_lock(&s_costs_lock);
+    char *old = ctx->costs;
+    ctx->costs = costs;
+    pthread_mutex_unlock(&s_costs_lock);
+    free(old);
+    return 0;
+}
+
 void cv_api_dashboard(cv_api_req_t *req, const cv_api_principal_t *who)
 {
     (void) who;
@@ -97,8 +117,12 @@ void cv_api_dashboard(cv_api_req_t *req, const cv_api_principal_t *who)
         year = tm.tm_year + 1900;
     }
     snprintf(buf, sizeof buf, "%d", (int) year);
-    const char *v[2] = { buf, req->ctx->costs };
+    pthread_mutex_lock(&s_costs_lock);
+    char *costs = cv_zstrdup(req->ctx->costs);
+    pthread_mutex_unlock(&s_costs_lock);
+    const char *v[2] = { buf, costs };
     PGresult *r = cv_api_db_exec_params("SELECT cv_dashboard($1::int, $2::jsonb)::text", 2, v);
+    free(costs);
     if (!r || PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
         PQclear(r);
         CV_API_DB_DOWN(req);

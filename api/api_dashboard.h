@@ -10,6 +10,10 @@
    (malloc'd); path NULL: the defaults. NULL with err "file:line: reason". */
 char *cv_api_costs_load(const char *path, char *err, size_t errlen);
 
+/* SIGHUP: reads config->costs_file again into ctx->costs; -1 with err (the
+   running amounts stay). */
+int cv_api_costs_reload(cv_api_ctx_t *ctx, char *err, size_t errlen);
+
 void cv_api_dashboard(cv_api_req_t *req, const cv_api_principal_t *who);
 
 #endif

@@ -85,7 +85,7 @@ void cv_api_reply_request_page(cv_api_req_t *req, const cv_api_principal_t *who,
                                const cv_api_page_t *page);
 
 /* api_public.c */
-cv_api_handler_t cv_api_healthz, cv_api_metrics, cv_api_track, cv_api_me;
+cv_api_handler_t cv_api_metrics, cv_api_track, cv_api_me;
 /* api_citizens.c */
 cv_api_handler_t cv_api_citizen_search, cv_api_citizen_timeline;
 /* api_requests.c */

@@ -1,4 +1,6 @@
-/*  api_public — the endpoints without a token: health, metrics, a request
+/*  api_public — the endpoints without a token: metrics (served through
+    api_health.c, which adds the database watcher's lines and restricts who
+    may read them; /healthz is api_health.c's), a request
     by its tracking code, a citizen's requests by a signed link
     (api_link.c). The route table rate limits the last two per client
     address; their reads are audited as the citizen's. */
@@ -11,15 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-void cv_api_healthz(cv_api_req_t *req, const cv_api_principal_t *who)
-{
-    PGresult *r = cv_api_sql(req, CV_SQL_HAS_PROPOSALS, 0, NULL);
-    if (!r)
-        return;
-    PQclear(r);
-    cv_api_reply(req, 200, json_pack("{s:s}", "status", "ok"));
-}
 
 void cv_api_metrics(cv_api_req_t *req, const cv_api_principal_t *who)
 {

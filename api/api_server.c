@@ -114,7 +114,7 @@ static enum MHD_Result s_send_n(struct MHD_Connection *conn, cv_api_ctx_t *ctx, 
         MHD_add_response_header(resp, "Set-Cookie", page->set_cookie);
     if (page && page->page) {   /* api_web.c: revalidated, never framed, no Referer out */
         MHD_add_response_header(resp, "Cache-Control", "no-cache");
-        if (page->etag)
+        if (page->etag[0])
             MHD_add_response_header(resp, "ETag", page->etag);
         MHD_add_response_header(resp, "Content-Security-Policy", CV_API_WEB_CSP);
         MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");

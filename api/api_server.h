@@ -97,7 +97,7 @@ typedef struct {
     bool page;                       /* a page or an asset (api_web.c): its headers */
     char session[65];                /* the console session authenticating it (api_session.c), "" */
     char set_cookie[200];            /* a Set-Cookie header to send, "" for none */
-    const char *etag;                /* of a page or an asset, or NULL */
+    char etag[24];                   /* of a page or an asset, or "" */
 } cv_api_req_t;
 
 typedef struct cv_api_server cv_api_server_t;

@@ -3,12 +3,15 @@
     Loading walks web.dir two levels deep (web/PAGE/FILE): names of
     [a-z0-9._-] only, not starting with '.', known extensions only, regular
     files only (no symlinks followed out of the folder). Serving matches the
-    first path segment against the folders, then the file. */
+    first path segment against the folders, then the file. A reload (SIGHUP)
+    reads the folder again into a new set and swaps it in whole: a page is
+    served from one set, never from half of each. */
 #include "api_web.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,9 +33,17 @@ typedef struct {
     char etag[24];               /* "\"" + 16 hex + "\"" */
 } web_file_t;
 
-struct cv_api_web {
+typedef struct {
     web_file_t files[MAX_FILES];
     size_t n;
+} web_set_t;
+
+/* The set served, swapped whole by a reload under the write lock; workers
+   serve under the read lock and copy what they answer. */
+struct cv_api_web {
+    pthread_rwlock_t lock;
+    web_set_t *set;
+    char *dir;
 };
 
 static const struct { const char *ext, *type; } s_types[] = {
@@ -94,7 +105,7 @@ static int s_read(const char *path, char **data, size_t *len, char *err, size_t 
     return 0;
 }
 
-static int s_load_folder(cv_api_web_t *self, const char *dir, const char *folder, char *err, size_t errlen)
+static int s_load_folder(web_set_t *self, const char *dir, const char *folder, char *err, size_t errlen)
 {
     char path[4096];
     snprintf(path, sizeof path, "%s/%s", dir, folder);
@@ -132,14 +143,24 @@ static int s_load_folder(cv_api_web_t *self, const char *dir, const char *folder
     return rc;
 }
 
-cv_api_web_t *cv_api_web_new(const char *dir, char *err, size_t errlen)
+static void s_set_free(web_set_t **set_p)
+{
+    if (!*set_p)
+        return;
+    for (size_t i = 0; i < (*set_p)->n; i++)
+        free((*set_p)->files[i].data);
+    free(*set_p);
+    *set_p = NULL;
+}
+
+static web_set_t *s_load(const char *dir, char *err, size_t errlen)
 {
     DIR *d = opendir(dir);
     if (!d) {
         snprintf(err, errlen, "%s: cannot read the pages' folder (web.dir): %s", dir, strerror(errno));
         return NULL;
     }
-    cv_api_web_t *self = cv_zcalloc(1, sizeof *self);
+    web_set_t *self = cv_zcalloc(1, sizeof *self);
     int rc = 0;
     for (struct dirent *e; rc == 0 && (e = readdir(d));) {
         char path[4096];
@@ -155,21 +176,49 @@ cv_api_web_t *cv_api_web_new(const char *dir, char *err, size_t errlen)
     }
     closedir(d);
     if (rc < 0)
-        cv_api_web_destroy(&self);
+        s_set_free(&self);
     return self;
+}
+
+cv_api_web_t *cv_api_web_new(const char *dir, char *err, size_t errlen)
+{
+    web_set_t *set = s_load(dir, err, errlen);
+    if (!set)
+        return NULL;
+    cv_api_web_t *self = cv_zcalloc(1, sizeof *self);
+    pthread_rwlock_init(&self->lock, NULL);
+    self->set = set;
+    self->dir = cv_zstrdup(dir);
+    return self;
+}
+
+int cv_api_web_reload(cv_api_web_t *self, size_t *nfiles, char *err, size_t errlen)
+{
+    web_set_t *set = s_load(self->dir, err, errlen);
+    if (!set)
+        return -1;
+    pthread_rwlock_wrlock(&self->lock);
+    web_set_t *old = self->set;
+    self->set = set;
+    pthread_rwlock_unlock(&self->lock);
+    s_set_free(&old);
+    if (nfiles)
+        *nfiles = set->n;
+    return 0;
 }
 
 void cv_api_web_destroy(cv_api_web_t **self_p)
 {
     if (!self_p || !*self_p)
         return;
-    for (size_t i = 0; i < (*self_p)->n; i++)
-        free((*self_p)->files[i].data);
+    s_set_free(&(*self_p)->set);
+    pthread_rwlock_destroy(&(*self_p)->lock);
+    free((*self_p)->dir);
     free(*self_p);
     *self_p = NULL;
 }
 
-static const web_file_t *s_find(const cv_api_web_t *self, const char *folder, const char *name)
+static const web_file_t *s_find(const web_set_t *self, const char *folder, const char *name)
 {
     for (size_t i = 0; i < self->n; i++)
         if (strcmp(self->files[i].folder, folder) == 0 && strcmp(self->files[i].name, name) == 0)
@@ -177,7 +226,7 @@ static const web_file_t *s_find(const cv_api_web_t *self, const char *folder, co
     return NULL;
 }
 
-static bool s_has_folder(const cv_api_web_t *self, const char *folder)
+static bool s_has_folder(const web_set_t *self, const char *folder)
 {
     for (size_t i = 0; i < self->n; i++)
         if (strcmp(self->files[i].folder, folder) == 0)
@@ -192,12 +241,11 @@ static void s_text(cv_api_req_t *req, int status, const char *text)
     req->content_type = "text/plain; charset=utf-8";
 }
 
-bool cv_api_web_serve(const cv_api_web_t *self, cv_api_req_t *req)
+static bool s_serve(const web_set_t *self, cv_api_req_t *req)
 {
-    if (!self || req->nseg < 1 || !s_has_folder(self, req->seg[0]))
+    if (!s_has_folder(self, req->seg[0]))
         return false;
-    req->page = true;
-    if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0) {
+    req->page = true;    if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0) {
         snprintf(req->allow, sizeof req->allow, "GET, HEAD");
         s_text(req, 405, "Méthode non permise.\n");
         return true;
@@ -211,7 +259,7 @@ bool cv_api_web_serve(const cv_api_web_t *self, cv_api_req_t *req)
         s_text(req, 404, "Page introuvable.\n");
         return true;
     }
-    req->etag = f->etag;
+    snprintf(req->etag, sizeof req->etag, "%s", f->etag);
     const char *inm = cv_api_header(req, "If-None-Match");
     if (inm && strcmp(inm, f->etag) == 0) {
         req->status = 304;
@@ -224,4 +272,14 @@ bool cv_api_web_serve(const cv_api_web_t *self, cv_api_req_t *req)
     memcpy(req->text, f->data, f->len + 1);
     req->content_type = f->type;
     return true;
+}
+
+bool cv_api_web_serve(cv_api_web_t *web, cv_api_req_t *req)
+{
+    if (!web || req->nseg < 1)
+        return false;
+    pthread_rwlock_rdlock(&web->lock);
+    bool served = s_serve(web->set, req);
+    pthread_rwlock_unlock(&web->lock);
+    return served;
 }

@@ -4,8 +4,8 @@
     French texts' catalogue): no build step, no CDN, nothing from outside —
     a city's network may have no Internet. At start-up the API reads
     web.dir once into memory (only known file types; at most 128 files of
-    at most 512 KiB each), so a page costs no disk access and a file changed
-    on disk needs a restart (which a deployment does anyway).
+    at most 512 KiB each), so a page costs no disk access; a file changed
+    on disk is served after a SIGHUP (cv_api_web_reload) or a restart.
 
     URLs: /assets/NAME is web/assets/NAME; /PAGE and /PAGE/anything (for
     example /suivi/KXD7M4RT9CP, the link of a notification) is
@@ -31,11 +31,14 @@ typedef struct cv_api_web cv_api_web_t;
    breaks a limit. */
 cv_api_web_t *cv_api_web_new(const char *dir, char *err, size_t errlen);
 void cv_api_web_destroy(cv_api_web_t **self_p);
+/* Reads the folder again; on success the new files are served from now on
+   (*nfiles of them), else -1 with err and the old ones stay. */
+int cv_api_web_reload(cv_api_web_t *self, size_t *nfiles, char *err, size_t errlen);
 
 /* When req's path is a page's or an asset's (its first segment names a
    folder of web/), fills the answer and returns true; false otherwise
    (the API's routes then serve it). */
-bool cv_api_web_serve(const cv_api_web_t *self, cv_api_req_t *req);
+bool cv_api_web_serve(cv_api_web_t *self, cv_api_req_t *req);
 
 /* The headers every page and asset answer carries (for api_server.c). */
 #define CV_API_WEB_CSP "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:;" \

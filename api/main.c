@@ -6,7 +6,8 @@
     Start-up: load the config (file:line errors, exit 2), check that the
     database holds migration 005 (the hub applies migrations; exit 1
     otherwise), start the audit writer, the rate limiters, the connection
-    watcher (api_conn.c) and the HTTP thread pool, log the port, then wait for SIGINT/SIGTERM. Shutdown stops
+    watcher (api_conn.c) and the HTTP thread pool, log the port, then wait for SIGINT/SIGTERM;
+    SIGHUP reads the pages and the costs again (s_reload). Shutdown stops
     HTTP first (workers close their connections), then flushes the audit. */
 #include "api_config.h"
 #include "api_dashboard.h"
@@ -22,6 +23,28 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+
+/* SIGHUP: what the API can take again without a restart — web.dir's files
+   (a text of the catalogue corrected) and dashboard.costs_file. The rest of
+   api.yaml, the TLS certificate included, is read at start only: restart
+   (docs/operations.md, "Reloading"). A file that does not load is logged
+   and the running one stays. */
+static void s_reload(cv_api_ctx_t *ctx)
+{
+    char err[1024];
+    size_t n = 0;
+    if (ctx->web) {
+        if (cv_api_web_reload(ctx->web, &n, err, sizeof err) < 0)
+            cv_error("reload", "%s: the pages served stay as they were", err);
+        else
+            cv_info("reload", "SIGHUP: %zu files of %s read again", n, ctx->config->web_dir);
+    }
+    if (cv_api_costs_reload(ctx, err, sizeof err) < 0)
+        cv_error("reload", "%s: the dashboard's costs stay as they were", err);
+    else
+        cv_info("reload", "SIGHUP: costs per contact read again%s", ctx->config->costs_file ? "" : " (defaults)");
+    cv_info("reload", "the rest of the configuration (and the TLS certificate) is read at start: restart for it");
+}
 
 int main(int argc, char **argv)
 {
@@ -63,7 +86,7 @@ int main(int argc, char **argv)
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGHUP);                    /* no reload (a new certificate needs a restart): a clean stop */
+    sigaddset(&set, SIGHUP);                    /* reloads the pages and the costs (s_reload) */
     pthread_sigmask(SIG_BLOCK, &set, NULL);     /* every thread inherits it */
     signal(SIGPIPE, SIG_IGN);
 
@@ -106,7 +129,8 @@ int main(int argc, char **argv)
     } else {
         cv_info("main", "listening on %s://%s:%d", cfg->tls_cert ? "https" : "http", cfg->address, cv_api_server_port(server));
         int sig;
-        sigwait(&set, &sig);
+        while (sigwait(&set, &sig) == 0 && sig == SIGHUP)
+            s_reload(&ctx);
         cv_info("main", "signal %d: stopping", sig);
     }
     cv_api_server_destroy(&server);

@@ -3,8 +3,8 @@
 # without a token and without personal data; PostgreSQL stopped → 503 primary_down within 3 s,
 # each answer quick (the watcher's findings, never a wait on PostgreSQL), data routes 503 too;
 # PostgreSQL frozen (SIGSTOP: accepts nothing, answers nothing) → 503 as well, not a hang;
-# back to 200 once it answers again; civibus_api_primary_up in /metrics follows; SIGHUP is a
-# clean stop (no reload).
+# back to 200 once it answers again; civibus_api_primary_up in /metrics follows. (SIGHUP
+# reloads: tests/it/api_reload.sh.)
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/api_lib.sh"
 api_setup health 5
@@ -70,7 +70,5 @@ for i in $(seq 1 50); do get /healthz; [ "$S" = 200 ] && break; sleep 0.1; done
 grep -q "did not answer SELECT 1 within 1000 ms" "$W/api.log" || fail "no log line for the primary down"
 [ "$(grep -c "did not answer SELECT 1" "$W/api.log")" -le 2 ] || fail "the primary down logged more than once per outage"
 ok "PostgreSQL frozen: 503 after ${seen}s (health_timeout_ms 1000), back to 200 after; logged once per outage"
-# SIGHUP: no reload (docs/operations.md, "TLS"), a clean stop like SIGTERM
-kill -HUP "$API_PID"; wait "$API_PID"; rc=$?
-[ $rc -eq 0 ] && grep -q "signal 1: stopping" "$W/api.log" || fail "SIGHUP: exit $rc $(tail -3 "$W/api.log")"
-ok "SIGHUP stops the API cleanly (exit 0)"
+api_stop
+ok "SIGTERM stops the API cleanly (exit 0)"
