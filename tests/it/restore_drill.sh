@@ -101,6 +101,11 @@ hub_fresh_start
     --timeout 600 >"$W/replay.out" 2>>"$W/replay.log" &
 RPID=$!
 wait_count $((TOTAL / 5))
+# a notifier's state at the backup's point: its cursor, and a mail planned, not yet sent
+qd "INSERT INTO notify_cursor (id, last_event_id) SELECT 1, max(id) FROM events" >/dev/null
+PLANNED=$(qd "INSERT INTO notifications (event_id, request_id, recipient, channel, template, address)
+              SELECT id, request_id, 'citizen', 'email', 'accuse_reception', 'citoyen@civibus.test'
+                FROM events ORDER BY id DESC LIMIT 1 RETURNING id" | head -1)
 as_pg "$pgbin/pg_basebackup" -h "$SOCK" -p "$PGPORT_D" -U civibus -D "$BASE/data" -X stream -c fast \
     >"$W/basebackup.log" 2>&1 || fail "pg_basebackup failed: $(tail -3 "$W/basebackup.log")"
 B=$(sed -n 's/^START TIME: //p' "$BASE/data/backup_label")
@@ -182,6 +187,23 @@ diff -q "$W/control.events" "$W/drill.events" >/dev/null \
 diff -q "$W/control.requests" "$W/drill.requests" >/dev/null \
     || fail "request projections differ: $(diff "$W/control.requests" "$W/drill.requests" | head -5)"
 ok "after restore + resend: the control run's $TOTAL events exactly once, the same $(wc -l <"$W/drill.requests") request projections, no dead letter"
+
+# the notifier after the restore: nothing it may have sent since the backup's point again
+{
+    printf 'postgres:\n  conninfo: "host=%s port=%s user=civibus dbname=civibus"\n' "$SOCK" "$PGPORT_D"
+    printf 'public_url: https://demarches.civibus.test/\ncity: "Mairie de Civibus"\nstart_from: end\n'
+    printf 'mail:\n  smtp_url: smtp://127.0.0.1:9\n  from: ne-pas-repondre@civibus.test\n'
+    printf '  intake: mairie@civibus.test\n  reply_secret_file: reply_secret\n  templates: %s\n' "$ROOT/deploy/notify/templates"
+} >"$W/notify.yaml"
+head -c 48 /dev/urandom | base64 >"$W/reply_secret"; chmod 600 "$W/reply_secret"
+[ "$(qd "select state from notifications where id = $PLANNED")" = planned ] || fail "the planned mail is not in the restored ledger"
+[ "$(qd "select last_event_id < (select max(id) from events) from notify_cursor")" = t ] || fail "the restored cursor is not behind"
+"$ROOT/$BIN/civibus-notify" --config "$W/notify.yaml" --after-restore >"$W/notify.out" 2>"$W/notify.log" \
+    || fail "civibus-notify --after-restore: $(tail -3 "$W/notify.log")"
+[ "$(qd "select state || ' ' || last_error from notifications where id = $PLANNED")" = "unknown restored" ] \
+    || fail "the planned mail was not recorded unknown: $(qd "select state, last_error from notifications where id = $PLANNED")"
+[ "$(qd "select last_event_id = (select max(id) from events) from notify_cursor")" = t ] || fail "the cursor did not move to the last event"
+ok "notifier: $(cat "$W/notify.out")"
 
 # a second resend (an operator's double run, or one cut by kill -9) changes nothing
 "$ADAPTER" resend --config "$W/adapter.yaml" --source demo --since "$B" --timeout 300 \
