@@ -9,8 +9,8 @@
 
         resent N acked A (duplicates D) nacked K
 
-    N the records marked again in step 1, A, D, K the settlements of this
-    run (records left unsettled by an earlier run count too). A - D is what
+    N the records this run sends (marked again in step 1, plus those an
+    interrupted earlier run left unsettled), A, D, K their settlements. A - D is what
     the hub stored now: what the restore had lost. Only counts are printed
     or logged, never a record. */
 #include "cv_resend.h"
@@ -122,7 +122,8 @@ int cv_resend_parse_time(const char *text, int64_t *ms)
     return 0;
 }
 
-/* Step 1: marks the records again; their count, or -1. */
+/* Step 1: marks the records again; how many the client will send (those
+   marked now and those an interrupted earlier run left unsettled), or -1. */
 static int64_t s_unsettle(const cv_client_opts_t *opts, int64_t since_ms, char *err, size_t errlen)
 {
     cv_spool_opts_t sopts = opts->spool;
@@ -136,9 +137,11 @@ static int64_t s_unsettle(const cv_client_opts_t *opts, int64_t since_ms, char *
         n = cv_spool_unsettle_from(spool, from);
     if (n < 0)
         snprintf(err, errlen, "%s: the spool failed (see the log above)", opts->spool_dir);
-    else
-        cv_info("resend", "%s: %" PRId64 " records from spool id %" PRIu64 " will be sent again",
+    else {
+        cv_info("resend", "%s: %" PRId64 " settled records from spool id %" PRIu64 " marked to be sent again",
                 opts->name ? opts->name : "?", n, from);
+        n = (int64_t) cv_spool_unsettled_count(spool);   /* with those an earlier run left */
+    }
     cv_spool_destroy(&spool);
     return n;
 }

@@ -266,6 +266,37 @@ static void test_marks_damage(void **state)
     cv_spool_destroy(&sp);
 }
 
+/* gc drops marks older than the retention (once a day's worth is due),
+   not the younger ones. */
+static void test_marks_gc(void **state)
+{
+    fixture_t *f = *state;
+    cv_spool_opts_t opts = { .retention_days = 1 };
+    cv_spool_t *sp = s_open(f->dir, &opts);
+    s_append_range(sp, 1, 2, 5);
+    s_settle_range(sp, 1, 2);
+    s_pause();
+    assert_int_equal(cv_spool_sync(sp), 0);
+    char path[160];
+    snprintf(path, sizeof path, "%s/marks.log", f->dir);
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_size, 2 * 20);
+    time_t now = time(NULL);
+    assert_true(cv_spool_gc(sp, now + 86400 + 3600) >= 0);    /* older than 1 day, not 2: kept */
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_size, 2 * 20);
+    assert_true(cv_spool_gc(sp, now + 3 * 86400) >= 0);       /* a day past the retention: dropped */
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_size, 0);
+    assert_int_equal(s_since(sp, s_now_ms()), 1);              /* no mark: all that is retained */
+    s_pause();
+    s_append_range(sp, 3, 3, 5);                               /* marks go on after the rewrite */
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_size, 20);
+    cv_spool_destroy(&sp);
+}
+
 static void test_parse_time(void **state)
 {
     int64_t ms = 0;
@@ -295,6 +326,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_spooled_before_settled_after, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_unsettle_segments_gc, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_marks_damage, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_marks_gc, s_setup, s_teardown),
         cmocka_unit_test(test_parse_time),
     };
     return cv_test_end(cv_test_group(tests, NULL, NULL));
