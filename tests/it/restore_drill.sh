@@ -60,7 +60,7 @@ PGPORT_D=$(cat "$(readlink -f "$PGD/cluster")/port")
 as_pg() { if [ "$(id -u)" -eq 0 ]; then (cd / && runuser -u postgres -- "$@"); else (cd / && "$@"); fi; }
 pgbin=$(pg_config --bindir 2>/dev/null); [ -x "$pgbin/pg_ctl" ] || pgbin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
 drill_pids() { [ -f "$DATA/postmaster.pid" ] || return 0; local pm; pm=$(head -1 "$DATA/postmaster.pid")
-               echo "$pm"; ps -o pid= --ppid "$pm" 2>/dev/null; }
+               echo "$pm"; awk -v p="$pm" '$4 == p { print $1 }' /proc/[0-9]*/stat 2>/dev/null; }
 drill_stop() {   # every exit path: stop it, or kill what is left of it, then remove it
     as_pg "$pgbin/pg_ctl" -D "$DATA" -m immediate -w -t 30 stop >/dev/null 2>&1
     local p; for p in $(drill_pids); do kill -9 "$p" 2>/dev/null; done
@@ -131,6 +131,7 @@ ok "the adapter saw all $TOTAL events acknowledged; recovery target $T (at $AT_T
 # --- destroy the cluster ---------------------------------------------------------------
 hub_kill9
 pids=$(drill_pids)
+[ "$(echo $pids | wc -w)" -gt 3 ] || fail "could not list PostgreSQL's processes ($pids)"
 for p in $pids; do kill -9 "$p" 2>/dev/null; done
 for i in $(seq 1 100); do
     alive=0; for p in $pids; do kill -0 "$p" 2>/dev/null && alive=1; done
