@@ -161,6 +161,12 @@ RESTORED=$(count)
 [ -f "$DATA/recovery.signal" ] && fail "recovery.signal still there after promotion"
 ok "restored to $T: $RESTORED events, $((TOTAL - RESTORED)) acknowledged events lost"
 
+# step 6 of the drill: ids handed out after P are never given again
+MAXEV=$(qd "select max(id) from events")
+qd "SELECT setval(pg_get_serial_sequence('commands', 'id'), (SELECT COALESCE(max(id), 0) FROM commands) + 1000000)" >/dev/null \
+    && qd "SELECT setval(pg_get_serial_sequence('events', 'id'), (SELECT COALESCE(max(id), 0) FROM events) + 1000000)" >/dev/null \
+    || fail "the identities could not be moved"
+
 # --- the hub on the restored database, the adapter resends -----------------------------
 hub_fresh_start
 # a first resend killed with SIGKILL in the middle: the operator simply runs it again
@@ -202,6 +208,7 @@ diff -q "$W/control.events" "$W/drill.events" >/dev/null \
 [ "$(qd "select count(*) from dead_letters")" = 0 ] || fail "dead letters after the resend: $(qd "select string_agg(distinct reason, ',') from dead_letters")"
 diff -q "$W/control.requests" "$W/drill.requests" >/dev/null \
     || fail "request projections differ: $(diff "$W/control.requests" "$W/drill.requests" | head -5)"
+[ "$(qd "select min(id) > $MAXEV + 1000000 from events where id > $MAXEV")" = t ] || fail "a resent event took an id below the moved identity"
 ok "after restore + resend: the control run's $TOTAL events exactly once, the same $(wc -l <"$W/drill.requests") request projections, no dead letter"
 
 # the notifier after the restore: nothing it may have sent since the backup's point again
