@@ -31,6 +31,7 @@
 #include "cv_log.h"
 #include "runtime/cv_adapter_config.h"
 #include "runtime/cv_client.h"
+#include "runtime/cv_resend.h"
 #include "runtime/cv_run.h"
 
 #define EXIT_FATAL   1
@@ -52,6 +53,9 @@ static const char *s_usage =
     "  civibus-adapter run --config FILE\n"
     "      serve one source with the driver its config names (rest, webhook,\n"
     "      filedrop) until SIGINT/SIGTERM; see docs/adapters.md.\n"
+    "  civibus-adapter resend --config FILE [--source NAME] --since TIME [--timeout S]\n"
+    "      after a restore of the hub's database: send again the spool's records\n"
+    "      settled at or after TIME (2026-12-07T10:15:00Z); see docs/adapters.md.\n"
     "  civibus-adapter keygen --out PATH [--force]\n"
     "      write a CURVE key pair: PATH (public) and PATH_secret (secret, 0600);\n"
     "      print the public key. --force overwrites an existing pair.\n"
@@ -413,6 +417,8 @@ int main(int argc, char **argv)
         }
     if (strcmp(cmd, "replay") == 0)
         return s_replay(argc - 2, argv + 2);
+    if (strcmp(cmd, "resend") == 0)
+        return cv_resend_main(argc - 2, argv + 2);
     if (strcmp(cmd, "keygen") == 0)
         return s_keygen(argc - 2, argv + 2);
     if (strcmp(cmd, "run") == 0) {

@@ -192,6 +192,32 @@ int cv_notifier_connect(cv_notifier_t *self, char *err, size_t errlen)
     return 0;
 }
 
+/* After a restore of the database (docs/operations.md "Backup and restore"):
+   the ledger went back to the backup's point, so a row 'planned' there may
+   have been sent since, and the events the adapters resent are new rows of
+   events the notifier may have told already. The notifier promises at most
+   once: every 'planned' row becomes 'unknown' (last_error 'restored') and
+   the cursor moves to the last event, in one statement. */
+int cv_notifier_after_restore(cv_notifier_t *self, char *out, size_t outlen)
+{
+    PGresult *r = s_exec(self, "after restore",
+                         "WITH old AS (SELECT last_event_id FROM notify_cursor WHERE id = 1), "
+                         "p AS (UPDATE notifications SET state = 'unknown', last_error = 'restored', "
+                         "updated_at = now(), done_at = now() WHERE state = 'planned' RETURNING 1), "
+                         "c AS (UPDATE notify_cursor SET last_event_id = GREATEST(last_event_id, "
+                         "COALESCE((SELECT max(id) FROM events), 0)), updated_at = now() WHERE id = 1 "
+                         "RETURNING last_event_id) "
+                         "SELECT (SELECT count(*) FROM p), (SELECT last_event_id FROM old), "
+                         "(SELECT last_event_id FROM c)", 0, NULL);
+    if (!r)
+        return -1;
+    snprintf(out, outlen, "after restore: %s planned notification(s) recorded unknown (never sent); "
+             "cursor moved from event %s to %s (those events tell nobody)", PQgetvalue(r, 0, 0),
+             PQgetvalue(r, 0, 1), PQgetvalue(r, 0, 2));
+    PQclear(r);
+    return 0;
+}
+
 /* (1) plan: every event after the cursor, batch by batch */
 static int s_plan(cv_notifier_t *self, bool *busy)
 {

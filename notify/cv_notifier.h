@@ -28,6 +28,12 @@ void cv_notifier_destroy(cv_notifier_t **self_p);
    cursor. -1 with err when the database cannot be used. */
 int cv_notifier_connect(cv_notifier_t *self, char *err, size_t errlen);
 
+/* After a restore of the database: 'planned' rows become 'unknown'
+   ('restored') and the cursor moves to the last event, so nothing the
+   notifier may have sent after the backup's point is sent again. After
+   cv_notifier_connect. 0 with a summary in out (counts, event ids), or -1. */
+int cv_notifier_after_restore(cv_notifier_t *self, char *out, size_t outlen);
+
 /* One pass: plan, digests, send what is due. *busy: more work is waiting
    (call again at once). -1 on a database error (reconnect). */
 int cv_notifier_step(cv_notifier_t *self, bool *busy);

@@ -3,6 +3,7 @@
 
         civibus-notify --config deploy/notify.yaml
         civibus-notify --config deploy/notify.yaml --check-config
+        civibus-notify --config deploy/notify.yaml --after-restore
 
     A process of its own, beside the hub: it reads the committed timeline
     like any feed consumer, so an SMTP server that is slow or down never
@@ -39,17 +40,19 @@ int main(int argc, char **argv)
 {
     cv_log_init("notify", CV_LOG_INFO);
     const char *path = NULL;
-    bool check = false, usage = false;
+    bool check = false, usage = false, restored = false;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
             path = argv[++i];
         else if (strcmp(argv[i], "--check-config") == 0)
             check = true;
+        else if (strcmp(argv[i], "--after-restore") == 0)
+            restored = true;
         else
             usage = true;
     }
     if (!path || usage) {
-        fprintf(stderr, "usage: civibus-notify --config FILE [--check-config]\n");
+        fprintf(stderr, "usage: civibus-notify --config FILE [--check-config | --after-restore]\n");
         return 2;
     }
     if (sodium_init() < 0 || curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
@@ -83,6 +86,15 @@ int main(int argc, char **argv)
         cv_notifier_destroy(&n);
         cv_notify_config_destroy(&cfg);
         return 1;
+    }
+    if (restored) {                  /* once, after a restore and the adapters' resend */
+        int rc = cv_notifier_after_restore(n, err, sizeof err);
+        if (rc == 0)
+            printf("%s\n", err);
+        cv_notifier_destroy(&n);
+        cv_notify_config_destroy(&cfg);
+        curl_global_cleanup();
+        return rc == 0 ? 0 : 1;
     }
     cv_info("main", "running: %zu webhook(s), sms %s, %zu service digest(s)", cfg->nwebhooks,
             cfg->sms_url ? "on" : "off", cfg->nsupervisors);

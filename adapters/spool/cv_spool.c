@@ -93,7 +93,7 @@ int cv_spool__error(cv_spool_t *self, const char *fmt, ...)
 }
 
 /* An I/O error on a file of the spool: after it the spool is broken. */
-static int s_io_error(cv_spool_t *self, const char *name, const char *op)
+int cv_spool__io_error(cv_spool_t *self, const char *name, const char *op)
 {
     int e = errno;
     self->broken = true;
@@ -160,24 +160,24 @@ int cv_spool__pread_all(int fd, void *buf, size_t len, uint64_t off)
 }
 
 /* Writes name atomically: temp file, fdatasync, rename, fsync of the dir. */
-static int s_replace_file(cv_spool_t *self, const char *name, const void *data, size_t len)
+int cv_spool__replace_file(cv_spool_t *self, const char *name, const void *data, size_t len)
 {
     char tmp[64];
     snprintf(tmp, sizeof tmp, "%s.tmp", name);
     int fd = openat(self->dir_fd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0)
-        return s_io_error(self, tmp, "create");
+        return cv_spool__io_error(self, tmp, "create");
     if (s_write_all(fd, data, len) || fdatasync(fd)) {
         int e = errno;
         close(fd);
         errno = e;
-        return s_io_error(self, tmp, "write");
+        return cv_spool__io_error(self, tmp, "write");
     }
     close(fd);
     if (renameat(self->dir_fd, tmp, self->dir_fd, name))
-        return s_io_error(self, name, "rename");
+        return cv_spool__io_error(self, name, "rename");
     if (fsync(self->dir_fd))
-        return s_io_error(self, ".", "fsync");
+        return cv_spool__io_error(self, ".", "fsync");
     return 0;
 }
 
@@ -300,20 +300,20 @@ static segment_t *s_start_segment(cv_spool_t *self)
     cv_spool__seg_name(name, self->next_id);
     int fd = openat(self->dir_fd, name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0) {
-        s_io_error(self, name, "create");
+        cv_spool__io_error(self, name, "create");
         return NULL;
     }
     segment_t *seg = cv_spool__seg_push(self, self->next_id);
     if (!seg) {
         close(fd);
         errno = ENOMEM;
-        s_io_error(self, name, "create");
+        cv_spool__io_error(self, name, "create");
         return NULL;
     }
     seg->fd = fd;
     self->has_current = true;
     if (fsync(self->dir_fd)) {
-        s_io_error(self, ".", "fsync");
+        cv_spool__io_error(self, ".", "fsync");
         return NULL;
     }
     return seg;
@@ -328,7 +328,7 @@ static int s_flush(cv_spool_t *self)
     if (s_pwrite_all(cur->fd, self->wbuf, self->wlen, cur->size)) {
         char name[SEG_NAME_LEN];
         cv_spool__seg_name(name, cur->first_id);
-        return s_io_error(self, name, "write");
+        return cv_spool__io_error(self, name, "write");
     }
     cur->size += self->wlen;
     self->wlen = 0;
@@ -344,7 +344,7 @@ static int s_datasync_current(cv_spool_t *self)
     if (fdatasync(cur->fd)) {
         char name[SEG_NAME_LEN];
         cv_spool__seg_name(name, cur->first_id);
-        return s_io_error(self, name, "fdatasync");
+        return cv_spool__io_error(self, name, "fdatasync");
     }
     self->cur_dirty = false;
     return 0;
@@ -369,7 +369,7 @@ static int s_settled_write(cv_spool_t *self)
     if (self->slen == 0)
         return 0;
     if (s_write_all(self->settled_fd, self->sbuf, self->slen))
-        return s_io_error(self, SETTLED_LOG, "write");
+        return cv_spool__io_error(self, SETTLED_LOG, "write");
     self->slen = 0;
     self->settled_dirty = true;
     return 0;
@@ -410,7 +410,7 @@ static int s_settled_sync(cv_spool_t *self)
     if (s_settled_write(self))
         return -1;
     if (self->settled_dirty && fdatasync(self->settled_fd))
-        return s_io_error(self, SETTLED_LOG, "fdatasync");
+        return cv_spool__io_error(self, SETTLED_LOG, "fdatasync");
     self->settled_dirty = false;
     return 0;
 }
@@ -424,7 +424,7 @@ int cv_spool__settled_compact(cv_spool_t *self)
     unsigned char *buf = malloc(cap);
     if (!buf) {
         errno = ENOMEM;
-        return s_io_error(self, SETTLED_LOG, "compact");
+        return cv_spool__io_error(self, SETTLED_LOG, "compact");
     }
     uint64_t lo = 1;
     for (size_t i = 0; i < self->nents; i++) {
@@ -441,7 +441,7 @@ int cv_spool__settled_compact(cv_spool_t *self)
         s_put_range(buf + n, lo, self->next_id - 1);
         n += RANGE_BYTES;
     }
-    int rc = s_replace_file(self, SETTLED_LOG, buf, n);
+    int rc = cv_spool__replace_file(self, SETTLED_LOG, buf, n);
     free(buf);
     if (rc)
         return -1;
@@ -449,7 +449,7 @@ int cv_spool__settled_compact(cv_spool_t *self)
         close(self->settled_fd);
     self->settled_fd = openat(self->dir_fd, SETTLED_LOG, O_WRONLY | O_APPEND | O_CLOEXEC);
     if (self->settled_fd < 0)
-        return s_io_error(self, SETTLED_LOG, "open");
+        return cv_spool__io_error(self, SETTLED_LOG, "open");
     self->pending.lo = 0;
     self->slen = 0;
     self->settled_dirty = false;
@@ -463,6 +463,8 @@ static void s_free(cv_spool_t *self)
             close(self->segs[i].fd);
     if (self->settled_fd >= 0)
         close(self->settled_fd);
+    if (self->marks_fd >= 0)
+        close(self->marks_fd);
     if (self->lock_fd >= 0)
         close(self->lock_fd);
     if (self->dir_fd >= 0)
@@ -485,7 +487,7 @@ cv_spool_t *cv_spool_open(const char *dir, const cv_spool_opts_t *opts, char *er
             snprintf(err, errlen, "%s: out of memory", dir);
         return NULL;
     }
-    self->dir_fd = self->lock_fd = self->settled_fd = -1;
+    self->dir_fd = self->lock_fd = self->settled_fd = self->marks_fd = -1;
     self->opening = true;
     self->next_id = 1;
     self->opts = (cv_spool_opts_t) { .retention_days = 7 };
@@ -514,6 +516,8 @@ cv_spool_t *cv_spool_open(const char *dir, const cv_spool_opts_t *opts, char *er
         rc = cv_spool__recover(self);
     if (rc == 0)
         rc = cv_spool__read_position(self);
+    if (rc == 0)
+        rc = cv_spool__marks_open(self);
     if (rc) {
         if (err && errlen)
             snprintf(err, errlen, "%s", self->err);
@@ -585,11 +589,11 @@ int cv_spool_sync(cv_spool_t *self)
     if (s_flush(self) || s_datasync_current(self) || s_settled_sync(self))
         return -1;
     if (self->position_dirty) {
-        if (s_replace_file(self, POSITION_FILE, self->position, strlen(self->position)))
+        if (cv_spool__replace_file(self, POSITION_FILE, self->position, strlen(self->position)))
             return -1;
         self->position_dirty = false;
     }
-    return 0;
+    return cv_spool__mark(self);
 }
 
 int cv_spool_settle(cv_spool_t *self, uint64_t id)
@@ -705,7 +709,7 @@ static int s_expired(cv_spool_t *self, const segment_t *seg, time_t now, bool *e
     cv_spool__seg_name(name, seg->first_id);
     struct stat st;
     if (fstatat(self->dir_fd, name, &st, 0))
-        return s_io_error(self, name, "stat");
+        return cv_spool__io_error(self, name, "stat");
     *expired = st.st_mtime + (time_t) self->opts.retention_days * 86400 <= now;
     return 0;
 }
@@ -725,7 +729,7 @@ int cv_spool_gc(cv_spool_t *self, time_t now)
     if (doomed) {
         char text[32];
         int n = snprintf(text, sizeof text, "%" PRIu64 "\n", self->next_id);
-        if (s_replace_file(self, NEXT_ID_FILE, text, (size_t) n))
+        if (cv_spool__replace_file(self, NEXT_ID_FILE, text, (size_t) n))
             return -1;
         if (self->has_current && self->segs[self->nsegs - 1].doomed)
             self->has_current = false;
@@ -745,14 +749,14 @@ int cv_spool_gc(cv_spool_t *self, time_t now)
                 for (size_t j = i; j < self->nsegs; j++)        /* keep the array whole */
                     self->segs[kept++] = self->segs[j];
                 self->nsegs = kept;
-                return s_io_error(self, name, "unlink");
+                return cv_spool__io_error(self, name, "unlink");
             }
         }
         self->nsegs = kept;
         if (fsync(self->dir_fd))
-            return s_io_error(self, ".", "fsync");
+            return cv_spool__io_error(self, ".", "fsync");
     }
-    if (cv_spool__settled_compact(self))
+    if (cv_spool__settled_compact(self) || cv_spool__marks_compact(self, now))
         return -1;
     return doomed;
 }

@@ -17,6 +17,9 @@
                                       (write temp, fdatasync, rename)
       next-id                         the next id in decimal, written by gc
                                       before it deletes segments
+      marks.log                       settlement marks, at most one a second:
+                                      [i64 unix ms][u64 lowest unsettled id]
+                                      [u32 crc32c] (cv_spool_resend.c)
       lock                            flock'ed while the spool is open: one
                                       process per spool
     A torn last record (short or bad CRC, in the last segment, with no valid
@@ -99,5 +102,16 @@ int cv_spool_gc(cv_spool_t *self, time_t now);
    persisted or set value, or NULL. */
 int cv_spool_set_position(cv_spool_t *self, const char *position);
 const char *cv_spool_position(const cv_spool_t *self);
+
+/* After a restore of the hub's database (cv_spool_resend.c). The lowest
+   id that may have been settled at or after since_ms (unix time in ms),
+   from the marks: every record settled since then has an id >= *first_id
+   (1 when no mark is that old). 0 or -1. */
+int cv_spool_settled_since(cv_spool_t *self, int64_t since_ms, uint64_t *first_id);
+
+/* Marks every retained settled record with an id >= from unsettled again
+   (durably: settled.log is rewritten), so the client sends it again.
+   Returns how many, or -1. */
+int64_t cv_spool_unsettle_from(cv_spool_t *self, uint64_t from);
 
 #endif

@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #define HDR_BYTES        16                      /* u32 len, u32 crc, u64 id */
 #define RANGE_BYTES      20                      /* u64 lo, u64 hi, u32 crc */
@@ -68,6 +69,10 @@ struct cv_spool {
 
     char *position;
     bool position_dirty;
+
+    int marks_fd;                   /* marks.log (cv_spool_resend.c); -1: none */
+    int64_t mark_ms;                /* the last mark written: its time, low id */
+    uint64_t mark_low, mark_next;   /* and the next id then */
 };
 
 /* little-endian fields of the on-disk records, read where they are */
@@ -86,6 +91,8 @@ uint32_t cv_spool__record_crc(const unsigned char *hdr, const unsigned char *dat
 void cv_spool__seg_name(char out[SEG_NAME_LEN], uint64_t first_id);
 int cv_spool__error(cv_spool_t *self, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int cv_spool__pread_all(int fd, void *buf, size_t len, uint64_t off);
+int cv_spool__io_error(cv_spool_t *self, const char *name, const char *op);
+int cv_spool__replace_file(cv_spool_t *self, const char *name, const void *data, size_t len);
 
 /* cv_spool.c: index, segments, settlement */
 entry_t *cv_spool__entry_push(cv_spool_t *self);
@@ -97,5 +104,10 @@ int cv_spool__settled_compact(cv_spool_t *self);
 int cv_spool__open_dir(cv_spool_t *self, const char *dir);
 int cv_spool__recover(cv_spool_t *self);
 int cv_spool__read_position(cv_spool_t *self);
+
+/* cv_spool_resend.c: settlement marks (for a resend after a restore) */
+int cv_spool__marks_open(cv_spool_t *self);
+int cv_spool__mark(cv_spool_t *self);
+int cv_spool__marks_compact(cv_spool_t *self, time_t now);
 
 #endif
