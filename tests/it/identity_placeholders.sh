@@ -80,3 +80,37 @@ replay guichet "$W/again.jsonl" --timeout 60
 [ "$(q "select string_agg(distinct rule, ',') from citizen_sources where source = 'guichet'")" = name_birth ] \
     || fail "the counter's people linked by: $(q "select string_agg(distinct rule, ',') from citizen_sources where source = 'guichet'")"
 ok "the same people from another software join their own citizens by name and birth date"
+
+# a careless export: 25 homonyms "MARTIN Jean" domiciled at the town hall (the CCAS's
+# address, as French files write it for people without a fixed address), no birth date,
+# no phone; and two "DURAND Marie" there. The 25 share a weak identifier that proposes
+# nothing (identity.max_proposal_group, 10: 300 proposals no agent could review), the two
+# are proposed once.
+before=$(q "select count(*) from merge_proposals")
+python3 - "$W/ccas.jsonl" <<'PY'
+import json, sys
+out = open(sys.argv[1], "w")
+people = [("MARTIN", "Jean")] * 25 + [("DURAND", "Marie")] * 2
+for i, (nom, prenom) in enumerate(people):
+    rec = {"id": "CCAS-%d" % i, "version": 1, "type": "encombrants", "statut": "RECU", "canal": "GUICHET",
+           "date": "04/03/2024 10:15", "objet": "Domicilié au CCAS",
+           "usager": {"id": "CCAS-U-%d" % i, "nom": nom, "prenom": prenom,
+                      "adresse": "CCAS, 1 place de la Mairie", "cp": "75002", "ville": "Paris"}}
+    out.write(json.dumps(rec, ensure_ascii=False) + "\n")
+PY
+replay demo "$W/ccas.jsonl" --timeout 60
+[ "$REPLAY_RC" -eq 0 ] || fail "ccas replay: $(cat "$W/replay.out")"
+q "select cv_identity_propose()" >/dev/null
+new=$(q "select count(*) - $before from merge_proposals")
+durand=$(q "select count(*) from merge_proposals p join citizen_sources a on a.citizen_id = p.citizen_a
+            join citizen_sources b on b.citizen_id = p.citizen_b
+            where a.source_citizen_id like 'CCAS-U-%' and b.source_citizen_id like 'CCAS-U-%'
+              and a.identity->>'family_name' = 'DURAND' and b.identity->>'family_name' = 'DURAND'")
+martin=$(q "select count(*) from merge_proposals p join citizen_sources a on a.citizen_id = p.citizen_a
+            join citizen_sources b on b.citizen_id = p.citizen_b
+            where a.source_citizen_id like 'CCAS-U-%' and b.source_citizen_id like 'CCAS-U-%'
+              and a.identity->>'family_name' = 'MARTIN'")
+[ "$martin" = 0 ] || fail "$martin proposals among the 25 homonyms at the town hall's address"
+[ "$durand" = 1 ] || fail "the two DURAND: $durand proposals, expected 1 (new proposals in all: $new)"
+ok "25 homonyms at the town hall's address propose nothing, two propose once ($new new proposals)"
+echo "PASS identity_placeholders"
