@@ -373,7 +373,7 @@ static int s_check_partial(PGconn *conn, const char *dir, const manifest_t *m,
 
 /* 1: applied, 0: already there, -1: error (transaction rolled back). */
 static int s_apply(PGconn *conn, const migration_t *m, const manifest_t *manifest,
-                   char *err, size_t errlen)
+                   const char *refuse, char *err, size_t errlen)
 {
     char *text = s_read(m->path, err, errlen);
     if (!text)
@@ -418,6 +418,10 @@ static int s_apply(PGconn *conn, const migration_t *m, const manifest_t *manifes
             cv_info("store", "migration %s: its former content's checksum (listed in %s) "
                     "replaced by the current one", m->name, MANIFEST_FILE);
         goto done;
+    }
+    if (refuse) {               /* pending, on a database a newer civibus migrated */
+        snprintf(err, errlen, "%s", refuse);
+        goto rollback;
     }
     PQclear(res);
     res = NULL;
@@ -497,18 +501,25 @@ static int s_recorded_max(PGconn *conn, const char *dir, char *err, size_t errle
 }
 
 /* A database holding a migration this civibus does not know was migrated by a
-   newer civibus: nothing may run against it. */
-static int s_refuse_newer(PGconn *conn, const char *dir, int highest, char *err, size_t errlen)
+   newer civibus: nothing may run against it. 1 (and why in refuse) when it
+   does, 0 when not, -1 on an error. */
+static int s_newer(PGconn *conn, const char *dir, int highest, char *refuse, size_t len,
+                   char *err, size_t errlen)
 {
     int recorded = s_recorded_max(conn, dir, err, errlen);
     if (recorded < 0)
         return -1;
-    if (recorded > highest) {
-        snprintf(err, errlen, "the database holds migration %03d (newer than this civibus, which "
-                 "knows up to %03d): upgrade civibus before starting it", recorded, highest);
-        return -1;
-    }
-    return 0;
+    if (recorded <= highest)
+        return 0;
+    snprintf(refuse, len, "the database holds migration %03d (newer than this civibus, which "
+             "knows up to %03d): upgrade civibus before starting it", recorded, highest);
+    return 1;
+}
+
+static int s_refuse_newer(PGconn *conn, const char *dir, int highest, char *err, size_t errlen)
+{
+    int newer = s_newer(conn, dir, highest, err, errlen, err, errlen);
+    return newer == 0 ? 0 : -1;
 }
 
 int cv_migrate_highest(const char *dir, char *err, size_t errlen)
@@ -528,18 +539,25 @@ int cv_migrate_apply(PGconn *conn, const char *dir, char *err, size_t errlen)
     size_t n = 0, nrep = 0;
     manifest_t manifest = { NULL, 0 };
     int applied = -1;
+    char refuse[256];
+    int newer = 0;
     if (s_list(dir, false, &list, &n, err, errlen) < 0
         || s_list(dir, true, &rep, &nrep, err, errlen) < 0
-        || s_refuse_newer(conn, dir, list[n - 1].version, err, errlen) < 0
+        || (newer = s_newer(conn, dir, list[n - 1].version, refuse, sizeof refuse, err, errlen)) < 0
         || s_manifest(dir, &manifest, err, errlen) < 0
         || s_check_partial(conn, dir, &manifest, err, errlen) < 0)
         goto done;
+    /* on a newer database each file is still checked against what is recorded (an
+       applied file that changed says so first), but nothing runs */
     applied = 0;
     for (size_t i = 0; i < n + nrep; i++) {
         int rc;
         if (i < n)
-            rc = s_apply(conn, &list[i], &manifest, err, errlen);
-        else {
+            rc = s_apply(conn, &list[i], &manifest, newer ? refuse : NULL, err, errlen);
+        else if (newer) {
+            snprintf(err, errlen, "%s", refuse);
+            rc = -1;
+        } else {
             /* a zz_ file (the grants) runs again after any other change: a function
                dropped and created again lost its grants */
             bool again = applied > 0 && strncmp(rep[i - n].name, REPEATABLE_DIR "/zz_",

@@ -67,8 +67,10 @@ sed 's/user=civibus_api/user=civibus_admin/' "$W/api.yaml" >"$W/ctl.yaml"
 T_SUP=$("$CTL" --config "$W/ctl.yaml" token create --role supervisor 2>"$W/ctl.log")
 T_DECH=$("$CTL" --config "$W/ctl.yaml" token create --role agent --service dechets 2>>"$W/ctl.log")
 [ ${#T_SUP} -eq 64 ] && [ ${#T_DECH} -eq 64 ] || fail "token create as civibus_admin: $(cat "$W/ctl.log")"
+T_OLD=$("$CTL" --config "$W/ctl.yaml" token create --role supervisor 2>>"$W/ctl.log")
+"$CTL" --config "$W/ctl.yaml" token revoke 3 2>>"$W/ctl.log" >/dev/null || fail "token revoke as civibus_admin: $(cat "$W/ctl.log")"
 "$CTL" --config "$W/ctl.yaml" token list >"$W/tokens" 2>>"$W/ctl.log" || fail "token list: $(cat "$W/ctl.log")"
-[ "$(grep -c active "$W/tokens")" = 2 ] || fail "token list: $(cat "$W/tokens")"
+[ "$(grep -c active "$W/tokens")" = 2 ] && [ "$(grep -c revoked "$W/tokens")" = 1 ] || fail "token list: $(cat "$W/tokens")"
 "$API" --config "$W/api.yaml" >"$W/api.log" 2>&1 &
 API_PID=$!
 at_exit 'kill $API_PID 2>/dev/null'
@@ -107,7 +109,9 @@ S=$(curl -s -o "$W/body" -w '%{http_code}' -H "Cookie: $COOKIE" "$U/v1/session")
 [ "$S" = 200 ] || fail "the session: $S $(cat "$W/body")"
 get "/v1/citizens/$C/timeline" "0000000000000000000000000000000000000000000000000000000000000000"
 [ "$S" = 401 ] || fail "an unknown token: $S"
-ok "the API as civibus_api: an intake POST (201, tracked), a console sign-in and its session, an unknown token 401"
+get "/v1/citizens/$C/timeline" "$T_OLD"
+[ "$S" = 401 ] || fail "a revoked token: $S"
+ok "the API as civibus_api: an intake POST (201, tracked), a console sign-in and its session, an unknown or revoked token 401"
 
 # --- what the roles may not do -----------------------------------------------------------
 refused civibus_api "UPDATE events SET status = 'closed' WHERE id = (SELECT min(id) FROM events)" "events are not the API's to change"
@@ -133,6 +137,8 @@ refused civibus_hub "SELECT * FROM api_audit" "the hub reads no audit"
 refused civibus_hub "DELETE FROM events" "the hub deletes no event"
 refused civibus_hub "CREATE TABLE mine (x int)" "no DDL for the hub"
 refused civibus_admin "UPDATE api_audit SET action = 'x'" "civibusctl may not change the audit"
+refused civibus_admin "SELECT token_hash FROM api_tokens" "civibusctl writes a token's hash, never reads one"
+refused civibus_admin "UPDATE api_tokens SET role = 'admin'" "civibusctl only revokes a token"
 refused civibus_admin "DELETE FROM events" "civibusctl deletes events only through the erasure"
 refused civibus_notify "SELECT id FROM api_tokens" "the notifier reads no token"
 refused civibus_notify "DELETE FROM events" "the notifier deletes no event"

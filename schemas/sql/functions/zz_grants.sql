@@ -41,7 +41,7 @@ END
 $$;
 
 -- 2. The functions that write for their callers (run as the schema's owner) --
-ALTER FUNCTION cv_ingest             SECURITY DEFINER SET search_path = public, pg_temp;  -- hub, API (Open311 POST), civibusctl (replay)
+ALTER FUNCTION cv_ingest             SECURITY DEFINER SET search_path = public, pg_temp;  -- hub (and civibusctl remap, replay), API (Open311 POST)
 ALTER FUNCTION cv_intake_register    SECURITY DEFINER SET search_path = public, pg_temp;  -- API: POST /v1/intake
 ALTER FUNCTION cv_citizen_merge      SECURITY DEFINER SET search_path = public, pg_temp;  -- API: merges
 ALTER FUNCTION cv_citizen_split      SECURITY DEFINER SET search_path = public, pg_temp;  -- API: undo a merge
@@ -55,6 +55,7 @@ ALTER FUNCTION cv_retention_run      SECURITY DEFINER SET search_path = public, 
 ALTER FUNCTION cv_routing_reroute    SECURITY DEFINER SET search_path = public, pg_temp;  -- API: send a request elsewhere
 ALTER FUNCTION cv_dashboard          SECURITY DEFINER SET search_path = public, pg_temp;  -- API: the dashboard's figures
 ALTER FUNCTION cv_api_token          SECURITY DEFINER SET search_path = public, pg_temp;  -- API: a token by its hash
+ALTER FUNCTION cv_notify_plan        SECURITY DEFINER SET search_path = public, pg_temp;  -- notifier: plans from events and addresses
 ALTER FUNCTION cv_command_results    SECURITY DEFINER SET search_path = public, pg_temp;  -- hub: adapters' command results
 ALTER FUNCTION cv_identity_propose   SECURITY DEFINER SET search_path = public, pg_temp;  -- hub: merge proposals
 ALTER FUNCTION cv_attachment_sources_set SECURITY DEFINER SET search_path = public, pg_temp;  -- hub: its configuration
@@ -140,6 +141,11 @@ BEGIN
     GRANT SELECT, INSERT ON dead_letters TO civibus_hub;
     GRANT USAGE ON SEQUENCE dead_letters_id_seq TO civibus_hub;
     GRANT SELECT, UPDATE ON commands TO civibus_hub;                        -- delivery state
+    -- civibusctl remap and dead-letters replay read the hub's configuration and connect
+    -- as its role: the records to map again, the letters replayed, the run's audit
+    GRANT SELECT ON source_records TO civibus_hub;
+    GRANT UPDATE (replayed_at, replayed_event, replay_reason, replay_detail, replay_tried_at) ON dead_letters TO civibus_hub;
+    GRANT SELECT, INSERT ON fix_runs TO civibus_hub;
     -- configuration the hub writes at start-up (deploy/*.yaml)
     GRANT SELECT, INSERT, UPDATE, DELETE ON identity_sources TO civibus_hub;
     GRANT SELECT ON attachment_sources TO civibus_hub;                      -- written by cv_attachment_sources_set
@@ -213,7 +219,8 @@ BEGIN
 END
 $$;
 
--- 6. civibus_admin: civibusctl (tokens, dead letters, fixes, RGPD, retention, attachments)
+-- 6. civibus_admin: civibusctl (tokens, links, RGPD, retention, attachments; its remap and
+--    dead-letters commands connect with the hub's configuration, as civibus_hub)
 DO $$
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'civibus_admin') THEN
@@ -222,21 +229,17 @@ BEGIN
     EXECUTE format('GRANT CONNECT ON DATABASE %I TO civibus_admin', current_database());
     GRANT USAGE ON SCHEMA public TO civibus_admin;
     GRANT SELECT ON schema_migrations TO civibus_admin;
-    GRANT SELECT, INSERT ON api_tokens TO civibus_admin;                    -- token create, list
+    GRANT SELECT (id, role, service, label, created_at, expires_at, revoked_at) ON api_tokens TO civibus_admin;  -- token list
+    GRANT INSERT ON api_tokens TO civibus_admin;                            -- token create (its hash: write-only)
     GRANT UPDATE (revoked_at) ON api_tokens TO civibus_admin;               -- token revoke
     GRANT SELECT, INSERT ON api_revoked_links TO civibus_admin;             -- link revoke
     GRANT SELECT ON api_audit TO civibus_admin;                             -- read, never change
     GRANT SELECT ON dead_letters TO civibus_admin;
-    GRANT UPDATE (replayed_at, replayed_event, replay_reason, replay_detail) ON dead_letters TO civibus_admin;
-    GRANT SELECT, INSERT ON fix_runs TO civibus_admin;
-    GRANT SELECT ON events TO civibus_admin;
+    GRANT SELECT ON fix_runs TO civibus_admin;
     GRANT SELECT ON requests TO civibus_admin;
-    GRANT SELECT ON request_sources TO civibus_admin;
-    GRANT SELECT ON source_records TO civibus_admin;
     GRANT SELECT ON citizens TO civibus_admin;
     GRANT SELECT ON attachments TO civibus_admin;
     GRANT SELECT ON service_categories TO civibus_admin;
-    GRANT EXECUTE ON FUNCTION cv_ingest TO civibus_admin;                   -- replay, fix
     GRANT EXECUTE ON FUNCTION cv_citizen_erase TO civibus_admin;
     GRANT EXECUTE ON FUNCTION cv_citizen_export TO civibus_admin;
     GRANT EXECUTE ON FUNCTION cv_citizen_rectify TO civibus_admin;
@@ -255,15 +258,11 @@ BEGIN
     GRANT SELECT ON schema_migrations TO civibus_notify;
     GRANT SELECT ON events TO civibus_notify;
     GRANT SELECT ON requests TO civibus_notify;
-    GRANT SELECT ON citizens TO civibus_notify;
-    GRANT SELECT ON citizen_identifiers TO civibus_notify;
-    GRANT SELECT ON notification_preferences TO civibus_notify;
     GRANT SELECT ON email_suppressions TO civibus_notify;
     GRANT SELECT, INSERT, UPDATE ON notifications TO civibus_notify;
     GRANT USAGE ON SEQUENCE notifications_id_seq TO civibus_notify;
     GRANT SELECT, INSERT, UPDATE ON notify_cursor TO civibus_notify;
     GRANT SELECT, INSERT ON mail_threads TO civibus_notify;
-    GRANT EXECUTE ON FUNCTION cv_notify_plan TO civibus_notify;
-    GRANT EXECUTE ON FUNCTION cv_notify_person TO civibus_notify;
+    GRANT EXECUTE ON FUNCTION cv_notify_plan TO civibus_notify;             -- reads the citizens' addresses
 END
 $$;
