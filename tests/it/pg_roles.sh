@@ -50,6 +50,14 @@ grep -q "migrate: [0-9]* files applied" "$W/migrate.log" || fail "--migrate said
 grep -q "SQLSTATE 42501" "$W/migrate-hub.log" || fail "--migrate as civibus_hub: $(tail -2 "$W/migrate-hub.log")"
 ok "roles.sql twice, the migrations as civibus_owner (--migrate); civibus_hub may not migrate (42501)"
 
+# the policy is complete: every table and view is named in zz_grants.sql ("ON name")
+missing=""
+for t in $(q "select relname from pg_class where relnamespace = 'public'::regnamespace and relkind in ('r', 'v', 'm', 'p') order by 1"); do
+    grep -qE "ON ([a-z_]+, )*$t\b" "$ROOT/schemas/sql/functions/zz_grants.sql" || missing="$missing $t"
+done
+[ -z "$missing" ] || fail "tables or views named nowhere in schemas/sql/functions/zz_grants.sql:$missing"
+ok "every table and view of the schema is named in the access policy (zz_grants.sql)"
+
 # --- the hub as civibus_hub ---------------------------------------------------------------
 cp "$W/hub-hub.yaml" "$W/hub.yaml"
 hub_start
@@ -99,6 +107,10 @@ CODE=$(js 'd["tracking_code"]')
 [ "$(q "select count(*) from requests where tracking_code = '$CODE'")" = 1 ] || fail "the intake's request"
 get "/v1/track/$CODE"
 [ "$S" = 200 ] || fail "tracking the new request: $S"
+S=$(curl -s -o "$W/body" -w '%{http_code}' -H 'Content-Type: application/x-www-form-urlencoded' \
+    --data-binary "service_code=encombrants&description=Canap%C3%A9+devant+le+12&email=zoe.web%40example.fr" "$U/open311/v2/requests.json")
+[ "$S" = 200 ] || fail "Open311 POST as civibus_api (cv_ingest): $S $(cat "$W/body")"
+[ "$(q "select count(*) from events where source = 'open311'")" = 1 ] || fail "the Open311 event"
 S=$(curl -s -o "$W/body" -w '%{http_code}' -D "$W/headers" -H 'Content-Type: application/json' \
     --data-binary "{\"token\": \"$T_SUP\"}" "$U/v1/sessions")
 [ "$S" = 200 ] || [ "$S" = 201 ] || fail "sign-in as civibus_api: $S $(cat "$W/body")"
@@ -111,7 +123,7 @@ get "/v1/citizens/$C/timeline" "000000000000000000000000000000000000000000000000
 [ "$S" = 401 ] || fail "an unknown token: $S"
 get "/v1/citizens/$C/timeline" "$T_OLD"
 [ "$S" = 401 ] || fail "a revoked token: $S"
-ok "the API as civibus_api: an intake POST (201, tracked), a console sign-in and its session, an unknown or revoked token 401"
+ok "the API as civibus_api: an intake POST (201, tracked), an Open311 POST, a console sign-in and its session, an unknown or revoked token 401"
 
 # --- what the roles may not do -----------------------------------------------------------
 refused civibus_api "UPDATE events SET status = 'closed' WHERE id = (SELECT min(id) FROM events)" "events are not the API's to change"
