@@ -49,6 +49,12 @@ static void s_usage(FILE *out)
                  "                    columns, XML record element) read a CSV or XML FILE (docs/mapping.md)\n");
 }
 
+static void s_quiet(void *arg, const char *message)
+{
+    (void) arg;
+    (void) message;             /* the runner's "already exists, skipping" notices */
+}
+
 /* --migrate: the migrations alone, as the configuration's role. */
 static int s_migrate(const cv_hub_config_t *config)
 {
@@ -61,6 +67,7 @@ static int s_migrate(const cv_hub_config_t *config)
         PQfinish(conn);
         return 1;
     }
+    PQsetNoticeProcessor(conn, s_quiet, NULL);
     char err[1024];
     int applied = cv_migrate_apply(conn, config->migrations_dir, err, sizeof err);
     PQfinish(conn);

@@ -522,6 +522,22 @@ static int s_refuse_newer(PGconn *conn, const char *dir, int highest, char *err,
     return newer == 0 ? 0 : -1;
 }
 
+/* 1 when a civibus function (cv_*) of the schema has its default privileges
+   (no ACL: created since the grants last ran), 0 when none, -1 on an error. */
+static int s_fresh_functions(PGconn *conn, const char *where, char *err, size_t errlen)
+{
+    PGresult *res = PQexec(conn, "SELECT EXISTS (SELECT 1 FROM pg_proc"
+                                 " WHERE pronamespace = current_schema()::regnamespace"
+                                 " AND proname LIKE 'cv\\_%' AND proacl IS NULL)");
+    int rc = -1;
+    if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
+        rc = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+    else
+        s_sql_error(conn, res, where, NULL, err, errlen);
+    PQclear(res);
+    return rc;
+}
+
 int cv_migrate_highest(const char *dir, char *err, size_t errlen)
 {
     migration_t *list = NULL;
@@ -558,10 +574,18 @@ int cv_migrate_apply(PGconn *conn, const char *dir, char *err, size_t errlen)
             snprintf(err, errlen, "%s", refuse);
             rc = -1;
         } else {
-            /* a zz_ file (the grants) runs again after any other change: a function
-               dropped and created again lost its grants */
-            bool again = applied > 0 && strncmp(rep[i - n].name, REPEATABLE_DIR "/zz_",
-                                                strlen(REPEATABLE_DIR "/zz_")) == 0;
+            /* a zz_ file (the grants) runs again, unchanged, when a function was
+               created since it ran (dropped and created again, it lost its grants) */
+            bool again = false;
+            if (applied > 0 && strncmp(rep[i - n].name, REPEATABLE_DIR "/zz_",
+                                       strlen(REPEATABLE_DIR "/zz_")) == 0) {
+                int fresh = s_fresh_functions(conn, rep[i - n].path, err, errlen);
+                if (fresh < 0) {
+                    applied = -1;
+                    break;
+                }
+                again = fresh > 0;
+            }
             rc = s_apply_repeatable(conn, &rep[i - n], again, err, errlen);
         }
         if (rc < 0) {

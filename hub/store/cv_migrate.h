@@ -28,9 +28,10 @@
     CONCURRENTLY). An error is reported as "file:line: SQLSTATE reason".
 
     A repeatable file whose name begins with zz_ (functions/zz_grants.sql,
-    the roles' privileges, docs/operations.md "Database roles") runs again
-    whenever anything else was applied in the same pass, changed or not: a
-    function dropped and created again has lost its grants.
+    the roles' privileges, docs/operations.md "Database roles") also runs
+    again, unchanged, when something else was applied in the same pass and a
+    function cv_* has its default privileges: created since (or dropped and
+    created again), it has lost its grants. CREATE OR REPLACE keeps them.
 
     Who migrates: the role owning the schema (civibus_owner) or a superuser.
     Any other role (civibus_hub in production) only checks that the database

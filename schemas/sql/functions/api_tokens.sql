@@ -5,6 +5,7 @@
 -- zz_grants.sql), answers for one hash only, and only a token that is alive.
 CREATE OR REPLACE FUNCTION cv_api_token(p_hash text)
 RETURNS TABLE (id bigint, role text, service text)
+SECURITY DEFINER SET search_path = public, pg_temp   -- zz_grants.sql: runs as the schema's owner
 LANGUAGE sql STABLE AS $$
     SELECT t.id, t.role, coalesce(t.service, '') FROM api_tokens t
     WHERE p_hash ~ '^[0-9a-f]{64}$' AND t.token_hash = p_hash

@@ -563,6 +563,7 @@ CREATE OR REPLACE FUNCTION cv_ingest(
     p_requested_at text[] DEFAULT NULL, p_location text[] DEFAULT NULL, p_outcome text[] DEFAULT NULL)
 RETURNS TABLE (o_idx int, o_outcome text, o_event_seq bigint, o_request_id bigint,
                o_tracking_code text, o_flagged boolean, o_identity_current boolean)
+SECURITY DEFINER SET search_path = public, pg_temp   -- zz_grants.sql: runs as the schema's owner
 LANGUAGE plpgsql AS $fn$
 DECLARE
     v_out cv_ingest_out[];

@@ -5,7 +5,8 @@
     - CV_SCHEMA_VERSION (lib/cv_schema.h, what the API refuses beyond) is
       the highest file number of schemas/sql: a new migration must bump it.
     - a database not migrated yet, then migrated: cv_migrate_check refuses,
-      then accepts.
+      then accepts; a changed function file runs alone, a function created
+      again makes zz_grants.sql run again (its grants were lost).
     - a database holding a migration newer than the files (a newer civibus
       migrated it): both cv_migrate_check and cv_migrate_apply refuse, with
       the versions in the message, and change nothing. */
@@ -55,8 +56,14 @@ static void test_check_before_and_after(void **state)
     PQclear(PQexec(pgf_db, "UPDATE schema_repeatables SET checksum = 'x' WHERE name = 'functions/search.sql'"));
     assert_int_equal(cv_migrate_check(pgf_db, PGF_SQL_DIR, err, sizeof err), -1);
     assert_non_null(strstr(err, "functions/search.sql is not this hub's"));
-    assert_int_equal(cv_migrate(pgf_db, PGF_SQL_DIR, err, sizeof err), 2);  /* it and zz_grants */
+    assert_int_equal(cv_migrate(pgf_db, PGF_SQL_DIR, err, sizeof err), 1);  /* it alone: OR REPLACE */
     assert_int_equal(cv_migrate_check(pgf_db, PGF_SQL_DIR, err, sizeof err), 0);
+    /* a function dropped and created again has lost its grants: zz_grants.sql runs again */
+    PQclear(PQexec(pgf_db, "UPDATE schema_repeatables SET checksum = 'x' WHERE name = 'functions/search.sql'"));
+    PQclear(PQexec(pgf_db, "DROP FUNCTION cv_search_texts() CASCADE"));
+    assert_int_equal(cv_migrate(pgf_db, PGF_SQL_DIR, err, sizeof err), 2);  /* it and zz_grants */
+    pgf_expect("f", "SELECT proacl IS NULL FROM pg_proc WHERE proname = 'cv_search_texts'", NULL, NULL);
+    pgf_expect("t", "SELECT prosecdef FROM pg_proc WHERE proname = 'cv_ingest'", NULL, NULL);
 
     /* one migration behind */
     char sql[128];
