@@ -6,9 +6,9 @@
 -- a line here names it.
 --
 -- Run by the migrations runner (hub/store/cv_migrate.c) after every other
--- file (its name sorts last) and again whenever any other file was applied in
--- the same pass (a function created again loses its grants and its SECURITY
--- DEFINER). Each role's block runs only when that role exists, so a database
+-- file (its name sorts last), and again, unchanged, when a cv_ function was
+-- created since it ran (dropped and created again, a function loses its
+-- grants; CREATE OR REPLACE keeps them). Each role's block runs only when that role exists, so a database
 -- without the roles (every test that connects as a superuser, a city that did
 -- not create them) migrates as before.
 --
@@ -40,7 +40,9 @@ BEGIN
 END
 $$;
 
--- 2. The functions that write for their callers (run as the schema's owner) --
+-- 2. The functions that write for their callers (run as the schema's owner).
+--    Each says so in its own definition too, which CREATE OR REPLACE keeps; these
+--    lines are the list, and make sure of it.
 ALTER FUNCTION cv_ingest             SECURITY DEFINER SET search_path = public, pg_temp;  -- hub (and civibusctl remap, replay), API (Open311 POST)
 ALTER FUNCTION cv_intake_register    SECURITY DEFINER SET search_path = public, pg_temp;  -- API: POST /v1/intake
 ALTER FUNCTION cv_citizen_merge      SECURITY DEFINER SET search_path = public, pg_temp;  -- API: merges
