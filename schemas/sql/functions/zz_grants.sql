@@ -8,9 +8,9 @@
 -- Run by the migrations runner (hub/store/cv_migrate.c) after every other
 -- file (its name sorts last), and again, unchanged, when a cv_ function was
 -- created since it ran (dropped and created again, a function loses its
--- grants; CREATE OR REPLACE keeps them). Each role's block runs only when that role exists, so a database
--- without the roles (every test that connects as a superuser, a city that did
--- not create them) migrates as before.
+-- grants; CREATE OR REPLACE keeps them). Each role's block runs only when that
+-- role exists, so a database without the roles (every test that connects as a
+-- superuser, a city that did not create them) migrates as before.
 --
 -- Writes that touch the timeline, the identities or the merges go through
 -- functions owned by the schema's owner and marked SECURITY DEFINER here
@@ -44,7 +44,7 @@ $$;
 --    Each says so in its own definition too, which CREATE OR REPLACE keeps; these
 --    lines are the list, and make sure of it.
 ALTER FUNCTION cv_ingest             SECURITY DEFINER SET search_path = public, pg_temp;  -- hub (and civibusctl remap, replay), API (Open311 POST)
-ALTER FUNCTION cv_intake_register    SECURITY DEFINER SET search_path = public, pg_temp;  -- API: POST /v1/intake
+ALTER FUNCTION cv_intake_register    SECURITY DEFINER SET search_path = public, pg_temp;  -- API: POST /v1/requests (the front office)
 ALTER FUNCTION cv_citizen_merge      SECURITY DEFINER SET search_path = public, pg_temp;  -- API: merges
 ALTER FUNCTION cv_citizen_split      SECURITY DEFINER SET search_path = public, pg_temp;  -- API: undo a merge
 ALTER FUNCTION cv_citizen_detach     SECURITY DEFINER SET search_path = public, pg_temp;  -- API: detach a pair
