@@ -143,6 +143,8 @@ refused civibus_api "SELECT cv_retention_run('{}'::jsonb, true)" "retention is c
 refused civibus_api "UPDATE dead_letters SET replayed_at = now()" "dead letters are civibusctl's"
 refused civibus_api "INSERT INTO api_tokens (token_hash, role) VALUES (repeat('a', 64), 'admin')" "tokens are civibusctl's"
 [ "$(sqlstate civibus_api "SELECT id FROM cv_api_token(repeat('0', 64))")" = ok ] || fail "cv_api_token as civibus_api"
+refused civibus_api "SELECT count(*) FROM cv_ingest(ARRAY[0], ARRAY['demo'], NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)" \
+    "cv_ingest runs as the owner, but for the API's role the Open311 source only"
 refused civibus_hub "SELECT id FROM api_tokens" "the hub reads no token"
 refused civibus_hub "SELECT * FROM api_sessions" "the hub reads no session"
 refused civibus_hub "SELECT * FROM api_audit" "the hub reads no audit"
