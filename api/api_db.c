@@ -24,6 +24,7 @@
 
 #include "cv_alloc.h"
 #include "cv_log.h"
+#include "cv_schema.h"
 
 #include <inttypes.h>
 #include <pthread.h>
@@ -340,12 +341,18 @@ int cv_api_db_check_schema(const char *conninfo, char *err, size_t errlen)
     if (PQresultStatus(r) == PGRES_TUPLES_OK && strcmp(PQgetvalue(r, 0, 0), "t") == 0) {
         PQclear(r);
         r = PQexec(pg, "SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE version = 5),"
-                       " EXISTS (SELECT 1 FROM schema_migrations WHERE version = 16)");
+                       " EXISTS (SELECT 1 FROM schema_migrations WHERE version = 16),"
+                       " (SELECT coalesce(max(version), 0) FROM schema_migrations)");
     }
     int rc = 0;
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
         snprintf(err, errlen, "cannot read schema_migrations: SQLSTATE %s",
                  PQresultErrorField(r, PG_DIAG_SQLSTATE) ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : "?");
+        rc = -1;
+    } else if (PQnfields(r) == 3 && atoi(PQgetvalue(r, 0, 2)) > CV_SCHEMA_VERSION) {
+        snprintf(err, errlen, "the database holds migration %03d (newer than this civibus, which "
+                 "knows up to %03d): upgrade civibus before starting it",
+                 atoi(PQgetvalue(r, 0, 2)), CV_SCHEMA_VERSION);
         rc = -1;
     } else if (strcmp(PQgetvalue(r, 0, 0), "t") != 0) {
         snprintf(err, errlen, "the database lacks migration 005_api.sql: start the hub once "

@@ -144,8 +144,7 @@ const cv_api_column_t *cv_api_sql_columns(const char *object, size_t *n)
 
 static const char *const s_sql[CV_SQL_COUNT] = {
     [CV_SQL_TOKEN] =
-        "SELECT id, role, coalesce(service, '') FROM api_tokens"
-        " WHERE token_hash = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())",
+        "SELECT id, role, service FROM cv_api_token($1)",    /* the hashes are not the API's to read */
     [CV_SQL_REQUEST] =
         "SELECT " REQUEST_JSON ", r.service, r.citizen_id FROM requests r WHERE r.id = $1::bigint",
     [CV_SQL_REQUEST_EVENTS] =

@@ -20,6 +20,12 @@
 # the cluster lives in a fresh /tmp/civibus-pg.XXXXXX owned by postgres and
 # DIR/cluster is a symlink to it. `stop --purge` removes it.
 #
+# Roles: each start applies deploy/sql/roles.sql (civibus_owner, civibus_hub, civibus_api,
+# civibus_admin, civibus_notify: LOGIN roles, trusted on the socket like the superuser;
+# existing ones are left alone) and the database civibus is created owned by
+# civibus_owner, as a city's DBA would (docs/operations.md, "Database roles").
+# The PG* lines printed name the superuser (civibus), for people and tests.
+#
 # Server log: DIR/cluster/log/server.log. ERROR messages are not logged
 # (log_min_messages=log): they may quote rejected values, i.e. personal data.
 set -euo pipefail
@@ -27,6 +33,7 @@ set -euo pipefail
 PORT="${CIVIBUS_PGPORT:-5433}"
 DBNAME=civibus
 SUPERUSER=civibus
+ROLES_SQL="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/sql/roles.sql"
 
 die() { echo "pgctl: $*" >&2; exit 1; }
 
@@ -180,9 +187,12 @@ cmd_start() {
         [ "$i" -eq 100 ] && { tail -n 30 "$LOG" >&2; die "server not ready after 20 s"; }
         sleep 0.2
     done
+    # the roles of deploy/sql/roles.sql (idempotent), then the database, owned by civibus_owner
+    "$bin/psql" -XqA -v ON_ERROR_STOP=1 -h "$RUN" -p "$PORT" -U "$SUPERUSER" -d postgres \
+        -f "$ROLES_SQL" >/dev/null || die "$ROLES_SQL failed"
     if [ "$("$bin/psql" -XtAq -h "$RUN" -p "$PORT" -U "$SUPERUSER" -d postgres \
             -c "SELECT 1 FROM pg_database WHERE datname = '$DBNAME'")" != 1 ]; then
-        "$bin/createdb" -h "$RUN" -p "$PORT" -U "$SUPERUSER" "$DBNAME" \
+        "$bin/createdb" -h "$RUN" -p "$PORT" -U "$SUPERUSER" -O civibus_owner "$DBNAME" \
             || die "createdb $DBNAME failed"
     fi
     print_env

@@ -10,7 +10,9 @@
 # Postfix + Dovecot on loopback ports (tests/mail/mailctl.sh, under var/mail), the city's
 # mailbox read by the imap adapter (source courriel), routing to the services
 # (deploy/routing.yaml; the waste software creates what is routed to it) and civibus-notify
-# telling the citizens by mail. Writes var/run.env; then waits: Ctrl-C (or `make stop`
+# telling the citizens by mail. Each program connects to PostgreSQL as its own role
+# (deploy/pgctl.sh creates them; the migrations run first, as civibus_owner).
+# Writes var/run.env; then waits: Ctrl-C (or `make stop`
 # from another terminal) stops everything.
 # DETACH=1 leaves everything running and returns.
 set -u
@@ -60,6 +62,10 @@ export PGDATABASE=$PGDATABASE
 export CIVIBUS_ADAPTERS_ENDPOINT=tcp://127.0.0.1:5560
 export CIVIBUS_PUBLISH_ENDPOINT=tcp://127.0.0.1:5561
 export CIVIBUS_API_URL=http://127.0.0.1:8480
+# PGUSER above is the cluster's superuser (for you and the tests). The programs connect
+# each as its own role (deploy/sql/roles.sql, docs/operations.md "Database roles"):
+# migrations civibus_owner, hub civibus_hub, API civibus_api, civibusctl civibus_admin,
+# notifier civibus_notify. See what the API may do: psql -U civibus_api
 ENV
 
 # the mail servers (root only: Postfix's master runs as root); their ports go to run.env
@@ -120,16 +126,28 @@ if [ "$MAIL" = 1 ]; then
 fi
 
 trap 'stop_all; exit 0' INT TERM
-start hub bin/civibus-hub --config "$CONFIG"
+# the migrations, as the schema's owner; a var/pg made before the roles existed has its
+# schema owned by the superuser: migrated as it (rm -rf var/pg once to get the roles' layout)
+MIGRATOR=civibus_owner
+owner=$(psql -X -A -t -c "SELECT coalesce((SELECT pg_get_userbyid(relowner) FROM pg_class
+        WHERE oid = to_regclass('public.schema_migrations')), pg_get_userbyid(datdba))
+        FROM pg_database WHERE datname = current_database()" 2>>"$VAR/log/hub.log")
+if [ "$owner" != civibus_owner ]; then
+    MIGRATOR=$PGUSER
+    echo "note: the database in $VAR/pg predates the roles (its schema belongs to $owner): migrated as $PGUSER"
+fi
+PGUSER=$MIGRATOR bin/civibus-hub --config "$CONFIG" --migrate >>"$VAR/log/hub.log" 2>&1 \
+    || { tail -n 20 "$VAR/log/hub.log"; stop_all; exit 1; }
+start hub env PGUSER=civibus_hub bin/civibus-hub --config "$CONFIG"
 for _ in $(seq 1 100); do grep -q "listening for adapters" "$VAR/log/hub.log" 2>/dev/null && break; sleep 0.1; done
 grep -q "listening for adapters" "$VAR/log/hub.log" || { tail -n 20 "$VAR/log/hub.log"; stop_all; exit 1; }
 
 # the agents' API on the same database (the hub has applied the migrations), and once per
 # var folder a supervisor token for trying it (kept in var/api-token, never printed)
 sed 's|^\(  conninfo:\).*|\1 ""|; s|^\(  dir:\) \.\./web$|\1 '"$ROOT"'/web|; s|^\(  dir:\) \.\./var/attachments$|\1 '"$VAR"'/attachments|; s|^\(  costs_file:\) costs.yaml$|\1 '"$ROOT"'/deploy/costs.yaml|' deploy/api.yaml >"$VAR/api.yaml"
-start api bin/civibus-api --config "$VAR/api.yaml"
+start api env PGUSER=civibus_api bin/civibus-api --config "$VAR/api.yaml"
 if [ ! -s "$VAR/api-token" ]; then
-    (umask 077; bin/civibusctl token create --role supervisor --label "make run" >"$VAR/api-token" \
+    (umask 077; PGUSER=civibus_admin bin/civibusctl token create --role supervisor --label "make run" >"$VAR/api-token" \
         2>>"$VAR/log/api.log") || { echo "could not create the demo API token (see $VAR/log/api.log)"; stop_all; exit 1; }
 fi
 for _ in $(seq 1 50); do (echo >/dev/tcp/127.0.0.1/8480) 2>/dev/null && break; sleep 0.1; done
@@ -157,7 +175,7 @@ start sim-dechets-api python3 tests/sim/dechets.py serve --port 8091 --api-port 
 if [ "$MAIL" = 1 ]; then
     echo "starting the city's mailbox adapter and the notifier"
     start adapter-courriel bin/civibus-adapter run --config "$VAR/adapter-courriel.yaml"
-    start notify bin/civibus-notify --config "$VAR/notify.yaml"
+    start notify env PGUSER=civibus_notify bin/civibus-notify --config "$VAR/notify.yaml"
 fi
 
 echo "waiting for the first requests of each software..."

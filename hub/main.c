@@ -2,6 +2,7 @@
 
     civibus-hub --config FILE [--check-config]
     civibus-hub --config FILE --try-mapping SOURCE FILE [--adapter-config FILE]
+    civibus-hub --config FILE --migrate
 
     Start-up reads the whole configuration and every source's mapping
     (exit 2 with "file:line: reason" on the first bad line), connects to
@@ -9,7 +10,11 @@
     synchronous_commit), starts CURVE authentication, binds, then runs the
     ingest loop until SIGINT/SIGTERM. SIGHUP reloads the sources, their keys
     and mappings, routing and deadlines (docs/operations.md, "Reloading"). --try-mapping maps a sample export
-    and prints the result instead, before any of that (hub/trymap). */
+    and prints the result instead, before any of that (hub/trymap).
+    --migrate applies the migrations with the configuration's conninfo (in
+    production the schema's owner, civibus_owner) and exits; a hub started
+    as another role (civibus_hub) only checks the schema's version
+    (hub/store/cv_migrate.h). */
 #include <czmq.h>
 #include <signal.h>
 #include <stdio.h>
@@ -20,15 +25,19 @@
 #include "cv_log.h"
 #include "cv_hub_rules.h"
 #include "receive/cv_ingest.h"
+#include "store/cv_migrate.h"
 #include "store/cv_store.h"
 #include "trymap/cv_trymap.h"
 
 static void s_usage(FILE *out)
 {
     fprintf(out, "usage: civibus-hub --config FILE [--check-config]\n"
+                 "       civibus-hub --config FILE --migrate\n"
                  "       civibus-hub --config FILE --try-mapping SOURCE FILE [--adapter-config FILE]\n"
                  "  --config FILE     the hub configuration (see deploy/civibus.yaml)\n"
                  "  --check-config    check the configuration and mappings, then exit\n"
+                 "  --migrate         apply the migrations of postgres.migrations as the conninfo's role\n"
+                 "                    (the schema's owner, civibus_owner), then exit 0 (1 on an error)\n"
                  "  --try-mapping SOURCE FILE\n"
                  "                    map a sample export (CSV, XML or JSON lines) with SOURCE's mapping and print\n"
                  "                    counts, the first 3 events and each dead-letter reason with an example;\n"
@@ -40,16 +49,48 @@ static void s_usage(FILE *out)
                  "                    columns, XML record element) read a CSV or XML FILE (docs/mapping.md)\n");
 }
 
+static void s_quiet(void *arg, const char *message)
+{
+    (void) arg;
+    (void) message;             /* the runner's "already exists, skipping" notices */
+}
+
+/* --migrate: the migrations alone, as the configuration's role. */
+static int s_migrate(const cv_hub_config_t *config)
+{
+    const char *keys[] = { "fallback_application_name", "dbname", "client_encoding", NULL };
+    const char *values[] = { "civibus-hub", config->conninfo ? config->conninfo : "", "UTF8", NULL };
+    PGconn *conn = PQconnectdbParams(keys, values, 1);
+    if (!conn || PQstatus(conn) != CONNECTION_OK) {
+        const char *msg = conn ? PQerrorMessage(conn) : "out of memory";
+        cv_error("hub", "PostgreSQL: cannot connect: %.*s", (int) strcspn(msg, "\n"), msg);
+        PQfinish(conn);
+        return 1;
+    }
+    PQsetNoticeProcessor(conn, s_quiet, NULL);
+    char err[1024];
+    int applied = cv_migrate_apply(conn, config->migrations_dir, err, sizeof err);
+    PQfinish(conn);
+    if (applied < 0) {
+        cv_error("hub", "migrate: %s", err);
+        return 1;
+    }
+    cv_info("hub", "migrate: %d files applied, the schema is up to date", applied);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     const char *config_path = NULL;
-    bool check = false;
+    bool check = false, migrate = false;
     const char *try_source = NULL, *try_file = NULL, *adapter_config = NULL;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
             config_path = argv[++i];
         else if (strcmp(argv[i], "--check-config") == 0)
             check = true;
+        else if (strcmp(argv[i], "--migrate") == 0)
+            migrate = true;
         else if (strcmp(argv[i], "--try-mapping") == 0 && i + 2 < argc) {
             try_source = argv[++i];
             try_file = argv[++i];
@@ -65,7 +106,8 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    if (!config_path || (adapter_config && !try_source) || (try_source && check)) {
+    if (!config_path || (adapter_config && !try_source) || (try_source && check)
+        || (migrate && (check || try_source))) {
         s_usage(stderr);
         return 2;
     }
@@ -78,6 +120,11 @@ int main(int argc, char **argv)
     if (!config) {
         fprintf(stderr, "%s\n", err);
         return 2;
+    }
+    if (migrate) {
+        int rc = s_migrate(config);
+        cv_hub_config_destroy(&config);
+        return rc;
     }
     if (try_source) {
         int rc = cv_trymap_run(config, try_source, try_file, adapter_config, stdout, stderr);

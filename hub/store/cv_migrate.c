@@ -373,7 +373,7 @@ static int s_check_partial(PGconn *conn, const char *dir, const manifest_t *m,
 
 /* 1: applied, 0: already there, -1: error (transaction rolled back). */
 static int s_apply(PGconn *conn, const migration_t *m, const manifest_t *manifest,
-                   char *err, size_t errlen)
+                   const char *refuse, char *err, size_t errlen)
 {
     char *text = s_read(m->path, err, errlen);
     if (!text)
@@ -419,6 +419,10 @@ static int s_apply(PGconn *conn, const migration_t *m, const manifest_t *manifes
                     "replaced by the current one", m->name, MANIFEST_FILE);
         goto done;
     }
+    if (refuse) {               /* pending, on a database a newer civibus migrated */
+        snprintf(err, errlen, "%s", refuse);
+        goto rollback;
+    }
     PQclear(res);
     res = NULL;
     rc = s_run(conn, m, text, "INSERT INTO schema_migrations (version, name, checksum) "
@@ -434,8 +438,9 @@ done:
 }
 
 /* A repeatable file: run when its checksum differs from the one recorded
-   (or none is). 1: applied, 0: unchanged, -1: error (rolled back). */
-static int s_apply_repeatable(PGconn *conn, const migration_t *m, char *err, size_t errlen)
+   (or none is), or always with again. 1: applied, 0: unchanged, -1: error (rolled back). */
+static int s_apply_repeatable(PGconn *conn, const migration_t *m, bool again,
+                              char *err, size_t errlen)
 {
     char *text = s_read(m->path, err, errlen);
     if (!text)
@@ -454,7 +459,7 @@ static int s_apply_repeatable(PGconn *conn, const migration_t *m, char *err, siz
         s_sql_error(conn, res, m->path, NULL, err, errlen);
         goto rollback;
     }
-    if (PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), checksum) == 0) {
+    if (!again && PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), checksum) == 0) {
         rc = s_exec(conn, "COMMIT", m->path, err, errlen) < 0 ? -1 : 0;
         goto done;
     }
@@ -473,21 +478,116 @@ done:
     return rc;
 }
 
-int cv_migrate(PGconn *conn, const char *dir, char *err, size_t errlen)
+/* The highest version recorded in schema_migrations (0 when the table does
+   not exist or is empty), or -1 with a reason. */
+static int s_recorded_max(PGconn *conn, const char *dir, char *err, size_t errlen)
+{
+    PGresult *res = PQexec(conn, "SELECT to_regclass('schema_migrations') IS NOT NULL");
+    if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1
+        && strcmp(PQgetvalue(res, 0, 0), "t") == 0) {
+        PQclear(res);
+        res = PQexec(conn, "SELECT coalesce(max(version), 0) FROM schema_migrations");
+    } else if (PQresultStatus(res) == PGRES_TUPLES_OK) {
+        PQclear(res);
+        return 0;
+    }
+    int v = -1;
+    if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
+        v = atoi(PQgetvalue(res, 0, 0));
+    else
+        s_sql_error(conn, res, dir, NULL, err, errlen);
+    PQclear(res);
+    return v;
+}
+
+/* A database holding a migration this civibus does not know was migrated by a
+   newer civibus: nothing may run against it. 1 (and why in refuse) when it
+   does, 0 when not, -1 on an error. */
+static int s_newer(PGconn *conn, const char *dir, int highest, char *refuse, size_t len,
+                   char *err, size_t errlen)
+{
+    int recorded = s_recorded_max(conn, dir, err, errlen);
+    if (recorded < 0)
+        return -1;
+    if (recorded <= highest)
+        return 0;
+    snprintf(refuse, len, "the database holds migration %03d (newer than this civibus, which "
+             "knows up to %03d): upgrade civibus before starting it", recorded, highest);
+    return 1;
+}
+
+static int s_refuse_newer(PGconn *conn, const char *dir, int highest, char *err, size_t errlen)
+{
+    int newer = s_newer(conn, dir, highest, err, errlen, err, errlen);
+    return newer == 0 ? 0 : -1;
+}
+
+/* 1 when a civibus function (cv_*) of the schema has its default privileges
+   (no ACL: created since the grants last ran), 0 when none, -1 on an error. */
+static int s_fresh_functions(PGconn *conn, const char *where, char *err, size_t errlen)
+{
+    PGresult *res = PQexec(conn, "SELECT EXISTS (SELECT 1 FROM pg_proc"
+                                 " WHERE pronamespace = current_schema()::regnamespace"
+                                 " AND proname LIKE 'cv\\_%' AND proacl IS NULL)");
+    int rc = -1;
+    if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
+        rc = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+    else
+        s_sql_error(conn, res, where, NULL, err, errlen);
+    PQclear(res);
+    return rc;
+}
+
+int cv_migrate_highest(const char *dir, char *err, size_t errlen)
+{
+    migration_t *list = NULL;
+    size_t n = 0;
+    if (s_list(dir, false, &list, &n, err, errlen) < 0)
+        return -1;
+    int highest = list[n - 1].version;
+    free(list);
+    return highest;
+}
+
+int cv_migrate_apply(PGconn *conn, const char *dir, char *err, size_t errlen)
 {
     migration_t *list = NULL, *rep = NULL;
     size_t n = 0, nrep = 0;
     manifest_t manifest = { NULL, 0 };
     int applied = -1;
+    char refuse[256];
+    int newer = 0;
     if (s_list(dir, false, &list, &n, err, errlen) < 0
         || s_list(dir, true, &rep, &nrep, err, errlen) < 0
+        || (newer = s_newer(conn, dir, list[n - 1].version, refuse, sizeof refuse, err, errlen)) < 0
         || s_manifest(dir, &manifest, err, errlen) < 0
         || s_check_partial(conn, dir, &manifest, err, errlen) < 0)
         goto done;
+    /* on a newer database each file is still checked against what is recorded (an
+       applied file that changed says so first), but nothing runs */
     applied = 0;
     for (size_t i = 0; i < n + nrep; i++) {
-        int rc = i < n ? s_apply(conn, &list[i], &manifest, err, errlen)
-                       : s_apply_repeatable(conn, &rep[i - n], err, errlen);
+        int rc;
+        if (i < n)
+            rc = s_apply(conn, &list[i], &manifest, newer ? refuse : NULL, err, errlen);
+        else if (newer) {
+            snprintf(err, errlen, "%s", refuse);
+            rc = -1;
+        } else {
+            /* a zz_ file (the grants) runs again, unchanged, when a function was
+               created since it ran (dropped and created again, it lost its grants) */
+            bool again = false;
+            if (applied > 0 && strncmp(rep[i - n].name, REPEATABLE_DIR "/zz_",
+                                       strlen(REPEATABLE_DIR "/zz_")) == 0) {
+                int fresh = s_fresh_functions(conn, rep[i - n].path, err, errlen);
+                if (fresh < 0) {
+                    applied = -1;
+                    break;
+                }
+                again = fresh > 0;
+            }
+            rc = s_apply_repeatable(conn, &rep[i - n], again, err, errlen);
+        }
         if (rc < 0) {
             applied = -1;
             break;
@@ -499,4 +599,103 @@ done:
     free(rep);
     free(manifest.list);
     return applied;
+}
+
+int cv_migrate_check(PGconn *conn, const char *dir, char *err, size_t errlen)
+{
+    migration_t *list = NULL, *rep = NULL;
+    size_t n = 0, nrep = 0;
+    int rc = -1;
+    PGresult *res = NULL;
+    char *text = NULL;
+    if (s_list(dir, false, &list, &n, err, errlen) < 0
+        || s_list(dir, true, &rep, &nrep, err, errlen) < 0
+        || s_refuse_newer(conn, dir, list[n - 1].version, err, errlen) < 0)
+        goto done;
+    int recorded = s_recorded_max(conn, dir, err, errlen);
+    if (recorded < 0)
+        goto done;
+    if (recorded == 0) {
+        snprintf(err, errlen, "the database is at migration 000, this hub needs %03d: "
+                 "run civibus-hub --migrate as civibus_owner", list[n - 1].version);
+        goto done;
+    }
+    res = PQexec(conn, "SELECT version FROM schema_migrations");
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        s_sql_error(conn, res, dir, NULL, err, errlen);
+        goto done;
+    }
+    for (size_t i = 0; i < n; i++) {
+        bool found = false;
+        for (int r = 0; r < PQntuples(res) && !found; r++)
+            found = atoi(PQgetvalue(res, r, 0)) == list[i].version;
+        if (!found) {
+            snprintf(err, errlen, "the database is at migration %03d, this hub needs %03d (%s "
+                     "is missing): run civibus-hub --migrate as civibus_owner",
+                     recorded, list[n - 1].version, list[i].name);
+            goto done;
+        }
+    }
+    PQclear(res);
+    res = PQexec(conn, "SELECT name, checksum FROM schema_repeatables");
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        s_sql_error(conn, res, dir, NULL, err, errlen);
+        goto done;
+    }
+    for (size_t i = 0; i < nrep; i++) {
+        if (!(text = s_read(rep[i].path, err, errlen)))
+            goto done;
+        char checksum[CV_HASH_HEX_LEN + 1];
+        cv_hash_bytes(text, strlen(text), checksum);
+        free(text);
+        text = NULL;
+        bool same = false;
+        for (int r = 0; r < PQntuples(res) && !same; r++)
+            same = strcmp(PQgetvalue(res, r, 0), rep[i].name) == 0
+                && strcmp(PQgetvalue(res, r, 1), checksum) == 0;
+        if (!same) {
+            snprintf(err, errlen, "the database's %s is not this hub's: run civibus-hub "
+                     "--migrate as civibus_owner", rep[i].name);
+            goto done;
+        }
+    }
+    rc = 0;
+done:
+    PQclear(res);
+    free(text);
+    free(list);
+    free(rep);
+    return rc;
+}
+
+/* 1: the connected role may change the schema (a superuser, a member of the
+   role owning schema_migrations, or anyone who may create tables when that
+   table does not exist yet), 0: not, -1: error. */
+static int s_may_migrate(PGconn *conn, const char *dir, char *err, size_t errlen)
+{
+    PGresult *res = PQexec(conn,
+        "SELECT r.rolsuper OR coalesce(pg_has_role(current_user, c.relowner, 'USAGE'),"
+        "                              has_schema_privilege(current_schema(), 'CREATE'))"
+        " FROM pg_roles r LEFT JOIN pg_class c ON c.oid = to_regclass('schema_migrations')"
+        " WHERE r.rolname = current_user");
+    int rc = -1;
+    if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
+        rc = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+    else
+        s_sql_error(conn, res, dir, NULL, err, errlen);
+    PQclear(res);
+    return rc;
+}
+
+int cv_migrate(PGconn *conn, const char *dir, char *err, size_t errlen)
+{
+    int may = s_may_migrate(conn, dir, err, errlen);
+    if (may < 0)
+        return -1;
+    if (may)
+        return cv_migrate_apply(conn, dir, err, errlen);
+    if (cv_migrate_check(conn, dir, err, errlen) < 0)
+        return -1;
+    cv_info("store", "schema checked (this role does not own it, so it migrates nothing)");
+    return 0;
 }

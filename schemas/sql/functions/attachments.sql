@@ -10,6 +10,7 @@
 -- records of every other source never call a function.
 
 CREATE OR REPLACE FUNCTION cv_attachment_sources_set(p_sources text[]) RETURNS int
+SECURITY DEFINER SET search_path = public, pg_temp   -- zz_grants.sql: runs as the schema's owner
 LANGUAGE plpgsql AS $fn$
 DECLARE
     v_list text;

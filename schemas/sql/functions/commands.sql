@@ -37,6 +37,7 @@ CREATE OR REPLACE TRIGGER commands_notify
 CREATE OR REPLACE FUNCTION cv_command_results(p jsonb)
 RETURNS TABLE (o_idx int, o_outcome text, o_event_seq bigint, o_request_id bigint,
                o_tracking_code text, o_event jsonb)
+SECURITY DEFINER SET search_path = public, pg_temp   -- zz_grants.sql: runs as the schema's owner
 LANGUAGE plpgsql AS $fn$
 DECLARE
     r   record;

@@ -46,6 +46,7 @@ GROUP BY 1;
 -- channel ({"guichet": 12, "web": 3, "telephone": null, ...}, deploy/costs.yaml): the
 -- year's requests by channel times their cost; a channel without a cost has a null total.
 CREATE OR REPLACE FUNCTION cv_dashboard(p_year int, p_costs jsonb) RETURNS jsonb
+SECURITY DEFINER SET search_path = public, pg_temp   -- zz_grants.sql: runs as the schema's owner
 LANGUAGE sql STABLE AS $$
     SELECT jsonb_build_object(
         'year', p_year,

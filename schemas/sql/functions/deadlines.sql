@@ -179,6 +179,7 @@ END $$;
 -- every open request. NULL unloads them (due_at back to the latest event's on
 -- the next event of each request). Returns the requests whose due date changed.
 CREATE OR REPLACE FUNCTION cv_deadlines_set(p jsonb) RETURNS integer
+SECURITY DEFINER SET search_path = public, pg_temp   -- zz_grants.sql: runs as the schema's owner
 LANGUAGE plpgsql AS $$
 DECLARE
     v_old jsonb;

@@ -21,6 +21,7 @@
 -- cv_citizen_export refuses it, retention skips it. Returns the number of
 -- rows deleted.
 CREATE OR REPLACE FUNCTION cv_citizen_erase(p_citizen bigint) RETURNS bigint
+SECURITY DEFINER SET search_path = public, pg_temp   -- zz_grants.sql: runs as the schema's owner
 LANGUAGE plpgsql AS $fn$
 DECLARE
     v_rows bigint;

@@ -109,6 +109,7 @@ END $fn$;
 CREATE OR REPLACE FUNCTION cv_identity_check(p_citizen bigint, p_source text, p_key text, p_fields text[],
                                              p_document text, p_actor text, p_service text)
 RETURNS int
+SECURITY DEFINER SET search_path = public, pg_temp   -- zz_grants.sql: runs as the schema's owner
 LANGUAGE plpgsql AS $fn$
 DECLARE
     v_identity jsonb;

@@ -17,6 +17,7 @@
 -- review, and the job would grow quadratically. Returns the number of new
 -- proposals.
 CREATE OR REPLACE FUNCTION cv_identity_propose() RETURNS int
+SECURITY DEFINER SET search_path = public, pg_temp   -- zz_grants.sql: runs as the schema's owner
 LANGUAGE plpgsql AS $fn$
 DECLARE
     v_rows int;
@@ -75,6 +76,7 @@ $$;
 -- move to p_keep; p_absorb stays with merged_into = p_keep. Returns the
 -- merge's id (for cv_citizen_split).
 CREATE OR REPLACE FUNCTION cv_citizen_merge(p_keep bigint, p_absorb bigint, p_actor text) RETURNS bigint
+SECURITY DEFINER SET search_path = public, pg_temp   -- zz_grants.sql: runs as the schema's owner
 LANGUAGE plpgsql AS $fn$
 DECLARE
     v_id bigint;
@@ -117,6 +119,7 @@ END $fn$;
 -- identifiers, requests and earlier merged citizens it had. Refused when a
 -- later merge of either citizen is still in place (split that one first).
 CREATE OR REPLACE FUNCTION cv_citizen_split(p_merge bigint, p_actor text) RETURNS void
+SECURITY DEFINER SET search_path = public, pg_temp   -- zz_grants.sql: runs as the schema's owner
 LANGUAGE plpgsql AS $fn$
 DECLARE
     m citizen_merges%ROWTYPE;
@@ -162,6 +165,7 @@ END $fn$;
 -- same source, whose requests could not be told apart.
 CREATE OR REPLACE FUNCTION cv_citizen_detach(p_citizen bigint, p_source text, p_source_citizen_id text,
                                   p_actor text) RETURNS bigint
+SECURITY DEFINER SET search_path = public, pg_temp   -- zz_grants.sql: runs as the schema's owner
 LANGUAGE plpgsql AS $fn$
 DECLARE
     v_pair     citizen_sources%ROWTYPE;
@@ -222,6 +226,7 @@ END $fn$;
 -- unknown proposal, or one answered already (accepted, rejected). Returns
 -- the proposal's two citizens {citizen_a, citizen_b}.
 CREATE OR REPLACE FUNCTION cv_proposal_reject(p_id bigint, p_actor text) RETURNS json
+SECURITY DEFINER SET search_path = public, pg_temp   -- zz_grants.sql: runs as the schema's owner
 LANGUAGE plpgsql AS $fn$
 DECLARE
     p merge_proposals%ROWTYPE;

@@ -563,10 +563,19 @@ CREATE OR REPLACE FUNCTION cv_ingest(
     p_requested_at text[] DEFAULT NULL, p_location text[] DEFAULT NULL, p_outcome text[] DEFAULT NULL)
 RETURNS TABLE (o_idx int, o_outcome text, o_event_seq bigint, o_request_id bigint,
                o_tracking_code text, o_flagged boolean, o_identity_current boolean)
+SECURITY DEFINER SET search_path = public, pg_temp   -- zz_grants.sql: runs as the schema's owner
 LANGUAGE plpgsql AS $fn$
 DECLARE
     v_out cv_ingest_out[];
 BEGIN
+    -- run as the owner (zz_grants.sql): the API's role writes its own two sources only,
+    -- the Open311 POSTs and the front office's (cv_intake_register), never another
+    -- source's events (the hub's role writes any source)
+    IF session_user = 'civibus_api' THEN       -- nothing more to pay on the hub's path
+        IF EXISTS (SELECT 1 FROM unnest(p_source) s WHERE s IS NULL OR s NOT IN ('open311', 'accueil')) THEN
+            RAISE EXCEPTION 'civibus_api may ingest the sources open311 and accueil only' USING ERRCODE = '42501';
+        END IF;
+    END IF;
     PERFORM cv_identity_resolve(p_idx, p_source, p_citizen_key, p_event_id, p_occurred_at, p_citizen);
     v_out := ARRAY(SELECT ROW(x.*)::cv_ingest_out FROM cv_ingest_core(
                 p_idx, p_source, p_hash, p_citizen_key, p_codes, p_event_id, p_kind, p_record_id,

@@ -73,6 +73,7 @@ END $fn$;
 -- both or neither of citizen_id and citizen, a bad date, e-mail or phone;
 -- 22023 an unknown, merged or erased citizen_id.
 CREATE OR REPLACE FUNCTION cv_intake_register(p_body jsonb, p_actor text) RETURNS jsonb
+SECURITY DEFINER SET search_path = public, pg_temp   -- zz_grants.sql: runs as the schema's owner
 LANGUAGE plpgsql AS $fn$
 DECLARE
     v_channel text := cv_intake_text(p_body, 'channel', 20);

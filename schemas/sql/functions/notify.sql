@@ -155,6 +155,7 @@ END $fn$;
 -- ('off' when no gateway is configured).
 CREATE OR REPLACE FUNCTION cv_notify_plan(p_batch int, p_coalesce_s int, p_webhooks text[], p_sms_default text,
                                           p_tz text, p_digest_at time, OUT planned int, OUT last_event bigint)
+SECURITY DEFINER SET search_path = public, pg_temp   -- zz_grants.sql: runs as the schema's owner
 LANGUAGE plpgsql AS $fn$
 DECLARE
     v_from bigint;

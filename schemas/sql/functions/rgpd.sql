@@ -22,6 +22,7 @@
 -- citizen_ids). Refused (P0002, "no data found"): an unknown citizen, one
 -- merged into another (export that one) and an erased one.
 CREATE OR REPLACE FUNCTION cv_citizen_export(p_citizen bigint) RETURNS jsonb
+SECURITY DEFINER SET search_path = public, pg_temp   -- zz_grants.sql: runs as the schema's owner
 LANGUAGE plpgsql STABLE AS $fn$
 DECLARE
     c citizens%ROWTYPE;
@@ -211,6 +212,7 @@ DROP FUNCTION IF EXISTS cv_citizen_rectify(bigint, text, text, text, jsonb, text
 CREATE OR REPLACE FUNCTION cv_citizen_rectify(p_citizen bigint, p_source text, p_source_citizen_id text,
                                               p_field text, p_value jsonb, p_actor text,
                                               p_document text DEFAULT NULL) RETURNS bigint
+SECURITY DEFINER SET search_path = public, pg_temp   -- zz_grants.sql: runs as the schema's owner
 LANGUAGE plpgsql AS $fn$
 DECLARE
     v_value jsonb;
@@ -304,6 +306,7 @@ $$;
 --     {"requests_expired", "records", "attachments", "command_payloads", "citizens", "citizen_rows",
 --      "audit_rows", "dead_letters"}
 CREATE OR REPLACE FUNCTION cv_retention_run(p_rules jsonb, p_dry_run boolean) RETURNS jsonb
+SECURITY DEFINER SET search_path = public, pg_temp   -- zz_grants.sql: runs as the schema's owner
 LANGUAGE plpgsql AS $fn$
 DECLARE
     v_expired bigint[];

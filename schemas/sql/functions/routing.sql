@@ -50,6 +50,7 @@ END $$;
 --    keywords, service}], "services": [{service, source, kind, payload}]}
 -- NULL: no routing (rules and trigger removed). Returns the number of rules.
 CREATE OR REPLACE FUNCTION cv_routing_set(p jsonb) RETURNS integer
+SECURITY DEFINER SET search_path = public, pg_temp   -- zz_grants.sql: runs as the schema's owner
 LANGUAGE plpgsql AS $fn$
 DECLARE
     v_sources text;
@@ -283,6 +284,7 @@ END $fn$;
 -- software's events on that record came first (they created a request of
 -- their own), nothing is moved: the decision says 'conflict' (docs/routing.md).
 CREATE OR REPLACE FUNCTION cv_routing_on_result() RETURNS trigger
+SECURITY DEFINER SET search_path = public, pg_temp   -- zz_grants.sql: runs as the schema's owner
 LANGUAGE plpgsql AS $fn$
 DECLARE
     v_ref text := left(NEW.result->>'reference', 200);
@@ -328,6 +330,7 @@ CREATE OR REPLACE TRIGGER commands_route_result
 -- previous_service, command_id}.
 CREATE OR REPLACE FUNCTION cv_routing_reroute(p_code text, p_service text, p_actor text,
                                               p_agent_service text) RETURNS jsonb
+SECURITY DEFINER SET search_path = public, pg_temp   -- zz_grants.sql: runs as the schema's owner
 LANGUAGE plpgsql AS $fn$
 DECLARE
     q requests%ROWTYPE;
