@@ -83,14 +83,15 @@ ok "the same people from another software join their own citizens by name and bi
 
 # a careless export: 25 homonyms "MARTIN Jean" domiciled at the town hall (the CCAS's
 # address, as French files write it for people without a fixed address), no birth date,
-# no phone; and two "DURAND Marie" there. The 25 share a weak identifier that proposes
-# nothing (identity.max_proposal_group, 10: 300 proposals no agent could review), the two
-# are proposed once.
+# no phone; two "DURAND Marie" there; and 210 "ROBERT Paul" there (a placeholder name
+# typed by a clerk). Their weak identifiers are bounded: the two are proposed once, the 25
+# as a star (24 proposals around one of them, not 300), the 210 not at all (22,000 pairs
+# no agent could review, and a job growing with their square).
 before=$(q "select count(*) from merge_proposals")
 python3 - "$W/ccas.jsonl" <<'PY'
 import json, sys
 out = open(sys.argv[1], "w")
-people = [("MARTIN", "Jean")] * 25 + [("DURAND", "Marie")] * 2
+people = [("MARTIN", "Jean")] * 25 + [("DURAND", "Marie")] * 2 + [("ROBERT", "Paul")] * 210
 for i, (nom, prenom) in enumerate(people):
     rec = {"id": "CCAS-%d" % i, "version": 1, "type": "encombrants", "statut": "RECU", "canal": "GUICHET",
            "date": "04/03/2024 10:15", "objet": "Domicilié au CCAS",
@@ -101,16 +102,16 @@ PY
 replay demo "$W/ccas.jsonl" --timeout 60
 [ "$REPLAY_RC" -eq 0 ] || fail "ccas replay: $(cat "$W/replay.out")"
 q "select cv_identity_propose()" >/dev/null
+pairs() {  # pairs FAMILY — proposals between two CCAS records of that family name
+    q "select count(*) || ' ' || count(distinct least(p.citizen_a, p.citizen_b))
+       from merge_proposals p
+       join citizen_sources a on a.citizen_id = p.citizen_a and a.source_citizen_id like 'CCAS-U-%'
+       join citizen_sources b on b.citizen_id = p.citizen_b and b.source_citizen_id like 'CCAS-U-%'
+       where a.identity->>'family_name' = '$1' and b.identity->>'family_name' = '$1'"
+}
 new=$(q "select count(*) - $before from merge_proposals")
-durand=$(q "select count(*) from merge_proposals p join citizen_sources a on a.citizen_id = p.citizen_a
-            join citizen_sources b on b.citizen_id = p.citizen_b
-            where a.source_citizen_id like 'CCAS-U-%' and b.source_citizen_id like 'CCAS-U-%'
-              and a.identity->>'family_name' = 'DURAND' and b.identity->>'family_name' = 'DURAND'")
-martin=$(q "select count(*) from merge_proposals p join citizen_sources a on a.citizen_id = p.citizen_a
-            join citizen_sources b on b.citizen_id = p.citizen_b
-            where a.source_citizen_id like 'CCAS-U-%' and b.source_citizen_id like 'CCAS-U-%'
-              and a.identity->>'family_name' = 'MARTIN'")
-[ "$martin" = 0 ] || fail "$martin proposals among the 25 homonyms at the town hall's address"
-[ "$durand" = 1 ] || fail "the two DURAND: $durand proposals, expected 1 (new proposals in all: $new)"
-ok "25 homonyms at the town hall's address propose nothing, two propose once ($new new proposals)"
+[ "$(pairs DURAND)" = "1 1" ] || fail "the two DURAND: $(pairs DURAND), expected one proposal"
+[ "$(pairs MARTIN)" = "24 1" ] || fail "the 25 MARTIN: $(pairs MARTIN) (proposals, centres), expected a star of 24"
+[ "$(pairs ROBERT | cut -d' ' -f1)" = 0 ] || fail "the 210 ROBERT: $(pairs ROBERT)"
+ok "homonyms at the town hall's address: 2 proposed once, 25 as a star of 24, 210 not at all ($new new proposals)"
 echo "PASS identity_placeholders"

@@ -10,28 +10,32 @@
 -- Proposes every two current citizens that share an identifier and were
 -- never proposed: weak matches (name + address; not when both have birth
 -- dates and none in common) and strong conflicts left by resolution (an
--- e-mail or phone of two citizens). A value held by more than
--- identity.max_proposal_group citizens (default 10) proposes nothing: that
--- is placeholder data (everybody "MARTIN Jean" born 01/01/1900, a town
--- hall's address), its k holders would make k(k-1)/2 proposals no agent can
--- review, and the job would grow quadratically. Returns the number of new
--- proposals.
+-- e-mail or phone of two citizens). The k holders of one value make
+-- k(k-1)/2 pairs, so groups are bounded: up to identity.max_proposal_group
+-- (default 10) every pair is proposed; a larger group is proposed as a star,
+-- each citizen with the group's first one (k-1 proposals: merging them
+-- merges the group); above identity.max_proposal_star (default 200) the
+-- value proposes nothing — that is placeholder data (everybody "MARTIN
+-- Jean" born 01/01/1900, a town hall's address), never one person. Returns
+-- the number of new proposals.
 CREATE OR REPLACE FUNCTION cv_identity_propose() RETURNS int
-SECURITY DEFINER SET search_path = public, pg_temp   -- zz_grants.sql: runs as the schema's owner
 LANGUAGE plpgsql AS $fn$
 DECLARE
     v_rows int;
-    v_max  int := cv_identity_setting('max_proposal_group', 10);
+    v_all  int := cv_identity_setting('max_proposal_group', 10);
+    v_star int := cv_identity_setting('max_proposal_star', 200);
 BEGIN
     INSERT INTO merge_proposals (citizen_a, citizen_b, rule, confidence)
     SELECT DISTINCT ON (s.a, s.b) s.a, s.b, s.rule, cv_identity_confidence(s.rule)
     FROM (SELECT x.citizen_id AS a, y.citizen_id AS b, x.kind,
                  CASE WHEN x.declared OR y.declared THEN 'declared_' || x.kind ELSE x.kind END AS rule
-          FROM (SELECT ci.kind, ci.value FROM citizen_identifiers ci
+          FROM (SELECT ci.kind, ci.value, count(DISTINCT ci.citizen_id) AS n, min(ci.citizen_id) AS first
+                FROM citizen_identifiers ci
                 WHERE NOT ci.shared
                 GROUP BY ci.kind, ci.value
-                HAVING count(DISTINCT ci.citizen_id) BETWEEN 2 AND v_max) g
+                HAVING count(DISTINCT ci.citizen_id) BETWEEN 2 AND v_star) g
           JOIN citizen_identifiers x ON x.kind = g.kind AND x.value = g.value AND NOT x.shared
+                                    AND (g.n <= v_all OR x.citizen_id = g.first)
           JOIN citizen_identifiers y ON y.kind = x.kind AND y.value = x.value
                                     AND y.citizen_id > x.citizen_id AND NOT y.shared) s
     WHERE NOT EXISTS (SELECT 1 FROM merge_proposals p WHERE p.citizen_a = s.a AND p.citizen_b = s.b)
