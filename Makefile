@@ -271,6 +271,7 @@ install: all
 	rm -rf $(DESTDIR)$(DATADIR)/schemas $(DESTDIR)$(DATADIR)/web $(DESTDIR)$(DATADIR)/notify/templates
 	cp -R --no-preserve=mode,ownership schemas web $(DESTDIR)$(DATADIR)/
 	cp -R --no-preserve=mode,ownership deploy/notify/templates $(DESTDIR)$(DATADIR)/notify/
+	install -d -m 0755 $(DESTDIR)$(DATADIR)/sql && install -m 0644 deploy/sql/roles.sql $(DESTDIR)$(DATADIR)/sql/
 	for a in $(INSTALL_ADAPTERS); do \
 	    install -d -m 0755 $(DESTDIR)$(DATADIR)/adapters/$$a && \
 	    install -m 0644 adapters/$$a/mapping.yaml $(DESTDIR)$(DATADIR)/adapters/$$a/ || exit 1; \

@@ -10,8 +10,10 @@
 #   1. apt-get install --no-install-recommends ./civibus.deb pulls the runtime libraries
 #      from the mirror (that proves Depends); the users, the groups and /var/lib/civibus
 #      are made with their owners and modes; nothing is enabled and nothing runs;
-#   2. Debian's PostgreSQL 15 (its own cluster, started by hand: no systemd here), a
-#      database and a role `civibus` reached through a pg_ident map by the system users;
+#   2. Debian's PostgreSQL 15 (its own cluster, started by hand: no systemd here), the
+#      package's roles.sql, a database owned by civibus_owner and migrated by
+#      `civibus-hub --migrate` as that role, peer authentication mapping each service
+#      user to its role (the hub then runs as civibus_hub, the API as civibus_api);
 #   3. the hub, the API and one adapter (the file-drop example-311 source, an export made
 #      by tests/tools/gen_311.py dropped in its inbox) started from their unit files by
 #      tests/fresh/supervise.sh, as the units' users: the export's events reach the
@@ -115,17 +117,23 @@ inroot 'set -e
     echo ok' >"$LOG/layout.log" 2>&1
 record "users, groups, /var/lib/civibus modes; nothing enabled, nothing running" $? "$LOG/layout.log"
 
-# 2. PostgreSQL: Debian's cluster, peer authentication mapped to the role civibus
+# 2. PostgreSQL: Debian's cluster, the package's roles.sql, the database owned by
+#    civibus_owner, peer authentication mapping each service user to its role (and root,
+#    the administrator, to the owner and civibusctl's role), as docs/operations.md says
 inroot 'set -e
     apt-get install -y -qq --no-install-recommends postgresql-15 >/dev/null
     V=15; C=/etc/postgresql/$V/main
-    printf "civibus civibus-hub civibus\ncivibus civibus-api civibus\ncivibus civibus-notify civibus\n" >>$C/pg_ident.conf
-    sed -i "0,/^local/s//local   civibus   civibus   peer map=civibus\n&/" $C/pg_hba.conf
+    printf "%s\n" "civibus civibus-hub civibus_hub" "civibus civibus-api civibus_api" \
+        "civibus civibus-notify civibus_notify" "civibus root civibus_owner" "civibus root civibus_admin" \
+        "civibus root civibus_hub" "civibus postgres postgres" >>$C/pg_ident.conf
+    sed -i "0,/^local/s//local   civibus   all   peer map=civibus\n&/" $C/pg_hba.conf
     pg_ctlcluster $V main start
-    runuser -u postgres -- createuser civibus
-    runuser -u postgres -- createdb -O civibus civibus
+    runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 -d postgres -f /usr/share/civibus/sql/roles.sql
+    runuser -u postgres -- createdb -O civibus_owner civibus
+    PGUSER=civibus_owner civibus-hub --config /etc/civibus/civibus.yaml --migrate
+    runuser -u postgres -- psql -X -At -d civibus -c "select tableowner from pg_tables where tablename = '"'"'events'"'"'" | grep -qx civibus_owner
     echo ok' >"$LOG/pg.log" 2>&1
-record "PostgreSQL 15, database and role civibus (pg_ident map)" $? "$LOG/pg.log"
+record "PostgreSQL 15, roles.sql, the database owned by civibus_owner, migrated by --migrate" $? "$LOG/pg.log"
 
 # 3. the example-311 source configured as the city would, and the three units started
 inroot 'set -e
@@ -145,7 +153,7 @@ wait_log() {  # name pattern seconds
 }
 inroot "$SUP start civibus-hub" >"$LOG/hub.log" 2>&1 && wait_log civibus-hub "listening for adapters" 60
 rc=$?; inroot 'cat /var/log/civibus-supervise/civibus-hub.log' >>"$LOG/hub.log" 2>&1
-record "civibus-hub from its unit, as civibus-hub: migrations applied, listening" $rc "$LOG/hub.log"
+record "civibus-hub from its unit, as civibus-hub (role civibus_hub: the schema checked), listening" $rc "$LOG/hub.log"
 inroot "$SUP start civibus-api" >"$LOG/api-start.log" 2>&1 &&
     inroot 'for _ in $(seq 1 100); do (echo >/dev/tcp/127.0.0.1/8480) 2>/dev/null && exit 0; sleep 0.1; done; exit 1'
 rc=$?; inroot 'cat /var/log/civibus-supervise/civibus-api.log' >>"$LOG/api-start.log" 2>&1
@@ -178,12 +186,12 @@ inroot 'set -e
     [ -n "$code" ]
     out=$(http "/v1/track/$code"); echo "$out" | head -1
     echo "$out" | head -1 | grep -q " 200 " && echo "$out" | grep -q "\"status\""
-    tok=$(runuser -u civibus-api -- civibusctl --config /etc/civibus/api.yaml token create --role supervisor --label deb-check)
+    tok=$(PGUSER=civibus_admin civibusctl --config /etc/civibus/api.yaml token create --role supervisor --label deb-check)
     out=$(http "/v1/requests/count" "$tok"); echo "$out" | head -1; echo "$out" | tail -1
     echo "$out" | head -1 | grep -q " 200 "
     out=$(http "/v1/requests/count"); echo "$out" | head -1 | grep -q " 401 "
     echo ok' >"$LOG/http.log" 2>&1
-record "the API answers a tracking code and a token (civibusctl as civibus-api)" $? "$LOG/http.log"
+record "the API answers a tracking code and a token (civibusctl as civibus_admin)" $? "$LOG/http.log"
 
 # 3b. an upgrade: the same package as version N+1 (repacked), installed over the running
 #     one; the edited conffile, the keys and the users stay; the hub restarted on it

@@ -7,7 +7,7 @@
 #
 # The command lines are read from the installed unit file itself
 # (/lib/systemd/system/UNIT.service, or the template for an instance, %i replaced):
-# EnvironmentFile= (a leading '-': optional), UMask=, every ExecStartPre= in order (one
+# Environment=, EnvironmentFile= (a leading '-': optional), UMask=, every ExecStartPre= in order (one
 # failing stops the start, as systemd does), then ExecStart= in the background, each as the
 # unit's User= and Group= (setpriv, which execs: the pid is the program's; the user's
 # groups from /etc/group, so SupplementaryGroups= holds
@@ -61,6 +61,7 @@ while read -r ef; do
         echo "supervise: EnvironmentFile $ef is missing" >&2; exit 2
     fi
 done < <(values EnvironmentFile)
+for e in $(values Environment); do envargs+=("$e"); done    # Environment=K=V (no spaces in ours)
 
 run_as() {  # command line (systemd splits on spaces; the units quote nothing). Execs:
             # call it in a subshell, or with & (then $! is the program's own pid)
