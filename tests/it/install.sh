@@ -125,8 +125,10 @@ grep -q '^/lib/systemd/system/civibus-adapter@.service$' "$W/list" || fail "no a
 grep -q '^/usr/share/doc/civibus/copyright$' "$W/list" || fail "no copyright file"
 dpkg-deb -x "$D" "$W/x"
 readelf -S "$W/x/usr/bin/civibus-hub" | grep -q debug_info && fail "the package's binaries are not stripped"
-# the postinst's commands (its closing message, a here-document, aside) never enable or
-# start a unit: only daemon-reload, and try-restart of what already runs
-sed "/<<'MSG'/,/^MSG$/d" "$W/ctl/postinst" | grep -n 'systemctl\|invoke-rc.d\|deb-systemd' \
-    | grep -v 'systemctl daemon-reload\|systemctl try-restart' && fail "postinst enables or starts a unit (above)"
+# the postinst's commands (its closing message, a here-document, and the lines it prints,
+# aside) never enable or start a unit: only daemon-reload, the is-active/is-enabled
+# questions, and try-restart of what already runs
+sed "/<<'MSG'/,/^MSG$/d; /^ *echo /d" "$W/ctl/postinst" | grep -n 'systemctl\|invoke-rc.d\|deb-systemd' \
+    | grep -v 'systemctl daemon-reload\|systemctl try-restart\|systemctl -q is-active [a-z.-]* && ! systemctl -q is-enabled' \
+    && fail "postinst enables or starts a unit (above)"
 ok "make deb: $(basename "$D"), $(wc -l <"$W/list") entries, $(wc -l <"$W/ctl/conffiles") conffiles, Depends: $dep"
