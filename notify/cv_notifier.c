@@ -192,7 +192,7 @@ int cv_notifier_connect(cv_notifier_t *self, char *err, size_t errlen)
     return 0;
 }
 
-/* After a restore of the database (docs/operations.md "Backup and restore"):
+/* After a restore of the database (docs/backup.md):
    the ledger went back to the backup's point, so a row 'planned' there may
    have been sent since, and the events the adapters resent are new rows of
    events the notifier may have told already. The notifier promises at most

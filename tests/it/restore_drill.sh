@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Restore drill (docs/operations.md "Backup and restore"): a PostgreSQL cluster of its own
+# Restore drill (docs/backup.md): a PostgreSQL cluster of its own
 # with WAL archiving (socket only, run as postgres, stopped on every exit path), the hub and
 # one adapter streaming records; a base backup taken mid-stream (pg_basebackup), the stream
 # goes on, the WAL is archived; then the cluster is destroyed (kill -9, its data removed)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Upgrade without losing anything (docs/operations.md "Backup and restore", upgrades):
+# Upgrade without losing anything (docs/backup.md "Upgrades", docs/operations.md "Upgrade"):
 # version N is an older commit of this repository, the one just before the newest
 # committed migration was added, so this tree (N+1) has at least one migration to apply.
 # N's hub is built from `git archive` of that commit in a folder of its own (only the
