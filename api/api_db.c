@@ -25,6 +25,7 @@
 #include "cv_alloc.h"
 #include "cv_log.h"
 #include "cv_schema.h"
+#include "cv_text.h"
 
 #include <inttypes.h>
 #include <pthread.h>
@@ -330,10 +331,8 @@ int cv_api_db_check_schema(const char *conninfo, char *err, size_t errlen)
 {
     PGconn *pg = PQconnectdb(conninfo);
     if (PQstatus(pg) != CONNECTION_OK) {
-        snprintf(err, errlen, "cannot connect to PostgreSQL: %s", PQerrorMessage(pg));
-        char *nl = strchr(err, '\n');
-        if (nl)
-            *nl = 0;
+        char line[512];
+        snprintf(err, errlen, "cannot connect to PostgreSQL: %s", cv_text_one_line(PQerrorMessage(pg), line, sizeof line));
         PQfinish(pg);
         return -1;
     }

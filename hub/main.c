@@ -23,6 +23,7 @@
 
 #include "cv_hub_config.h"
 #include "cv_log.h"
+#include "cv_text.h"
 #include "cv_hub_rules.h"
 #include "receive/cv_ingest.h"
 #include "store/cv_migrate.h"
@@ -62,8 +63,9 @@ static int s_migrate(const cv_hub_config_t *config)
     const char *values[] = { "civibus-hub", config->conninfo ? config->conninfo : "", "UTF8", NULL };
     PGconn *conn = PQconnectdbParams(keys, values, 1);
     if (!conn || PQstatus(conn) != CONNECTION_OK) {
-        const char *msg = conn ? PQerrorMessage(conn) : "out of memory";
-        cv_error("hub", "PostgreSQL: cannot connect: %.*s", (int) strcspn(msg, "\n"), msg);
+        char line[512];
+        cv_error("hub", "PostgreSQL: cannot connect: %s",
+                 cv_text_one_line(conn ? PQerrorMessage(conn) : "out of memory", line, sizeof line));
         PQfinish(conn);
         return 1;
     }

@@ -28,3 +28,27 @@ void cv_text_trim(const char **p, size_t *n)
     while ((k = cv_text_blank(*p, *n, false)))
         *n -= k;
 }
+
+char *cv_text_one_line(const char *msg, char *out, size_t len)
+{
+    if (!len)
+        return out;
+    size_t o = 0;
+    for (const char *p = msg ? msg : ""; *p && o + 1 < len; p++) {
+        if (*p == '\n' || *p == '\r') {
+            while (p[1] == '\n' || p[1] == '\r')
+                p++;
+            if (!p[1])
+                break;
+            if (o + 3 >= len)               /* no room for "; " and a byte: stop whole */
+                break;
+            out[o++] = ';';
+            out[o++] = ' ';
+            continue;
+        }
+        out[o++] = *p;
+    }
+    out[o] = '\0';
+    return out;
+}
+

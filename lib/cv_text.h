@@ -15,4 +15,12 @@ size_t cv_text_blank(const char *p, size_t n, bool front);
 /* Moves *p and shrinks *n past the blanks at both ends. */
 void cv_text_trim(const char **p, size_t *n);
 
+/* msg on one line in out (at most len bytes, NUL-terminated): each run of
+   line breaks becomes "; ", trailing ones go. For libpq's connection
+   errors, whose cause may be on a later line ("connection to server at
+   localhost (::1) failed: Connection refused" first, then 127.0.0.1's
+   certificate failure). Not for a statement's error: its DETAIL lines may
+   quote values. Returns out. */
+char *cv_text_one_line(const char *msg, char *out, size_t len);
+
 #endif

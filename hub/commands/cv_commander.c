@@ -29,6 +29,7 @@
 #include <string.h>
 
 #include "cv_log.h"
+#include "cv_text.h"
 
 #define TICK_MS      1000
 #define PAGE         100
@@ -91,9 +92,9 @@ static void s_connect(state_t *st)
         res = PQexec(conn, "LISTEN civibus_commands; LISTEN civibus_identity");
     if (!res || PQresultStatus(res) != PGRES_COMMAND_OK) {
         if (!st->down_logged) {
-            const char *msg = conn ? PQerrorMessage(conn) : "out of memory";
-            cv_warn(COMP, "cannot connect to PostgreSQL (%.*s): commands wait; retrying",
-                    (int) strcspn(msg, "\n"), msg);
+            char line[512];
+            cv_warn(COMP, "cannot connect to PostgreSQL (%s): commands wait; retrying",
+                    cv_text_one_line(conn ? PQerrorMessage(conn) : "out of memory", line, sizeof line));
             st->down_logged = true;
         }
         PQclear(res);

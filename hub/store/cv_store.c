@@ -39,6 +39,7 @@
 #include "cv_json.h"
 #include "cv_log.h"
 #include "cv_migrate.h"
+#include "cv_text.h"
 #include "commands/cv_commander.h"
 #include "identity/cv_idcache.h"
 
@@ -292,8 +293,9 @@ cv_store_t *cv_store_new(const char *conninfo, const char *sql_dir, char *err, s
     const char *values[] = { "civibus-hub", conninfo ? conninfo : "", "UTF8", NULL };
     self->conn = PQconnectdbParams(keys, values, 1);
     if (!self->conn || PQstatus(self->conn) != CONNECTION_OK) {
-        const char *msg = self->conn ? PQerrorMessage(self->conn) : "out of memory";
-        snprintf(err, errlen, "store: cannot connect to PostgreSQL: %.*s", (int) strcspn(msg, "\n"), msg);
+        char line[512];
+        cv_text_one_line(self->conn ? PQerrorMessage(self->conn) : "out of memory", line, sizeof line);
+        snprintf(err, errlen, "store: cannot connect to PostgreSQL: %s", line);
         goto fail;
     }
     PQsetNoticeProcessor(self->conn, s_notice, NULL);
@@ -340,8 +342,8 @@ int cv_store_reconnect(cv_store_t *self)
 {
     PQreset(self->conn);
     if (PQstatus(self->conn) != CONNECTION_OK) {
-        const char *msg = PQerrorMessage(self->conn);
-        s_fail(self, "reconnect: %.*s", (int) strcspn(msg, "\n"), msg);
+        char line[512];
+        s_fail(self, "reconnect: %s", cv_text_one_line(PQerrorMessage(self->conn), line, sizeof line));
         return -1;
     }
     if (s_check_durable(self) < 0 || s_session(self) < 0)

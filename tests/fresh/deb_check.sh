@@ -18,8 +18,10 @@
 #      by tests/tools/gen_311.py dropped in its inbox) started from their unit files by
 #      tests/fresh/supervise.sh, as the units' users: the export's events reach the
 #      timeline, the API answers a tracking code (public) and a token's request count;
-#   3b. the same package repacked as version N+1 installed over it (an upgrade): the
-#      edited conffile, the keys and the users stay, the hub starts again on it;
+#   3b. the same package repacked as version N+1 with one more migration, installed over
+#      it (an upgrade): the postinst migrates as civibus_owner and try-restarts what runs
+#      (a stand-in systemctl), the edited conffile, the keys and the users stay, the hub
+#      starts again on it;
 #   4. a stop of everything by SIGTERM, then `apt-get remove` keeps /var/lib/civibus and
 #      `apt-get purge` removes it, the users staying.
 # Prints PASS/FAIL lines and "N passed, N failed"; exit 0 all passed, 1 a failure, 77
@@ -193,14 +195,31 @@ inroot 'set -e
     echo ok' >"$LOG/http.log" 2>&1
 record "the API answers a tracking code and a token (civibusctl as civibus_admin)" $? "$LOG/http.log"
 
-# 3b. an upgrade: the same package as version N+1 (repacked), installed over the running
-#     one; the edited conffile, the keys and the users stay; the hub restarted on it
+# 3b. an upgrade: the same package as version N+1 (repacked, with one migration more),
+#     installed over the running one. No systemd in the root: a stand-in systemctl says
+#     the hub is active and records what the postinst asks. The postinst applies the new
+#     migration as civibus_owner (root's peer map) while the hub runs, then try-restarts
+#     what runs; the edited conffile, the keys and the users stay; the hub (as
+#     civibus_hub) starts again on the migrated schema.
 inroot 'set -e
     cd /tmp/civibus-deb && rm -rf up && dpkg-deb -R '"$PKG"' up
     v=$(sed -n "s/^Version: //p" up/DEBIAN/control); sed -i "s/^Version: .*/Version: $v+up1/" up/DEBIAN/control
+    printf "CREATE TABLE deb_upgrade_probe (n int);\n" >up/usr/share/civibus/schemas/sql/900_deb_upgrade_probe.sql
     dpkg-deb --root-owner-group -b up civibus_up.deb >/dev/null
     sum=$(md5sum </var/lib/civibus/hub/hub_secret); uid=$(id -u civibus-hub)
-    apt-get install -y -qq --no-install-recommends ./civibus_up.deb >/dev/null
+    [ ! -e /usr/bin/systemctl ] || { echo "this root has a systemctl: the stand-in would replace it"; exit 1; }
+    mkdir -p /run/systemd/system      # dpkg gives maintainer scripts a PATH of its own: /usr/bin
+    printf "#!/bin/sh\necho \"systemctl \$*\" >>/tmp/civibus-deb/systemctl.log\nexit 0\n" >/usr/bin/systemctl
+    chmod 0755 /usr/bin/systemctl; : >/tmp/civibus-deb/systemctl.log
+    apt-get install -y -qq --no-install-recommends ./civibus_up.deb >/tmp/civibus-deb/apt-up.log 2>&1 \
+        || { cat /tmp/civibus-deb/apt-up.log; rm -f /usr/bin/systemctl; exit 1; }
+    rm -f /usr/bin/systemctl; rmdir /run/systemd/system
+    cat /tmp/civibus-deb/systemctl.log
+    grep -qE "migrate: [1-9][0-9]* files applied" /tmp/civibus-deb/apt-up.log || { cat /tmp/civibus-deb/apt-up.log; exit 1; }
+    [ "$(runuser -u postgres -- psql -X -At -d civibus -c "select tableowner from pg_tables where tablename = '"'"'deb_upgrade_probe'"'"'")" = civibus_owner ]
+    grep -qx "systemctl try-restart civibus-hub.service" /tmp/civibus-deb/systemctl.log
+    grep -q "^systemctl try-restart civibus-api.service" /tmp/civibus-deb/systemctl.log
+    grep -E "^systemctl (enable|start)" /tmp/civibus-deb/systemctl.log && exit 1
     dpkg -s civibus | grep -qx "Version: $v+up1"
     [ "$(md5sum </var/lib/civibus/hub/hub_secret)" = "$sum" ] && [ "$(id -u civibus-hub)" = "$uid" ]
     grep -q "^  - name: exemple-311" /etc/civibus/civibus.yaml
@@ -209,7 +228,7 @@ inroot 'set -e
 inroot "$SUP stop civibus-hub && : >/var/log/civibus-supervise/civibus-hub.log && $SUP start civibus-hub" >>"$LOG/upgrade.log" 2>&1 &&
     wait_log civibus-hub "listening for adapters" 60
 rc=$?; inroot 'cat /var/log/civibus-supervise/civibus-hub.log' >>"$LOG/upgrade.log" 2>&1
-record "upgrade to N+1 over the running install: conffile, keys, users kept; the hub restarts" $rc "$LOG/upgrade.log"
+record "upgrade to N+1 over the running install: its migration applied as civibus_owner, what runs try-restarted, conffile, keys, users kept; the hub restarts" $rc "$LOG/upgrade.log"
 
 # 4. stop by SIGTERM, nothing left; remove keeps the state, purge removes it
 inroot "$SUP stop civibus-adapter@ exemple-311; $SUP stop civibus-api; $SUP stop civibus-hub

@@ -18,7 +18,8 @@
 #    server's name against its certificate, which needs a host name, and libpq never uses TLS
 #    over a Unix socket. It runs as the postgres user in a fresh folder and is stopped on
 #    every exit path (at_exit, run by lib.sh's EXIT trap). The hub and the API connect with
-#    host=localhost sslmode=verify-full sslrootcert=CA.pem and work; with another CA, or with
+#    host=localhost (hostaddr=127.0.0.1: a root whose localhost is ::1 first) sslmode=verify-full
+#    sslrootcert=CA.pem and work; with another CA, or with
 #    a server certificate for another name, both refuse to start with libpq's reason
 #    (certificate verify failed / does not match host name), and never print the password.
 . "$(dirname "$0")/lib.sh"
@@ -160,7 +161,7 @@ as_pg "$PG_BIN/pg_ctl" -D "$T/data" -l "$T/server.log" -w start >/dev/null || fa
 psql -X -q -h "$T" -p "$PORT2" -U civibus -d postgres -c "CREATE DATABASE tlsdb" || fail "create tlsdb"
 ok "a cluster with ssl=on on 127.0.0.1:$PORT2 (hostssl, scram)"
 
-DSN="host=localhost port=$PORT2 user=civibus password=$PW dbname=tlsdb sslmode=verify-full sslrootcert=$C/root.pem"
+DSN="host=localhost hostaddr=127.0.0.1 port=$PORT2 user=civibus password=$PW dbname=tlsdb sslmode=verify-full sslrootcert=$C/root.pem"
 sed "s|^  conninfo: .*|  conninfo: \"$DSN\"|" "$W/hub.yaml" >"$W/hub-tls.yaml"
 "$HUB" --config "$W/hub-tls.yaml" >"$W/hub-tls.log" 2>&1 & HP=$!
 at_exit 'kill $HP 2>/dev/null'

@@ -90,6 +90,22 @@ static void test_trim(void **state)
     assert_int_equal(cv_text_blank("\xC2", 1, true), 0);     /* a cut sequence is not a blank */
 }
 
+/* libpq's connection error on one line: the cause on a later line kept */
+static void test_one_line(void **state)
+{
+    char out[128];
+    assert_string_equal(cv_text_one_line("connection to server at \"localhost\" (::1), port 5 failed: refused\n"
+                                         "connection to server at \"localhost\" (127.0.0.1), port 5 failed: "
+                                         "certificate verify failed\n", out, sizeof out),
+                        "connection to server at \"localhost\" (::1), port 5 failed: refused; connection to server at "
+                        "\"localhost\" (127.0.0.1), port 5 fail");                              /* bounded */
+    assert_int_equal(strlen(out), sizeof out - 1);
+    assert_string_equal(cv_text_one_line("a\r\n\nb\n\n", out, sizeof out), "a; b");
+    assert_string_equal(cv_text_one_line("", out, sizeof out), "");
+    assert_string_equal(cv_text_one_line(NULL, out, sizeof out), "");
+    assert_string_equal(cv_text_one_line("abc\ndef", out, 5), "abc");     /* no half "; " */
+}
+
 int main(int argc, char **argv)
 {
     cv_test_begin(argc, argv);
@@ -98,6 +114,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_limit),
         cmocka_unit_test(test_take),
         cmocka_unit_test(test_trim),
+        cmocka_unit_test(test_one_line),
     };
     return cv_test_end(cv_test_group(tests, NULL, NULL));
 }
