@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "cv_log.h"
+#include "cv_text.h"
 #include "runtime/cv_adapter_config.h"
 #include "runtime/cv_client.h"
 #include "runtime/cv_resend.h"
@@ -112,15 +113,6 @@ static void s_progress_init(progress_t *self, bool asked, FILE *in)
     self->start = self->last = zclock_mono();
 }
 
-static void s_duration(char *out, size_t len, double s)
-{
-    uint64_t t = s > 0 && s < 1e9 ? (uint64_t) (s + 0.5) : 0;
-    if (t >= 3600)
-        snprintf(out, len, "%" PRIu64 "h%02" PRIu64 "m", t / 3600, t / 60 % 60);
-    else
-        snprintf(out, len, "%" PRIu64 "m%02" PRIu64 "s", t / 60, t % 60);
-}
-
 /* Prints the line when a second has passed since the last one (or at once
    with final); final ends a terminal's line. */
 static void s_progress(progress_t *self, cv_client_t *client, uint64_t lines, bool final)
@@ -141,12 +133,12 @@ static void s_progress(progress_t *self, cv_client_t *client, uint64_t lines, bo
         snprintf(share, sizeof share, " (%.1f%%)", 100.0 * (double) pos / (double) self->size);
         if (!final && pos > 0 && all > 0) {
             char d[24];
-            s_duration(d, sizeof d, all * (double) (self->size - pos) / (double) pos);
+            cv_text_duration(d, sizeof d, all * (double) (self->size - pos) / (double) pos);
             snprintf(eta, sizeof eta, ", ETA %s", d);
         }
     }
     char took[24];
-    s_duration(took, sizeof took, all);
+    cv_text_duration(took, sizeof took, all);
     fprintf(stderr, "%sreplay: %" PRIu64 " lines read%s, %" PRIu64 " acked, %" PRIu64 " nacked, "
             "%.0f/s (average %.0f/s), %s elapsed%s%s",
             self->tty ? "\r\033[K" : "", lines, share, st.acked, st.nacked, rate, avg, took, eta,

@@ -17,20 +17,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cv_text.h"
+
 static int64_t s_now(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void s_duration(char *out, size_t len, double s)
-{
-    uint64_t t = s > 0 && s < 1e9 ? (uint64_t) (s + 0.5) : 0;
-    if (t >= 3600)
-        snprintf(out, len, "%" PRIu64 "h%02" PRIu64 "m", t / 3600, t / 60 % 60);
-    else
-        snprintf(out, len, "%" PRIu64 "m%02" PRIu64 "s", t / 60, t % 60);
 }
 
 void cv_ctl_progress_start(cv_ctl_progress_t *self, const char *what, long long total, bool asked)
@@ -54,10 +47,10 @@ void cv_ctl_progress(cv_ctl_progress_t *self, long long done, const char *extra,
     double rate = dt > 0 ? (double) (done - self->last_done) / dt : 0;
     double avg = all > 0 ? (double) done / all : 0;
     char took[24], eta[40] = "";
-    s_duration(took, sizeof took, all);
+    cv_text_duration(took, sizeof took, all);
     if (!final && done > 0 && self->total > done) {
         char left[24];
-        s_duration(left, sizeof left, all * (double) (self->total - done) / (double) done);
+        cv_text_duration(left, sizeof left, all * (double) (self->total - done) / (double) done);
         snprintf(eta, sizeof eta, ", ETA %s", left);
     }
     fprintf(stderr, "%s%s: %lld/%lld (%.1f%%)%s%s, %.0f/s (average %.0f/s), %s elapsed%s%s",

@@ -1,6 +1,8 @@
 /*  cv_text — see cv_text.h. */
 #include "cv_text.h"
 
+#include <inttypes.h>
+#include <stdio.h>
 #include <string.h>
 
 size_t cv_text_blank(const char *p, size_t n, bool front)
@@ -52,3 +54,11 @@ char *cv_text_one_line(const char *msg, char *out, size_t len)
     return out;
 }
 
+void cv_text_duration(char *out, size_t len, double s)
+{
+    uint64_t t = s > 0 && s < 1e9 ? (uint64_t) (s + 0.5) : 0;
+    if (t >= 3600)
+        snprintf(out, len, "%" PRIu64 "h%02" PRIu64 "m", t / 3600, t / 60 % 60);
+    else
+        snprintf(out, len, "%" PRIu64 "m%02" PRIu64 "s", t / 60, t % 60);
+}

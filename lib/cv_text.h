@@ -1,5 +1,5 @@
-/*  cv_text — small text helpers shared by the hub's mapping and the
-    adapters' file readers. */
+/*  cv_text — small text helpers shared by the hub's mapping, the adapters'
+    file readers, the programs' logs and progress lines. */
 #ifndef CV_TEXT_H
 #define CV_TEXT_H
 
@@ -22,5 +22,9 @@ void cv_text_trim(const char **p, size_t *n);
    certificate failure). Not for a statement's error: its DETAIL lines may
    quote values. Returns out. */
 char *cv_text_one_line(const char *msg, char *out, size_t len);
+
+/* s seconds as a progress line writes them: "4m07s", "2h13m" (0 for a
+   negative, absurd or unknown value). */
+void cv_text_duration(char *out, size_t len, double s);
 
 #endif

@@ -5,8 +5,9 @@
 # tests/run.sh); a test run alone starts its own through the same script.
 #
 #   it_setup NAME [SOURCES...]   work dir $W, database $DB, keys, hub and adapter configs
-#   hub_start / hub_stop / hub_kill9
+#   hub_start / hub_stop / hub_stop_within S / hub_kill9
 #   replay SOURCE FILE [ARGS...] runs civibus-adapter replay, output in $W/replay.out
+#   gen_demo / gen_distinct N    demo records (gen_distinct: no two citizens alike)
 #   q "SQL"                      one value from the test database
 #   fail "reason"                prints and exits 1
 set -u
@@ -114,6 +115,19 @@ hub_stop() {
     return $rc
 }
 
+# hub_stop_within S — SIGTERM, and a failure when the hub is still running S s later
+hub_stop_within() {
+    local pid=$HUB_PID i
+    [ -n "$pid" ] || return 0
+    kill -TERM "$pid" 2>/dev/null
+    for i in $(seq 1 $(($1 * 10))); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    if kill -0 "$pid" 2>/dev/null; then
+        kill -9 "$pid"; wait "$pid" 2>/dev/null; HUB_PID=
+        fail "the hub did not stop within $1 s of SIGTERM"
+    fi
+    hub_stop
+}
+
 hub_kill9() {
     [ -n "${HUB_PID:-}" ] || return 0
     kill -9 "$HUB_PID" 2>/dev/null
@@ -128,6 +142,17 @@ replay() {
     "$ADAPTER" replay --config "${REPLAY_CONFIG:-$W/adapter.yaml}" --source "$src" --file "$file" "$@" \
         >"$W/replay.out" 2>>"$W/replay.log"
     REPLAY_RC=$?
+}
+
+# gen_distinct N [START] [VERSION] — gen_demo's records with a birth date per citizen, so
+# that no two citizens share a name and a birth date (the demo's few names would link
+# them, or propose them to agents, by the thousand)
+gen_distinct() {
+    gen_demo "$@" | python3 -c 'import json, sys
+for line in sys.stdin:
+    r = json.loads(line); u = int(r["usager"]["id"][2:])
+    r["usager"]["naissance"] = "%02d/%02d/%d" % (1 + u % 28, 1 + u // 28 % 12, 1930 + u // 336)
+    print(json.dumps(r, ensure_ascii=False))'
 }
 
 # gen_demo N [START] [VERSION] — N demo records as JSON lines on stdout

@@ -13,32 +13,12 @@
 N=${RESTORE_EVENTS:-6000}          # records per version; two versions of each record
 RATE=${RESTORE_RATE:-800}
 it_setup restore_drill
-# demo records whose citizens all differ (a birth date per citizen): the demo's shared
-# names and birth date would make the commander propose millions of merges at every stop
-# hub_start's readiness check sees an earlier run's socket file and log line: remove the
-# socket first, so it waits for this hub's own bind. hub_stop_within S: SIGTERM, at most S s.
-hub_fresh_start() { rm -f "$W/hub.sock"; hub_start; }
-hub_stop_within() {
-    local pid=$HUB_PID i
-    [ -n "$pid" ] || return 0
-    kill -TERM "$pid" 2>/dev/null
-    for i in $(seq 1 $(($1 * 10))); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    if kill -0 "$pid" 2>/dev/null; then kill -9 "$pid"; wait "$pid" 2>/dev/null; HUB_PID=; fail "the hub did not stop within $1 s of SIGTERM"; fi
-    hub_stop
-}
-gen_distinct() {
-    gen_demo "$@" | python3 -c 'import json, sys
-for line in sys.stdin:
-    r = json.loads(line); u = int(r["usager"]["id"][2:])
-    r["usager"]["naissance"] = "%02d/%02d/%d" % (1 + u % 28, 1 + u // 28 % 12, 1930 + u // 336)
-    print(json.dumps(r, ensure_ascii=False))'
-}
 { gen_distinct "$N" 1 1; gen_distinct "$N" 1 2; } >"$W/records.jsonl"
 TOTAL=$((2 * N))
 
 # --- the control run: the runner's cluster, no crash -----------------------------------
 sed "s|spool_dir: spool/|spool_dir: spool-control/|" "$W/adapter.yaml" >"$W/adapter-control.yaml"
-hub_fresh_start
+hub_start
 REPLAY_CONFIG=$W/adapter-control.yaml replay demo "$W/records.jsonl" --timeout 300
 [ "$REPLAY_RC" -eq 0 ] || fail "control replay exit $REPLAY_RC"
 hub_stop_within 60
@@ -96,7 +76,7 @@ wait_count() {
 }
 
 # --- the stream, a base backup in the middle -------------------------------------------
-hub_fresh_start
+hub_start
 "$ADAPTER" replay --config "$W/adapter.yaml" --source demo --file "$W/records.jsonl" --rate "$RATE" \
     --timeout 600 >"$W/replay.out" 2>>"$W/replay.log" &
 RPID=$!
@@ -168,7 +148,7 @@ qd "SELECT setval(pg_get_serial_sequence('commands', 'id'), (SELECT COALESCE(max
     || fail "the identities could not be moved"
 
 # --- the hub on the restored database, the adapter resends -----------------------------
-hub_fresh_start
+hub_start
 # a first resend killed with SIGKILL in the middle: the operator simply runs it again
 "$ADAPTER" resend --config "$W/adapter.yaml" --source demo --since "$B" --timeout 300 \
     >/dev/null 2>>"$W/resend.log" &

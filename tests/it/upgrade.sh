@@ -12,26 +12,6 @@
 N=${UPGRADE_EVENTS:-4000}
 git -C "$ROOT" rev-parse --git-dir >/dev/null 2>&1 || fail "upgrade.sh needs the repository's git history ($ROOT is not a git tree)"
 it_setup upgrade
-# demo records whose citizens all differ (a birth date per citizen): the demo's shared
-# names and birth date would make the commander propose millions of merges at every stop
-# hub_start's readiness check sees an earlier run's socket file and log line: remove the
-# socket first, so it waits for this hub's own bind. hub_stop_within S: SIGTERM, at most S s.
-hub_fresh_start() { rm -f "$W/hub.sock"; hub_start; }
-hub_stop_within() {
-    local pid=$HUB_PID i
-    [ -n "$pid" ] || return 0
-    kill -TERM "$pid" 2>/dev/null
-    for i in $(seq 1 $(($1 * 10))); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    if kill -0 "$pid" 2>/dev/null; then kill -9 "$pid"; wait "$pid" 2>/dev/null; HUB_PID=; fail "the hub did not stop within $1 s of SIGTERM"; fi
-    hub_stop
-}
-gen_distinct() {
-    gen_demo "$@" | python3 -c 'import json, sys
-for line in sys.stdin:
-    r = json.loads(line); u = int(r["usager"]["id"][2:])
-    r["usager"]["naissance"] = "%02d/%02d/%d" % (1 + u % 28, 1 + u // 28 % 12, 1930 + u // 336)
-    print(json.dumps(r, ensure_ascii=False))'
-}
 
 # --- version N: the commit before the newest committed numbered migration -----------
 OLD=""
@@ -57,7 +37,7 @@ sed -i "s|migrations: .*|migrations: $OLDSRC/schemas/sql|" "$W/hub.yaml"
 
 # --- N: data, then a stream -----------------------------------------------------------
 HUB=$OLDSRC/bin/civibus-hub
-hub_fresh_start
+hub_start
 gen_distinct "$N" 1 1 >"$W/data.jsonl"
 replay demo "$W/data.jsonl" --timeout 300
 [ "$REPLAY_RC" -eq 0 ] || fail "first data set: replay exit $REPLAY_RC"
@@ -85,7 +65,7 @@ ok "version N's hub stopped at $at_stop events; the adapter keeps spooling"
 # --- N+1: this tree's hub on the same database ----------------------------------------
 HUB=$NEW_HUB
 cp "$W/hub-new.yaml" "$W/hub.yaml"
-hub_fresh_start
+hub_start
 wait "$RPID"; rc=$?
 [ "$rc" -eq 0 ] || fail "stream replay exit $rc: $(tail -n 5 "$W/replay.log")"
 grep -qx "sent $N acked $N nacked 0" "$W/stream.out" || fail "the stream's replay said: $(cat "$W/stream.out")"
@@ -102,7 +82,7 @@ ok "N+1 applied $(q "select count(*) from schema_migrations where version > $old
 # check refuses it); the N+1 hub restarts on its own schema without applying anything
 hub_stop_within 60
 lines=$(wc -l <"$W/hub.log")
-hub_fresh_start
+hub_start
 tail -n +$((lines + 1)) "$W/hub.log" | grep -q "applied migration" && fail "the restarted N+1 hub applied a migration again"
 [ "$(q "select string_agg(version::text, ' ' order by version) from schema_migrations") " = "$want" ] || fail "a restart changed schema_migrations"
 ok "the N+1 hub restarts on its schema without applying anything"

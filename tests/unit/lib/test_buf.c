@@ -106,6 +106,19 @@ static void test_one_line(void **state)
     assert_string_equal(cv_text_one_line("abc\ndef", out, 5), "abc");     /* no half "; " */
 }
 
+static void test_duration(void **state)
+{
+    char out[16];
+    cv_text_duration(out, sizeof out, 247.4);
+    assert_string_equal(out, "4m07s");
+    cv_text_duration(out, sizeof out, 2 * 3600 + 13 * 60 + 50);
+    assert_string_equal(out, "2h13m");
+    cv_text_duration(out, sizeof out, -1);
+    assert_string_equal(out, "0m00s");
+    cv_text_duration(out, sizeof out, 1e12);                /* an ETA from a rate of almost 0 */
+    assert_string_equal(out, "0m00s");
+}
+
 int main(int argc, char **argv)
 {
     cv_test_begin(argc, argv);
@@ -115,6 +128,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_take),
         cmocka_unit_test(test_trim),
         cmocka_unit_test(test_one_line),
+        cmocka_unit_test(test_duration),
     };
     return cv_test_end(cv_test_group(tests, NULL, NULL));
 }
