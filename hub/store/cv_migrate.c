@@ -478,19 +478,27 @@ done:
     return rc;
 }
 
+/* One boolean query: 1 (true), 0 (false), -1 with the reason in err. */
+static int s_bool(PGconn *conn, const char *sql, const char *where, char *err, size_t errlen)
+{
+    PGresult *res = PQexec(conn, sql);
+    int rc = -1;
+    if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
+        rc = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+    else
+        s_sql_error(conn, res, where, NULL, err, errlen);
+    PQclear(res);
+    return rc;
+}
+
 /* The highest version recorded in schema_migrations (0 when the table does
    not exist or is empty), or -1 with a reason. */
 static int s_recorded_max(PGconn *conn, const char *dir, char *err, size_t errlen)
 {
-    PGresult *res = PQexec(conn, "SELECT to_regclass('schema_migrations') IS NOT NULL");
-    if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1
-        && strcmp(PQgetvalue(res, 0, 0), "t") == 0) {
-        PQclear(res);
-        res = PQexec(conn, "SELECT coalesce(max(version), 0) FROM schema_migrations");
-    } else if (PQresultStatus(res) == PGRES_TUPLES_OK) {
-        PQclear(res);
-        return 0;
-    }
+    int exists = s_bool(conn, "SELECT to_regclass('schema_migrations') IS NOT NULL", dir, err, errlen);
+    if (exists <= 0)
+        return exists;
+    PGresult *res = PQexec(conn, "SELECT coalesce(max(version), 0) FROM schema_migrations");
     int v = -1;
     if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
         v = atoi(PQgetvalue(res, 0, 0));
@@ -526,16 +534,9 @@ static int s_refuse_newer(PGconn *conn, const char *dir, int highest, char *err,
    (no ACL: created since the grants last ran), 0 when none, -1 on an error. */
 static int s_fresh_functions(PGconn *conn, const char *where, char *err, size_t errlen)
 {
-    PGresult *res = PQexec(conn, "SELECT EXISTS (SELECT 1 FROM pg_proc"
-                                 " WHERE pronamespace = current_schema()::regnamespace"
-                                 " AND proname LIKE 'cv\\_%' AND proacl IS NULL)");
-    int rc = -1;
-    if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
-        rc = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
-    else
-        s_sql_error(conn, res, where, NULL, err, errlen);
-    PQclear(res);
-    return rc;
+    return s_bool(conn, "SELECT EXISTS (SELECT 1 FROM pg_proc"
+                        " WHERE pronamespace = current_schema()::regnamespace"
+                        " AND proname LIKE 'cv\\_%' AND proacl IS NULL)", where, err, errlen);
 }
 
 int cv_migrate_highest(const char *dir, char *err, size_t errlen)
@@ -673,18 +674,11 @@ done:
    table does not exist yet), 0: not, -1: error. */
 static int s_may_migrate(PGconn *conn, const char *dir, char *err, size_t errlen)
 {
-    PGresult *res = PQexec(conn,
+    return s_bool(conn,
         "SELECT r.rolsuper OR coalesce(pg_has_role(current_user, c.relowner, 'USAGE'),"
         "                              has_schema_privilege(current_schema(), 'CREATE'))"
         " FROM pg_roles r LEFT JOIN pg_class c ON c.oid = to_regclass('schema_migrations')"
-        " WHERE r.rolname = current_user");
-    int rc = -1;
-    if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
-        rc = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
-    else
-        s_sql_error(conn, res, dir, NULL, err, errlen);
-    PQclear(res);
-    return rc;
+        " WHERE r.rolname = current_user", dir, err, errlen);
 }
 
 int cv_migrate(PGconn *conn, const char *dir, char *err, size_t errlen)

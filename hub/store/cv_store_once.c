@@ -1,7 +1,7 @@
-/*  cv_store_once — one statement at the hub's start, on a connection of its
+/*  cv_store_once — one statement at the hub's start or reload, on a connection of its
     own: the stages that check a configuration file (hub/deadlines,
     hub/routing) hand it to their SQL function this way, once, before the
-    writer and the commander connect. Errors name the stage and the SQLSTATE;
+    writer and the commander connect (and again at each SIGHUP). Errors name the stage and the SQLSTATE;
     the parameter (a city's rules) is never logged. */
 #include "cv_store.h"
 

@@ -31,36 +31,7 @@
 #define HDR 16
 #define DAY 86400
 
-typedef struct {
-    char root[64];                  /* mkdtemp dir, removed by teardown */
-    char dir[96];                   /* the spool: root/spool */
-} fixture_t;
-
-/* ---------------------------------------------------------------- helpers */
-
-static int s_rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    return remove(path);
-}
-
-static int s_setup(void **state)
-{
-    fixture_t *f = calloc(1, sizeof *f);
-    snprintf(f->root, sizeof f->root, "/tmp/cv_spool_test_XXXXXX");
-    if (!mkdtemp(f->root))
-        return -1;
-    snprintf(f->dir, sizeof f->dir, "%s/spool", f->root);
-    *state = f;
-    return 0;
-}
-
-static int s_teardown(void **state)
-{
-    fixture_t *f = *state;
-    int rc = nftw(f->root, s_rm_one, 16, FTW_DEPTH | FTW_PHYS);
-    free(f);
-    return rc;
-}
+#include "spool_fixture.h"
 
 static const char *s_path(const char *dir, const char *name)
 {

@@ -26,34 +26,7 @@
 #include "runtime/cv_resend.h"
 #include "spool/cv_spool.h"
 
-typedef struct {
-    char root[64];
-    char dir[96];
-} fixture_t;
-
-static int s_rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    return remove(path);
-}
-
-static int s_setup(void **state)
-{
-    fixture_t *f = calloc(1, sizeof *f);
-    snprintf(f->root, sizeof f->root, "/tmp/cv_resend_test_XXXXXX");
-    if (!mkdtemp(f->root))
-        return -1;
-    snprintf(f->dir, sizeof f->dir, "%s/spool", f->root);
-    *state = f;
-    return 0;
-}
-
-static int s_teardown(void **state)
-{
-    fixture_t *f = *state;
-    int rc = nftw(f->root, s_rm_one, 16, FTW_DEPTH | FTW_PHYS);
-    free(f);
-    return rc;
-}
+#include "spool_fixture.h"
 
 static int64_t s_now_ms(void)
 {

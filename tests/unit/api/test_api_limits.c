@@ -21,6 +21,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "api_config_fixture.h"
+
 /* The outsider's burst: 10 a minute, 10 hits just before a minute
    boundary and 10 just after. A counter reset on the minute let all 20
    through within 1.5 s; the bucket lets the first 10 and nothing more
@@ -55,27 +57,6 @@ static void test_bucket_boundary(void **state)
     cv_api_ratelimit_destroy(&rl);
 }
 
-static cv_api_config_t *s_config(const char *text, char *err, size_t errlen)
-{
-    char path[] = "/tmp/test_api_limits.XXXXXX";
-    int fd = mkstemp(path);
-    assert_true(fd >= 0);
-    assert_int_equal(write(fd, text, strlen(text)), (ssize_t) strlen(text));
-    close(fd);
-    cv_api_config_t *cfg = cv_api_config_load(path, err, errlen);
-    unlink(path);
-    return cfg;
-}
-
-static void s_config_error(const char *text, const char *expect)
-{
-    char err[512] = "";
-    cv_api_config_t *cfg = s_config(text, err, sizeof err);
-    if (cfg)
-        fail_msg("accepted: %s", text);
-    if (!strstr(err, expect))
-        fail_msg("expected '%s' in '%s'", expect, err);
-}
 
 static void test_net_parse(void **state)
 {

@@ -19,27 +19,7 @@
 #include <string.h>
 #include <unistd.h>
 
-static cv_api_config_t *s_config(const char *text, char *err, size_t errlen)
-{
-    char path[] = "/tmp/test_api_tls.XXXXXX";
-    int fd = mkstemp(path);
-    assert_true(fd >= 0);
-    assert_int_equal(write(fd, text, strlen(text)), (ssize_t) strlen(text));
-    close(fd);
-    cv_api_config_t *cfg = cv_api_config_load(path, err, errlen);
-    unlink(path);
-    return cfg;
-}
-
-static void s_error(const char *text, const char *expect)
-{
-    char err[512] = "";
-    cv_api_config_t *cfg = s_config(text, err, sizeof err);
-    if (cfg)
-        fail_msg("accepted: %s", text);
-    if (!strstr(err, expect))
-        fail_msg("expected '%s' in '%s'", expect, err);
-}
+#include "api_config_fixture.h"
 
 static void test_loopback(void **state)
 {
@@ -62,10 +42,10 @@ static void test_listen(void **state)
     assert_null(cfg->tls_cert);
     assert_string_equal(cfg->cookie_secure, "auto");      /* without TLS: unchanged */
     cv_api_config_destroy(&cfg);
-    s_error("postgres:\n  conninfo: x\nlisten:\n  address: 0.0.0.0\n",
+    s_config_error("postgres:\n  conninfo: x\nlisten:\n  address: 0.0.0.0\n",
             ":4: 'address': plain HTTP only on loopback; give tls: or set listen.insecure_http: true");
-    s_error("postgres:\n  conninfo: x\nlisten:\n  address: 192.0.2.10\n  insecure_http: false\n", ":4:");
-    s_error("postgres:\n  conninfo: x\nlisten:\n  insecure_http: maybe\n", ":4:");
+    s_config_error("postgres:\n  conninfo: x\nlisten:\n  address: 192.0.2.10\n  insecure_http: false\n", ":4:");
+    s_config_error("postgres:\n  conninfo: x\nlisten:\n  insecure_http: maybe\n", ":4:");
     cfg = s_config("postgres:\n  conninfo: x\nlisten:\n  address: 0.0.0.0\n  insecure_http: true\n", err, sizeof err);
     if (!cfg)
         fail_msg("%s", err);
@@ -75,11 +55,11 @@ static void test_listen(void **state)
 
 static void test_tls_block(void **state)
 {
-    s_error("postgres:\n  conninfo: x\ntls:\n  certificate: /nonexistent/c.pem\n  key: k.pem\n",
+    s_config_error("postgres:\n  conninfo: x\ntls:\n  certificate: /nonexistent/c.pem\n  key: k.pem\n",
             ":4: 'certificate': cannot read /nonexistent/c.pem");
-    s_error("postgres:\n  conninfo: x\ntls:\n  key: k.pem\n", "missing required key 'certificate'");
-    s_error("postgres:\n  conninfo: x\ntls:\n  certificate: c.pem\n  chain: x.pem\n", "unknown key 'chain'");
-    s_error("postgres:\n  conninfo: x\ntls: yes\n", ":3:");
+    s_config_error("postgres:\n  conninfo: x\ntls:\n  key: k.pem\n", "missing required key 'certificate'");
+    s_config_error("postgres:\n  conninfo: x\ntls:\n  certificate: c.pem\n  chain: x.pem\n", "unknown key 'chain'");
+    s_config_error("postgres:\n  conninfo: x\ntls: yes\n", ":3:");
     /* a file that is not PEM, then a key missing */
     char dir[] = "/tmp/test_api_tls_d.XXXXXX";
     assert_non_null(mkdtemp(dir));
@@ -90,12 +70,12 @@ static void test_tls_block(void **state)
     fputs("hello\n", f);
     fclose(f);
     snprintf(conf, sizeof conf, "postgres:\n  conninfo: x\ntls:\n  certificate: %s\n  key: %s/k.pem\n", cert, dir);
-    s_error(conf, ":4: 'certificate': ");
-    s_error(conf, "holds no PEM certificate");
+    s_config_error(conf, ":4: 'certificate': ");
+    s_config_error(conf, "holds no PEM certificate");
     f = fopen(cert, "w");
     fputs("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n", f);
     fclose(f);
-    s_error(conf, ":5: 'key': cannot read");
+    s_config_error(conf, ":5: 'key': cannot read");
     unlink(cert);
     rmdir(dir);
 }
@@ -117,11 +97,11 @@ static void test_replica_keys(void **state)
     assert_int_equal(cfg->max_replica_lag_s, 5);
     assert_int_equal(cfg->health_timeout_ms, 500);
     cv_api_config_destroy(&cfg);
-    s_error("postgres:\n  conninfo: x\n  read_dsn: \"\"\n", ":3: 'read_dsn'");
-    s_error("postgres:\n  conninfo: x\n  max_replica_lag_s: 0\n", ":3:");
-    s_error("postgres:\n  conninfo: x\n  max_replica_lag_s: 601\n", ":3:");   /* past the watcher's ring */
-    s_error("postgres:\n  conninfo: x\n  health_timeout_ms: 50\n", ":3:");
-    s_error("postgres:\n  conninfo: x\n  replica: y\n", "unknown key 'replica'");
+    s_config_error("postgres:\n  conninfo: x\n  read_dsn: \"\"\n", ":3: 'read_dsn'");
+    s_config_error("postgres:\n  conninfo: x\n  max_replica_lag_s: 0\n", ":3:");
+    s_config_error("postgres:\n  conninfo: x\n  max_replica_lag_s: 601\n", ":3:");   /* past the watcher's ring */
+    s_config_error("postgres:\n  conninfo: x\n  health_timeout_ms: 50\n", ":3:");
+    s_config_error("postgres:\n  conninfo: x\n  replica: y\n", "unknown key 'replica'");
 }
 
 /* /metrics: loopback, and the networks of http.metrics_from */
@@ -144,7 +124,7 @@ static void test_metrics_from(void **state)
     assert_true(cv_api_config_metrics_allowed(cfg, "2001:db8::5"));
     assert_false(cv_api_config_metrics_allowed(cfg, "2001:db9::5"));
     cv_api_config_destroy(&cfg);
-    s_error("postgres:\n  conninfo: x\nhttp:\n  metrics_from: [prometheus.local]\n", ":4: 'metrics_from'");
+    s_config_error("postgres:\n  conninfo: x\nhttp:\n  metrics_from: [prometheus.local]\n", ":4: 'metrics_from'");
 }
 
 int main(int argc, char **argv)
